@@ -1,0 +1,3 @@
+from depthstudio.cli import main
+
+main()

@@ -1,0 +1,270 @@
+"""Configuration: one TOML file in the platform config dir, overridden by environment variables, then CLI flags.
+
+Secrets never live in the file: they come from the environment or the OS keyring (service ``depthstudio``) and are
+shown masked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from depthstudio.errors import ConfigError
+from depthstudio.imaging.types import FetchPolicy
+
+APP = "depthstudio"
+KEYRING_SERVICE = "depthstudio"
+ENV_PREFIX = "DEPTHSTUDIO_"
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("DEPTHSTUDIO_CONFIG_DIR") or platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DEPTHSTUDIO_DATA_DIR") or platformdirs.user_data_dir(APP))
+
+
+@dataclass
+class PortalConfig:
+    """The portal's users table. Defaults match the portal's Prisma ``User`` model."""
+
+    url: str = ""  # empty = the embedded demo portal (SQLite in the data dir)
+    table: str = "User"
+    schema: str = ""
+    id_column: str = "id"
+    name_column: str = "name"
+    avatar_column: str = "avatar"
+    depth_column: str = "avatarDepthMap"
+
+
+@dataclass
+class StudioConfig:
+    url: str = ""  # empty = the portal's database (tables prefixed depthstudio_)
+    reviewer: str = ""  # empty = the OS user name
+    review_required: bool = True  # False: generate-missing publishes at once
+
+
+@dataclass
+class DepthConfig:
+    backend: str = "replicate"  # replicate | local | synthetic
+    replicate_model: str = "cjwbw/midas"
+    replicate_version: str = "a6ba5798f04f80d3b314de0f0a62277f21ab3503c60c84d4817de83c5edfdae0"
+    replicate_input: dict[str, Any] = field(default_factory=lambda: {"model_type": "dpt_beit_large_512"})
+    replicate_base_url: str = ""  # empty = Replicate's public API
+    local_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    local_weights_dir: str = ""
+    device: str = "auto"  # auto | cuda | mps | cpu
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    batch_size: int = 4
+    postprocess: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StorageConfig:
+    kind: str = "local"  # local | cloudinary
+    local_dir: str = ""  # empty = <data dir>/depthmaps
+    cloudinary_folder: str = "depthstudio"
+    cloudinary_upload_prefix: str = ""  # empty = Cloudinary's API
+    delete_superseded: bool = False
+
+
+@dataclass
+class FetchConfig:
+    allow_private: bool = False
+    max_bytes: int = 20 * 1024 * 1024
+    timeout_s: float = 15.0
+    max_redirects: int = 3
+    max_pixels: int = 40_000_000
+    crop_size: int = 512
+
+    def policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            allow_private=self.allow_private,
+            max_bytes=self.max_bytes,
+            timeout_s=self.timeout_s,
+            max_redirects=self.max_redirects,
+            max_pixels=self.max_pixels,
+            crop_size=self.crop_size,
+        )
+
+
+@dataclass
+class JobConfig:
+    concurrency: int = 4
+    retries: int = 3
+    backoff_s: float = 2.0
+    lease_s: float = 120.0
+
+
+@dataclass
+class Config:
+    portal: PortalConfig = field(default_factory=PortalConfig)
+    studio: StudioConfig = field(default_factory=StudioConfig)
+    depth: DepthConfig = field(default_factory=DepthConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    job: JobConfig = field(default_factory=JobConfig)
+    source: str = "defaults"
+
+    @property
+    def is_demo(self) -> bool:
+        return not self.portal.url
+
+    def demo_portal_path(self) -> Path:
+        return data_dir() / "demo-portal.sqlite3"
+
+    def portal_url(self) -> str:
+        return self.portal.url or f"sqlite:///{self.demo_portal_path()}"
+
+    def studio_url(self) -> str:
+        return self.studio.url or self.portal_url()
+
+    def local_store_dir(self) -> Path:
+        return Path(self.storage.local_dir) if self.storage.local_dir else data_dir() / "depthmaps"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+
+_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job")
+
+
+def _coerce(current: Any, raw: str, where: str) -> Any:
+    """Environment values are strings; convert to the type of the field they override."""
+    if isinstance(current, bool):
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}={raw!r} is not a boolean (use true/false)")
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{where}={raw!r} is not an integer") from None
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{where}={raw!r} is not a number") from None
+    if isinstance(current, dict):
+        try:
+            import json
+
+            value = json.loads(raw)
+        except ValueError:
+            raise ConfigError(f"{where} must be a JSON object") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a JSON object")
+        return value
+    return raw
+
+
+def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
+    names = {f.name for f in dataclasses.fields(section_obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"unknown setting {where}.{key}; known: {', '.join(sorted(names))}")
+        current = getattr(section_obj, key)
+        if isinstance(value, str) and not isinstance(current, str):
+            value = _coerce(current, value, f"{where}.{key}")
+        elif isinstance(current, bool) != isinstance(value, bool) or (
+            isinstance(current, (int, float)) and not isinstance(value, (int, float))
+        ):
+            raise ConfigError(f"{where}.{key} must be of type {type(current).__name__}")
+        setattr(section_obj, key, value)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    """File, then ``DEPTHSTUDIO_<SECTION>_<KEY>`` variables, then explicit overrides (the CLI flags)."""
+    env = os.environ if environ is None else environ
+    cfg = Config()
+    file = path or Path(env.get("DEPTHSTUDIO_CONFIG") or config_dir() / "config.toml")
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"{file}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+            _apply(getattr(cfg, section), values, section)
+        cfg.source = str(file)
+    elif path is not None:
+        raise ConfigError(f"config file {path} does not exist")
+    for section in _SECTIONS:
+        obj = getattr(cfg, section)
+        prefix = f"{ENV_PREFIX}{section.upper()}_"
+        found = {
+            f.name: env[prefix + f.name.upper()]
+            for f in dataclasses.fields(obj)
+            if prefix + f.name.upper() in env
+        }
+        if found:
+            _apply(obj, found, section)
+    for section, values in (overrides or {}).items():
+        _apply(getattr(cfg, section), {k: v for k, v in values.items() if v is not None}, section)
+    return cfg
+
+
+# --- secrets -------------------------------------------------------------------------------------------------
+
+SECRETS: dict[str, str] = {
+    # name -> environment variable; the keyring entry is (KEYRING_SERVICE, name)
+    "replicate_token": "REPLICATE_API_TOKEN",
+    "cloudinary_url": "CLOUDINARY_URL",
+    "portal_db_password": "DEPTHSTUDIO_PORTAL_PASSWORD",
+    "studio_db_password": "DEPTHSTUDIO_STUDIO_PASSWORD",
+}
+
+
+def get_secret(name: str, *, environ: dict[str, str] | None = None, use_keyring: bool = True) -> str | None:
+    """Environment first (cron, CI, containers), then the OS keyring (desktop). Never logged."""
+    env = os.environ if environ is None else environ
+    value = env.get(SECRETS[name])
+    if value:
+        return value
+    if not use_keyring:
+        return None
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+
+        try:
+            return keyring.get_password(KEYRING_SERVICE, name)
+        except KeyringError:
+            return None
+    except Exception:  # a broken keyring backend must not stop a headless job
+        return None
+
+
+def set_secret(name: str, value: str) -> None:
+    import keyring
+
+    if name not in SECRETS:
+        raise ConfigError(f"unknown secret {name}; known: {', '.join(SECRETS)}")
+    keyring.set_password(KEYRING_SERVICE, name, value)
+
+
+def mask(value: str | None) -> str:
+    """Enough to recognise which secret is set, never enough to use it."""
+    if not value:
+        return "(not set)"
+    if len(value) <= 8:
+        return "****"
+    return f"{value[:3]}…{value[-2:]} ({len(value)} chars)"
