@@ -211,9 +211,7 @@ def load_config(
         obj = getattr(cfg, section)
         prefix = f"{ENV_PREFIX}{section.upper()}_"
         found = {
-            f.name: env[prefix + f.name.upper()]
-            for f in dataclasses.fields(obj)
-            if prefix + f.name.upper() in env
+            f.name: env[prefix + f.name.upper()] for f in dataclasses.fields(obj) if prefix + f.name.upper() in env
         }
         if found:
             _apply(obj, found, section)

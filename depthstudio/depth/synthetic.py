@@ -58,9 +58,7 @@ class SyntheticBackend:
             self._transient_left -= 1
             raise BackendError("simulated transient failure", kind="server_error", transient=True)
         gray = np.asarray(avatar.image.convert("L"), dtype=np.float32) / 255.0
-        return DepthPrediction(
-            disparity=portrait_prior(gray), frame="crop", backend=self.name, model=self.model
-        )
+        return DepthPrediction(disparity=portrait_prior(gray), frame="crop", backend=self.name, model=self.model)
 
     def close(self) -> None:
         return None

@@ -40,7 +40,9 @@ class LocalDirectoryStore:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageError(
-                    f"the disk holding {self.root} is full; free space and retry", kind="disk_full", transient=True
+                    f"the disk holding {self.root} is full; free space and retry",
+                    kind="disk_full",
+                    transient=True,
                 ) from exc
             raise StorageError(f"could not write {path}: {exc.strerror}", kind="write_failed") from exc
         return StoredAsset(url=path.as_uri(), location=str(path), bytes=len(png))

@@ -1,0 +1,270 @@
+"""``users``, ``generate-missing``, ``publish``, ``review`` and ``worker``: the headless side of the studio."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+import click
+
+from depthstudio.cli import EXIT_CANCELLED, EXIT_OK, EXIT_PARTIAL, AppContext, fail, pass_app
+from depthstudio.errors import DepthstudioError
+from depthstudio.portal.repository import SORTS, STATUSES, Portal, Query, current_reviewer
+
+
+def open_portal(app: AppContext) -> Portal:
+    try:
+        return Portal.open(app.config)
+    except DepthstudioError as err:
+        fail(err)
+        raise  # unreachable: fail() exits
+
+
+def _exit_code(summary_ok: bool, cancelled: bool) -> int:
+    if cancelled:
+        return EXIT_CANCELLED
+    return EXIT_OK if summary_ok else EXIT_PARTIAL
+
+
+class _Interrupts:
+    """First Ctrl-C: finish the items in flight and stop. Second: abandon them (their jobs are requeued)."""
+
+    def __init__(self, stop: Callable[[], None], cancel: Callable[[], None]) -> None:
+        self.stop, self.cancel, self.count = stop, cancel, 0
+
+    def __call__(self, _sig: int, _frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count == 1:
+            click.echo("\nstopping: finishing the items in flight (Ctrl-C again to abandon them)", err=True)
+            self.stop()
+        else:
+            click.echo("\ncancelling: in-flight items go back to the queue", err=True)
+            self.cancel()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+
+@click.command("users")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Filter (repeatable).")
+@click.option("--search", default="", help="Substring of the name (case-insensitive).")
+@click.option("--flagged", is_flag=True, help="Only results with a high QA risk.")
+@click.option("--sort", type=click.Choice(SORTS), default="name", show_default=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--offset", type=int, default=0)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_app
+def users_cmd(
+    app: AppContext,
+    statuses: tuple[str, ...],
+    search: str,
+    flagged: bool,
+    sort: str,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List the portal's users with their depth status."""
+    portal = open_portal(app)
+    query = Query(statuses=statuses, search=search, flagged=flagged, sort=sort)
+    rows = portal.list_users(query, offset=offset, limit=limit)
+    if as_json:
+        for r in rows:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "status": r.status,
+                        "avatar": r.avatar,
+                        "depth": r.depth_url,
+                        "error_kind": r.error_kind,
+                        "error": r.error,
+                        "qa_risk": r.qa_risk,
+                        "decision": r.decision,
+                        "reviewer": r.reviewer,
+                    }
+                )
+            )
+        return
+    counts = portal.status_counts(query)
+    click.echo("  ".join(f"{s}: {counts[s]}" for s in STATUSES if counts[s]) + f"  (total {counts['all']})")
+    total = portal.count_users(query)
+    for r in rows:
+        detail = f"  [{r.error_kind}] {r.error}" if r.status == "failed" else ""
+        if r.qa_risk >= 0.5:
+            detail += f"  QA risk {r.qa_risk:.2f}"
+        click.echo(f"{r.id:<28} {r.status:<11} {r.name or ''}{detail}")
+    shown_to = offset + len(rows)
+    if total > shown_to or offset:
+        click.echo(f"({offset + 1 if rows else offset}-{shown_to} of {total}; use --offset/--limit)")
+
+
+def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend, imported lazily
+    from depthstudio.depth.factory import make_backend
+
+    try:
+        return make_backend(app.config, name)
+    except DepthstudioError as err:
+        fail(err)
+
+
+def _store(app: AppContext):  # noqa: ANN202 - DepthStore
+    from depthstudio.storage.factory import make_store
+
+    try:
+        return make_store(app.config)
+    except DepthstudioError as err:
+        fail(err)
+
+
+@click.command("generate-missing")
+@click.option("--backend", type=click.Choice(["replicate", "local", "synthetic"]), help="Default: from config.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Items in flight at once.")
+@click.option("--limit", type=click.IntRange(1), help="Queue at most this many users.")
+@click.option("--publish/--no-publish", default=None, help="Publish at once (default: when review is off).")
+@click.option("--retry-failed", is_flag=True, help="Also retry users whose last attempt failed.")
+@click.option("--dry-run", is_flag=True, help="Only list who would be queued.")
+@click.option("--progress/--no-progress", "show_progress", default=None, help="Force the bar on/off.")
+@pass_app
+def generate_missing_cmd(
+    app: AppContext,
+    backend: str | None,
+    concurrency: int | None,
+    limit: int | None,
+    publish: bool | None,
+    retry_failed: bool,
+    dry_run: bool,
+    show_progress: bool | None,
+) -> None:
+    """Make depth maps for every user without a valid one (missing or stale photo)."""
+    from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.jobs.generate import GenerateMissingJob
+
+    portal = open_portal(app)
+    be = _backend(app, backend)
+    do_publish = (not app.config.studio.review_required) if publish is None else publish
+    store = _store(app) if do_publish else None
+    with ProgressReporter("generate", interactive=show_progress) as rep:
+        job = GenerateMissingJob(
+            portal,
+            be,
+            store,
+            app.config,
+            publish=do_publish,
+            limit=limit,
+            include_failed=retry_failed,
+            concurrency=concurrency,
+            on_progress=rep.progress,
+            on_item=rep.item,
+        )
+        if dry_run:
+            plan = job.plan()
+            for uid, avatar in plan:
+                click.echo(f"{uid}\t{avatar}")
+            click.echo(f"{len(plan)} users would be queued", err=True)
+            return
+        _Interrupts(job.stop, job.cancel).install()
+        summary = job.run()
+    be.close()
+    click.echo(f"generate-missing: {summary.line()}")
+    for f in summary.failures:
+        click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
+    sys.exit(_exit_code(summary.ok, summary.cancelled))
+
+
+@click.command("publish")
+@click.option("--user", "user_ids", multiple=True, help="Only these users (default: every approved one).")
+@click.option("--concurrency", type=click.IntRange(1, 64))
+@click.option("--progress/--no-progress", "show_progress", default=None)
+@pass_app
+def publish_cmd(
+    app: AppContext, user_ids: tuple[str, ...], concurrency: int | None, show_progress: bool | None
+) -> None:
+    """Publish approved depth maps: upload, then write the URL unless the photo changed since."""
+    from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.jobs.generate import PublishApprovedJob
+
+    portal = open_portal(app)
+    store = _store(app)
+    with ProgressReporter("publish", interactive=show_progress) as rep:
+        job = PublishApprovedJob(
+            portal,
+            store,
+            app.config,
+            user_ids=list(user_ids) or None,
+            concurrency=concurrency,
+            on_progress=rep.progress,
+            on_item=rep.item,
+        )
+        _Interrupts(job.stop, job.cancel).install()
+        summary = job.run()
+    click.echo(f"publish: {summary.line()}")
+    for f in summary.failures:
+        click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
+    sys.exit(_exit_code(summary.ok, summary.cancelled))
+
+
+@click.command("review")
+@click.argument("user_ids", nargs=-1, required=True)
+@click.option("--approve", "decision", flag_value="approved", help="Approve the current depth map.")
+@click.option("--reject", "decision", flag_value="rejected", help="Reject it.")
+@click.option("--clear", "decision", flag_value="cleared", help="Back to awaiting review.")
+@click.option("--note", help="Why (shown with the decision).")
+@pass_app
+def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None, note: str | None) -> None:
+    """Approve or reject users' current depth maps (recorded with who and when)."""
+    if decision is None:
+        raise click.UsageError("say --approve, --reject or --clear")
+    portal = open_portal(app)
+    applied = portal.decide(user_ids, decision, reviewer=current_reviewer(app.config), note=note)
+    skipped = sorted(set(user_ids) - set(applied))
+    click.echo(f"{decision}: {len(applied)} user(s)")
+    if skipped:
+        click.echo(f"no depth map to review for: {', '.join(skipped)}", err=True)
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.command("worker")
+@click.option("--backend", type=click.Choice(["replicate", "local", "synthetic"]))
+@click.option("--concurrency", type=click.IntRange(1, 256))
+@click.option("--until-empty", is_flag=True, help="Exit when the queue is empty instead of waiting for work.")
+@click.option("--poll", "poll_s", type=float, default=2.0, show_default=True, help="Seconds between empty polls.")
+@pass_app
+def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, until_empty: bool, poll_s: float) -> None:
+    """Serve the shared job queue (run one per machine; PostgreSQL row locks share the work)."""
+    from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.jobs.runner import BulkRunner
+
+    portal = open_portal(app)
+    cfg = app.config
+    be = _backend(app, backend)
+    store = _store(app)
+    with ProgressReporter("worker", interactive=False, every_s=30.0) as rep:
+        runner = BulkRunner(
+            portal,
+            be,
+            store,
+            policy=cfg.fetch.policy(),
+            concurrency=concurrency or cfg.job.concurrency,
+            lease_s=cfg.job.lease_s,
+            backoff_s=cfg.job.backoff_s,
+            delete_superseded=cfg.storage.delete_superseded,
+            on_progress=rep.progress,
+            on_item=rep.item,
+        )
+        click.echo(f"worker {runner.worker_id} serving the queue", err=True)
+        _Interrupts(runner.stop, runner.cancel).install()
+        summary = runner.run(until_empty=until_empty, poll_s=poll_s, total=0)
+    be.close()
+    click.echo(f"worker: {summary.line()}")
+    sys.exit(_exit_code(summary.ok, summary.cancelled))
+
+
+def register(main: click.Group) -> None:
+    for cmd in (users_cmd, generate_missing_cmd, publish_cmd, review_cmd, worker_cmd):
+        main.add_command(cmd)

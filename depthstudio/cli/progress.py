@@ -1,0 +1,70 @@
+"""Progress for the terminal (a rich bar with rate and ETA) or for logs (a plain line every few seconds)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from depthstudio.jobs.runner import FAILED, ItemEvent
+from depthstudio.jobs.runner import Progress as JobProgress
+
+
+class ProgressReporter:
+    """Called from worker threads; keeps the terminal output consistent under a lock."""
+
+    def __init__(self, label: str, *, interactive: bool | None = None, every_s: float = 5.0) -> None:
+        self.label = label
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._last_line = 0.0
+        self._bar: Progress | None = None
+        self._task: int | None = None
+
+    def __enter__(self) -> ProgressReporter:
+        if self.interactive:
+            self._bar = Progress(
+                TextColumn(f"[bold]{self.label}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:.1f}/s"),
+                TextColumn("[red]{task.fields[failed]} failed"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=None, rate=0.0, failed=0)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def progress(self, p: JobProgress) -> None:
+        with self._lock:
+            if self._bar is not None and self._task is not None:
+                self._bar.update(self._task, total=p.total, completed=p.done, rate=p.rate, failed=p.failed)
+                return
+            now = time.monotonic()
+            if now - self._last_line >= self.every_s or p.done == p.total:
+                self._last_line = now
+                eta = f", eta {p.eta_s:.0f}s" if p.eta_s else ""
+                click.echo(f"{self.label}: {p.done}/{p.total} ({p.failed} failed, {p.rate:.1f}/s{eta})", err=True)
+
+    def item(self, e: ItemEvent) -> None:
+        if e.outcome != FAILED:
+            return
+        line = f"  failed: user {e.user_id}: [{e.error_kind}] {e.message}"
+        with self._lock:
+            if self._bar is not None:
+                self._bar.console.print(line, style="red", markup=False, highlight=False)
+            else:
+                click.echo(line, err=True)

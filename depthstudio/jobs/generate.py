@@ -1,0 +1,182 @@
+"""``generate-missing`` and ``publish`` as Qt-free job objects: the CLI and the studio drive the same code."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from depthstudio.config import Config
+from depthstudio.depth.backend import DepthBackend
+from depthstudio.errors import DepthstudioError
+from depthstudio.jobs.publish import STALE, publish_result
+from depthstudio.jobs.runner import (
+    FAILED,
+    PUBLISHED,
+    STALE_OUTCOME,
+    BulkRunner,
+    ItemEvent,
+    Progress,
+    Summary,
+)
+from depthstudio.portal.repository import Portal, Query
+from depthstudio.storage.base import DepthStore
+
+log = logging.getLogger(__name__)
+
+
+class GenerateMissingJob:
+    """Queue every user without a valid depth map (missing or stale), then drain the queue.
+
+    Resuming after a kill needs nothing special: the killed run's jobs are still in the queue (queued, or
+    running with a lease that expires) and finished users are no longer missing, so a rerun does only the rest.
+    """
+
+    def __init__(
+        self,
+        portal: Portal,
+        backend: DepthBackend,
+        store: DepthStore | None,
+        config: Config,
+        *,
+        publish: bool | None = None,
+        limit: int | None = None,
+        include_failed: bool = False,
+        concurrency: int | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_item: Callable[[ItemEvent], None] | None = None,
+        user_ids: list[str] | None = None,
+    ) -> None:
+        self.portal = portal
+        self.config = config
+        self.publish = (not config.studio.review_required) if publish is None else publish
+        self.limit = limit
+        self.include_failed = include_failed
+        self.user_ids = user_ids
+        self.batch = uuid.uuid4().hex[:12]
+        self.runner = BulkRunner(
+            portal,
+            backend,
+            store,
+            policy=config.fetch.policy(),
+            concurrency=concurrency or config.job.concurrency,
+            lease_s=config.job.lease_s,
+            backoff_s=config.job.backoff_s,
+            delete_superseded=config.storage.delete_superseded,
+            on_progress=on_progress,
+            on_item=on_item,
+        )
+
+    def plan(self) -> list[tuple[str, str]]:
+        """The (user id, avatar) pairs this run would queue; ``user_ids`` (the studio's selection) narrows it."""
+        if self.user_ids is not None:
+            wanted = []
+            for uid in self.user_ids:
+                row = self.portal.get_user(uid)
+                if row is not None and row.avatar and row.status not in ("queued", "generating"):
+                    wanted.append((row.id, row.avatar))
+            return wanted[: self.limit] if self.limit is not None else wanted
+        return self.portal.ids_needing_depth(include_failed=self.include_failed, limit=self.limit)
+
+    def run(self) -> Summary:
+        self.runner.queue.enqueue(
+            self.plan(),
+            backend=self.runner.backend.name,
+            publish=self.publish,
+            max_attempts=self.config.job.retries,
+            batch=self.batch,
+        )
+        return self.runner.run(until_empty=True)
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+
+
+class PublishApprovedJob:
+    """Publish every approved result (or the given users'), with the compare-and-set of ``publish_result``."""
+
+    def __init__(
+        self,
+        portal: Portal,
+        store: DepthStore,
+        config: Config,
+        *,
+        user_ids: list[str] | None = None,
+        concurrency: int | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_item: Callable[[ItemEvent], None] | None = None,
+    ) -> None:
+        self.portal = portal
+        self.store = store
+        self.config = config
+        self.user_ids = user_ids
+        self.concurrency = concurrency or config.job.concurrency
+        self.on_progress = on_progress
+        self.on_item = on_item
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def plan(self) -> list[tuple[str, int]]:
+        rows = []
+        if self.user_ids is not None:
+            for uid in self.user_ids:
+                row = self.portal.get_user(uid)
+                if row is not None and row.status == "approved" and row.result_id is not None:
+                    rows.append((row.id, row.result_id))
+            return rows
+        offset = 0
+        while True:
+            page = self.portal.list_users(Query(statuses=["approved"]), offset=offset, limit=1000)
+            rows += [(r.id, r.result_id) for r in page if r.result_id is not None]
+            if len(page) < 1000:
+                return rows
+            offset += 1000
+
+    def run(self) -> Summary:
+        todo = self.plan()
+        progress = Progress(total=len(todo))
+        failures: list[ItemEvent] = []
+
+        def one(item: tuple[str, int]) -> None:
+            if self._stop.is_set():
+                return
+            user_id, result_id = item
+            try:
+                out = publish_result(
+                    self.portal,
+                    self.store,
+                    result_id,
+                    delete_superseded=self.config.storage.delete_superseded,
+                )
+                event = ItemEvent(user_id, STALE_OUTCOME if out.outcome == STALE else PUBLISHED, result_id=result_id)
+            except DepthstudioError as err:
+                event = ItemEvent(user_id, FAILED, err.kind, str(err), result_id=result_id)
+            except Exception as exc:
+                log.exception("unexpected error publishing %s", user_id)
+                event = ItemEvent(user_id, FAILED, "internal", f"unexpected {type(exc).__name__}: {exc}")
+            with self._lock:
+                progress.done += 1
+                progress.outcomes[event.outcome] = progress.outcomes.get(event.outcome, 0) + 1
+                if event.outcome == FAILED:
+                    progress.failed += 1
+                    failures.append(event)
+            if self.on_item:
+                self.on_item(event)
+            if self.on_progress:
+                self.on_progress(progress)
+
+        if self.on_progress:
+            self.on_progress(progress)
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            list(pool.map(one, todo))
+        return Summary(progress, failures, cancelled=self._stop.is_set())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    cancel = stop

@@ -1,0 +1,295 @@
+"""The job queue: a table in the portal database, shared by in-process runners and workers on other machines.
+
+Claiming uses ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never block each other) and a single
+atomic ``UPDATE`` on SQLite (one writer at a time anyway). A claim is a lease: the worker renews it with a
+heartbeat; a job whose lease expired (its worker died) is claimable again. Every state change of a job is
+conditional on the claimant still holding the lease, so a worker that lost its lease can never overwrite the
+work of the one that took over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from depthstudio.portal.repository import Portal, upsert_state, utcnow
+from depthstudio.portal.tables import (
+    ACTIVE,
+    CANCELLED,
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    attempts,
+    jobs,
+    result_blobs,
+    results,
+)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    user_id: str
+    avatar_url: str
+    backend: str
+    publish: bool
+    attempts: int  # including this one
+    max_attempts: int
+    worker: str
+    attempt_id: int
+
+
+@dataclass
+class NewResult:
+    """What the pipeline hands the queue to record, atomically with the job's completion."""
+
+    avatar_url: str
+    avatar_sha256: str
+    backend: str
+    model: str
+    width: int
+    height: int
+    png8: bytes
+    png16: bytes | None
+    qa: dict[str, Any] | None = None
+    qa_risk: float = 0.0
+    postprocess: dict[str, Any] | None = None
+
+
+class JobQueue:
+    def __init__(self, portal: Portal, *, lease_s: float = 120.0) -> None:
+        self.portal = portal
+        self.engine = portal.engine
+        self.lease = dt.timedelta(seconds=lease_s)
+
+    # --- producing ----------------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        users: Iterable[tuple[str, str]],
+        *,
+        backend: str,
+        publish: bool = False,
+        max_attempts: int = 3,
+        batch: str | None = None,
+    ) -> int:
+        """Queue (user id, avatar) pairs; a user that already has an active job is skipped, not queued twice."""
+        now = utcnow()
+        rows = [
+            {
+                "user_id": uid,
+                "kind": "generate",
+                "status": QUEUED,
+                "avatar_url": avatar,
+                "backend": backend,
+                "publish": publish,
+                "attempts": 0,
+                "max_attempts": max_attempts,
+                "batch": batch,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for uid, avatar in users
+        ]
+        added = 0
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            with self.engine.begin() as conn:
+                ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
+                created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
+                for job_id, uid in created:
+                    upsert_state(conn, uid, job_id=job_id)
+                added += len(created)
+        return added
+
+    @staticmethod
+    def _insert(conn: Connection) -> Any:
+        return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(jobs)
+
+    # --- consuming ----------------------------------------------------------------------------------------
+
+    def claim(self, worker: str) -> ClaimedJob | None:
+        now = utcnow()
+        claimable = or_(
+            and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
+            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+        )
+        pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
+        pick = pick.with_for_update(skip_locked=True).scalar_subquery()
+        stmt = (
+            update(jobs)
+            .where(jobs.c.id == pick, claimable)
+            .values(
+                status=RUNNING,
+                lease_owner=worker,
+                lease_expires_at=now + self.lease,
+                attempts=jobs.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                jobs.c.id,
+                jobs.c.user_id,
+                jobs.c.avatar_url,
+                jobs.c.backend,
+                jobs.c.publish,
+                jobs.c.attempts,
+                jobs.c.max_attempts,
+            )
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return None
+            # A lease taken over from a dead worker: close its dangling attempt as lost.
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.job_id == row.id, attempts.c.finished_at.is_(None))
+                .values(finished_at=now, outcome="lost")
+            )
+            attempt_id = conn.execute(
+                attempts.insert().values(job_id=row.id, worker=worker, started_at=now).returning(attempts.c.id)
+            ).scalar_one()
+        return ClaimedJob(
+            id=row.id,
+            user_id=row.user_id,
+            avatar_url=row.avatar_url,
+            backend=row.backend,
+            publish=bool(row.publish),
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            worker=worker,
+            attempt_id=attempt_id,
+        )
+
+    def _held(self, job: ClaimedJob) -> Any:
+        return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_owner == job.worker)
+
+    def heartbeat(self, job: ClaimedJob) -> bool:
+        """Extend the lease; False means it was lost (another worker took the job): stop working on it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(jobs).where(self._held(job)).values(lease_expires_at=now + self.lease, updated_at=now)
+            ).rowcount
+        return n == 1
+
+    def update_avatar(self, job: ClaimedJob, avatar_url: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(self._held(job)).values(avatar_url=avatar_url))
+
+    def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
+        """Record the result and finish the job in ONE transaction; None if the lease was lost meanwhile."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=now)).rowcount:
+                return None
+            result_id = conn.execute(
+                results.insert()
+                .values(
+                    user_id=job.user_id,
+                    job_id=job.id,
+                    avatar_url=new.avatar_url,
+                    avatar_sha256=new.avatar_sha256,
+                    backend=new.backend,
+                    model=new.model,
+                    location="db",
+                    width=new.width,
+                    height=new.height,
+                    qa=new.qa,
+                    qa_risk=new.qa_risk,
+                    postprocess=new.postprocess,
+                    created_at=now,
+                )
+                .returning(results.c.id)
+            ).scalar_one()
+            conn.execute(result_blobs.insert().values(result_id=result_id, png8=new.png8, png16=new.png16))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id)
+                .values(
+                    status=DONE,
+                    result_id=result_id,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error=None,
+                    error_kind=None,
+                )
+            )
+            self._finish_attempt(conn, job, "done")
+            upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
+        return result_id
+
+    def fail(self, job: ClaimedJob, *, kind: str, message: str, retry_in: float | None) -> str:
+        """A failed attempt: back to the queue after ``retry_in`` seconds, or failed for good. Returns the status."""
+        now = utcnow()
+        retry = retry_in is not None and job.attempts < job.max_attempts
+        status = QUEUED if retry else FAILED
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(jobs)
+                .where(self._held(job))
+                .values(
+                    status=status,
+                    error_kind=kind,
+                    error=message[:2000],
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                    not_before=now + dt.timedelta(seconds=retry_in) if retry and retry_in else None,
+                )
+            ).rowcount
+            if n:
+                self._finish_attempt(conn, job, "retry" if retry else "failed", kind, message)
+        return status if n else "lost"
+
+    def release(self, job: ClaimedJob) -> None:
+        """Cancelled mid-item: the job goes back to the queue untouched (the attempt does not count)."""
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(jobs)
+                .where(self._held(job))
+                .values(
+                    status=QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=jobs.c.attempts - 1,
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+            if n:
+                self._finish_attempt(conn, job, "cancelled")
+
+    def cancel_queued(self, *, batch: str | None = None) -> int:
+        stmt = update(jobs).where(jobs.c.status == QUEUED)
+        if batch is not None:
+            stmt = stmt.where(jobs.c.batch == batch)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt.values(status=CANCELLED, updated_at=utcnow())).rowcount
+
+    def pending(self, *, batch: str | None = None) -> int:
+        stmt = select(func.count()).select_from(jobs).where(jobs.c.status.in_(ACTIVE))
+        if batch is not None:
+            stmt = stmt.where(jobs.c.batch == batch)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def _finish_attempt(
+        self,
+        conn: Connection,
+        job: ClaimedJob,
+        outcome: str,
+        kind: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        conn.execute(
+            update(attempts)
+            .where(attempts.c.id == job.attempt_id)
+            .values(finished_at=utcnow(), outcome=outcome, error_kind=kind, error=(error or "")[:2000] or None)
+        )

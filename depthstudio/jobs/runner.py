@@ -1,0 +1,305 @@
+"""The bulk runner: worker threads that drain the job queue, the one engine behind the CLI, the studio and
+``depthstudio worker``.
+
+It is Qt-free and reports through plain callbacks (called from worker threads; the studio bridges them to
+signals). ``stop()`` finishes the items in flight and claims no more; ``cancel()`` abandons them too, putting
+their jobs back in the queue, so the database is consistent either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+
+from depthstudio.cancel import CancelToken
+from depthstudio.depth.backend import DepthBackend
+from depthstudio.depth.postprocess import make_depth_map
+from depthstudio.errors import Cancelled, DepthstudioError
+from depthstudio.imaging import FetchPolicy, load_avatar
+from depthstudio.jobs.publish import STALE, publish_result
+from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
+from depthstudio.portal.repository import Portal
+from depthstudio.storage.base import DepthStore
+
+log = logging.getLogger(__name__)
+
+# Item outcomes as the CLI summary and the studio's failure list show them.
+GENERATED, PUBLISHED, STALE_OUTCOME, FAILED, RETRY, CANCELLED, LOST = (
+    "generated",
+    "published",
+    "stale",
+    "failed",
+    "retry",
+    "cancelled",
+    "lost",
+)
+
+
+@dataclass(frozen=True)
+class ItemEvent:
+    user_id: str
+    outcome: str
+    error_kind: str | None = None
+    message: str | None = None
+    result_id: int | None = None
+    attempt: int = 1
+
+
+@dataclass
+class Progress:
+    total: int
+    done: int = 0  # items that reached a final outcome in this run
+    failed: int = 0
+    retried: int = 0
+    in_flight: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def elapsed(self) -> float:
+        return max(1e-9, time.monotonic() - self.started_at)
+
+    @property
+    def rate(self) -> float:
+        """Finished items per second since the start."""
+        return self.done / self.elapsed
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.done == 0 or self.total <= self.done:
+            return None if self.total > self.done else 0.0
+        return (self.total - self.done) / self.rate
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.total == 0 else min(1.0, self.done / self.total)
+
+
+@dataclass
+class Summary:
+    progress: Progress
+    failures: list[ItemEvent]
+    cancelled: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.cancelled
+
+    def line(self) -> str:
+        o = self.progress.outcomes
+        parts = [f"{self.progress.done} done in {self.progress.elapsed:.1f}s"]
+        parts += [f"{n} {k}" for k, n in sorted(o.items()) if n]
+        if self.cancelled:
+            parts.append("cancelled")
+        return ", ".join(parts)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class BulkRunner:
+    def __init__(
+        self,
+        portal: Portal,
+        backend: DepthBackend,
+        store: DepthStore | None,
+        *,
+        policy: FetchPolicy,
+        concurrency: int = 4,
+        lease_s: float = 120.0,
+        backoff_s: float = 2.0,
+        delete_superseded: bool = False,
+        worker_id: str | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_item: Callable[[ItemEvent], None] | None = None,
+    ) -> None:
+        self.portal = portal
+        self.queue = JobQueue(portal, lease_s=lease_s)
+        self.backend = backend
+        self.store = store
+        self.policy = policy
+        self.concurrency = max(1, concurrency)
+        self.lease_s = lease_s
+        self.backoff_s = backoff_s
+        self.delete_superseded = delete_superseded
+        self.worker_id = worker_id or default_worker_id()
+        self.on_progress = on_progress
+        self.on_item = on_item
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self.token = CancelToken()
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, ClaimedJob] = {}
+        self.progress = Progress(total=0)
+        self.failures: list[ItemEvent] = []
+
+    # --- control (any thread) -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish what is in flight, claim nothing new."""
+        self._stop.set()
+
+    def cancel(self) -> None:
+        """Abandon in-flight items too; their jobs go back to the queue."""
+        self._stop.set()
+        self.token.cancel()
+
+    # --- running ------------------------------------------------------------------------------------------
+
+    def run(self, *, until_empty: bool = True, poll_s: float = 2.0, total: int | None = None) -> Summary:
+        """Drain the queue (``until_empty``) or serve it forever (a worker) until stopped."""
+        self._finished.clear()
+        self.progress = Progress(total=self.queue.pending() if total is None else total)
+        self._emit_progress()
+        beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
+        beat.start()
+        threads = [
+            threading.Thread(target=self._loop, args=(until_empty, poll_s), name=f"depthstudio-worker-{i}")
+            for i in range(self.concurrency)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        finally:
+            self._stop.set()
+            self._finished.set()
+            beat.join(1.0)
+        self._emit_progress()
+        return Summary(self.progress, list(self.failures), cancelled=self.token.cancelled)
+
+    def _loop(self, until_empty: bool, poll_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.queue.claim(self.worker_id)
+            except DepthstudioError as err:
+                log.warning("cannot claim a job: %s", err)
+                job = None
+            except Exception as exc:  # database dropped: pool_pre_ping reconnects on the next claim
+                log.warning("cannot claim a job (%s); retrying", type(exc).__name__)
+                job = None
+                if self._wait(poll_s):
+                    return
+                continue
+            if job is None:
+                if until_empty and self.queue.pending() == 0:
+                    return
+                if self._wait(poll_s if not until_empty else min(poll_s, 0.2)):
+                    return
+                continue
+            with self._lock:
+                self._in_flight[job.id] = job
+                self.progress.in_flight += 1
+            try:
+                self._process(job)
+            finally:
+                with self._lock:
+                    self._in_flight.pop(job.id, None)
+                    self.progress.in_flight -= 1
+
+    def _wait(self, seconds: float) -> bool:
+        return self._stop.wait(seconds)
+
+    def _heartbeats(self) -> None:
+        """Renew the leases of in-flight items until every worker thread has returned."""
+        interval = max(0.5, self.lease_s / 3)
+        while not self._finished.wait(interval):
+            with self._lock:
+                held = list(self._in_flight.values())
+            for job in held:
+                try:
+                    if not self.queue.heartbeat(job):
+                        log.warning("lost the lease on job %s (user %s)", job.id, job.user_id)
+                except Exception as exc:
+                    log.warning("heartbeat failed: %s", type(exc).__name__)
+
+    # --- one item -----------------------------------------------------------------------------------------
+
+    def _process(self, job: ClaimedJob) -> None:
+        try:
+            job = self._refresh_avatar(job)
+            avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
+            prediction = self.backend.predict(avatar, cancel=self.token)
+            self.token.raise_if_cancelled()
+            depth_map = make_depth_map(prediction, avatar)
+            new = NewResult(
+                avatar_url=job.avatar_url,
+                avatar_sha256=avatar.sha256,
+                backend=prediction.backend,
+                model=prediction.model,
+                width=depth_map.depth.shape[1],
+                height=depth_map.depth.shape[0],
+                png8=depth_map.png8,
+                png16=depth_map.png16,
+            )
+            result_id = self.queue.complete(job, new)
+            if result_id is None:
+                self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
+                return
+            outcome = GENERATED
+            if job.publish and self.store is not None:
+                published = publish_result(self.portal, self.store, result_id, delete_superseded=self.delete_superseded)
+                outcome = STALE_OUTCOME if published.outcome == STALE else PUBLISHED
+            self._item(ItemEvent(job.user_id, outcome, result_id=result_id, attempt=job.attempts))
+        except Cancelled:
+            self.queue.release(job)
+            self._item(ItemEvent(job.user_id, CANCELLED), final=False)
+        except DepthstudioError as err:
+            self._failed(job, err.kind, str(err), err.transient)
+        except Exception as exc:  # a bug must fail this user, never the batch
+            log.exception("unexpected error for user %s", job.user_id)
+            self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)
+
+    def _refresh_avatar(self, job: ClaimedJob) -> ClaimedJob:
+        """Generate for the photo the user has *now*; the compare-and-set at publish covers later changes."""
+        u = self.portal.users
+        with self.portal.engine.connect() as conn:
+            current = conn.execute(select(u.avatar).where(u.id == u.portal_id(job.user_id))).scalar_one_or_none()
+        if not current:
+            raise DepthstudioError("the user has no photo (or no longer exists) in the portal", kind="no_photo")
+        if current != job.avatar_url:
+            self.queue.update_avatar(job, current)
+            job = replace(job, avatar_url=current)
+        return job
+
+    def _failed(self, job: ClaimedJob, kind: str, message: str, transient: bool) -> None:
+        retry_in = self.backoff_s * (2 ** (job.attempts - 1)) if transient else None
+        status = self.queue.fail(job, kind=kind, message=message, retry_in=retry_in)
+        if status == "queued":
+            with self._lock:
+                self.progress.retried += 1
+            self._item(ItemEvent(job.user_id, RETRY, kind, message, attempt=job.attempts), final=False)
+        elif status == "failed":
+            self._item(ItemEvent(job.user_id, FAILED, kind, message, attempt=job.attempts))
+        else:
+            self._item(ItemEvent(job.user_id, LOST, kind, message), final=False)
+
+    def _item(self, event: ItemEvent, *, final: bool = True) -> None:
+        with self._lock:
+            self.progress.outcomes[event.outcome] = self.progress.outcomes.get(event.outcome, 0) + 1
+            if final:
+                self.progress.done += 1
+                self.progress.total = max(self.progress.total, self.progress.done)
+            if event.outcome == FAILED:
+                self.progress.failed += 1
+                self.failures.append(event)
+        if event.outcome in (FAILED, RETRY):
+            log.info("user %s: %s (%s): %s", event.user_id, event.outcome, event.error_kind, event.message)
+        if self.on_item:
+            self.on_item(event)
+        self._emit_progress()
+
+    def _emit_progress(self) -> None:
+        if self.on_progress:
+            self.on_progress(self.progress)

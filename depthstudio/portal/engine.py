@@ -1,0 +1,56 @@
+"""Engines for the portal and studio databases: passwords from the secret store, safe pool settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from depthstudio.config import get_secret
+from depthstudio.errors import ConfigError
+
+
+def _with_password(url: URL, secret_name: str) -> URL:
+    if url.password is None and url.drivername.startswith(("postgresql", "mysql")):
+        password = get_secret(secret_name)
+        if password:
+            return url.set(password=password)
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the studio read while a job writes; busy_timeout turns lock contention into waiting, not errors.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size: int = 10) -> Engine:
+    """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"the database URL is not valid: {url!r}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    parsed = _with_password(parsed, secret_name)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+    if parsed.drivername.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the database driver for {parsed.drivername} is not installed ({exc.name}); "
+            "for PostgreSQL run: pip install 'depthstudio[postgres]'"
+        ) from None
+    if parsed.drivername.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine

@@ -1,0 +1,161 @@
+"""depthstudio's own tables (prefix ``depthstudio_``), living beside the portal's by default.
+
+History tables (jobs, attempts, results, reviews) are append-mostly; ``depthstudio_user_state`` holds one row per
+user with pointers to the current job, result and review, so that listing 100k users with their status is a
+primary-key join instead of a per-user aggregate.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+PREFIX = "depthstudio_"
+VERSION_TABLE = "depthstudio_alembic_version"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Job statuses. "queued" and "running" are active; a user has at most one active job (partial unique index).
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+
+jobs = Table(
+    "depthstudio_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="generate"),
+    Column("status", String(16), nullable=False),
+    Column("avatar_url", Text, nullable=False),
+    Column("backend", String(64), nullable=False),
+    Column("publish", Boolean, nullable=False, server_default=text("false")),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="3"),
+    Column("not_before", DateTime, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", DateTime, nullable=True),
+    Column("error_kind", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("result_id", Integer, nullable=True),
+    Column("batch", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_depthstudio_jobs_user_id", "user_id"),
+    Index("ix_depthstudio_jobs_status_id", "status", "id"),
+    Index(
+        "uq_depthstudio_jobs_active_user",
+        "user_id",
+        unique=True,
+        sqlite_where=text("status IN ('queued', 'running')"),
+        postgresql_where=text("status IN ('queued', 'running')"),
+    ),
+)
+
+attempts = Table(
+    "depthstudio_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("depthstudio_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("worker", String(128), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("outcome", String(16), nullable=True),  # done | retry | failed | cancelled | lost
+    Column("error_kind", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_depthstudio_attempts_job_id", "job_id"),
+)
+
+results = Table(
+    "depthstudio_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(255), nullable=False),
+    Column("job_id", Integer, nullable=True),
+    Column("avatar_url", Text, nullable=False),
+    Column("avatar_sha256", String(64), nullable=False),
+    Column("backend", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("location", Text, nullable=False),  # "db" = PNGs in depthstudio_result_blobs
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("qa", JSON, nullable=True),
+    Column("qa_risk", Float, nullable=False, server_default="0"),
+    Column("postprocess", JSON, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("published_url", Text, nullable=True),
+    Column("published_location", Text, nullable=True),
+    Column("published_at", DateTime, nullable=True),
+    Index("ix_depthstudio_results_user_id", "user_id"),
+)
+
+# PNG bytes apart from the result rows so that listing never drags megabytes along; in the database so that a
+# worker on one machine and the studio on another see the same maps without a shared disk.
+result_blobs = Table(
+    "depthstudio_result_blobs",
+    metadata,
+    Column("result_id", Integer, ForeignKey("depthstudio_results.id", ondelete="CASCADE"), primary_key=True),
+    Column("png8", LargeBinary, nullable=False),
+    Column("png16", LargeBinary, nullable=True),
+)
+
+reviews = Table(
+    "depthstudio_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("result_id", Integer, ForeignKey("depthstudio_results.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("decision", String(16), nullable=False),  # approved | rejected | cleared
+    Column("reviewer", String(255), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_depthstudio_reviews_result_id", "result_id"),
+)
+
+overrides = Table(
+    "depthstudio_overrides",
+    metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("params", JSON, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+settings = Table(
+    "depthstudio_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+user_state = Table(
+    "depthstudio_user_state",
+    metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("job_id", Integer, nullable=True),
+    Column("result_id", Integer, nullable=True),
+    Column("review_id", Integer, nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+)

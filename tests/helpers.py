@@ -1,0 +1,68 @@
+"""Building portals for tests: a Prisma-shaped ``User`` table in any database, filled with real image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import MetaData, create_engine, insert, update
+
+from depthstudio.config import Config, PortalConfig
+from depthstudio.portal.demo import placeholder_avatar, portal_users_table
+
+
+def write_avatars(folder: Path, count: int, *, size: int = 96) -> list[str]:
+    """Small distinct portrait-like PNGs; returns their file:// URLs (what a portal column would hold)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    urls = []
+    for i in range(count):
+        path = folder / f"avatar-{i:05d}.png"
+        placeholder_avatar(i, size=size).save(path)
+        urls.append(path.as_uri())
+    return urls
+
+
+def make_portal(url: str, avatars: list[str | None], *, names: list[str] | None = None) -> None:
+    engine = create_engine(url)
+    md = MetaData()
+    table = portal_users_table(md)
+    md.create_all(engine)
+    rows = [
+        {
+            "id": f"u{i:05d}",
+            "name": (names[i] if names else f"User {i:05d}"),
+            "email": f"u{i}@example.org",
+            "avatar": a,
+            "avatarDepthMap": None,
+        }
+        for i, a in enumerate(avatars)
+    ]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 1000):
+            conn.execute(insert(table), rows[start : start + 1000])
+    engine.dispose()
+
+
+def set_avatar(url: str, user_id: str, avatar: str | None) -> None:
+    """What the portal does on a new upload: new avatar, depth map cleared."""
+    engine = create_engine(url)
+    table = portal_users_table(MetaData())
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == user_id).values(avatar=avatar, avatarDepthMap=None))
+    engine.dispose()
+
+
+def portal_config(url: str, tmp_path: Path, **job: object) -> Config:
+    cfg = Config(portal=PortalConfig(url=url))
+    cfg.storage.local_dir = str(tmp_path / "store")
+    cfg.fetch.allow_private = True
+    cfg.fetch.crop_size = 64
+    cfg.job.backoff_s = 0.0
+    for key, value in job.items():
+        setattr(cfg.job, key, value)
+    return cfg
+
+
+def tiny_png(path: Path, color: tuple[int, int, int] = (200, 100, 50)) -> str:
+    Image.new("RGB", (32, 32), color).save(path)
+    return path.as_uri()
