@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 
 from depthstudio.errors import StorageError
+from depthstudio.jobs.failpoints import failpoint
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.tables import result_blobs, results
 from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
@@ -46,6 +47,7 @@ def publish_result(
         return PublishOutcome(user_id, result_id, ALREADY, r["published_url"])
 
     asset = store.put(StoreKey(user_id, r["avatar_sha256"]), png)
+    failpoint("after_store_put")
     if not store.owns(asset.url):
         raise StorageError(f"the store returned a URL it does not own ({asset.url}); refusing to publish it")
 
@@ -75,6 +77,7 @@ def publish_result(
                 .where(results.c.id == result_id)
                 .values(published_url=asset.url, published_location=asset.location, published_at=now)
             )
+    failpoint("after_portal_write")
     if outcome == STALE:
         log.info("user %s changed their photo before publishing; depth map not written", user_id)
         return PublishOutcome(user_id, result_id, STALE)

@@ -10,6 +10,7 @@ work of the one that took over.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ class ClaimedJob:
     max_attempts: int
     worker: str
     attempt_id: int
+    result_id: int | None = None  # set when an earlier attempt generated the map but did not finish publishing
 
 
 @dataclass
@@ -61,6 +63,22 @@ class NewResult:
     qa: dict[str, Any] | None = None
     qa_risk: float = 0.0
     postprocess: dict[str, Any] | None = None
+
+
+def _pid_alive(owner: str) -> bool:
+    try:
+        pid = int(owner.split(":")[1])
+    except (IndexError, ValueError):
+        return True  # not ours to judge
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class JobQueue:
@@ -141,6 +159,7 @@ class JobQueue:
                 jobs.c.publish,
                 jobs.c.attempts,
                 jobs.c.max_attempts,
+                jobs.c.result_id,
             )
         )
         with self.engine.begin() as conn:
@@ -166,6 +185,7 @@ class JobQueue:
             max_attempts=row.max_attempts,
             worker=worker,
             attempt_id=attempt_id,
+            result_id=row.result_id,
         )
 
     def _held(self, job: ClaimedJob) -> Any:
@@ -185,7 +205,11 @@ class JobQueue:
             conn.execute(update(jobs).where(self._held(job)).values(avatar_url=avatar_url))
 
     def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
-        """Record the result and finish the job in ONE transaction; None if the lease was lost meanwhile."""
+        """Record the result in ONE transaction with the job's progress; None if the lease was lost meanwhile.
+
+        A job that also publishes stays ``running`` with its ``result_id`` set until ``finish`` — a worker that
+        dies in between leaves a job that the next claimant publishes without generating again.
+        """
         now = utcnow()
         with self.engine.begin() as conn:
             if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=now)).rowcount:
@@ -210,21 +234,27 @@ class JobQueue:
                 .returning(results.c.id)
             ).scalar_one()
             conn.execute(result_blobs.insert().values(result_id=result_id, png8=new.png8, png16=new.png16))
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id)
-                .values(
-                    status=DONE,
-                    result_id=result_id,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    error=None,
-                    error_kind=None,
-                )
-            )
-            self._finish_attempt(conn, job, "done")
+            conn.execute(update(jobs).where(jobs.c.id == job.id).values(result_id=result_id))
+            if not job.publish:
+                self._mark_done(conn, job)
             upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
         return result_id
+
+    def finish(self, job: ClaimedJob) -> bool:
+        """The publishing step is over: the job is done."""
+        with self.engine.begin() as conn:
+            if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=utcnow())).rowcount:
+                return False
+            self._mark_done(conn, job)
+        return True
+
+    def _mark_done(self, conn: Connection, job: ClaimedJob) -> None:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
+        )
+        self._finish_attempt(conn, job, "done")
 
     def fail(self, job: ClaimedJob, *, kind: str, message: str, retry_in: float | None) -> str:
         """A failed attempt: back to the queue after ``retry_in`` seconds, or failed for good. Returns the status."""
@@ -265,6 +295,29 @@ class JobQueue:
             ).rowcount
             if n:
                 self._finish_attempt(conn, job, "cancelled")
+
+    def expire_dead_local_leases(self, host: str) -> int:
+        """Leases held by processes of this host that no longer exist: expire them now instead of waiting.
+
+        A worker id is ``host:pid:nonce``; a rerun after ``kill -9`` on the same machine resumes at once, while
+        a dead worker on another machine is only recognised when its lease runs out.
+        """
+        prefix = f"{host}:"
+        with self.engine.connect() as conn:
+            held = conn.execute(
+                select(jobs.c.id, jobs.c.lease_owner).where(
+                    jobs.c.status == RUNNING, jobs.c.lease_owner.startswith(prefix, autoescape=True)
+                )
+            ).all()
+        dead = [job_id for job_id, owner in held if not _pid_alive(owner)]
+        if not dead:
+            return 0
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(dead), jobs.c.status == RUNNING)
+                .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+            ).rowcount
 
     def cancel_queued(self, *, batch: str | None = None) -> int:
         stmt = update(jobs).where(jobs.c.status == QUEUED)

@@ -24,6 +24,7 @@ from depthstudio.depth.backend import DepthBackend
 from depthstudio.depth.postprocess import make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError
 from depthstudio.imaging import FetchPolicy, load_avatar
+from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
 from depthstudio.portal.repository import Portal
@@ -158,6 +159,7 @@ class BulkRunner:
     def run(self, *, until_empty: bool = True, poll_s: float = 2.0, total: int | None = None) -> Summary:
         """Drain the queue (``until_empty``) or serve it forever (a worker) until stopped."""
         self._finished.clear()
+        self.queue.expire_dead_local_leases(socket.gethostname())
         self.progress = Progress(total=self.queue.pending() if total is None else total)
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
@@ -198,6 +200,7 @@ class BulkRunner:
                 if self._wait(poll_s if not until_empty else min(poll_s, 0.2)):
                     return
                 continue
+            failpoint("after_claim")
             with self._lock:
                 self._in_flight[job.id] = job
                 self.progress.in_flight += 1
@@ -228,29 +231,18 @@ class BulkRunner:
 
     def _process(self, job: ClaimedJob) -> None:
         try:
-            job = self._refresh_avatar(job)
-            avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
-            prediction = self.backend.predict(avatar, cancel=self.token)
-            self.token.raise_if_cancelled()
-            depth_map = make_depth_map(prediction, avatar)
-            new = NewResult(
-                avatar_url=job.avatar_url,
-                avatar_sha256=avatar.sha256,
-                backend=prediction.backend,
-                model=prediction.model,
-                width=depth_map.depth.shape[1],
-                height=depth_map.depth.shape[0],
-                png8=depth_map.png8,
-                png16=depth_map.png16,
-            )
-            result_id = self.queue.complete(job, new)
+            result_id = job.result_id if job.result_id is not None else self._generate(job)
             if result_id is None:
                 self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
                 return
             outcome = GENERATED
             if job.publish and self.store is not None:
                 published = publish_result(self.portal, self.store, result_id, delete_superseded=self.delete_superseded)
+                failpoint("after_publish")
                 outcome = STALE_OUTCOME if published.outcome == STALE else PUBLISHED
+                if not self.queue.finish(job):
+                    self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
+                    return
             self._item(ItemEvent(job.user_id, outcome, result_id=result_id, attempt=job.attempts))
         except Cancelled:
             self.queue.release(job)
@@ -260,6 +252,28 @@ class BulkRunner:
         except Exception as exc:  # a bug must fail this user, never the batch
             log.exception("unexpected error for user %s", job.user_id)
             self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)
+
+    def _generate(self, job: ClaimedJob) -> int | None:
+        job = self._refresh_avatar(job)
+        avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
+        failpoint("after_fetch")
+        prediction = self.backend.predict(avatar, cancel=self.token)
+        self.token.raise_if_cancelled()
+        failpoint("after_predict")
+        depth_map = make_depth_map(prediction, avatar)
+        new = NewResult(
+            avatar_url=job.avatar_url,
+            avatar_sha256=avatar.sha256,
+            backend=prediction.backend,
+            model=prediction.model,
+            width=depth_map.depth.shape[1],
+            height=depth_map.depth.shape[0],
+            png8=depth_map.png8,
+            png16=depth_map.png16,
+        )
+        result_id = self.queue.complete(job, new)
+        failpoint("after_complete")
+        return result_id
 
     def _refresh_avatar(self, job: ClaimedJob) -> ClaimedJob:
         """Generate for the photo the user has *now*; the compare-and-set at publish covers later changes."""

@@ -1,0 +1,83 @@
+"""Throughput of ``generate-missing`` against a backend with a fixed latency L.
+
+With C items in flight and a backend that takes L seconds, the ideal is C / L items per second; the gap is the
+job's own overhead (claiming, imaging, postprocessing, the result transaction). Also runs L = 0 in the same run:
+that is the overhead-only baseline (how fast the job goes when the backend is free).
+
+    python benchmarks/bulk_job.py                       # 10,000 users, L = 0.05 s, C = 16, SQLite
+    python benchmarks/bulk_job.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from depthstudio.depth.synthetic import SyntheticBackend  # noqa: E402
+from depthstudio.jobs.generate import GenerateMissingJob  # noqa: E402
+from depthstudio.portal.repository import Portal  # noqa: E402
+from tests.helpers import make_portal, portal_config, write_avatars  # noqa: E402
+
+
+def _fresh_db(base: str | None, tmp: Path) -> str:
+    if not base:
+        return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    name = f"dsbench_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(base, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def run_once(users: int, latency: float, concurrency: int, db: str | None, tmp: Path, avatars: list[str]) -> float:
+    url = _fresh_db(db, tmp)
+    make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
+    cfg = portal_config(url, tmp)
+    portal = Portal.open(cfg)
+    job = GenerateMissingJob(portal, SyntheticBackend(latency_s=latency), None, cfg, concurrency=concurrency)
+    t0 = time.perf_counter()
+    summary = job.run()
+    elapsed = time.perf_counter() - t0
+    assert summary.ok and summary.progress.done == users, summary.line()
+    portal.close()
+    return users / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--db", default=os.environ.get("BENCH_DB"), help="PostgreSQL admin URL (default: SQLite)")
+    ap.add_argument("--baseline-users", type=int, default=2000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        os.environ["DEPTHSTUDIO_DATA_DIR"] = str(tmp / "data")
+        avatars = write_avatars(tmp / "avatars", 100, size=128)
+        free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, avatars)
+        measured = run_once(args.users, args.latency, args.concurrency, args.db, tmp, avatars)
+    ideal = args.concurrency / args.latency
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"database            : {'PostgreSQL' if args.db else 'SQLite'}")
+    print(f"users, L, C         : {args.users}, {args.latency * 1000:.0f} ms, {args.concurrency}")
+    print(f"baseline (L = 0)    : {free:.1f} users/s  (job overhead only, {args.baseline_users} users)")
+    print(f"measured            : {measured:.1f} users/s")
+    print(f"ideal C / L         : {ideal:.1f} users/s")
+    print(f"ratio measured/ideal: {measured / ideal:.2f}")
+    print(f"peak RSS            : {rss_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

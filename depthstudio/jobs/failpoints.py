@@ -1,0 +1,33 @@
+"""Named crash points for the kill -9 tests: ``DEPTHSTUDIO_FAILPOINT=after_predict@3`` SIGKILLs the process the
+third time that point is reached. Unset (always, outside those tests) it costs one dict lookup.
+
+A real ``kill -9`` at a chosen step is the only honest way to prove that every step of a job can die and be
+redone without a duplicate asset or a stale write.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+_lock = threading.Lock()
+_hits: dict[str, int] = {}
+
+
+def _target() -> tuple[str, int] | None:
+    spec = os.environ.get("DEPTHSTUDIO_FAILPOINT")
+    if not spec:
+        return None
+    name, _, nth = spec.partition("@")
+    return name, int(nth or 1)
+
+
+def failpoint(name: str) -> None:
+    target = _target()
+    if target is None or target[0] != name:
+        return
+    with _lock:
+        _hits[name] = _hits.get(name, 0) + 1
+        if _hits[name] == target[1]:
+            os.kill(os.getpid(), signal.SIGKILL)

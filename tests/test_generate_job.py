@@ -1,0 +1,143 @@
+"""The bulk job end to end on real databases: generate, fail one and go on, retry, cancel, compare-and-set."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.jobs.generate import GenerateMissingJob, PublishApprovedJob
+from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.repository import Portal
+from depthstudio.portal.tables import attempts, jobs, result_blobs, results
+from depthstudio.storage.local import LocalDirectoryStore
+from tests.helpers import make_portal, portal_config, set_avatar, write_avatars
+
+
+def _setup(db_url, tmp_path, n=20, **job):
+    avatars = write_avatars(tmp_path / "avatars", n)
+    make_portal(db_url, avatars)
+    cfg = portal_config(db_url, tmp_path, **job)
+    return Portal.open(cfg), cfg, avatars
+
+
+def _consistent(portal: Portal) -> None:
+    """No half-written rows: every result has its PNG, every done job its result, nothing left running."""
+    with portal.engine.connect() as conn:
+        orphans = conn.execute(
+            select(func.count()).select_from(results.outerjoin(result_blobs))
+            .where(result_blobs.c.result_id.is_(None))
+        ).scalar_one()
+        done_without = conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.status == "done", jobs.c.result_id.is_(None))
+        ).scalar_one()
+        running = conn.execute(select(func.count()).select_from(jobs).where(jobs.c.status == "running")).scalar_one()
+    assert (orphans, done_without, running) == (0, 0, 0)
+
+
+def test_generates_every_missing_user_once(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 30)
+    seen = []
+    job = GenerateMissingJob(portal, SyntheticBackend(), None, cfg, concurrency=4, on_progress=seen.append)
+    summary = job.run()
+    assert summary.ok and summary.progress.done == 30 and summary.progress.outcomes == {"generated": 30}
+    assert seen[-1].fraction == 1.0
+    assert portal.status_counts()["generated"] == 30
+    with portal.engine.connect() as conn:
+        per_user = conn.execute(select(results.c.user_id, func.count()).group_by(results.c.user_id)).all()
+    assert len(per_user) == 30 and all(n == 1 for _, n in per_user)
+    _consistent(portal)
+    again = GenerateMissingJob(portal, SyntheticBackend(), None, cfg).run()
+    assert again.progress.done == 0  # nothing missing any more
+
+
+def test_a_corrupt_photo_fails_that_user_and_the_batch_goes_on(db_url, tmp_path):
+    portal, cfg, avatars = _setup(db_url, tmp_path, 6)
+    broken = tmp_path / "avatars" / "avatar-00002.png"
+    broken.write_bytes(b"<html><body>Not Found</body></html>")
+    summary = GenerateMissingJob(portal, SyntheticBackend(), None, cfg, concurrency=2).run()
+    assert summary.progress.outcomes == {"generated": 5, "failed": 1}
+    assert [f.user_id for f in summary.failures] == ["u00002"]
+    row = portal.get_user("u00002")
+    assert row.status == "failed" and row.error_kind and "image" in row.error.lower()
+    _consistent(portal)
+
+
+def test_transient_errors_are_retried_with_attempts_recorded(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 1, retries=3)
+    summary = GenerateMissingJob(portal, SyntheticBackend(transient_failures=2), None, cfg).run()
+    assert summary.ok and summary.progress.retried == 2
+    with portal.engine.connect() as conn:
+        outcomes = [r[0] for r in conn.execute(select(attempts.c.outcome).order_by(attempts.c.id))]
+    assert outcomes == ["retry", "retry", "done"]
+
+
+def test_permanent_failure_after_max_attempts(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 1, retries=2)
+    summary = GenerateMissingJob(portal, SyntheticBackend(transient_failures=5), None, cfg).run()
+    assert not summary.ok and summary.failures[0].error_kind == "server_error"
+    assert portal.get_user("u00000").status == "failed"
+
+
+def test_cancel_mid_run_leaves_the_queue_consistent(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 40)
+    job = GenerateMissingJob(portal, SyntheticBackend(latency_s=0.05), None, cfg, concurrency=4)
+    started = threading.Event()
+    job.runner.on_item = lambda e: started.set()
+    t = threading.Thread(target=job.run)
+    t.start()
+    assert started.wait(30)
+    job.cancel()
+    t.join(30)
+    assert not t.is_alive()
+    _consistent(portal)
+    counts = portal.status_counts()
+    assert counts["generated"] < 40 and counts["generated"] + counts["queued"] == 40
+    rest = GenerateMissingJob(portal, SyntheticBackend(), None, cfg).run()  # resumes the queued ones
+    assert rest.ok and portal.status_counts()["generated"] == 40
+
+
+class _ChangesPhotoMidway(SyntheticBackend):
+    """The user uploads a new photo while their depth map is being generated."""
+
+    def __init__(self, db_url: str, new_avatar: str) -> None:
+        super().__init__()
+        self.db_url, self.new_avatar = db_url, new_avatar
+
+    def predict(self, avatar, *, cancel=None):
+        set_avatar(self.db_url, "u00000", self.new_avatar)
+        return super().predict(avatar, cancel=cancel)
+
+
+def test_photo_changed_during_generation_ends_stale_and_column_untouched(db_url, tmp_path):
+    portal, cfg, avatars = _setup(db_url, tmp_path, 2)
+    store = LocalDirectoryStore(tmp_path / "store")
+    backend = _ChangesPhotoMidway(db_url, avatars[1])
+    summary = GenerateMissingJob(portal, backend, store, cfg, publish=True, user_ids=["u00000"]).run()
+    assert summary.progress.outcomes == {"stale": 1}
+    row = portal.get_user("u00000")
+    assert row.status == "stale" and row.depth_url is None
+    assert list((tmp_path / "store").glob("*.png")) == []  # nothing uploaded for a photo that changed
+
+
+def test_publish_approved_writes_once_and_reruns_write_nothing(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 3)
+    store = LocalDirectoryStore(tmp_path / "store")
+    GenerateMissingJob(portal, SyntheticBackend(), None, cfg).run()
+    portal.decide(["u00000", "u00001"], "approved", reviewer="ed")
+    summary = PublishApprovedJob(portal, store, cfg).run()
+    assert summary.progress.outcomes == {"published": 2}
+    row = portal.get_user("u00000")
+    assert row.status == "published" and store.owns(row.depth_url)
+    assert portal.get_user("u00002").status == "generated"
+    assert len(list((tmp_path / "store").glob("*.png"))) == 2
+    assert PublishApprovedJob(portal, store, cfg).run().progress.total == 0  # published users are not approved
+
+
+def test_enqueue_never_queues_a_user_twice(db_url, tmp_path):
+    portal, _cfg, avatars = _setup(db_url, tmp_path, 3)
+    q = JobQueue(portal)
+    assert q.enqueue([("u00000", avatars[0]), ("u00001", avatars[1])], backend="synthetic") == 2
+    assert q.enqueue([("u00000", avatars[0]), ("u00002", avatars[2])], backend="synthetic") == 1
+    assert q.pending() == 3
