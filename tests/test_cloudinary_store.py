@@ -164,7 +164,7 @@ def test_response_dropped_after_store_then_retry_keeps_one_asset(
         ("bad_gateway", {}, "server_error"),
         ("rate_limit", {}, "rate_limited"),
         ("rate_limit", {"status": 429}, "rate_limited"),
-        ("slow", {"delay_s": 1.5}, "timeout"),
+        ("slow", {"delay_s": 3.0}, "timeout"),
         ("truncated", {}, "bad_response"),
         ("invalid_json", {}, "bad_response"),
         ("drop_after_store", {}, "connection"),
@@ -173,11 +173,12 @@ def test_response_dropped_after_store_then_retry_keeps_one_asset(
 def test_faults_map_to_transient_errors_and_the_retry_succeeds(
     server: CloudinaryServer, fault: str, options: dict, kind: str
 ) -> None:
-    store = make_store(server, timeout_s=0.3)
+    store = make_store(server)
     key = StoreKey("3", HASH_A)
     server.inject(fault, **options)
     with pytest.raises(StorageError) as failed:
-        store.put(key, depth_png())
+        # A short timeout only where the timeout is the point: elsewhere a loaded machine must not flake.
+        make_store(server, timeout_s=0.5 if fault == "slow" else 5.0).put(key, depth_png())
     assert (failed.value.kind, failed.value.transient) == (kind, True)
     assert store.public_id(key) in str(failed.value) or kind == "connection"
 
@@ -213,6 +214,17 @@ def test_delete_destroys_with_invalidation_and_is_idempotent(
     assert server.destroyed == [asset.location]
     destroys = [r for r in server.requests if r.action == "destroy"]
     assert [r.params["invalidate"] for r in destroys] == ["1", "1"]
+
+
+def test_a_fault_aimed_at_deletes_spares_uploads(server: CloudinaryServer, store: CloudinaryStore) -> None:
+    server.inject("server_error", action="destroy")
+    asset = store.put(StoreKey("8", HASH_A), depth_png())
+    with pytest.raises(StorageError) as failed:
+        store.delete(asset)
+    assert (failed.value.kind, failed.value.transient) == ("server_error", True)
+    assert asset.location in server.assets
+    store.delete(asset)
+    assert server.assets == {}
 
 
 def test_delete_refuses_assets_outside_the_folder(server: CloudinaryServer, store: CloudinaryStore) -> None:
@@ -345,6 +357,11 @@ def test_upload_prefix_falls_back_to_the_sdks_environment_variable(
     assert store.put(StoreKey("1", HASH_A), depth_png()).location in server.assets
 
 
+def test_upload_prefix_can_ride_in_the_cloudinary_url(server: CloudinaryServer) -> None:
+    store = CloudinaryStore(f"{server.cloudinary_url}?upload_prefix={server.upload_prefix}")
+    assert store.put(StoreKey("1", HASH_A), depth_png()).location in server.assets
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -386,16 +403,17 @@ def test_no_secret_in_logs_reprs_or_errors(
     for name in ("urllib3", "Cloudinary", "tests.servers.cloudinary_server"):
         caplog.set_level(logging.DEBUG, logger=name)
     wrong = "Wr0ng-secret-for-leak-test"
-    store = make_store(server, timeout_s=0.3)
+    store = make_store(server)
+    impatient = make_store(server, timeout_s=0.5)
     key = StoreKey("1", HASH_A)
     errors: list[DepthstudioError] = []
 
     asset = store.put(key, depth_png())
     store.check_connection()
     for fault in ("server_error", "rate_limit", "truncated", "invalid_json", "drop_after_store", "slow"):
-        server.inject(fault)
+        server.inject(fault, delay_s=3.0)
         with pytest.raises(StorageError) as failed:
-            store.put(key, depth_png())
+            impatient.put(key, depth_png())
         errors.append(failed.value)
     with pytest.raises(StorageError) as refused:
         make_store(server, f"cloudinary://{server.api_key}:{wrong}@{server.cloud_name}").put(key, depth_png())

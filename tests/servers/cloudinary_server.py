@@ -60,6 +60,7 @@ FAULTS = frozenset(
 @dataclass
 class Fault:
     kind: str
+    action: str | None = None  # "upload" or "destroy" only; None: whichever request comes next
     delay_s: float = 1.0
     retry_after_s: float = 60.0
     status: int = 420
@@ -139,7 +140,7 @@ class CloudinaryServer:
     # --- faults and inspection -----------------------------------------------------------------------------
 
     def inject(self, kind: str, *, times: int = 1, **options: Any) -> None:
-        """The next ``times`` upload/destroy requests misbehave as ``kind`` (see FAULTS)."""
+        """The next ``times`` requests (of ``action=`` only, if given) misbehave as ``kind`` (see FAULTS)."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
         with self._lock:
@@ -153,9 +154,13 @@ class CloudinaryServer:
 
     # --- the protocol --------------------------------------------------------------------------------------
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, action: str) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault.action in (None, action):
+                    self._faults.remove(fault)
+                    return fault
+        return None
 
     def _sign(self, params: dict[str, str]) -> str:
         pairs = sorted(
@@ -281,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         params, file = _parse_form(self.headers.get("Content-Type", ""), body)
         if app.latency_s:
             time.sleep(app.latency_s)
-        fault = app._next_fault()
+        fault = app._next_fault(action)
         recorded = {k: v for k, v in params.items() if k not in ("api_key", "signature")}
         if fault is not None and fault.kind in ("server_error", "bad_gateway", "rate_limit"):
             status = self._refuse(fault)
