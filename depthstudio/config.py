@@ -72,6 +72,7 @@ class StorageConfig:
     local_dir: str = ""  # empty = <data dir>/depthmaps
     cloudinary_folder: str = "depthstudio"
     cloudinary_upload_prefix: str = ""  # empty = Cloudinary's API
+    cloudinary_timeout_s: float = 60.0
     delete_superseded: bool = False
 
 

@@ -12,6 +12,7 @@ class DepthstudioError(Exception):
 
     kind: str = "error"
     transient: bool = False
+    retry_after: float | None = None  # seconds the remote service asked us to wait, when it said so
 
     def __init__(self, message: str, *, kind: str | None = None, transient: bool | None = None) -> None:
         super().__init__(message)
