@@ -114,10 +114,10 @@ def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend,
 
 
 def _store(app: AppContext):  # noqa: ANN202 - DepthStore
-    from depthstudio.storage.factory import make_store
+    from depthstudio.storage import open_store
 
     try:
-        return make_store(app.config)
+        return open_store(app.config)
     except DepthstudioError as err:
         fail(err)
 
