@@ -12,6 +12,9 @@ class FetchPolicy:
     """Limits for fetching a user-controlled avatar URL. Defaults are safe for a server on the internet."""
 
     allow_private: bool = False  # loopback/private/link-local targets refused unless True (SSRF guard)
+    # "host" or "host:port" entries exempt from the private-address refusal (an internal image server),
+    # matched against the URL's host as written; every other private target stays refused, redirects included.
+    private_hosts: tuple[str, ...] = ()
     allowed_schemes: tuple[str, ...] = ("https", "http")
     allow_local_paths: bool = True  # plain filesystem paths / file:// (the demo portal uses them)
     max_bytes: int = 20 * 1024 * 1024
@@ -40,8 +43,8 @@ class Avatar:
     """One user's photo, ready for a depth backend.
 
     ``original`` is the EXIF-oriented RGB image at full size; ``image`` is the square crop resized to
-    ``FetchPolicy.crop_size``. A backend that sends the original (e.g. Replicate with the public URL) returns a
-    map in the original's frame, which the postprocessing crops with ``crop`` exactly like the photo.
+    ``FetchPolicy.crop_size``. A backend that sends the original (e.g. Replicate with the public URL) returns
+    a map in the original's frame, which the postprocessing crops with ``crop`` exactly like the photo.
     """
 
     source: str  # the avatar URL or path exactly as stored in the portal
@@ -49,7 +52,7 @@ class Avatar:
     original: Image.Image
     image: Image.Image
     crop: CropBox
-    exif_rotated: bool = False  # True when EXIF orientation changed the pixels (the raw URL is then not enough)
+    exif_rotated: bool = False  # EXIF orientation changed the pixels (the raw URL alone is not enough)
     content_type: str | None = None
     raw_size: int = 0
     extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,322 @@
+"""Turning downloaded bytes into an upright RGB photo, refusing anything that is not a safe raster image.
+
+Only the raster formats portals serve as avatars are handed to Pillow (``SUPPORTED_FORMATS``): its other
+plugins include rarely used decoders with a history of security bugs, and EPS, which runs Ghostscript. The
+content is judged by its bytes, never by the Content-Type (servers answer login pages as ``image/png``).
+
+Pillow warns about (``DecompressionBombWarning``) images above ``Image.MAX_IMAGE_PIXELS``; importing this
+module makes that warning an error process-wide, because a ``warnings.catch_warnings`` block is not
+thread-safe and the job decodes on several threads. Pillow's limit (about 89 MP) therefore caps
+``FetchPolicy.max_pixels``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
+
+from depthstudio.imaging.errors import (
+    CorruptImageError,
+    DecompressionBombError,
+    EmptyImageError,
+    ImagingError,
+    NotAnImageError,
+    TooManyPixelsError,
+    TruncatedImageError,
+    UnexpectedImagingError,
+    UnsupportedFormatError,
+)
+from depthstudio.imaging.types import FetchPolicy
+
+__all__ = ["BOMB_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "DecodedImage", "decode_image", "to_rgb"]
+
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+_AVIF = features.check("avif")
+SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP") + (("AVIF",) if _AVIF else ())
+
+# Over the pixel limit, a file that expands to more than this many pixels per byte is not a big photo but a
+# crafted (or degenerate) one: real photos stay below ~10, the deflate ceiling for a grey PNG is ~1000.
+BOMB_PIXELS_PER_BYTE = 100
+
+# what Pillow's plugins raise on damaged data (SyntaxError is their "not a valid file")
+_DECODER_ERRORS = (SyntaxError, ValueError, OSError, EOFError, struct.error, IndexError)
+_HTML_TAGS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<script")
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+# EXIF orientation -> the transpose that makes the pixels upright (EXIF 2.3, tag 0x0112)
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SUPPORTED_WORDS = "JPEG, PNG, GIF, WebP, BMP" + (" or AVIF" if _AVIF else "")
+
+
+@dataclass
+class DecodedImage:
+    """An upright RGB photo plus what was learnt decoding it (format, original mode, frame count)."""
+
+    image: Image.Image
+    exif_rotated: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def decode_image(
+    data: bytes, policy: FetchPolicy, *, shown: str = "the avatar", content_type: str | None = None
+) -> DecodedImage:
+    """Decode ``data`` into an upright RGB image (first frame of an animation, transparency on white).
+
+    ``shown`` names the avatar in messages (a URL already stripped of secrets). Every failure is an
+    ``ImagingError``; no exception from a decoder escapes.
+    """
+    try:
+        return _decode(data, policy, shown, content_type)
+    except ImagingError:
+        raise
+    except Exception as exc:  # a decoder bug must fail this avatar, never the batch
+        raise UnexpectedImagingError(
+            f"Decoding the avatar at {shown} failed unexpectedly ({type(exc).__name__}). This is a bug in "
+            "depthstudio or Pillow; please report it with the image."
+        ) from exc
+
+
+def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | None) -> DecodedImage:
+    said = f" (the server called it {content_type})" if content_type else ""
+    if not data:
+        raise EmptyImageError(
+            f"The avatar at {shown} is empty: zero bytes{said}. The upload probably failed; the user needs "
+            "to upload the photo again."
+        )
+    head = data[:2048]
+    fmt = _raster_format(head)
+    if fmt is None:
+        document = _document_kind(head)
+        if document is not None:
+            raise NotAnImageError(
+                f"The avatar at {shown} is {document}, not an image{said}. The URL probably leads to a web "
+                "page (a login, error or viewer page) or a drawing: store a direct link to a JPEG or PNG "
+                "file."
+            )
+        raise UnsupportedFormatError(
+            f"The avatar at {shown} is {_binary_kind(head)}{said}, not a {_SUPPORTED_WORDS} image. Convert "
+            "the photo to JPEG or PNG and upload it again."
+        )
+    im = _open(data, fmt, shown)
+    width, height = im.size
+    _check_pixels(width, height, len(data), policy, shown)
+    _check_complete(data, fmt, shown)
+    frames = _frame_count(im, shown)
+    extra = {"format": im.format or fmt, "mode": im.mode, "width": str(width), "height": str(height)}
+    if frames > 1:
+        extra["frames"] = str(frames)
+        im.seek(0)
+    _load(im, shown)
+    orientation = _orientation(im)
+    rgb = to_rgb(im, shown)
+    transpose = _ORIENTATION.get(orientation)
+    if transpose is not None:
+        rgb = rgb.transpose(transpose)
+        extra["exif_orientation"] = str(orientation)
+    return DecodedImage(image=rgb, exif_rotated=transpose is not None, extra=extra)
+
+
+def _raster_format(head: bytes) -> str | None:
+    """The supported format the magic bytes announce, if any."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith(b"BM"):
+        return "BMP"
+    if _AVIF and head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "AVIF"
+    return None
+
+
+def _document_kind(head: bytes) -> str | None:
+    """What kind of non-image document these bytes are (markup, PDF, text), or None for binary data."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    low = text[:1024].lower()
+    if low.startswith(b"<"):
+        if b"<svg" in low or b"doctype svg" in low:
+            return "an SVG drawing"
+        if any(tag in low for tag in _HTML_TAGS):
+            return "an HTML page"
+        return "an XML or HTML document"
+    if low.startswith(b"%pdf"):
+        return "a PDF document"
+    if _looks_like_text(head):
+        return "JSON text" if low.startswith((b"{", b"[")) else "plain text"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # anything but a character cut at the end of the sample
+            return False
+        decoded = head[: exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\r\n\f" for ch in decoded)
+
+
+def _binary_kind(head: bytes) -> str:
+    """A name for binary data that is not a supported image, so that the message says what to convert from."""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+            return "a HEIC/HEIF photo (as iPhones save them)"
+        if brand in (b"avif", b"avis"):
+            return "an AVIF image"
+        return "a video or other ISO media file"
+    known = (
+        ((b"\xff\x0a", b"\x00\x00\x00\x0cJXL "), "a JPEG XL image"),
+        ((b"II*\x00", b"MM\x00*"), "a TIFF image"),
+        ((b"8BPS",), "a Photoshop document"),
+        ((b"%!PS", b"\xc5\xd0\xd3\xc6"), "a PostScript/EPS file"),
+        ((b"\x00\x00\x01\x00",), "an icon (ICO) file"),
+    )
+    for prefixes, name in known:
+        if head.startswith(prefixes):
+            return name
+    return "an unrecognised binary file"
+
+
+def _open(data: bytes, fmt: str, shown: str) -> ImageFile.ImageFile:
+    """Read the header only: no pixel is decoded before the dimensions are checked."""
+    try:
+        return Image.open(io.BytesIO(data), formats=[fmt])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecompressionBombError(
+            f"The avatar at {shown} declares an enormous image ({exc}). It was refused before decoding: the "
+            "file is broken or crafted to exhaust memory. The user needs to upload a normal photo."
+        ) from exc
+    except (UnidentifiedImageError, *_DECODER_ERRORS) as exc:
+        raise _damaged(exc, fmt, shown) from exc
+
+
+def _check_pixels(width: int, height: int, size: int, policy: FetchPolicy, shown: str) -> None:
+    pixels = width * height
+    if pixels <= policy.max_pixels:
+        return
+    megapixels = f"{width}x{height} = {pixels / 1e6:.1f} MP"
+    limit = f"{policy.max_pixels / 1e6:.1f} MP"
+    if pixels > BOMB_PIXELS_PER_BYTE * size:
+        raise DecompressionBombError(
+            f"The avatar at {shown} is a {size / 1024:.0f} KiB file that would expand to {megapixels} "
+            f"(limit {limit}): a decompression bomb. It was refused before decoding; the user needs to "
+            "upload a normal photo."
+        )
+    raise TooManyPixelsError(
+        f"The avatar at {shown} is {megapixels}, above the limit of {limit}. Ask the user for a smaller "
+        "photo (an avatar needs about 1000x1000) or raise fetch.max_pixels."
+    )
+
+
+def _check_complete(data: bytes, fmt: str, shown: str) -> None:
+    """Refuse a file that ends before its format's terminator.
+
+    Pillow notices most truncations by itself, but not a cut WebP (it reports a generic error) and not
+    anything at all once someone in the process sets ``ImageFile.LOAD_TRUNCATED_IMAGES`` (it then pads with
+    grey). PNG, JPEG and WebP must always end properly; GIF and BMP writers are sloppier about trailers, so
+    they are checked only when that flag has switched off Pillow's own check.
+    """
+    tail = data[-4096:]
+    if fmt == "PNG":
+        complete = b"IEND" in tail
+    elif fmt == "JPEG":
+        # the end-of-image marker must follow the start of the last scan (an EXIF thumbnail has its own pair)
+        complete = data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+    elif fmt == "WEBP":
+        complete = len(data) >= struct.unpack_from("<I", data, 4)[0] + 8
+    elif fmt == "GIF" and ImageFile.LOAD_TRUNCATED_IMAGES:
+        complete = tail.rstrip(b"\x00").endswith(b";")
+    elif fmt == "BMP" and ImageFile.LOAD_TRUNCATED_IMAGES:
+        complete = len(data) >= struct.unpack_from("<I", data, 2)[0]
+    else:
+        complete = True
+    if not complete:
+        raise _truncated(shown, len(data))
+
+
+def _frame_count(im: ImageFile.ImageFile, shown: str) -> int:
+    """Frames in an animation; reading it walks the file's block structure without decoding pixels."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except _DECODER_ERRORS as exc:
+        raise _damaged(exc, im.format or "image", shown) from exc
+
+
+def _load(im: ImageFile.ImageFile, shown: str) -> None:
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecompressionBombError(
+            f"The avatar at {shown} expands beyond Pillow's safety limit while decoding ({exc}); refused. "
+            "The user needs to upload a normal photo."
+        ) from exc
+    except _DECODER_ERRORS as exc:
+        raise _damaged(exc, im.format or "image", shown) from exc
+
+
+def _damaged(exc: BaseException, fmt: str, shown: str) -> ImagingError:
+    if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
+        return _truncated(shown, None)
+    return CorruptImageError(
+        f"The avatar at {shown} looks like a {fmt} file but its data is damaged ({type(exc).__name__}: "
+        f"{exc}). The user needs to upload the photo again."
+    )
+
+
+def _truncated(shown: str, size: int | None) -> TruncatedImageError:
+    got = f" after {size} bytes" if size is not None else ""
+    return TruncatedImageError(
+        f"The avatar at {shown} is truncated: the image data ends{got} before the image does. The upload or "
+        "the download was cut short; the user needs to upload the photo again."
+    )
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation, 1 when absent. Malformed EXIF is common in real photos."""
+    try:
+        value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # a malformed EXIF block means "no usable orientation", never a failed photo
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def to_rgb(im: Image.Image, shown: str = "the avatar") -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: transparency composited on white, 16-bit scaled, not clipped."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in _SIXTEEN_BIT:
+        wide = np.asarray(im).astype(np.float32)
+        gray = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if im.mode in _ALPHA_MODES or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    try:
+        return im.convert("RGB")
+    except ValueError as exc:
+        raise UnsupportedFormatError(
+            f"The avatar at {shown} uses the colour mode {im.mode}, which cannot be converted to RGB. "
+            "Convert the photo to an ordinary RGB JPEG or PNG and upload it again."
+        ) from exc
