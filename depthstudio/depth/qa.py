@@ -111,7 +111,8 @@ def check_inverted(depth: np.ndarray) -> Check:
     border = np.concatenate(
         [depth[:band_y, :].ravel(), depth[band_y:, :band_x].ravel(), depth[band_y:, w - band_x :].ravel()]
     )
-    face = depth[int(0.25 * h) : int(0.65 * h), int(0.3 * w) : int(0.7 * w)]
+    y0, x0 = int(0.25 * h), int(0.3 * w)
+    face = depth[y0 : max(y0 + 1, int(0.65 * h)), x0 : max(x0 + 1, int(0.7 * w))]
     diff = float(np.median(face) - np.median(border))
     return Check(_ramp(diff, 0.05, -0.2), diff)
 
