@@ -1,32 +1,131 @@
-"""Raw model output -> the stored depth map: normalised, in the avatar's square crop, 8-bit PNG + 16-bit kept."""
+"""Raw model output -> the stored depth map: normalised, in the avatar's square crop, 8-bit PNG + 16-bit
+kept.
+
+Optional portrait clean-ups (``PostprocessOptions``, all off by default) are stored with each result so
+that a map can be reproduced and the options compared in review.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from depthstudio.depth.backend import DepthPrediction
-from depthstudio.errors import BackendError
+from depthstudio.errors import BackendError, ConfigError
 from depthstudio.imaging.types import Avatar
 
-# Random or degenerate outputs can span ~1e-7; below this the map is "empty" and normalising would amplify noise.
+# Random or degenerate outputs can span ~1e-7; below this the map is "empty" and normalising would amplify
+# noise.
 _MIN_RANGE = 1e-6
+# float32 resolves ~6e-8 of a value's magnitude; a span below this fraction of it is rounding noise, not
+# depth (e.g. an untrained network's output riding on a large constant bias).
+_MIN_RELATIVE_RANGE = 1e-5
+
+
+@dataclass(frozen=True)
+class PostprocessOptions:
+    """Portrait clean-ups applied after the map is brought into the avatar's crop.
+
+    ``percentile``: clip this percentage at each end before normalising (a few stray pixels no longer
+    squash the rest of the map into a narrow grey band). ``dilate_px``: grow the near (white) regions by N
+    pixels, so hair and shoulder edges carry the foreground's depth and do not smear into the background
+    when displaced. ``smooth_radius``/``smooth_eps``: guided filter with the photo as guide: smooths the
+    map where the photo is flat and keeps its edges where the photo has them. ``invert``: for models whose
+    output is depth (white = far).
+    """
+
+    percentile: float = 0.0
+    dilate_px: int = 0
+    smooth_radius: int = 0
+    smooth_eps: float = 1e-3
+    invert: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.percentile < 50.0:
+            raise ConfigError(f"postprocess percentile={self.percentile} must be in [0, 50)")
+        if self.dilate_px < 0 or self.smooth_radius < 0:
+            raise ConfigError("postprocess dilate_px and smooth_radius must not be negative")
+        if self.smooth_eps <= 0.0:
+            raise ConfigError("postprocess smooth_eps must be positive")
+
+    @property
+    def is_default(self) -> bool:
+        return self == PostprocessOptions()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PostprocessOptions:
+        """From the stored JSON or the ``[depth] postprocess`` table; strings (CLI, environment) are
+        converted."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in (data or {}).items():
+            if key not in fields:
+                raise ConfigError(f"unknown postprocess option {key!r}; known: {', '.join(fields)}")
+            default = fields[key].default
+            values[key] = _convert(key, raw, type(default))
+        return cls(**values)
+
+    @classmethod
+    def parse(
+        cls, pairs: list[str] | tuple[str, ...], base: dict[str, Any] | None = None
+    ) -> PostprocessOptions:
+        """``["dilate_px=2", "invert=true"]`` (the CLI's ``--postprocess``) on top of ``base``."""
+        data = dict(base or {})
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ConfigError(f"postprocess option {pair!r} must be written name=value")
+            data[key.strip()] = value.strip()
+        return cls.from_dict(data)
+
+
+def _convert(key: str, raw: Any, kind: type) -> Any:
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    if kind is bool and isinstance(raw, str):
+        low = raw.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+    elif kind is float and isinstance(raw, (int, str)) and not isinstance(raw, bool):
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    elif kind is int and isinstance(raw, str):
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    raise ConfigError(f"postprocess option {key}={raw!r} must be of type {kind.__name__}")
 
 
 @dataclass
 class DepthMap:
-    """A finished map: ``depth`` float32 in [0, 1] (white = near) at the avatar crop's size."""
+    """A finished map: ``depth`` float32 in [0, 1] (white = near) at the avatar crop's size.
+
+    ``qa`` (see ``depthstudio.depth.qa``) and ``options`` are JSON-able dicts stored with the result.
+    """
 
     depth: np.ndarray
     png8: bytes
     png16: bytes
+    qa: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def normalise(disparity: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1]; a constant (or non-finite) map becomes all zeros instead of dividing by ~0."""
+def normalise(disparity: np.ndarray, percentile: float = 0.0) -> np.ndarray:
+    """Min-max (or percentile-clipped) to [0, 1]; a constant, non-finite or noise-only map becomes all zeros
+    instead of dividing by ~0 and blowing the noise up to full contrast."""
     d = np.asarray(disparity, dtype=np.float32)
     if d.ndim != 2:
         raise BackendError(f"the depth output has {d.ndim} dimensions, expected a 2-D map", kind="bad_output")
@@ -34,10 +133,16 @@ def normalise(disparity: np.ndarray) -> np.ndarray:
     if not finite.any():
         return np.zeros_like(d)
     d = np.where(finite, d, np.nanmin(d[finite]))
-    lo, hi = float(d.min()), float(d.max())
-    if hi - lo < _MIN_RANGE:
+    full_lo, full_hi = float(d.min()), float(d.max())
+    if full_hi - full_lo < max(_MIN_RANGE, _MIN_RELATIVE_RANGE * max(abs(full_lo), abs(full_hi))):
         return np.zeros_like(d)
-    return (d - lo) / (hi - lo)
+    if percentile > 0.0:
+        lo, hi = (float(v) for v in np.percentile(d, [percentile, 100.0 - percentile]))
+        if hi - lo < _MIN_RANGE:  # most of the map is one value: fall back rather than divide by ~0
+            lo, hi = full_lo, full_hi
+    else:
+        lo, hi = full_lo, full_hi
+    return np.clip((d - lo) / (hi - lo), 0.0, 1.0)
 
 
 def _resize(d: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -62,9 +167,9 @@ def encode_png(depth01: np.ndarray, bits: int) -> bytes:
     """Grayscale PNG, 8-bit (for the web) or 16-bit (kept for later re-processing without banding)."""
     d = np.clip(depth01, 0.0, 1.0)
     if bits == 8:
-        img = Image.fromarray(np.round(d * 255.0).astype(np.uint8), mode="L")
+        img = Image.fromarray(np.round(d * 255.0).astype(np.uint8))
     elif bits == 16:
-        img = Image.fromarray(np.round(d * 65535.0).astype(np.uint16), mode="I;16")
+        img = Image.fromarray(np.round(d * 65535.0).astype(np.uint16))
     else:
         raise ValueError("bits must be 8 or 16")
     buf = io.BytesIO()
@@ -83,6 +188,85 @@ def decode_png(data: bytes) -> np.ndarray:
         return arr.astype(np.float32) / 255.0
 
 
-def make_depth_map(prediction: DepthPrediction, avatar: Avatar) -> DepthMap:
-    depth = normalise(fit_to_avatar(prediction, avatar))
-    return DepthMap(depth=depth, png8=encode_png(depth, 8), png16=encode_png(depth, 16))
+def _box_sum(a: np.ndarray, r: int) -> np.ndarray:
+    """Sum over the (2r+1)^2 window around each pixel, windows clipped at the border; O(1) per pixel."""
+    h, w = a.shape
+    c = np.zeros((h + 1, w + 1), dtype=np.float64)
+    c[1:, 1:] = a.cumsum(0).cumsum(1)
+    y0 = np.clip(np.arange(h) - r, 0, h)
+    y1 = np.clip(np.arange(h) + r + 1, 0, h)
+    x0 = np.clip(np.arange(w) - r, 0, w)
+    x1 = np.clip(np.arange(w) + r + 1, 0, w)
+    return c[y1][:, x1] - c[y0][:, x1] - c[y1][:, x0] + c[y0][:, x0]
+
+
+def guided_filter(depth: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (grey guide): locally ``depth ~ a * guide + b``; where the photo varies
+    less than ``sqrt(eps)`` the map is averaged, where the photo has an edge the map keeps (or gains) it."""
+    if radius <= 0:
+        return depth
+    p = depth.astype(np.float64)
+    g = guide.astype(np.float64)
+    n = _box_sum(np.ones_like(p), radius)
+    mean_g = _box_sum(g, radius) / n
+    mean_p = _box_sum(p, radius) / n
+    cov_gp = _box_sum(g * p, radius) / n - mean_g * mean_p
+    var_g = _box_sum(g * g, radius) / n - mean_g * mean_g
+    a = cov_gp / (var_g + eps)
+    b = mean_p - a * mean_g
+    q = (_box_sum(a, radius) / n) * g + _box_sum(b, radius) / n
+    return q.astype(np.float32)
+
+
+def dilate(depth: np.ndarray, px: int) -> np.ndarray:
+    """Grey-level dilation with a (2px+1) square: each pixel takes the nearest value within ``px``, so the
+    foreground's silhouette grows by ``px`` over the background."""
+    if px <= 0:
+        return depth
+    out = depth
+    for axis in (0, 1):
+        n = out.shape[axis]
+        padded = np.pad(out, [(px, px) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        acc = out.copy()
+        for k in range(2 * px + 1):
+            acc = np.maximum(acc, np.take(padded, np.arange(k, k + n), axis=axis))
+        out = acc
+    return out
+
+
+def _guide(avatar: Avatar, size: int) -> np.ndarray:
+    gray = avatar.image.convert("L")
+    if gray.size != (size, size):
+        gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def apply_options(fitted: np.ndarray, avatar: Avatar, options: PostprocessOptions) -> np.ndarray:
+    """The map in the crop (any scale) -> [0, 1] with the chosen clean-ups, in an order where each makes
+    sense: invert the raw values, normalise, grow the foreground, then smooth along the photo's edges."""
+    d = -fitted if options.invert else fitted
+    d = normalise(d, options.percentile)
+    if not d.any():
+        return d  # an empty map stays visibly empty for QA instead of picking up the photo's texture
+    d = dilate(d, options.dilate_px)
+    if options.smooth_radius:
+        d = guided_filter(d, _guide(avatar, d.shape[0]), options.smooth_radius, options.smooth_eps)
+    return np.clip(d, 0.0, 1.0).astype(np.float32)
+
+
+def make_depth_map(
+    prediction: DepthPrediction, avatar: Avatar, options: PostprocessOptions | None = None
+) -> DepthMap:
+    """The stored result: the map, both PNGs, its QA flags and the options that made it."""
+    from depthstudio.depth.qa import assess
+
+    opts = options or PostprocessOptions()
+    depth = apply_options(fit_to_avatar(prediction, avatar), avatar, opts)
+    report = assess(depth, avatar, prediction)
+    return DepthMap(
+        depth=depth,
+        png8=encode_png(depth, 8),
+        png16=encode_png(depth, 16),
+        qa=report.to_dict(),
+        options=opts.to_dict(),
+    )

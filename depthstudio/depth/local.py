@@ -1,0 +1,449 @@
+"""A depth model run in this process with PyTorch + ``transformers`` (Depth Anything V2, DPT/BEiT = MiDaS
+3.1).
+
+Preprocessing is done here in torch rather than with the ``transformers`` image processors, because those
+need torchvision, which does not coexist with the CPU build of torch we ship. It follows each model's
+published ``preprocessor_config.json`` (read from the weights when present): keep the aspect ratio, sides a
+multiple of the patch grid, bicubic, the model's mean/std.
+
+Weights come from a local directory, the Hugging Face cache, or (when the hub is reachable) a one-time
+download with short timeouts; otherwise the backend fails at once with ``BackendError(kind="no_weights")``
+saying how to get them. ``LocalBackend.with_random_weights`` builds the real architecture from the
+published configuration without any weights (tests and benchmarks); ``tiny=True`` shrinks it so a test runs
+in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from depthstudio.cancel import CancelToken
+from depthstudio.depth.backend import DepthPrediction
+from depthstudio.errors import BackendError, Cancelled, ConfigError
+from depthstudio.imaging.types import Avatar
+
+if TYPE_CHECKING:
+    import torch
+
+    from depthstudio.config import DepthConfig
+
+log = logging.getLogger(__name__)
+
+DA_V2_SMALL = "depth-anything/Depth-Anything-V2-Small-hf"
+DPT_BEIT_LARGE_512 = "Intel/dpt-beit-large-512"
+KNOWN_MODELS = (DA_V2_SMALL, DPT_BEIT_LARGE_512)
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_HALF_MEAN = (0.5, 0.5, 0.5)
+_HALF_STD = (0.5, 0.5, 0.5)
+
+# Only what inference needs; skips the PyTorch .bin duplicates and ONNX exports some repositories carry.
+_WEIGHT_PATTERNS = ["*.json", "*.safetensors"]
+_HUB_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a photo becomes the network's input, per the model's published processor configuration."""
+
+    size: int  # target side; the input is scaled as little as possible towards size x size
+    multiple: int  # the patch grid (14 for DINOv2, 32 for the DPT/BEiT decoder)
+    keep_aspect: bool
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """(height, width) of the network input, following ``DPTImageProcessor``'s rule: keep the aspect by
+        using whichever of the two scale factors is closer to 1, then round each side to the nearest
+        multiple."""
+        sh, sw = self.size / height, self.size / width
+        if self.keep_aspect:
+            s = sw if abs(1 - sw) < abs(1 - sh) else sh
+            sh = sw = s
+
+        def snap(x: float) -> int:
+            return max(self.multiple, round(x / self.multiple) * self.multiple)
+
+        return snap(height * sh), snap(width * sw)
+
+    def with_processor_config(self, data: dict[str, Any]) -> Preprocessing:
+        """Override the built-in values with what a weights directory's ``preprocessor_config.json``
+        says."""
+        size = data.get("size") or {}
+        side = size.get("height") if isinstance(size, dict) else size
+        return replace(
+            self,
+            size=int(side or self.size),
+            multiple=int(data.get("ensure_multiple_of") or self.multiple),
+            keep_aspect=bool(data.get("keep_aspect_ratio", self.keep_aspect)),
+            mean=tuple(data.get("image_mean") or self.mean),  # type: ignore[arg-type]
+            std=tuple(data.get("image_std") or self.std),  # type: ignore[arg-type]
+        )
+
+
+# Published preprocessor_config.json values (DPTImageProcessor in both repositories).
+PREPROCESSING: dict[str, Preprocessing] = {
+    "depth_anything": Preprocessing(518, 14, True, _IMAGENET_MEAN, _IMAGENET_STD),
+    "dpt": Preprocessing(512, 32, True, _HALF_MEAN, _HALF_STD),
+}
+
+
+def architecture_config(model_id: str, *, tiny: bool = False) -> Any:
+    """The model's configuration written from its published ``config.json`` (no download), or a tiny
+    variant of the same architecture for fast tests. Returns a ``transformers`` config."""
+    from transformers import BeitConfig, DepthAnythingConfig, Dinov2Config, DPTConfig
+
+    if model_id == DA_V2_SMALL:
+        if tiny:
+            backbone = Dinov2Config(
+                image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                mlp_ratio=2, out_indices=[1, 2, 3, 4], apply_layernorm=True, reshape_hidden_states=False,
+            )  # fmt: skip
+            return DepthAnythingConfig(
+                backbone_config=backbone, reassemble_hidden_size=32, patch_size=14,
+                neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8,
+            )  # fmt: skip
+        backbone = Dinov2Config(
+            image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+            mlp_ratio=4, layerscale_value=1.0, out_indices=[3, 6, 9, 12], apply_layernorm=True,
+            reshape_hidden_states=False,
+        )  # fmt: skip
+        return DepthAnythingConfig(
+            backbone_config=backbone, reassemble_hidden_size=384, patch_size=14,
+            reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[48, 96, 192, 384], fusion_hidden_size=64,
+            head_hidden_size=32, head_in_index=-1, depth_estimation_type="relative",
+        )  # fmt: skip
+    if model_id == DPT_BEIT_LARGE_512:
+        if tiny:
+            backbone = BeitConfig(
+                image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                intermediate_size=64, use_relative_position_bias=True, reshape_hidden_states=False,
+                out_features=["stage1", "stage2", "stage3", "stage4"],
+            )  # fmt: skip
+            return DPTConfig(
+                backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16
+            )
+        backbone = BeitConfig(
+            image_size=512, patch_size=16, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+            intermediate_size=4096, use_relative_position_bias=True, reshape_hidden_states=False,
+            out_features=["stage6", "stage12", "stage18", "stage24"],
+        )  # fmt: skip
+        return DPTConfig(
+            backbone_config=backbone, neck_hidden_sizes=[256, 512, 1024, 1024], fusion_hidden_size=256
+        )
+    raise ConfigError(f"no built-in architecture for {model_id!r}; known: {', '.join(KNOWN_MODELS)}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` prefers CUDA, then Apple's MPS, then the CPU; an explicit device that is missing is an
+    error."""
+    import torch
+
+    if name in ("", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"depth.device={name!r} is not a device; use auto, cuda, cuda:N, mps or cpu"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(
+            "depth.device asks for CUDA but this PyTorch sees no CUDA GPU; use depth.device=auto or cpu",
+            kind="device_unavailable",
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise BackendError(
+            "depth.device asks for MPS but it is not available here; use depth.device=auto or cpu",
+            kind="device_unavailable",
+        )
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto``: bf16 on GPUs that have it (fp16 otherwise), fp32 on the CPU, where half precision rarely
+    pays."""
+    import torch
+
+    if name in ("", "auto"):
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "mps":
+            return torch.float16
+        return torch.float32
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
+    if name not in table:
+        raise ConfigError(f"depth.dtype={name!r} is not one of auto, float32, bfloat16, float16")
+    dtype = table[name]
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ConfigError("depth.dtype=float16 is not supported on the CPU; use bfloat16 or float32")
+    return dtype
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return constants.HF_HUB_OFFLINE or flag.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _no_weights(model_id: str, why: str) -> BackendError:
+    return BackendError(
+        f"no weights for the local depth model {model_id} ({why}). On a machine with internet run "
+        f"`huggingface-cli download {model_id}` (it fills the Hugging Face cache; copy ~/.cache/huggingface "
+        "here), or download the repository files into a folder and set depth.local_weights_dir to it.",
+        kind="no_weights",
+    )
+
+
+def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path:
+    """The folder holding ``config.json`` + safetensors: the given directory, the cache, or a bounded
+    download."""
+    if weights_dir:
+        folder = Path(weights_dir).expanduser()
+        if not (folder / "config.json").is_file():
+            raise _no_weights(model_id, f"{folder} has no config.json")
+        return folder
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model_id, allow_patterns=_WEIGHT_PATTERNS, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    except Exception as exc:  # a corrupt cache entry, a bad repository name
+        raise _no_weights(
+            model_id, f"the Hugging Face cache could not be read: {type(exc).__name__}"
+        ) from None
+    if _offline():
+        raise _no_weights(model_id, "not in the Hugging Face cache, and HF_HUB_OFFLINE is set")
+    log.info("downloading %s from the Hugging Face hub (once)", model_id)
+    try:
+        return Path(
+            snapshot_download(
+                model_id,
+                allow_patterns=_WEIGHT_PATTERNS,
+                etag_timeout=_HUB_TIMEOUT_S,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )
+        )
+    except Exception as exc:
+        raise _no_weights(model_id, f"not cached, and the download failed: {type(exc).__name__}") from None
+
+
+def _family(config: Any) -> str:
+    model_type = getattr(config, "model_type", "")
+    if model_type not in PREPROCESSING:
+        raise BackendError(
+            f"the local backend supports Depth Anything and DPT models, not model_type {model_type!r}",
+            kind="unsupported_model",
+        )
+    return str(model_type)
+
+
+class LocalBackend:
+    """A ``BatchDepthBackend``: avatars of the same size run as one batch, with one device-to-host copy per
+    batch."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        network: Any,
+        *,
+        model: str,
+        preprocessing: Preprocessing,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 4,
+    ) -> None:
+        import torch
+
+        if batch_size < 1:
+            raise ConfigError("depth.batch_size must be at least 1")
+        self.model = model
+        self.preprocessing = preprocessing
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = batch_size
+        # channels_last speeds up the convolutional neck/head with cuDNN; on the CPU it only costs copies.
+        self._channels_last = self.device.type == "cuda"
+        network = network.eval().to(self.device)
+        if self._channels_last:
+            network = network.to(memory_format=torch.channels_last)
+        self._network = network
+        self._mean = torch.tensor(preprocessing.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(preprocessing.std, device=self.device).view(1, 3, 1, 1)
+
+    # --- construction -------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        model_id: str = DA_V2_SMALL,
+        *,
+        weights_dir: str | Path | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 4,
+    ) -> LocalBackend:
+        """Real weights: ``weights_dir`` (a ``save_pretrained`` folder or a downloaded repository) or the
+        cache."""
+        from transformers import AutoConfig, AutoModelForDepthEstimation
+
+        folder = locate_weights(model_id, weights_dir)
+        try:
+            config = AutoConfig.from_pretrained(folder, local_files_only=True)
+            prep = PREPROCESSING[_family(config)]
+            processor_file = folder / "preprocessor_config.json"
+            if processor_file.is_file():
+                prep = prep.with_processor_config(json.loads(processor_file.read_text(encoding="utf-8")))
+            network = AutoModelForDepthEstimation.from_pretrained(
+                folder, config=config, local_files_only=True
+            )
+        except BackendError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise _no_weights(model_id, f"{folder} could not be loaded: {exc}") from None
+        return cls(
+            network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size
+        )
+
+    @classmethod
+    def with_random_weights(
+        cls,
+        model_id: str = DA_V2_SMALL,
+        *,
+        tiny: bool = False,
+        seed: int = 0,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 4,
+    ) -> LocalBackend:
+        """The real architecture, randomly initialised: same compute and memory as the released model, no
+        weights. ``tiny`` keeps the architecture but shrinks widths, depth and input size to test the
+        plumbing quickly."""
+        import torch
+        from transformers import AutoModelForDepthEstimation
+
+        config = architecture_config(model_id, tiny=tiny)
+        prep = PREPROCESSING[_family(config)]
+        if tiny:
+            prep = replace(prep, size=config.backbone_config.image_size)
+        torch.manual_seed(seed)
+        network = AutoModelForDepthEstimation.from_config(config)
+        return cls(
+            network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size
+        )
+
+    @property
+    def network(self) -> Any:
+        """The ``transformers`` module (e.g. to ``save_pretrained`` it)."""
+        return self._network
+
+    # --- inference ----------------------------------------------------------------------------------------
+
+    def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
+        return self.predict_many([avatar], cancel=cancel)[0]
+
+    def predict_many(
+        self, avatars: Sequence[Avatar], *, cancel: CancelToken | None = None
+    ) -> list[DepthPrediction]:
+        """Same-size crops share a batch (all of them, normally: the crops have one configured size)."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, avatar in enumerate(avatars):
+            groups.setdefault(avatar.image.size, []).append(i)
+        results: list[DepthPrediction | None] = [None] * len(avatars)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                if cancel is not None and cancel.cancelled:
+                    raise Cancelled("the local depth prediction was cancelled")
+                chunk = indices[start : start + self.batch_size]
+                maps = self._run([avatars[i].image for i in chunk])
+                for i, disparity in zip(chunk, maps, strict=True):
+                    results[i] = DepthPrediction(
+                        disparity=disparity,
+                        frame="crop",
+                        backend=self.name,
+                        model=self.model,
+                        metadata={
+                            "device": str(self.device),
+                            "dtype": str(self.dtype).removeprefix("torch."),
+                            "input_size": list(self.preprocessing.input_size(*avatars[i].image.size)),
+                        },
+                    )
+        return [r for r in results if r is not None]
+
+    def _run(self, images: Sequence[Any]) -> list[np.ndarray]:
+        import torch
+        import torch.nn.functional as F
+
+        if self._network is None:
+            raise BackendError("the local depth backend was used after close()", kind="closed")
+        width, height = images[0].size
+        in_h, in_w = self.preprocessing.input_size(width, height)
+        pixels = np.stack([np.asarray(img.convert("RGB"), dtype=np.uint8) for img in images])
+        try:
+            with torch.inference_mode():
+                # uint8 crosses to the device (4x less than float), the resize runs there.
+                x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
+                x = x.permute(0, 3, 1, 2).float()
+                if (in_h, in_w) != (height, width):
+                    x = F.interpolate(
+                        x, size=(in_h, in_w), mode="bicubic", align_corners=False, antialias=True
+                    )
+                x = (x.clamp(0.0, 255.0) / 255.0 - self._mean) / self._std
+                if self._channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+                    depth = self._network(pixel_values=x).predicted_depth
+                depth = F.interpolate(
+                    depth.float().unsqueeze(1), size=(height, width), mode="bicubic", align_corners=False
+                )
+                out = depth[:, 0].cpu().numpy()
+        except torch.OutOfMemoryError:
+            raise BackendError(
+                f"the {self.device} device ran out of memory for a batch of {len(images)}; lower "
+                "depth.batch_size or use depth.dtype=bfloat16",
+                kind="out_of_memory",
+            ) from None
+        return [np.ascontiguousarray(m, dtype=np.float32) for m in out]
+
+    def close(self) -> None:
+        import torch
+
+        self._network = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def make_local_backend(config: DepthConfig) -> LocalBackend:
+    """The backend the configuration describes: ``local_model`` with weights from ``local_weights_dir`` or
+    the cache."""
+    return LocalBackend.load(
+        config.local_model,
+        weights_dir=config.local_weights_dir or None,
+        device=config.device,
+        dtype=config.dtype,
+        batch_size=config.batch_size,
+    )
