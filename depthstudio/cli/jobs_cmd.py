@@ -238,6 +238,7 @@ def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None,
 def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, until_empty: bool, poll_s: float) -> None:
     """Serve the shared job queue (run one per machine; PostgreSQL row locks share the work)."""
     from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.depth.postprocess import PostprocessOptions
     from depthstudio.jobs.runner import BulkRunner
 
     portal = open_portal(app)
@@ -256,6 +257,7 @@ def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, un
             delete_superseded=cfg.storage.delete_superseded,
             on_progress=rep.progress,
             on_item=rep.item,
+            postprocess=PostprocessOptions.from_dict(cfg.depth.postprocess),
         )
         click.echo(f"worker {runner.worker_id} serving the queue", err=True)
         _Interrupts(runner.stop, runner.cancel).install()

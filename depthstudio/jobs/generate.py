@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
+from depthstudio.depth.postprocess import PostprocessOptions
 from depthstudio.errors import DepthstudioError
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.runner import (
@@ -67,6 +68,7 @@ class GenerateMissingJob:
             delete_superseded=config.storage.delete_superseded,
             on_progress=on_progress,
             on_item=on_item,
+            postprocess=PostprocessOptions.from_dict(config.depth.postprocess),
         )
 
     def plan(self) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from depthstudio.cancel import CancelToken
 from depthstudio.depth.backend import DepthBackend
-from depthstudio.depth.postprocess import make_depth_map
+from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.jobs.failpoints import failpoint
@@ -122,6 +122,7 @@ class BulkRunner:
         worker_id: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_item: Callable[[ItemEvent], None] | None = None,
+        postprocess: PostprocessOptions | None = None,
     ) -> None:
         self.portal = portal
         self.queue = JobQueue(portal, lease_s=lease_s)
@@ -135,6 +136,7 @@ class BulkRunner:
         self.worker_id = worker_id or default_worker_id()
         self.on_progress = on_progress
         self.on_item = on_item
+        self.postprocess = postprocess
         self._stop = threading.Event()
         self._finished = threading.Event()
         self.token = CancelToken()
@@ -260,7 +262,7 @@ class BulkRunner:
         prediction = self.backend.predict(avatar, cancel=self.token)
         self.token.raise_if_cancelled()
         failpoint("after_predict")
-        depth_map = make_depth_map(prediction, avatar)
+        depth_map = make_depth_map(prediction, avatar, self.postprocess)
         new = NewResult(
             avatar_url=job.avatar_url,
             avatar_sha256=avatar.sha256,
@@ -270,6 +272,9 @@ class BulkRunner:
             height=depth_map.depth.shape[0],
             png8=depth_map.png8,
             png16=depth_map.png16,
+            qa=depth_map.qa,
+            qa_risk=float(depth_map.qa.get("risk", 0.0)),
+            postprocess=depth_map.options,
         )
         result_id = self.queue.complete(job, new)
         failpoint("after_complete")
