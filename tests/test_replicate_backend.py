@@ -141,6 +141,16 @@ def test_a_crop_over_the_data_uri_limit_goes_through_the_files_api(make_backend,
     assert pred.metadata["input"] == "upload" and pred.disparity.shape == (64, 64)
 
 
+@pytest.mark.parametrize("form", ["list", "dict", "data_uri"])
+def test_list_dict_and_data_uri_outputs_of_other_models_are_understood(
+    make_backend, server, local_avatar, form
+):
+    server.faults.output_form = form
+    pred = make_backend().predict(local_avatar)
+    assert pred.disparity.shape == (64, 64)
+    assert server.count("download") == (0 if form == "data_uri" else 1)
+
+
 @pytest.mark.parametrize(
     ("url", "public"),
     [

@@ -253,9 +253,8 @@ class ReplicateBackend:
         if prediction.status == "canceled":
             detail = f": {_short(prediction.error)}" if prediction.error else ""
             raise BackendError(
-                f"The Replicate prediction {prediction.id} was canceled on Replicate, not by depthstudio"
-                f"{detail}. "
-                "Run the item again if that was not intended.",
+                f"The Replicate prediction {prediction.id} was canceled on Replicate, not by "
+                f"depthstudio{detail}. Run the item again if that was not intended.",
                 kind="prediction_canceled",
             )
         url = self._output_url(prediction)

@@ -84,6 +84,7 @@ class Faults:
     outcome: str = "succeeded"  # succeeded | failed | canceled | never (stays processing forever)
     error_text: str = "CUDA out of memory. Tried to allocate 2.00 GiB"
     output: str = "depth"  # depth | garbage | wrong_aspect | color
+    output_form: str = "url"  # url | list | dict | data_uri: the shapes other models' outputs take
     rate_limit_creates: int = 0  # answer the next N creates (and uploads) with 429
     retry_after: str = "1"
     server_error_creates: int = 0  # answer the next N creates with 500
@@ -289,6 +290,17 @@ class ReplicateServer:
             self._files[pred.id] = data
         return url
 
+    def _output(self, pred: _Prediction) -> Any:
+        url = self._output_file(pred)
+        form = pred.faults.output_form
+        if form == "list":
+            return [url]
+        if form == "dict":
+            return {"color_depth": f"{self.url}/delivery/missing/output.png", "grey_depth": url}
+        if form == "data_uri":
+            return "data:image/png;base64," + base64.b64encode(self._files[pred.id]).decode()
+        return url
+
     def to_json(self, pred: _Prediction, *, sync: bool = False) -> dict[str, Any]:
         now = time.monotonic()
         status = pred.status(now)
@@ -296,7 +308,7 @@ class ReplicateServer:
         started = pred.created + pred.faults.cold_start_s
         done = status in ("succeeded", "failed", "canceled")
         completed = (pred.canceled_at or pred.done_at) if done else None
-        output = self._output_file(pred) if status == "succeeded" else None
+        output = self._output(pred) if status == "succeeded" else None
         if sync and status == "succeeded":
             status = "processing"  # the sync-mode quirk described in replicate/run.py
         base = f"{self.url}/v1/predictions/{pred.id}"
@@ -352,7 +364,9 @@ def _multipart_content(content_type: str, body: bytes) -> bytes | None:
 def _make_handler(server: ReplicateServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as against the real API
-        disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
+        disable_nagle_algorithm = (
+            True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
+        )
 
         def log_message(self, format: str, *args: Any) -> None:
             return None
