@@ -120,6 +120,26 @@ def test_a_local_avatar_is_sent_as_a_data_uri_of_its_crop_and_comes_back_as_its_
     assert server.auth_on_download == 0
 
 
+def test_one_backend_serves_concurrent_workers_each_with_its_own_result(make_backend, server):
+    server.faults.latency_s = 0.1
+    avatars = [make_avatar(p, str(p)) for p in sorted(SAMPLE_AVATARS.glob("*.[pj][np]g"))] * 3
+    backend = make_backend()
+    results: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        results[i] = backend.predict(avatars[i]).disparity
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(avatars))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == len(avatars) == server.count("create")
+    for i, avatar in enumerate(avatars):
+        expected = np.asarray(Image.open(io.BytesIO(depth_like_png(png_bytes(avatar.image)))), np.float32)
+        np.testing.assert_array_equal(results[i], expected / 255)
+
+
 def test_a_public_url_is_sent_as_is_and_the_map_covers_the_original(make_backend, server, public_avatar):
     pred = make_backend().predict(public_avatar)
     assert server.bodies[-1]["input"]["image"] == PUBLIC_URL
