@@ -80,14 +80,14 @@ class ReplicateOptions:
 
 
 class ReplicateRateLimited(BackendError):
-    """HTTP 429 that outlasted the retries; ``retry_after_s`` is the server's last hint, for the job."""
+    """HTTP 429 that outlasted the retries; ``retry_after`` is the server's last hint, honoured by the job."""
 
     kind = "rate_limited"
     transient = True
 
     def __init__(self, message: str, retry_after_s: float | None) -> None:
         super().__init__(message)
-        self.retry_after_s = retry_after_s
+        self.retry_after = retry_after_s
 
 
 def parse_model_ref(model: str, version: str) -> tuple[str, str]:

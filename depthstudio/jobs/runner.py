@@ -250,7 +250,7 @@ class BulkRunner:
             self.queue.release(job)
             self._item(ItemEvent(job.user_id, CANCELLED), final=False)
         except DepthstudioError as err:
-            self._failed(job, err.kind, str(err), err.transient)
+            self._failed(job, err.kind, str(err), err.transient, err.retry_after)
         except Exception as exc:  # a bug must fail this user, never the batch
             log.exception("unexpected error for user %s", job.user_id)
             self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)
@@ -292,8 +292,11 @@ class BulkRunner:
             job = replace(job, avatar_url=current)
         return job
 
-    def _failed(self, job: ClaimedJob, kind: str, message: str, transient: bool) -> None:
-        retry_in = self.backoff_s * (2 ** (job.attempts - 1)) if transient else None
+    def _failed(
+        self, job: ClaimedJob, kind: str, message: str, transient: bool, retry_after: float | None = None
+    ) -> None:
+        """Exponential backoff for transient faults, never sooner than the service asked (Retry-After)."""
+        retry_in = max(self.backoff_s * (2 ** (job.attempts - 1)), retry_after or 0.0) if transient else None
         status = self.queue.fail(job, kind=kind, message=message, retry_in=retry_in)
         if status == "queued":
             with self._lock:
