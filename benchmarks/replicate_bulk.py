@@ -101,10 +101,7 @@ def report(title: str, users: int, concurrency: int, latency: float, r: Result) 
     durations, counts = r.durations, r.counts
     print(f"== {title}: {users} users")
     print(f"wall {r.wall:.2f} s; CPU (client + server, one process) {r.cpu:.1f} s")
-    print(
-        f"throughput {r.throughput:.1f} users/s; ideal C/L {ideal:.1f} users/s; "
-        f"ratio {r.throughput / ideal:.3f}"
-    )
+    print(f"throughput {r.throughput:.1f} users/s; ideal C/L {ideal:.1f} users/s; ratio {r.throughput / ideal:.3f}")
     p95 = statistics.quantiles(durations, n=20)[18]
     print(f"per-user time: median {statistics.median(durations):.3f} s, p95 {p95:.3f} s (L = {latency:g} s)")
     print("HTTP requests per user: " + ", ".join(f"{k} {v / users:.2f}" for k, v in sorted(counts.items())))
@@ -117,12 +114,8 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=32, help="worker threads (C)")
     ap.add_argument("--latency", type=float, default=0.5, help="seconds per prediction on the server (L)")
-    ap.add_argument(
-        "--sync-wait", type=int, default=ReplicateOptions().sync_wait_s, help="Prefer: wait=N; 0=off"
-    )
-    ap.add_argument(
-        "--baseline-users", type=int, default=300, help="users for the polling baseline; 0 = skip"
-    )
+    ap.add_argument("--sync-wait", type=int, default=ReplicateOptions().sync_wait_s, help="Prefer: wait=N; 0=off")
+    ap.add_argument("--baseline-users", type=int, default=300, help="users for the polling baseline; 0 = skip")
     ap.add_argument("--crop", type=int, default=128, help="side of the square crop sent as a data URI")
     args = ap.parse_args()
 

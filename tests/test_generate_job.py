@@ -26,8 +26,7 @@ def _consistent(portal: Portal) -> None:
     """No half-written rows: every result has its PNG, every done job its result, nothing left running."""
     with portal.engine.connect() as conn:
         orphans = conn.execute(
-            select(func.count()).select_from(results.outerjoin(result_blobs))
-            .where(result_blobs.c.result_id.is_(None))
+            select(func.count()).select_from(results.outerjoin(result_blobs)).where(result_blobs.c.result_id.is_(None))
         ).scalar_one()
         done_without = conn.execute(
             select(func.count()).select_from(jobs).where(jobs.c.status == "done", jobs.c.result_id.is_(None))
@@ -53,7 +52,7 @@ def test_generates_every_missing_user_once(db_url, tmp_path):
 
 
 def test_a_corrupt_photo_fails_that_user_and_the_batch_goes_on(db_url, tmp_path):
-    portal, cfg, avatars = _setup(db_url, tmp_path, 6)
+    portal, cfg, _avatars = _setup(db_url, tmp_path, 6)
     broken = tmp_path / "avatars" / "avatar-00002.png"
     broken.write_bytes(b"<html><body>Not Found</body></html>")
     summary = GenerateMissingJob(portal, SyntheticBackend(), None, cfg, concurrency=2).run()

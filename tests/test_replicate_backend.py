@@ -33,9 +33,7 @@ PUBLIC_URL = "https://portal.example.com/avatars/grace_hopper.jpg"
 FAST = {"poll_initial_s": 0.02, "poll_max_s": 0.1, "http_timeout_s": 5.0, "deadline_s": 10.0}
 
 
-def make_avatar(
-    path: Path, source: str, *, width: int = 80, crop: int = 64, exif_rotated: bool = False
-) -> Avatar:
+def make_avatar(path: Path, source: str, *, width: int = 80, crop: int = 64, exif_rotated: bool = False) -> Avatar:
     """An Avatar built from a sample photo (small, for speed), until the imaging module's loader lands."""
     raw = path.read_bytes()
     with Image.open(io.BytesIO(raw)) as img:
@@ -111,9 +109,7 @@ def test_a_local_avatar_is_sent_as_a_data_uri_of_its_crop_and_comes_back_as_its_
     assert sent["input"]["image"].startswith("data:image/png;base64,")
     assert pred.frame == "crop" and pred.metadata["input"] == "data_uri"
     assert pred.disparity.dtype == np.float32 and pred.disparity.shape == (64, 64)
-    expected = (
-        np.asarray(Image.open(io.BytesIO(depth_like_png(png_bytes(local_avatar.image)))), np.float32) / 255
-    )
+    expected = np.asarray(Image.open(io.BytesIO(depth_like_png(png_bytes(local_avatar.image)))), np.float32) / 255
     np.testing.assert_array_equal(pred.disparity, expected)
     # Sync mode: one create and one download, no polling.
     assert (server.count("create"), server.count("get"), server.count("download")) == (1, 0, 1)
@@ -162,9 +158,7 @@ def test_a_crop_over_the_data_uri_limit_goes_through_the_files_api(make_backend,
 
 
 @pytest.mark.parametrize("form", ["list", "dict", "data_uri"])
-def test_list_dict_and_data_uri_outputs_of_other_models_are_understood(
-    make_backend, server, local_avatar, form
-):
+def test_list_dict_and_data_uri_outputs_of_other_models_are_understood(make_backend, server, local_avatar, form):
     server.faults.output_form = form
     pred = make_backend().predict(local_avatar)
     assert pred.disparity.shape == (64, 64)
@@ -190,9 +184,7 @@ def test_only_urls_replicate_could_fetch_count_as_public(url, public):
 
 def test_without_sync_mode_it_polls_with_a_growing_interval(make_backend, server, local_avatar):
     server.faults.latency_s = 0.3
-    pred = make_backend(sync_wait_s=0, poll_initial_s=0.05, poll_growth=2.0, poll_max_s=1.0).predict(
-        local_avatar
-    )
+    pred = make_backend(sync_wait_s=0, poll_initial_s=0.05, poll_growth=2.0, poll_max_s=1.0).predict(local_avatar)
     assert pred.disparity.shape == (64, 64)
     # 0.05 + 0.1 + 0.2 + 0.4 s covers 0.3 s in four polls; a fixed 0.05 s interval would need six.
     assert 1 <= server.count("get") <= 4
@@ -237,9 +229,7 @@ def test_a_retry_after_beyond_the_deadline_is_not_slept_through(make_backend, se
     assert info.value.retry_after == 120 and server.count("create") == 1
 
 
-def test_a_500_on_create_is_a_transient_server_error_and_is_not_blindly_reposted(
-    make_backend, server, local_avatar
-):
+def test_a_500_on_create_is_a_transient_server_error_and_is_not_blindly_reposted(make_backend, server, local_avatar):
     server.faults.server_error_creates = 1
     with pytest.raises(BackendError) as info:
         make_backend().predict(local_avatar)
@@ -293,9 +283,7 @@ def test_a_url_the_model_cannot_fetch_fails_with_the_models_reason(make_backend,
     avatar = make_avatar(SAMPLE_AVATARS / "chelsea.png", "https://portal.example.com/missing.png")
     with pytest.raises(BackendError) as info:
         make_backend().predict(avatar)
-    assert info.value.kind == "prediction_failed" and "https://portal.example.com/missing.png" in str(
-        info.value
-    )
+    assert info.value.kind == "prediction_failed" and "https://portal.example.com/missing.png" in str(info.value)
 
 
 def test_a_prediction_canceled_on_replicate_says_so(make_backend, server, local_avatar):
@@ -309,9 +297,7 @@ def test_a_prediction_canceled_on_replicate_says_so(make_backend, server, local_
     ("output", "words"),
     [("garbage", "not a readable image"), ("wrong_aspect", "aspect ratio"), ("color", "colour image")],
 )
-def test_an_output_that_is_not_a_matching_depth_map_is_rejected(
-    make_backend, server, local_avatar, output, words
-):
+def test_an_output_that_is_not_a_matching_depth_map_is_rejected(make_backend, server, local_avatar, output, words):
     server.faults.output = output
     with pytest.raises(BackendError) as info:
         make_backend().predict(local_avatar)
@@ -392,9 +378,7 @@ def test_a_wrong_token_is_an_auth_error_that_says_how_to_fix_it(make_backend, se
     assert "REPLICATE_API_TOKEN" in str(info.value) and wrong not in str(info.value)
 
 
-def test_the_token_appears_in_no_log_line_message_or_repr(
-    make_backend, server, local_avatar, public_avatar, caplog
-):
+def test_the_token_appears_in_no_log_line_message_or_repr(make_backend, server, local_avatar, public_avatar, caplog):
     caplog.set_level(logging.DEBUG)  # root: the replicate, httpx and httpcore loggers propagate to it
     for name in ("httpx", "httpcore", "replicate", "depthstudio"):
         logging.getLogger(name).setLevel(logging.DEBUG)
@@ -429,9 +413,7 @@ def test_a_missing_token_is_a_config_error_that_says_how_to_set_it():
 
 def test_the_token_is_read_from_the_environment(server, local_avatar, monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", server.token)
-    backend = make_replicate_backend(
-        DepthConfig(replicate_base_url=server.url), options=ReplicateOptions(**FAST)
-    )
+    backend = make_replicate_backend(DepthConfig(replicate_base_url=server.url), options=ReplicateOptions(**FAST))
     try:
         assert backend.predict(local_avatar).disparity.shape == (64, 64)
     finally:
@@ -461,9 +443,7 @@ def test_another_version_and_inputs_come_from_configuration(server, local_avatar
     assert pred.model == f"{MIDAS}:{other}"
 
 
-def test_an_official_model_without_version_uses_the_models_endpoint_and_a_named_image_key(
-    server, local_avatar
-):
+def test_an_official_model_without_version_uses_the_models_endpoint_and_a_named_image_key(server, local_avatar):
     server.official_models.add("acme/depth-pro")
     cfg = load_config(
         environ={
@@ -480,9 +460,7 @@ def test_an_official_model_without_version_uses_the_models_endpoint_and_a_named_
         backend.close()
     sent = server.bodies[-1]
     assert sent["path"] == "/v1/models/acme/depth-pro/predictions" and "version" not in sent
-    assert set(sent["input"]) == {"input_image", "max_size"} and sent["input"]["input_image"].startswith(
-        "data:"
-    )
+    assert set(sent["input"]) == {"input_image", "max_size"} and sent["input"]["input_image"].startswith("data:")
     assert pred.model == "acme/depth-pro" and pred.disparity.shape == (64, 64)
 
 

@@ -46,9 +46,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     type=click.Choice(["replicate", "local", "synthetic"]),
     help="Depth backend; default: depth.backend from the configuration.",
 )
-@click.option(
-    "--model", help="Model for the chosen backend (a Hugging Face id for local, owner/name for replicate)."
-)
+@click.option("--model", help="Model for the chosen backend (a Hugging Face id for local, owner/name for replicate).")
 @click.option(
     "--weights-dir",
     type=click.Path(file_okay=False, path_type=Path),

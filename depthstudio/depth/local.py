@@ -129,17 +129,13 @@ def architecture_config(model_id: str, *, tiny: bool = False) -> Any:
                 intermediate_size=64, use_relative_position_bias=True, reshape_hidden_states=False,
                 out_features=["stage1", "stage2", "stage3", "stage4"],
             )  # fmt: skip
-            return DPTConfig(
-                backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16
-            )
+            return DPTConfig(backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16)
         backbone = BeitConfig(
             image_size=512, patch_size=16, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
             intermediate_size=4096, use_relative_position_bias=True, reshape_hidden_states=False,
             out_features=["stage6", "stage12", "stage18", "stage24"],
         )  # fmt: skip
-        return DPTConfig(
-            backbone_config=backbone, neck_hidden_sizes=[256, 512, 1024, 1024], fusion_hidden_size=256
-        )
+        return DPTConfig(backbone_config=backbone, neck_hidden_sizes=[256, 512, 1024, 1024], fusion_hidden_size=256)
     raise ConfigError(f"no built-in architecture for {model_id!r}; known: {', '.join(KNOWN_MODELS)}")
 
 
@@ -157,9 +153,7 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(
-            f"depth.device={name!r} is not a device; use auto, cuda, cuda:N, mps or cpu"
-        ) from None
+        raise ConfigError(f"depth.device={name!r} is not a device; use auto, cuda, cuda:N, mps or cpu") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BackendError(
             "depth.device asks for CUDA but this PyTorch sees no CUDA GPU; use depth.device=auto or cpu",
@@ -232,9 +226,7 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
     except LocalEntryNotFoundError:
         pass
     except Exception as exc:  # a corrupt cache entry, a bad repository name
-        raise _no_weights(
-            model_id, f"the Hugging Face cache could not be read: {type(exc).__name__}"
-        ) from None
+        raise _no_weights(model_id, f"the Hugging Face cache could not be read: {type(exc).__name__}") from None
     if _offline():
         raise _no_weights(model_id, "not in the Hugging Face cache, and HF_HUB_OFFLINE is set")
     log.info("downloading %s from the Hugging Face hub (once)", model_id)
@@ -318,16 +310,12 @@ class LocalBackend:
             processor_file = folder / "preprocessor_config.json"
             if processor_file.is_file():
                 prep = prep.with_processor_config(json.loads(processor_file.read_text(encoding="utf-8")))
-            network = AutoModelForDepthEstimation.from_pretrained(
-                folder, config=config, local_files_only=True
-            )
+            network = AutoModelForDepthEstimation.from_pretrained(folder, config=config, local_files_only=True)
         except BackendError:
             raise
         except (OSError, ValueError) as exc:
             raise _no_weights(model_id, f"{folder} could not be loaded: {exc}") from None
-        return cls(
-            network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size
-        )
+        return cls(network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size)
 
     @classmethod
     def with_random_weights(
@@ -352,9 +340,7 @@ class LocalBackend:
             prep = replace(prep, size=config.backbone_config.image_size)
         torch.manual_seed(seed)
         network = AutoModelForDepthEstimation.from_config(config)
-        return cls(
-            network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size
-        )
+        return cls(network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size)
 
     @property
     def network(self) -> Any:
@@ -366,9 +352,7 @@ class LocalBackend:
     def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
         return self.predict_many([avatar], cancel=cancel)[0]
 
-    def predict_many(
-        self, avatars: Sequence[Avatar], *, cancel: CancelToken | None = None
-    ) -> list[DepthPrediction]:
+    def predict_many(self, avatars: Sequence[Avatar], *, cancel: CancelToken | None = None) -> list[DepthPrediction]:
         """Same-size crops share a batch (all of them, normally: the crops have one configured size)."""
         groups: dict[tuple[int, int], list[int]] = {}
         for i, avatar in enumerate(avatars):
@@ -409,9 +393,7 @@ class LocalBackend:
                 x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
                 x = x.permute(0, 3, 1, 2).float()
                 if (in_h, in_w) != (height, width):
-                    x = F.interpolate(
-                        x, size=(in_h, in_w), mode="bicubic", align_corners=False, antialias=True
-                    )
+                    x = F.interpolate(x, size=(in_h, in_w), mode="bicubic", align_corners=False, antialias=True)
                 x = (x.clamp(0.0, 255.0) / 255.0 - self._mean) / self._std
                 if self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)

@@ -74,9 +74,7 @@ class PostprocessOptions:
         return cls(**values)
 
     @classmethod
-    def parse(
-        cls, pairs: list[str] | tuple[str, ...], base: dict[str, Any] | None = None
-    ) -> PostprocessOptions:
+    def parse(cls, pairs: list[str] | tuple[str, ...], base: dict[str, Any] | None = None) -> PostprocessOptions:
         """``["dilate_px=2", "invert=true"]`` (the CLI's ``--postprocess``) on top of ``base``."""
         data = dict(base or {})
         for pair in pairs:
@@ -254,9 +252,7 @@ def apply_options(fitted: np.ndarray, avatar: Avatar, options: PostprocessOption
     return np.clip(d, 0.0, 1.0).astype(np.float32)
 
 
-def make_depth_map(
-    prediction: DepthPrediction, avatar: Avatar, options: PostprocessOptions | None = None
-) -> DepthMap:
+def make_depth_map(prediction: DepthPrediction, avatar: Avatar, options: PostprocessOptions | None = None) -> DepthMap:
     """The stored result: the map, both PNGs, its QA flags and the options that made it."""
     from depthstudio.depth.qa import assess
 

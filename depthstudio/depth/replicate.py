@@ -102,9 +102,7 @@ def parse_model_ref(model: str, version: str) -> tuple[str, str]:
         )
     owner, _, name = ref.partition("/")
     if not owner or not name or "/" in name:
-        raise ConfigError(
-            f"depth.replicate_model must look like owner/name (e.g. cjwbw/midas), not {model!r}"
-        )
+        raise ConfigError(f"depth.replicate_model must look like owner/name (e.g. cjwbw/midas), not {model!r}")
     return ref, pinned or version
 
 
@@ -154,8 +152,7 @@ class _BoundedTransport(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         given = request.extensions.get("timeout") or {}
         request.extensions["timeout"] = {
-            key: given.get(key) if given.get(key) is not None else default
-            for key, default in self._default.items()
+            key: given.get(key) if given.get(key) is not None else default for key, default in self._default.items()
         }
         return super().handle_request(request)
 
@@ -188,14 +185,10 @@ class ReplicateBackend:
         self._inputs = dict({"model_type": "dpt_beit_large_512"} if inputs is None else inputs)
         placeholders = [k for k, v in self._inputs.items() if v == AVATAR_PLACEHOLDER]
         if len(placeholders) > 1:
-            raise ConfigError(
-                f"depth.replicate_input names {AVATAR_PLACEHOLDER} more than once: {placeholders}"
-            )
+            raise ConfigError(f"depth.replicate_input names {AVATAR_PLACEHOLDER} more than once: {placeholders}")
         self._image_key = placeholders[0] if placeholders else "image"
         opts = self.options
-        limits = httpx.Limits(
-            max_connections=opts.max_connections, max_keepalive_connections=opts.max_connections
-        )
+        limits = httpx.Limits(max_connections=opts.max_connections, max_keepalive_connections=opts.max_connections)
         timeout = httpx.Timeout(opts.http_timeout_s, connect=opts.connect_timeout_s)
         self._api_transport = _BoundedTransport(timeout, limits)
         self._retry_after = threading.local()
@@ -296,9 +289,7 @@ class ReplicateBackend:
         if response.status_code == 429:
             self._retry_after.value = response.headers.get("Retry-After")
 
-    def _create(
-        self, inputs: dict[str, Any], strategy: str | None, deadline: float, cancel: CancelToken
-    ) -> Prediction:
+    def _create(self, inputs: dict[str, Any], strategy: str | None, deadline: float, cancel: CancelToken) -> Prediction:
         opts = self.options
         params: dict[str, Any] = {}
         if strategy is not None:
@@ -367,9 +358,7 @@ class ReplicateBackend:
                 kind="bad_request",
             )
         if status == 429:
-            return ReplicateRateLimited(
-                f"Replicate is rate-limiting this account (HTTP 429: {detail}).", None
-            )
+            return ReplicateRateLimited(f"Replicate is rate-limiting this account (HTTP 429: {detail}).", None)
         if status >= 500:
             return BackendError(
                 f"Replicate had a server error (HTTP {status}: {detail}) while {doing}; the job will retry.",
@@ -458,9 +447,7 @@ class ReplicateBackend:
             try:
                 data = base64.b64decode(url.split(",", 1)[1], validate=True)
             except (IndexError, binascii.Error):
-                raise BackendError(
-                    "The Replicate output is a malformed data URI.", kind="bad_output"
-                ) from None
+                raise BackendError("The Replicate output is a malformed data URI.", kind="bad_output") from None
             if len(data) > limit:
                 raise BackendError(f"The Replicate output is larger than {limit} bytes.", kind="bad_output")
             return data
@@ -489,8 +476,7 @@ class ReplicateBackend:
                         )
                     if time.monotonic() > end:
                         raise BackendError(
-                            f"Downloading the depth map from {host} took over "
-                            f"{self.options.download_timeout_s:g} s.",
+                            f"Downloading the depth map from {host} took over {self.options.download_timeout_s:g} s.",
                             kind="output_download",
                             transient=True,
                         )
@@ -542,9 +528,7 @@ class ReplicateBackend:
         if img.mode in ("L", "LA", "1"):
             return np.asarray(img.getchannel(0), dtype=np.float32) / 255.0
         rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
-        spread = max(
-            float(np.abs(rgb[..., 0] - rgb[..., 1]).mean()), float(np.abs(rgb[..., 1] - rgb[..., 2]).mean())
-        )
+        spread = max(float(np.abs(rgb[..., 0] - rgb[..., 1]).mean()), float(np.abs(rgb[..., 1] - rgb[..., 2]).mean()))
         if spread > self.options.gray_tolerance:
             raise BackendError(
                 f"The output of Replicate prediction {prediction_id} is a colour image (mean channel "

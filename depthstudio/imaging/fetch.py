@@ -50,9 +50,7 @@ _HEADERS = {
 }
 
 
-def fetch_bytes(
-    source: str, policy: FetchPolicy, *, cancel: CancelToken | None = None
-) -> tuple[bytes, str | None]:
+def fetch_bytes(source: str, policy: FetchPolicy, *, cancel: CancelToken | None = None) -> tuple[bytes, str | None]:
     """The raw bytes of ``source`` and the server's Content-Type (None for local files).
 
     ``source`` is an http(s) URL, a file:// URL or a plain path (the last two only if
@@ -178,9 +176,7 @@ def _parse(url: str, policy: FetchPolicy, redirected_from: str | None) -> httpx.
         ) from None
     _check_scheme(parsed.scheme, url, policy, redirected_from=redirected_from)
     if not parsed.host:
-        raise InvalidUrlError(
-            f"The avatar URL {display_source(url)} has no host name. Fix the portal's value."
-        )
+        raise InvalidUrlError(f"The avatar URL {display_source(url)} has no host name. Fix the portal's value.")
     return parsed
 
 

@@ -264,9 +264,7 @@ class GuardedBackend(httpcore.NetworkBackend):
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        raise ConnectError(
-            f"Avatars are never fetched over Unix sockets ({self._deadline.shown}).", transient=False
-        )
+        raise ConnectError(f"Avatars are never fetched over Unix sockets ({self._deadline.shown}).", transient=False)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(min(seconds, self._deadline.remaining()))

@@ -88,9 +88,7 @@ def _parse_cloudinary_url(value: str) -> _Credentials:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     algorithm = query.get("signature_algorithm", "sha1").lower()
     if algorithm not in _SIGNATURE_ALGORITHMS:
-        raise ConfigError(
-            f"CLOUDINARY_URL: signature_algorithm must be one of {', '.join(_SIGNATURE_ALGORITHMS)}"
-        )
+        raise ConfigError(f"CLOUDINARY_URL: signature_algorithm must be one of {', '.join(_SIGNATURE_ALGORITHMS)}")
     return _Credentials(
         cloud_name=cloud,
         api_key=unquote(key),
@@ -106,13 +104,9 @@ def _check_upload_prefix(prefix: str) -> str:
     parts = urlsplit(prefix)
     loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.query:
-        raise ConfigError(
-            f"storage.cloudinary_upload_prefix {prefix!r} must be an http(s) URL like {DEFAULT_API}"
-        )
+        raise ConfigError(f"storage.cloudinary_upload_prefix {prefix!r} must be an http(s) URL like {DEFAULT_API}")
     if parts.scheme == "http" and not loopback:
-        raise ConfigError(
-            f"storage.cloudinary_upload_prefix {prefix!r} must use https (http only for localhost)"
-        )
+        raise ConfigError(f"storage.cloudinary_upload_prefix {prefix!r} must use https (http only for localhost)")
     return prefix
 
 
@@ -142,10 +136,7 @@ class CloudinaryStore:
         self.timeout_s = float(timeout_s)
         # Explicit setting first, then the URL's query, then the SDK's documented environment variable.
         self.upload_prefix = _check_upload_prefix(
-            upload_prefix
-            or self._creds.upload_prefix
-            or os.environ.get("CLOUDINARY_UPLOAD_PREFIX", "")
-            or DEFAULT_API
+            upload_prefix or self._creds.upload_prefix or os.environ.get("CLOUDINARY_UPLOAD_PREFIX", "") or DEFAULT_API
         )
 
     @classmethod
@@ -161,9 +152,7 @@ class CloudinaryStore:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"CloudinaryStore(cloud={self.cloud_name!r}, folder={self.folder!r}, api={self.upload_prefix!r})"
-        )
+        return f"CloudinaryStore(cloud={self.cloud_name!r}, folder={self.folder!r}, api={self.upload_prefix!r})"
 
     # --- DepthStore ----------------------------------------------------------------------------------------
 
@@ -173,9 +162,7 @@ class CloudinaryStore:
     def put(self, key: StoreKey, png: bytes) -> StoredAsset:
         """Signed upload to the deterministic public_id; overwriting keeps a repeat at one asset."""
         if not png.startswith(b"\x89PNG\r\n\x1a\n"):
-            raise StorageError(
-                f"refusing to publish {key.public_id}: the depth map is not a PNG", kind="not_png"
-            )
+            raise StorageError(f"refusing to publish {key.public_id}: the depth map is not a PNG", kind="not_png")
         public_id = self.public_id(key)
         result = self._call(
             "upload",
@@ -203,8 +190,7 @@ class CloudinaryStore:
         result = self._call("destroy", public_id, None, invalidate=True, resource_type="image", type="upload")
         if result.get("result") not in ("ok", "not found"):
             raise StorageError(
-                f"Cloudinary did not delete {public_id}: it answered "
-                f"{self._scrub(str(result.get('result')))}",
+                f"Cloudinary did not delete {public_id}: it answered {self._scrub(str(result.get('result')))}",
                 kind="rejected",
             )
 
@@ -236,9 +222,7 @@ class CloudinaryStore:
         probe = f"{self.folder}/{CONNECTION_PROBE}"
         result = self._call("destroy", probe, None, resource_type="image", type="upload")
         if result.get("result") not in ("ok", "not found"):
-            raise StorageError(
-                "Cloudinary answered the connection test unexpectedly", kind="unexpected_response"
-            )
+            raise StorageError("Cloudinary answered the connection test unexpectedly", kind="unexpected_response")
         return (
             f"Cloudinary cloud {self.cloud_name!r} at {self.upload_prefix} accepted a signed request "
             f"(API key {mask(self._creds.api_key)}); depth maps go to folder {self.folder!r}"
@@ -287,9 +271,7 @@ class CloudinaryStore:
             )
         error = result.get("error")
         if isinstance(error, dict):
-            raise self._api_error(
-                int(error.get("http_code") or 0), str(error.get("message", "")), action, target
-            )
+            raise self._api_error(int(error.get("http_code") or 0), str(error.get("message", "")), action, target)
         return result
 
     def _api_error(self, status: int, message: str, action: str, public_id: str) -> StorageError:

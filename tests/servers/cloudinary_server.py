@@ -163,9 +163,7 @@ class CloudinaryServer:
         return None
 
     def _sign(self, params: dict[str, str]) -> str:
-        pairs = sorted(
-            f"{k}={v}".replace("&", "%26") for k, v in params.items() if k not in UNSIGNED_PARAMS and v
-        )
+        pairs = sorted(f"{k}={v}".replace("&", "%26") for k, v in params.items() if k not in UNSIGNED_PARAMS and v)
         return hashlib.new(self.signature_algorithm, ("&".join(pairs) + self.api_secret).encode()).hexdigest()
 
     def _authenticate(self, cloud: str, params: dict[str, str]) -> tuple[int, str] | None:
@@ -184,9 +182,7 @@ class CloudinaryServer:
             return 401, f"Stale request - reported time is {when} UTC which is more than 1 hour ago"
         expected = self._sign(params)
         if not hmac.compare_digest(expected, params.get("signature", "")):
-            to_sign = "&".join(
-                sorted(f"{k}={v}" for k, v in params.items() if k not in UNSIGNED_PARAMS and v)
-            )
+            to_sign = "&".join(sorted(f"{k}={v}" for k, v in params.items() if k not in UNSIGNED_PARAMS and v))
             return 401, f"Invalid Signature {params.get('signature', '')}. String to sign - '{to_sign}'."
         return None
 
@@ -274,12 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.app
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         parts = self.path.split("?", 1)[0].strip("/").split("/")
-        if (
-            len(parts) != 4
-            or parts[0] != "v1_1"
-            or parts[2] != "image"
-            or parts[3] not in ("upload", "destroy")
-        ):
+        if len(parts) != 4 or parts[0] != "v1_1" or parts[2] != "image" or parts[3] not in ("upload", "destroy"):
             self._json(404, _error("Not found"))
             return
         _, cloud, _, action = parts
@@ -327,9 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(page)
             return 502
         if fault.kind == "rate_limit":
-            reset = datetime.fromtimestamp(time.time() + fault.retry_after_s, UTC).strftime(
-                "%Y-%m-%d %H:%M:%S"
-            )
+            reset = datetime.fromtimestamp(time.time() + fault.retry_after_s, UTC).strftime("%Y-%m-%d %H:%M:%S")
             self._json(
                 fault.status,
                 _error(f"Rate Limit Exceeded. Limit of 500 api operations reached. Try again on {reset} UTC"),

@@ -134,9 +134,7 @@ def depth_like_png(photo: bytes) -> bytes:
     with Image.open(io.BytesIO(photo)) as img:
         rgb = ImageOps.exif_transpose(img).convert("L")
     w, h = rgb.size
-    blurred = (
-        np.asarray(rgb.filter(ImageFilter.GaussianBlur(max(1.0, max(w, h) / 48))), dtype=np.float32) / 255
-    )
+    blurred = np.asarray(rgb.filter(ImageFilter.GaussianBlur(max(1.0, max(w, h) / 48))), dtype=np.float32) / 255
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     prior = np.exp(-((((x + 0.5) / w - 0.5) / 0.3) ** 2 + (((y + 0.5) / h - 0.45) / 0.35) ** 2))
     d = prior * (0.6 + 0.4 * blurred)
@@ -364,9 +362,7 @@ def _multipart_content(content_type: str, body: bytes) -> bytes | None:
 def _make_handler(server: ReplicateServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as against the real API
-        disable_nagle_algorithm = (
-            True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
-        )
+        disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
 
         def log_message(self, format: str, *args: Any) -> None:
             return None
@@ -374,9 +370,7 @@ def _make_handler(server: ReplicateServer) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
-            self.send_header(
-                "Content-Type", "image/png" if isinstance(payload, bytes) else "application/json"
-            )
+            self.send_header("Content-Type", "image/png" if isinstance(payload, bytes) else "application/json")
             self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
