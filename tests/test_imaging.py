@@ -35,6 +35,7 @@ from depthstudio.imaging import (
     fetch_bytes,
     forbidden_reason,
     load_avatar,
+    netguard,
     square_crop_box,
 )
 from tests.conftest import SAMPLE_AVATARS
@@ -471,22 +472,45 @@ def test_unknown_host_is_a_dns_error() -> None:
     assert "no-such-host.invalid" in str(error) and not error.transient
 
 
-def test_untrusted_certificate_is_a_tls_error(tmp_path: Path) -> None:
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[FileServer, Path]]:
+    """An HTTPS file server with a self-signed certificate for "localhost"."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a self-signed certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
         check=True, capture_output=True,
     )  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    tls = FileServer(tls=context)
-    with tls.serving():
-        tls.add("/a.png", body=encode(noise(8, 8), "PNG"))
-        error = fails("tls", tls.url("/a.png", host="localhost"))
+    server = FileServer(tls=context)
+    with server.serving():
+        server.add("/a.png", body=encode(noise(8, 8), "PNG"))
+        yield server, cert
+
+
+def test_untrusted_certificate_is_a_tls_error(tls_server: tuple[FileServer, Path]) -> None:
+    server, _ = tls_server
+    error = fails("tls", server.url("/a.png", host="localhost"))
     assert not error.transient and "certificate" in str(error)
+
+
+def test_tls_verifies_the_host_name_while_connecting_to_the_checked_address(
+    tls_server: tuple[FileServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the resolved 127.0.0.1, yet the certificate is checked against "localhost"."""
+    server, cert = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # httpx's documented way to trust another CA bundle
+    netguard._ssl_context.cache_clear()
+    try:
+        assert load_avatar(server.url("/a.png", host="localhost"), LOCAL).image.mode == "RGB"
+        # the certificate names localhost only: the bare address must not verify
+        fails("tls", server.url("/a.png"))
+    finally:
+        netguard._ssl_context.cache_clear()
 
 
 # ---- redirects -------------------------------------------------------------------------------------------

@@ -210,28 +210,28 @@ def _open(data: bytes, fmt: str, shown: str) -> ImageFile.ImageFile:
 
 
 def _check_pixels(width: int, height: int, size: int, policy: FetchPolicy, shown: str) -> None:
+    """Refuse too many pixels; over the limit, a tiny file for its pixel count is named a bomb."""
     pixels = width * height
     megapixels = f"{width}x{height} = {pixels / 1e6:.1f} MP"
+    if pixels > policy.max_pixels:
+        limit = f"{policy.max_pixels / 1e6:.1f} MP"
+        if pixels > BOMB_PIXELS_PER_BYTE * size:
+            raise DecompressionBombError(
+                f"The avatar at {shown} is a {size / 1024:.0f} KiB file that would expand to {megapixels} "
+                f"(limit {limit}): a decompression bomb. It was refused before decoding; the user needs to "
+                "upload a normal photo."
+            )
+        raise TooManyPixelsError(
+            f"The avatar at {shown} is {megapixels}, above the limit of {limit}. Ask the user for a smaller "
+            "photo (an avatar needs about 1000x1000) or raise fetch.max_pixels."
+        )
     pillow_limit = Image.MAX_IMAGE_PIXELS
-    if pillow_limit is not None and pixels > pillow_limit:
+    if pillow_limit is not None and pixels > pillow_limit:  # only reachable with max_pixels above it
         raise DecompressionBombError(
             f"The avatar at {shown} is {megapixels}, beyond Pillow's safety limit of "
-            f"{pillow_limit / 1e6:.1f} MP for decoding. It was refused before decoding; the user needs to "
-            "upload a normal photo."
+            f"{pillow_limit / 1e6:.1f} MP for decoding. It was refused before decoding; lower "
+            "fetch.max_pixels to that limit or below."
         )
-    if pixels <= policy.max_pixels:
-        return
-    limit = f"{policy.max_pixels / 1e6:.1f} MP"
-    if pixels > BOMB_PIXELS_PER_BYTE * size:
-        raise DecompressionBombError(
-            f"The avatar at {shown} is a {size / 1024:.0f} KiB file that would expand to {megapixels} "
-            f"(limit {limit}): a decompression bomb. It was refused before decoding; the user needs to "
-            "upload a normal photo."
-        )
-    raise TooManyPixelsError(
-        f"The avatar at {shown} is {megapixels}, above the limit of {limit}. Ask the user for a smaller "
-        "photo (an avatar needs about 1000x1000) or raise fetch.max_pixels."
-    )
 
 
 def _check_complete(data: bytes, fmt: str, shown: str) -> None:
