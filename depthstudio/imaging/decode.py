@@ -115,9 +115,8 @@ def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | No
     _check_complete(data, fmt, shown)
     frames = _frame_count(im, shown)
     extra = {"format": im.format or fmt, "mode": im.mode, "width": str(width), "height": str(height)}
-    if frames > 1:
+    if frames > 1:  # counting frames returns to the first one, which is the one decoded
         extra["frames"] = str(frames)
-        im.seek(0)
     _load(im, shown)
     orientation = _orientation(im)
     rgb = to_rgb(im, shown)
