@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from depthstudio.depth.synthetic import SyntheticBackend  # noqa: E402
-from depthstudio.jobs.generate import GenerateMissingJob  # noqa: E402
-from depthstudio.portal.repository import Portal  # noqa: E402
-from tests.helpers import make_portal, portal_config, write_avatars  # noqa: E402
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.jobs.generate import GenerateMissingJob
+from depthstudio.portal.repository import Portal
+from tests.helpers import make_portal, portal_config, write_avatars
 
 
 def _fresh_db(base: str | None, tmp: Path) -> str:

@@ -25,11 +25,11 @@ def square_crop_box(width: int, height: int) -> CropBox:
 
 
 def crop_square(original: Image.Image, box: CropBox, size: int) -> Image.Image:
-    """``box`` of ``original`` resampled to ``size`` x ``size`` with Lanczos (sharp, no aliasing)."""
-    return original.resize(
-        (size, size),
-        Image.Resampling.LANCZOS,
-        box=(box.left, box.top, box.right, box.bottom),
-        # a large downscale first shrinks by an integer factor (fast; at a gap of 3 no visible loss)
-        reducing_gap=3.0,
-    )
+    """``box`` of ``original`` resampled to ``size`` x ``size`` with Lanczos (sharp, no aliasing).
+
+    Cropping before resampling keeps pixels outside the box out of the edge rows (a resize with ``box=`` lets
+    the filter reach past it), so the crop matches what the depth map is cropped to.
+    """
+    square = original.crop((box.left, box.top, box.right, box.bottom))
+    # a large downscale first shrinks by an integer factor (fast; at a gap of 3 no visible loss)
+    return square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)

@@ -4,9 +4,9 @@ Only the raster formats portals serve as avatars are handed to Pillow (``SUPPORT
 plugins include rarely used decoders with a history of security bugs, and EPS, which runs Ghostscript. The
 content is judged by its bytes, never by the Content-Type (servers answer login pages as ``image/png``).
 
-Pillow warns about (``DecompressionBombWarning``) images above ``Image.MAX_IMAGE_PIXELS``; importing this
-module makes that warning an error process-wide, because a ``warnings.catch_warnings`` block is not
-thread-safe and the job decodes on several threads. Pillow's limit (about 89 MP) therefore caps
+Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, about 89 MP) is enforced here as an error too: Pillow only
+warns below twice that, and turning its warning into an error would need a process-wide warning filter (a
+``catch_warnings`` block is not thread-safe, and the job decodes on several threads). It therefore caps
 ``FetchPolicy.max_pixels``.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,8 +33,6 @@ from depthstudio.imaging.errors import (
 from depthstudio.imaging.types import FetchPolicy
 
 __all__ = ["BOMB_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "DecodedImage", "decode_image", "to_rgb"]
-
-warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 _AVIF = features.check("avif")
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP") + (("AVIF",) if _AVIF else ())
@@ -100,7 +97,8 @@ def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | No
     head = data[:2048]
     fmt = _raster_format(head)
     if fmt is None:
-        document = _document_kind(head)
+        other = _other_format(head)
+        document = _document_kind(head) if other is None else None
         if document is not None:
             raise NotAnImageError(
                 f"The avatar at {shown} is {document}, not an image{said}. The URL probably leads to a web "
@@ -108,8 +106,8 @@ def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | No
                 "file."
             )
         raise UnsupportedFormatError(
-            f"The avatar at {shown} is {_binary_kind(head)}{said}, not a {_SUPPORTED_WORDS} image. Convert "
-            "the photo to JPEG or PNG and upload it again."
+            f"The avatar at {shown} is {other or 'an unrecognised binary file'}{said}, not a "
+            f"{_SUPPORTED_WORDS} image. Convert the photo to JPEG or PNG and upload it again."
         )
     im = _open(data, fmt, shown)
     width, height = im.size
@@ -117,9 +115,8 @@ def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | No
     _check_complete(data, fmt, shown)
     frames = _frame_count(im, shown)
     extra = {"format": im.format or fmt, "mode": im.mode, "width": str(width), "height": str(height)}
-    if frames > 1:
+    if frames > 1:  # counting frames returns to the first one, which is the one decoded
         extra["frames"] = str(frames)
-        im.seek(0)
     _load(im, shown)
     orientation = _orientation(im)
     rgb = to_rgb(im, shown)
@@ -176,8 +173,8 @@ def _looks_like_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch in "\t\r\n\f" for ch in decoded)
 
 
-def _binary_kind(head: bytes) -> str:
-    """A name for binary data that is not a supported image, so that the message says what to convert from."""
+def _other_format(head: bytes) -> str | None:
+    """The name of a known format that is not supported, so that the message says what to convert from."""
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
@@ -192,10 +189,7 @@ def _binary_kind(head: bytes) -> str:
         ((b"%!PS", b"\xc5\xd0\xd3\xc6"), "a PostScript/EPS file"),
         ((b"\x00\x00\x01\x00",), "an icon (ICO) file"),
     )
-    for prefixes, name in known:
-        if head.startswith(prefixes):
-            return name
-    return "an unrecognised binary file"
+    return next((name for prefixes, name in known if head.startswith(prefixes)), None)
 
 
 def _open(data: bytes, fmt: str, shown: str) -> ImageFile.ImageFile:
@@ -208,29 +202,44 @@ def _open(data: bytes, fmt: str, shown: str) -> ImageFile.ImageFile:
             "file is broken or crafted to exhaust memory. The user needs to upload a normal photo."
         ) from exc
     except (UnidentifiedImageError, *_DECODER_ERRORS) as exc:
+        # a cut WebP fails here with a generic error: the missing tail tells truncation from damage
+        if not _is_complete(data, fmt):
+            raise _truncated(shown, len(data)) from exc
         raise _damaged(exc, fmt, shown) from exc
 
 
 def _check_pixels(width: int, height: int, size: int, policy: FetchPolicy, shown: str) -> None:
+    """Refuse too many pixels; over the limit, a tiny file for its pixel count is named a bomb."""
     pixels = width * height
-    if pixels <= policy.max_pixels:
-        return
     megapixels = f"{width}x{height} = {pixels / 1e6:.1f} MP"
-    limit = f"{policy.max_pixels / 1e6:.1f} MP"
-    if pixels > BOMB_PIXELS_PER_BYTE * size:
-        raise DecompressionBombError(
-            f"The avatar at {shown} is a {size / 1024:.0f} KiB file that would expand to {megapixels} "
-            f"(limit {limit}): a decompression bomb. It was refused before decoding; the user needs to "
-            "upload a normal photo."
+    if pixels > policy.max_pixels:
+        limit = f"{policy.max_pixels / 1e6:.1f} MP"
+        if pixels > BOMB_PIXELS_PER_BYTE * size:
+            raise DecompressionBombError(
+                f"The avatar at {shown} is a {size / 1024:.0f} KiB file that would expand to {megapixels} "
+                f"(limit {limit}): a decompression bomb. It was refused before decoding; the user needs to "
+                "upload a normal photo."
+            )
+        raise TooManyPixelsError(
+            f"The avatar at {shown} is {megapixels}, above the limit of {limit}. Ask the user for a smaller "
+            "photo (an avatar needs about 1000x1000) or raise fetch.max_pixels."
         )
-    raise TooManyPixelsError(
-        f"The avatar at {shown} is {megapixels}, above the limit of {limit}. Ask the user for a smaller "
-        "photo (an avatar needs about 1000x1000) or raise fetch.max_pixels."
-    )
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    if pillow_limit is not None and pixels > pillow_limit:  # only reachable with max_pixels above it
+        raise DecompressionBombError(
+            f"The avatar at {shown} is {megapixels}, beyond Pillow's safety limit of "
+            f"{pillow_limit / 1e6:.1f} MP for decoding. It was refused before decoding; lower "
+            "fetch.max_pixels to that limit or below."
+        )
 
 
 def _check_complete(data: bytes, fmt: str, shown: str) -> None:
-    """Refuse a file that ends before its format's terminator.
+    if not _is_complete(data, fmt):
+        raise _truncated(shown, len(data))
+
+
+def _is_complete(data: bytes, fmt: str) -> bool:
+    """Whether the file reaches its format's terminator.
 
     Pillow notices most truncations by itself, but not a cut WebP (it reports a generic error) and not
     anything at all once someone in the process sets ``ImageFile.LOAD_TRUNCATED_IMAGES`` (it then pads with
@@ -239,20 +248,17 @@ def _check_complete(data: bytes, fmt: str, shown: str) -> None:
     """
     tail = data[-4096:]
     if fmt == "PNG":
-        complete = b"IEND" in tail
-    elif fmt == "JPEG":
+        return b"IEND" in tail
+    if fmt == "JPEG":
         # the end-of-image marker must follow the start of the last scan (an EXIF thumbnail has its own pair)
-        complete = data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
-    elif fmt == "WEBP":
-        complete = len(data) >= struct.unpack_from("<I", data, 4)[0] + 8
-    elif fmt == "GIF" and ImageFile.LOAD_TRUNCATED_IMAGES:
-        complete = tail.rstrip(b"\x00").endswith(b";")
-    elif fmt == "BMP" and ImageFile.LOAD_TRUNCATED_IMAGES:
-        complete = len(data) >= struct.unpack_from("<I", data, 2)[0]
-    else:
-        complete = True
-    if not complete:
-        raise _truncated(shown, len(data))
+        return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+    if fmt == "WEBP":
+        return len(data) >= 12 and len(data) >= struct.unpack_from("<I", data, 4)[0] + 8
+    if fmt == "GIF" and ImageFile.LOAD_TRUNCATED_IMAGES:
+        return tail.rstrip(b"\x00").endswith(b";")
+    if fmt == "BMP" and ImageFile.LOAD_TRUNCATED_IMAGES:
+        return len(data) >= 6 and len(data) >= struct.unpack_from("<I", data, 2)[0]
+    return True
 
 
 def _frame_count(im: ImageFile.ImageFile, shown: str) -> int:

@@ -47,13 +47,9 @@ def display_source(source: str) -> str:
         return source
     try:
         parts = urlsplit(source)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
+    except ValueError:  # e.g. an unclosed IPv6 bracket
         return source.split("://", 1)[0] + "://<unparsable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port] exactly as written, without the userinfo
     shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     return shown + ("?…" if parts.query else "")
 

@@ -40,6 +40,8 @@ __all__ = ["fetch_bytes"]
 
 # a scheme has at least two characters, so that "C:\photos\a.jpg" stays a path
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+# what may reach the resolver: names (IDNA already applied by httpx) and IP literals
+_HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+", re.IGNORECASE)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _WEB_SCHEMES = ("http", "https")
 _HEADERS = {
@@ -175,8 +177,11 @@ def _parse(url: str, policy: FetchPolicy, redirected_from: str | None) -> httpx.
             f"The avatar URL {display_source(url)} is not a valid URL. Fix the portal's avatar value."
         ) from None
     _check_scheme(parsed.scheme, url, policy, redirected_from=redirected_from)
-    if not parsed.host:
-        raise InvalidUrlError(f"The avatar URL {display_source(url)} has no host name. Fix the portal's value.")
+    host = parsed.raw_host.decode("ascii", "replace")
+    if not _HOST.fullmatch(host) or not 0 < (parsed.port or 80) < 65536:
+        raise InvalidUrlError(
+            f"The avatar URL {display_source(url)} has no valid host name or port. Fix the avatar value."
+        )
     return parsed
 
 

@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpcore
@@ -314,26 +315,20 @@ class GuardedTransport(httpx.BaseTransport):
     def close(self) -> None:
         self._pool.close()
 
-    def _mapped(self) -> _ErrorMapping:
-        return _ErrorMapping(self._deadline)
+    def _mapped(self) -> AbstractContextManager[None]:
+        return _network_errors(self._deadline)
 
 
-class _ErrorMapping:
-    """Turns the httpcore errors left over (resets, protocol violations) into ``NetworkError``."""
-
-    def __init__(self, deadline: Deadline) -> None:
-        self._deadline = deadline
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or not isinstance(exc, httpcore.NetworkError | httpcore.ProtocolError):
-            return
+@contextmanager
+def _network_errors(deadline: Deadline) -> Iterator[None]:
+    """Turns the httpcore errors left over (resets, protocol violations, a timeout) into ours."""
+    try:
+        yield
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.TimeoutException) as exc:
         if isinstance(exc, httpcore.TimeoutException):
-            self._deadline.remaining()
+            deadline.remaining()  # raises the timeout error when the deadline is what ran out
         raise NetworkError(
-            f"The connection broke while downloading the avatar at {self._deadline.shown} "
+            f"The connection broke while downloading the avatar at {deadline.shown} "
             f"({str(exc) or type(exc).__name__}). The server or the network dropped it; the job retries "
             "later."
         ) from exc
