@@ -79,6 +79,9 @@ class StorageConfig:
 @dataclass
 class FetchConfig:
     allow_private: bool = False
+    private_hosts: list[str] = field(default_factory=list)  # "host" or "host:port" exempt from the SSRF guard
+    allowed_schemes: list[str] = field(default_factory=lambda: ["https", "http"])
+    allow_local_paths: bool = True  # file:// and plain paths (the demo portal's avatars are files)
     max_bytes: int = 20 * 1024 * 1024
     timeout_s: float = 15.0
     max_redirects: int = 3
@@ -88,6 +91,9 @@ class FetchConfig:
     def policy(self) -> FetchPolicy:
         return FetchPolicy(
             allow_private=self.allow_private,
+            private_hosts=tuple(self.private_hosts),
+            allowed_schemes=tuple(self.allowed_schemes),
+            allow_local_paths=self.allow_local_paths,
             max_bytes=self.max_bytes,
             timeout_s=self.timeout_s,
             max_redirects=self.max_redirects,
@@ -158,6 +164,8 @@ def _coerce(current: Any, raw: str, where: str) -> Any:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{where}={raw!r} is not a number") from None
+    if isinstance(current, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
     if isinstance(current, dict):
         try:
             import json
@@ -179,6 +187,8 @@ def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
         current = getattr(section_obj, key)
         if isinstance(value, str) and not isinstance(current, str):
             value = _coerce(current, value, f"{where}.{key}")
+        elif isinstance(current, list) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"{where}.{key} must be a list of strings")
         elif isinstance(current, bool) != isinstance(value, bool) or (
             isinstance(current, (int, float)) and not isinstance(value, (int, float))
         ):

@@ -67,9 +67,7 @@ def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares its size and holds almost no pixel data: decoding it would have to fail."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
     idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def fails(kind: str, source: str, policy: FetchPolicy = LOCAL, **kw: object) -> ImagingError:
@@ -176,9 +174,7 @@ def test_portrait_crop_keeps_the_band_below_the_top(write) -> None:
     pixels[:20] = (0, 0, 255)
     pixels[20:120] = (0, 255, 0)
     pixels[120:] = (255, 0, 0)
-    avatar = load_avatar(
-        write("portrait.png", encode(Image.fromarray(pixels), "PNG")), FetchPolicy(crop_size=64)
-    )
+    avatar = load_avatar(write("portrait.png", encode(Image.fromarray(pixels), "PNG")), FetchPolicy(crop_size=64))
     crop = np.asarray(avatar.image).reshape(-1, 3)
     assert avatar.crop == CropBox(0, 20, 100, 120)
     assert (np.abs(crop.astype(int) - (0, 255, 0)).max(axis=1) <= 2).all()
@@ -530,9 +526,7 @@ def test_redirects_within_the_limit_are_followed(server: FileServer) -> None:
 def test_too_many_redirects(server: FileServer) -> None:
     for i in range(5):
         server.redirect(f"/chain-{i}", f"/chain-{i + 1}")
-    error = fails(
-        "too_many_redirects", server.url("/chain-0"), FetchPolicy(allow_private=True, max_redirects=2)
-    )
+    error = fails("too_many_redirects", server.url("/chain-0"), FetchPolicy(allow_private=True, max_redirects=2))
     assert server.requests_for("/chain-3") == 0 and "more than 2" in str(error)
 
 
@@ -644,9 +638,6 @@ def test_messages_never_show_credentials_or_query_secrets(server: FileServer) ->
 
 
 def test_display_source_strips_userinfo_query_and_fragment() -> None:
-    assert (
-        display_source("https://u:p@cdn.example.com:8443/a/b.png?x=1#f")
-        == "https://cdn.example.com:8443/a/b.png?…"
-    )
+    assert display_source("https://u:p@cdn.example.com:8443/a/b.png?x=1#f") == "https://cdn.example.com:8443/a/b.png?…"
     assert display_source("https://[::1]/a.png") == "https://[::1]/a.png"
     assert display_source("/srv/avatars/a.png") == "/srv/avatars/a.png"
