@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
+from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.tables import result_blobs, results
 from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
@@ -35,11 +37,7 @@ class PublishOutcome:
 def publish_result(
     portal: Portal, store: DepthStore, result_id: int, *, delete_superseded: bool = False
 ) -> PublishOutcome:
-    u = portal.users
-    with portal.engine.connect() as conn:
-        r = conn.execute(select(results).where(results.c.id == result_id)).mappings().one()
-        png = conn.execute(select(result_blobs.c.png8).where(result_blobs.c.result_id == result_id)).scalar_one()
-        current = conn.execute(select(u.avatar, u.depth).where(u.id == u.portal_id(r["user_id"]))).first()
+    r, png, current = _read(portal, result_id)
     user_id = r["user_id"]
     if current is None or current[0] != r["avatar_url"]:
         return PublishOutcome(user_id, result_id, STALE)  # checked first: no upload for a photo that changed
@@ -52,7 +50,34 @@ def publish_result(
         raise StorageError(f"the store returned a URL it does not own ({asset.url}); refusing to publish it")
 
     previous = _previous_asset(portal, user_id, result_id)
-    now = utcnow()
+    outcome = _compare_and_set(portal, r, asset)
+    failpoint("after_portal_write")
+    if outcome == STALE:
+        log.info("user %s changed their photo before publishing; depth map not written", user_id)
+        return PublishOutcome(user_id, result_id, STALE)
+    if delete_superseded and previous is not None and previous.location != asset.location:
+        try:
+            store.delete(previous)
+        except StorageError as err:  # the new map is live; a leftover old asset is only clutter
+            log.warning("could not delete the superseded depth map of %s: %s", user_id, err)
+    return PublishOutcome(user_id, result_id, outcome, asset.url)
+
+
+@retry_on_disconnect
+def _read(portal: Portal, result_id: int) -> tuple[Any, bytes, Any]:
+    u = portal.users
+    with portal.engine.connect() as conn:
+        r = conn.execute(select(results).where(results.c.id == result_id)).mappings().one()
+        png = conn.execute(select(result_blobs.c.png8).where(result_blobs.c.result_id == result_id)).scalar_one()
+        current = conn.execute(select(u.avatar, u.depth).where(u.id == u.portal_id(r["user_id"]))).first()
+    return r, png, current
+
+
+@retry_on_disconnect
+def _compare_and_set(portal: Portal, r: Any, asset: StoredAsset) -> str:
+    """The portal column and the result's ``published_*`` change in one transaction, or neither does."""
+    u = portal.users
+    user_id = r["user_id"]
     with portal.engine.begin() as conn:
         written = conn.execute(
             update(u.table)
@@ -74,21 +99,13 @@ def publish_result(
         if outcome != STALE:
             conn.execute(
                 update(results)
-                .where(results.c.id == result_id)
-                .values(published_url=asset.url, published_location=asset.location, published_at=now)
+                .where(results.c.id == r["id"])
+                .values(published_url=asset.url, published_location=asset.location, published_at=utcnow())
             )
-    failpoint("after_portal_write")
-    if outcome == STALE:
-        log.info("user %s changed their photo before publishing; depth map not written", user_id)
-        return PublishOutcome(user_id, result_id, STALE)
-    if delete_superseded and previous is not None and previous.location != asset.location:
-        try:
-            store.delete(previous)
-        except StorageError as err:  # the new map is live; a leftover old asset is only clutter
-            log.warning("could not delete the superseded depth map of %s: %s", user_id, err)
-    return PublishOutcome(user_id, result_id, outcome, asset.url)
+    return outcome
 
 
+@retry_on_disconnect
 def _previous_asset(portal: Portal, user_id: str, result_id: int) -> StoredAsset | None:
     with portal.engine.connect() as conn:
         row = conn.execute(

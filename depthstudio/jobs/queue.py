@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal, upsert_state, utcnow
 from depthstudio.portal.tables import (
     ACTIVE,
@@ -116,16 +117,17 @@ class JobQueue:
             }
             for uid, avatar in users
         ]
-        added = 0
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            with self.engine.begin() as conn:
-                ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
-                created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
-                for job_id, uid in created:
-                    upsert_state(conn, uid, job_id=job_id)
-                added += len(created)
-        return added
+        return sum(self._enqueue_chunk(rows[start : start + 500]) for start in range(0, len(rows), 500))
+
+    @retry_on_disconnect
+    def _enqueue_chunk(self, chunk: list[dict[str, Any]]) -> int:
+        """Repeatable: a user whose job a lost-acknowledgement commit already created is skipped by the index."""
+        with self.engine.begin() as conn:
+            ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
+            created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
+            for job_id, uid in created:
+                upsert_state(conn, uid, job_id=job_id)
+        return len(created)
 
     @staticmethod
     def _insert(conn: Connection) -> Any:
@@ -133,6 +135,7 @@ class JobQueue:
 
     # --- consuming ----------------------------------------------------------------------------------------
 
+    @retry_on_disconnect
     def claim(self, worker: str) -> ClaimedJob | None:
         now = utcnow()
         claimable = or_(
@@ -191,6 +194,7 @@ class JobQueue:
     def _held(self, job: ClaimedJob) -> Any:
         return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_owner == job.worker)
 
+    @retry_on_disconnect
     def heartbeat(self, job: ClaimedJob) -> bool:
         """Extend the lease; False means it was lost (another worker took the job): stop working on it."""
         now = utcnow()
@@ -200,10 +204,12 @@ class JobQueue:
             ).rowcount
         return n == 1
 
+    @retry_on_disconnect
     def update_avatar(self, job: ClaimedJob, avatar_url: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(jobs).where(self._held(job)).values(avatar_url=avatar_url))
 
+    @retry_on_disconnect
     def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
         """Record the result in ONE transaction with the job's progress; None if the lease was lost meanwhile.
 
@@ -212,7 +218,8 @@ class JobQueue:
         """
         now = utcnow()
         with self.engine.begin() as conn:
-            if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=now)).rowcount:
+            fresh = and_(self._held(job), jobs.c.result_id.is_(None))  # a repeat never records a second result
+            if not conn.execute(update(jobs).where(fresh).values(updated_at=now)).rowcount:
                 return None
             result_id = conn.execute(
                 results.insert()
@@ -240,6 +247,7 @@ class JobQueue:
             upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
         return result_id
 
+    @retry_on_disconnect
     def finish(self, job: ClaimedJob) -> bool:
         """The publishing step is over: the job is done."""
         with self.engine.begin() as conn:
@@ -256,6 +264,7 @@ class JobQueue:
         )
         self._finish_attempt(conn, job, "done")
 
+    @retry_on_disconnect
     def fail(self, job: ClaimedJob, *, kind: str, message: str, retry_in: float | None) -> str:
         """A failed attempt: back to the queue after ``retry_in`` seconds, or failed for good. Returns the status."""
         now = utcnow()
@@ -279,6 +288,7 @@ class JobQueue:
                 self._finish_attempt(conn, job, "retry" if retry else "failed", kind, message)
         return status if n else "lost"
 
+    @retry_on_disconnect
     def release(self, job: ClaimedJob) -> None:
         """Cancelled mid-item: the job goes back to the queue untouched (the attempt does not count)."""
         with self.engine.begin() as conn:
@@ -296,6 +306,7 @@ class JobQueue:
             if n:
                 self._finish_attempt(conn, job, "cancelled")
 
+    @retry_on_disconnect
     def expire_dead_local_leases(self, host: str) -> int:
         """Leases held by processes of this host that no longer exist: expire them now instead of waiting.
 
@@ -319,6 +330,7 @@ class JobQueue:
                 .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
             ).rowcount
 
+    @retry_on_disconnect
     def cancel_queued(self, *, batch: str | None = None) -> int:
         stmt = update(jobs).where(jobs.c.status == QUEUED)
         if batch is not None:
@@ -326,6 +338,7 @@ class JobQueue:
         with self.engine.begin() as conn:
             return conn.execute(stmt.values(status=CANCELLED, updated_at=utcnow())).rowcount
 
+    @retry_on_disconnect
     def pending(self, *, batch: str | None = None) -> int:
         stmt = select(func.count()).select_from(jobs).where(jobs.c.status.in_(ACTIVE))
         if batch is not None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from depthstudio.cancel import CancelToken
 from depthstudio.depth.backend import DepthBackend
@@ -27,6 +28,7 @@ from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
+from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 
@@ -208,6 +210,8 @@ class BulkRunner:
                 self.progress.in_flight += 1
             try:
                 self._process(job)
+            except Exception:  # even recording the failure failed (database gone): the lease will expire
+                log.exception("could not record the outcome for user %s; the job will be retried", job.user_id)
             finally:
                 with self._lock:
                     self._in_flight.pop(job.id, None)
@@ -251,6 +255,8 @@ class BulkRunner:
             self._item(ItemEvent(job.user_id, CANCELLED), final=False)
         except DepthstudioError as err:
             self._failed(job, err.kind, str(err), err.transient, err.retry_after)
+        except DBAPIError as exc:  # the database kept failing beyond the per-transaction reconnects
+            self._failed(job, "database", f"database error: {type(exc.orig).__name__}", True)
         except Exception as exc:  # a bug must fail this user, never the batch
             log.exception("unexpected error for user %s", job.user_id)
             self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)
@@ -280,11 +286,15 @@ class BulkRunner:
         failpoint("after_complete")
         return result_id
 
-    def _refresh_avatar(self, job: ClaimedJob) -> ClaimedJob:
-        """Generate for the photo the user has *now*; the compare-and-set at publish covers later changes."""
+    @retry_on_disconnect
+    def _current_avatar(self, user_id: str) -> str | None:
         u = self.portal.users
         with self.portal.engine.connect() as conn:
-            current = conn.execute(select(u.avatar).where(u.id == u.portal_id(job.user_id))).scalar_one_or_none()
+            return conn.execute(select(u.avatar).where(u.id == u.portal_id(user_id))).scalar_one_or_none()
+
+    def _refresh_avatar(self, job: ClaimedJob) -> ClaimedJob:
+        """Generate for the photo the user has *now*; the compare-and-set at publish covers later changes."""
+        current = self._current_avatar(job.user_id)
         if not current:
             raise DepthstudioError("the user has no photo (or no longer exists) in the portal", kind="no_photo")
         if current != job.avatar_url:

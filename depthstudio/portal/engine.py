@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from depthstudio.config import get_secret
-from depthstudio.errors import ConfigError
+from depthstudio.errors import ConfigError, PortalError
+
+log = logging.getLogger(__name__)
+_DISCONNECT_RETRIES = 6
+T = TypeVar("T")
 
 
 def _with_password(url: URL, secret_name: str) -> URL:
@@ -54,3 +62,31 @@ def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size:
     if parsed.drivername.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def retry_on_disconnect(fn: Callable[..., T]) -> Callable[..., T]:
+    """Rerun a whole transaction when the database connection dropped under it (server restart, failover,
+    ``pg_terminate_backend``). Only for transactions that are safe to repeat: each of ours is conditional on the
+    state it expects (a held lease, an unchanged avatar), so a repeat after a lost commit acknowledgement finds
+    nothing to do instead of doing it twice.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        for attempt in range(_DISCONNECT_RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == _DISCONNECT_RETRIES - 1:
+                    if exc.connection_invalidated:
+                        raise PortalError(
+                            "the database connection keeps dropping; check the server and retry",
+                            kind="database_unreachable",
+                            transient=True,
+                        ) from None
+                    raise
+                log.warning("database connection dropped during %s; retrying", fn.__name__)
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return wrapper
