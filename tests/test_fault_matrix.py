@@ -26,8 +26,14 @@ from tests.helpers import make_portal, portal_config, write_avatars
 from tests.servers.cloudinary_server import running_cloudinary_server
 from tests.servers.replicate_server import ReplicateServer
 
-FAST = ReplicateOptions(poll_initial_s=0.02, poll_max_s=0.1, http_timeout_s=5.0, deadline_s=10.0,
-                        rate_limit_retries=1, max_retry_after_s=1.0)
+FAST = ReplicateOptions(
+    poll_initial_s=0.02,
+    poll_max_s=0.1,
+    http_timeout_s=5.0,
+    deadline_s=10.0,
+    rate_limit_retries=1,
+    max_retry_after_s=1.0,
+)
 
 
 @pytest.fixture
@@ -60,8 +66,13 @@ def test_transient_replicate_faults_are_retried_to_success(fault, value, pg_url,
     setattr(replicate.faults, fault, value)
     if fault == "server_error_polls":
         replicate.faults.latency_s = 0.1  # still processing after the create: the client polls
-    portal, job = _job(pg_url, tmp_path, replicate, cloud, options=ReplicateOptions(
-        **{**FAST.__dict__, "sync_wait_s": 0}) if fault == "server_error_polls" else FAST)
+    portal, job = _job(
+        pg_url,
+        tmp_path,
+        replicate,
+        cloud,
+        options=ReplicateOptions(**{**FAST.__dict__, "sync_wait_s": 0}) if fault == "server_error_polls" else FAST,
+    )
     summary = job.run()
     assert summary.ok, summary.failures
     _published(portal, cloud)
@@ -81,7 +92,9 @@ def test_replicate_faults_that_persist_fail_the_user_with_the_reason(setup, kind
     replicate, cloud = services
     replicate.faults.retry_after = "0"
     setup(replicate.faults)
-    options = ReplicateOptions(**{**FAST.__dict__, "sync_wait_s": 0, "http_timeout_s": 0.3}) if kind == "timeout" else FAST
+    options = (
+        ReplicateOptions(**{**FAST.__dict__, "sync_wait_s": 0, "http_timeout_s": 0.3}) if kind == "timeout" else FAST
+    )
     portal, job = _job(pg_url, tmp_path, replicate, cloud, options=options)
     summary = job.run()
     row = portal.get_user("u00000")
@@ -94,8 +107,13 @@ def test_replicate_faults_that_persist_fail_the_user_with_the_reason(setup, kind
 
 @pytest.mark.parametrize(
     ("fault", "options"),
-    [("server_error", {}), ("rate_limit", {"retry_after_s": 0.2}), ("slow", {"delay_s": 1.0}),
-     ("drop_after_store", {}), ("truncated", {})],
+    [
+        ("server_error", {}),
+        ("rate_limit", {"retry_after_s": 0.2}),
+        ("slow", {"delay_s": 1.0}),
+        ("drop_after_store", {}),
+        ("truncated", {}),
+    ],
 )
 def test_transient_cloudinary_faults_are_retried_without_a_second_asset(fault, options, pg_url, tmp_path, services):
     replicate, cloud = services
@@ -121,8 +139,9 @@ def test_the_database_connection_dropping_mid_run_is_survived(pg_url, tmp_path):
     make_portal(pg_url, write_avatars(tmp_path / "avatars", 40, size=48))
     cfg = portal_config(pg_url, tmp_path, retries=3)
     portal = Portal.open(cfg)
-    job = GenerateMissingJob(portal, SyntheticBackend(latency_s=0.05), LocalDirectoryStore(tmp_path / "s"), cfg,
-                             publish=True, concurrency=4)
+    job = GenerateMissingJob(
+        portal, SyntheticBackend(latency_s=0.05), LocalDirectoryStore(tmp_path / "s"), cfg, publish=True, concurrency=4
+    )
     killed = []
 
     def drop_connections() -> None:
@@ -131,9 +150,15 @@ def test_the_database_connection_dropping_mid_run_is_survived(pg_url, tmp_path):
         for _ in range(3):
             time.sleep(0.3)
             with admin.connect() as conn:
-                killed.append(conn.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": db}).scalar_one())
+                killed.append(
+                    conn.execute(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = :db AND pid <> pg_backend_pid()"
+                        ),
+                        {"db": db},
+                    ).scalar_one()
+                )
         admin.dispose()
 
     dropper = threading.Thread(target=drop_connections)
@@ -148,8 +173,9 @@ def test_the_database_connection_dropping_mid_run_is_survived(pg_url, tmp_path):
 @contextlib.contextmanager
 def _tiny_disk(path: Path, size_kb: int):
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         if os.environ.get("CI"):
             pytest.fail(f"cannot mount a small tmpfs for the disk-full test: {done.stderr}")

@@ -16,8 +16,13 @@ from depthstudio.portal.repository import SORTS, STATUSES, Portal, Query, curren
 
 
 def open_portal(app: AppContext) -> Portal:
+    """The configured portal; the demo portal is created and seeded on first use."""
+    from depthstudio.jobs.demo import seed_demo
+
     try:
-        return Portal.open(app.config)
+        portal = Portal.open(app.config)
+        seed_demo(portal, app.config)
+        return portal
     except DepthstudioError as err:
         fail(err)
         raise  # unreachable: fail() exits

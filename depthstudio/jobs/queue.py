@@ -66,6 +66,40 @@ class NewResult:
     postprocess: dict[str, Any] | None = None
 
 
+def insert_result(conn: Connection, user_id: str, job_id: int | None, new: NewResult) -> int:
+    """The result row and its PNGs, in the caller's transaction."""
+    result_id: int = conn.execute(
+        results.insert()
+        .values(
+            user_id=user_id,
+            job_id=job_id,
+            avatar_url=new.avatar_url,
+            avatar_sha256=new.avatar_sha256,
+            backend=new.backend,
+            model=new.model,
+            location="db",
+            width=new.width,
+            height=new.height,
+            qa=new.qa,
+            qa_risk=new.qa_risk,
+            postprocess=new.postprocess,
+            created_at=utcnow(),
+        )
+        .returning(results.c.id)
+    ).scalar_one()
+    conn.execute(result_blobs.insert().values(result_id=result_id, png8=new.png8, png16=new.png16))
+    return result_id
+
+
+@retry_on_disconnect
+def record_result(portal: Portal, user_id: str, new: NewResult) -> int:
+    """A result made outside the queue (an imported or hand-authored map) becomes the user's current one."""
+    with portal.engine.begin() as conn:
+        result_id = insert_result(conn, user_id, None, new)
+        upsert_state(conn, user_id, result_id=result_id, review_id=None)
+    return result_id
+
+
 def _pid_alive(owner: str) -> bool:
     try:
         pid = int(owner.split(":")[1])
@@ -221,26 +255,7 @@ class JobQueue:
             fresh = and_(self._held(job), jobs.c.result_id.is_(None))  # a repeat never records a second result
             if not conn.execute(update(jobs).where(fresh).values(updated_at=now)).rowcount:
                 return None
-            result_id = conn.execute(
-                results.insert()
-                .values(
-                    user_id=job.user_id,
-                    job_id=job.id,
-                    avatar_url=new.avatar_url,
-                    avatar_sha256=new.avatar_sha256,
-                    backend=new.backend,
-                    model=new.model,
-                    location="db",
-                    width=new.width,
-                    height=new.height,
-                    qa=new.qa,
-                    qa_risk=new.qa_risk,
-                    postprocess=new.postprocess,
-                    created_at=now,
-                )
-                .returning(results.c.id)
-            ).scalar_one()
-            conn.execute(result_blobs.insert().values(result_id=result_id, png8=new.png8, png16=new.png16))
+            result_id = insert_result(conn, job.user_id, job.id, new)
             conn.execute(update(jobs).where(jobs.c.id == job.id).values(result_id=result_id))
             if not job.publish:
                 self._mark_done(conn, job)

@@ -1,0 +1,79 @@
+"""First start of the demo portal: the sample avatars get their hand-authored depth maps as results.
+
+They are labelled backend ``hand-authored`` (see resources/demo/depth/README.md), never passed off as model
+output, and spread over the review states so every part of the studio has something to show: one published,
+one approved, the others awaiting review. The placeholder users stay ``missing`` for "Generate all missing".
+"""
+
+from __future__ import annotations
+
+import logging
+
+from depthstudio.config import Config
+from depthstudio.depth.backend import DepthPrediction
+from depthstudio.depth.postprocess import make_depth_map
+from depthstudio.errors import DepthstudioError
+from depthstudio.imaging import load_avatar
+from depthstudio.jobs.publish import publish_result
+from depthstudio.jobs.queue import NewResult, record_result
+from depthstudio.portal.demo import SAMPLES, hand_authored_depth
+from depthstudio.portal.repository import Portal, Query
+from depthstudio.storage.local import LocalDirectoryStore
+
+log = logging.getLogger(__name__)
+SEEDED = "demo_seeded"
+_STATES = {"astronaut": "published", "grace_hopper": "approved"}
+
+
+def seed_demo(portal: Portal, config: Config) -> int:
+    """Idempotent (a setting marks it done); returns how many results it recorded."""
+    if not config.is_demo or portal.get_setting(SEEDED):
+        return 0
+    by_avatar = {
+        (row.avatar or "").rsplit("/", 1)[-1]: row
+        for row in portal.list_users(Query(search=""), limit=len(SAMPLES) + 200)
+        if row.avatar
+    }
+    seeded = 0
+    store = LocalDirectoryStore(config.local_store_dir())
+    for file in SAMPLES:
+        stem = file.rsplit(".", 1)[0]
+        row = by_avatar.get(file)
+        depth = hand_authored_depth(stem)
+        if row is None or depth is None or row.avatar is None:
+            continue
+        try:
+            avatar = load_avatar(row.avatar, config.fetch.policy())
+        except DepthstudioError as err:
+            log.warning("demo avatar %s unusable: %s", file, err)
+            continue
+        if depth.shape != (avatar.original.height, avatar.original.width):
+            log.warning("hand-authored depth for %s does not match the photo's size; skipped", file)
+            continue
+        prediction = DepthPrediction(disparity=depth, frame="original", backend="hand-authored", model=stem)
+        dm = make_depth_map(prediction, avatar)
+        result_id = record_result(
+            portal,
+            row.id,
+            NewResult(
+                avatar_url=row.avatar,
+                avatar_sha256=avatar.sha256,
+                backend="hand-authored",
+                model="resources/demo/depth",
+                width=dm.depth.shape[1],
+                height=dm.depth.shape[0],
+                png8=dm.png8,
+                png16=dm.png16,
+                qa=dm.qa,
+                qa_risk=float(dm.qa.get("risk", 0.0)),
+                postprocess=dm.options,
+            ),
+        )
+        state = _STATES.get(stem)
+        if state in ("approved", "published"):
+            portal.decide([row.id], "approved", reviewer="demo")
+        if state == "published":
+            publish_result(portal, store, result_id)
+        seeded += 1
+    portal.set_setting(SEEDED, True, by="demo")
+    return seeded
