@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob, PublishApprovedJob
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.jobs.queue import JobQueue, NewResult
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import attempts, jobs, result_blobs, results
 from depthstudio.storage.local import LocalDirectoryStore
@@ -140,3 +140,20 @@ def test_enqueue_never_queues_a_user_twice(db_url, tmp_path):
     assert q.enqueue([("u00000", avatars[0]), ("u00001", avatars[1])], backend="synthetic") == 2
     assert q.enqueue([("u00000", avatars[0]), ("u00002", avatars[2])], backend="synthetic") == 1
     assert q.pending() == 3
+
+
+def test_a_worker_that_lost_its_lease_records_nothing(db_url, tmp_path):
+    portal, _cfg, avatars = _setup(db_url, tmp_path, 1)
+    q = JobQueue(portal, lease_s=0.0)
+    q.enqueue([("u00000", avatars[0])], backend="synthetic")
+    first = q.claim("worker-a")
+    second = JobQueue(portal).claim("worker-b")  # a's lease expired at once: b takes the job over
+    assert first is not None and second is not None and second.id == first.id
+    new = NewResult(avatar_url=avatars[0], avatar_sha256="0" * 64, backend="synthetic", model="m", width=2,
+                    height=2, png8=b"x", png16=None)
+    assert q.complete(first, new) is None
+    with portal.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
+    assert JobQueue(portal).complete(second, new) is not None
+    with portal.engine.connect() as conn:
+        assert conn.execute(select(attempts.c.outcome).order_by(attempts.c.id)).scalars().all() == ["lost", "done"]

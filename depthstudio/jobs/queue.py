@@ -203,12 +203,12 @@ class JobQueue:
             row = conn.execute(stmt).first()
             if row is None:
                 return None
-            # A lease taken over from a dead worker: close its dangling attempt as lost.
-            conn.execute(
-                update(attempts)
-                .where(attempts.c.job_id == row.id, attempts.c.finished_at.is_(None))
-                .values(finished_at=now, outcome="lost")
-            )
+            if row.attempts > 1:  # maybe a lease taken over from a dead worker: close its dangling attempt as lost
+                conn.execute(
+                    update(attempts)
+                    .where(attempts.c.job_id == row.id, attempts.c.finished_at.is_(None))
+                    .values(finished_at=now, outcome="lost")
+                )
             attempt_id = conn.execute(
                 attempts.insert().values(job_id=row.id, worker=worker, started_at=now).returning(attempts.c.id)
             ).scalar_one()
@@ -250,15 +250,19 @@ class JobQueue:
         A job that also publishes stays ``running`` with its ``result_id`` set until ``finish`` — a worker that
         dies in between leaves a job that the next claimant publishes without generating again.
         """
-        now = utcnow()
         with self.engine.begin() as conn:
-            fresh = and_(self._held(job), jobs.c.result_id.is_(None))  # a repeat never records a second result
-            if not conn.execute(update(jobs).where(fresh).values(updated_at=now)).rowcount:
-                return None
             result_id = insert_result(conn, job.user_id, job.id, new)
-            conn.execute(update(jobs).where(jobs.c.id == job.id).values(result_id=result_id))
+            # One conditional UPDATE both checks the lease and links the result; a repeat (or a worker that lost
+            # its lease) matches no row and the whole transaction, result included, is rolled back.
+            values: dict[str, Any] = {"result_id": result_id, "updated_at": utcnow()}
             if not job.publish:
-                self._mark_done(conn, job)
+                values.update(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
+            fresh = and_(self._held(job), jobs.c.result_id.is_(None))
+            if not conn.execute(update(jobs).where(fresh).values(values)).rowcount:
+                conn.rollback()
+                return None
+            if not job.publish:
+                self._finish_attempt(conn, job, "done")
             upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
         return result_id
 
