@@ -24,6 +24,7 @@ EXIT_CANCELLED = 130
 
 COMMAND_MODULES = [
     "depthstudio.cli.config_cmd",
+    "depthstudio.cli.render_cmd",
 ]
 
 
