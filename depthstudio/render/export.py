@@ -173,6 +173,11 @@ def export_animation(
                 count = _write_mp4(tmp, frames, options.fps)
             else:
                 images = [Image.fromarray(f) for f in frames]
+                if fmt == "GIF":
+                    # One palette for the loop: every frame shows the same photo, and per-frame palettes
+                    # flicker (and cost ~4x the time).
+                    palette = images[0].quantize(256, method=Image.Quantize.MEDIANCUT)
+                    images = [im.quantize(palette=palette) for im in images]
                 count = len(images)
                 extra = (
                     {"lossless": False, "quality": 90, "method": 4} if fmt == "WEBP" else {"optimize": False}
