@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ from depthstudio.errors import Cancelled, ConfigError
 from depthstudio.render.export import ExportOptions, ReferenceFrameRenderer, export_animation
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import prepare_textures, render
-from tests.conftest import SAMPLE_AVATARS
+from tests.conftest import REPO, SAMPLE_AVATARS
 
 PHOTO = SAMPLE_AVATARS / "grace_hopper.jpg"
 DEPTH = SAMPLE_AVATARS.parent / "depth" / "grace_hopper.png"
@@ -123,3 +127,29 @@ def test_cli_reports_a_missing_depth_map(tmp_path):
         main, ["render", str(PHOTO), str(tmp_path / "none.png"), "-o", str(tmp_path / "x.gif")]
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def _cli_without_egl(tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """The CLI in a process where libglvnd finds no EGL vendor library: a machine without GL drivers."""
+    env = {
+        **os.environ,
+        "__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json"),
+        "PYTHONPATH": str(REPO),
+    }
+    args = ["render", str(PHOTO), str(DEPTH), "-o", str(tmp_path / "x.webp"), "--frames", "2", "--size", "32"]
+    return subprocess.run(
+        [sys.executable, "-m", "depthstudio", *args, *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_auto_falls_back_to_the_reference_without_gl_and_gl_fails_clearly(tmp_path):
+    auto = _cli_without_egl(tmp_path)
+    assert auto.returncode == 0, auto.stderr
+    assert "reference renderer" in auto.stdout and "no GL context" in auto.stderr
+    forced = _cli_without_egl(tmp_path, "--renderer", "gl")
+    assert forced.returncode == 2
+    assert "no OpenGL context could be created" in forced.stderr and "Traceback" not in forced.stderr

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from depthstudio.errors import ConfigError
-from depthstudio.render.params import PARAM_SPECS, ShaderParams, parse_assignment
+from depthstudio.render.params import PARAM_SPECS, ShaderParams, parse_assignment, specs_for_web
 from depthstudio.render.shader_source import FRAME_UNIFORMS, HEADERS, parallax_sources, raw_source
 
 
@@ -104,3 +104,10 @@ def test_command_line_assignments_accept_python_and_web_names():
     for bad in ("plane", "=3", "depth=1"):
         with pytest.raises(ConfigError):
             parse_assignment(bad)
+
+
+def test_specs_for_the_web_are_json_with_uniform_and_prop_names():
+    specs = json.loads(json.dumps(specs_for_web()))
+    plane = next(s for s in specs if s["name"] == "plane")
+    assert plane == {**plane, "uniform": "u_plane", "web": "clippingPlane", "default": 0.05, "minimum": 0.0}
+    assert next(s for s in specs if s["name"] == "respond_to")["choices"][0] == "mouseMove"
