@@ -110,7 +110,7 @@ def test_gl_matches_on_a_noise_photo_where_every_subtexel_error_shows(gl_context
 
 
 def test_the_same_source_compiles_and_renders_as_glsl_es_300():
-    """The web viewer's target: WebGL 2 = GLSL ES 3.00 (depth as R8, filtered at 8 bits by llvmpipe)."""
+    """The web viewer's target: WebGL 2 = GLSL ES 3.00, with the depth as an 8-bit texture as on the web."""
     ctx = _context("gles")
     try:
         textures = _avatar("grace_hopper.jpg", 100)
@@ -118,7 +118,8 @@ def test_the_same_source_compiles_and_renders_as_glsl_es_300():
         es = _draw(textures, params, (0.6, -0.3), 90, 90, target="es300").astype(int)
         ref = to_uint8(render_float(textures, params, (0.6, -0.3), 90, 90)).astype(int)
         err = np.abs(es - ref).max(axis=-1)
-        assert (err > 8).mean() < 0.01
+        # R8 depth: llvmpipe rounds the filtered depth to 8 bits (measured here: max 1 level on this photo).
+        assert err.max() <= 4 and (err > 1).mean() <= 0.01
     finally:
         ctx.close()
 
