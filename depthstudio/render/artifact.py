@@ -19,10 +19,10 @@ import numpy as np
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import (
     Textures,
-    _relative_depth,
     aspect_fit,
     mirrored,
     prepare_textures,
+    relative_depth,
     sample_linear,
     source_coords,
 )
@@ -78,7 +78,7 @@ def _ideal_subject(
     sv = (gy + 0.5) / np.float32(h * oversample)
     inside = sample_linear(mask.astype(np.float32), mirrored(su), mirrored(sv)) >= 0.5
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    s = _relative_depth(sample_linear(depth, mirrored(su), mirrored(sv)), params)
+    s = relative_depth(sample_linear(depth, mirrored(su), mirrored(sv)), params)
     th, tv = params.threshold()
     # The shader shows photo point p at the output uv x where x + s * k = p.
     tu = su - s * np.float32(mouse[0]) / np.float32(th)
@@ -123,7 +123,7 @@ def score_frame(
     # Per-pixel displacement at rest (in output pixels), compared with the subject's mean direction.
     a1, a2 = aspect_fit(width, height, *textures.photo_size)
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    s = _relative_depth(depth, params)
+    s = relative_depth(depth, params)
     th, tv = params.threshold()
     dx = -s * mouse[0] / th * width / a1
     dy = s * mouse[1] / tv * height / a2

@@ -38,7 +38,7 @@ class FrameRenderer(Protocol):
 
 
 class ReferenceFrameRenderer:
-    """The numpy reference behind the FrameRenderer interface: works everywhere, ~10 frames/s at 512²."""
+    """The numpy reference as a FrameRenderer: works everywhere; about 14 frames/s at 512² here."""
 
     name = "reference"
 
