@@ -14,6 +14,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from depthstudio.gl.renderer import (
     compile_program,
     upload_texture,
 )
-from depthstudio.render.export import ReferenceFrameRenderer
+from depthstudio.render.export import ExportOptions, ReferenceFrameRenderer, export_animation
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import aspect_fit, prepare_textures
 from depthstudio.render.shader_source import HEADERS, raw_source
@@ -123,6 +124,15 @@ def bench_export(textures, size: int, frames: int) -> None:
                 renderer.render(params, m)
             fps = frames / (time.perf_counter() - t0)
             print(f"  exporter frames at {size}x{size}, {name:22s} {label:18s} {fps:7.1f} frames/s")
+    options = ExportOptions(frames=frames, fps=24, width=size, height=size)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, renderer in renderers:
+            for suffix in (".gif", ".webp", ".mp4"):
+                result = export_animation(renderer, ShaderParams(), Path(tmp) / f"a{suffix}", options)
+                print(
+                    f"  export to {suffix:5s} at {size}x{size}, {name:22s} "
+                    f"{result.frames_per_second:7.1f} frames/s (render + encode, {result.bytes / 1e6:.1f} MB)"
+                )
     gl.close()
 
 
