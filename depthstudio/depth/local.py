@@ -218,7 +218,8 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
         if not (folder / "config.json").is_file():
             raise _no_weights(model_id, f"{folder} has no config.json")
         return folder
-    from huggingface_hub import snapshot_download
+    import httpx
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
@@ -229,14 +230,20 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
         raise _no_weights(model_id, f"the Hugging Face cache could not be read: {type(exc).__name__}") from None
     if _offline():
         raise _no_weights(model_id, "not in the Hugging Face cache, and HF_HUB_OFFLINE is set")
-    log.info("downloading %s from the Hugging Face hub (once)", model_id)
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    # The hub client waits a long time on a silent network (retries, no overall deadline); a short probe of
+    # the same API decides first whether a download can work at all.
+    try:
+        httpx.get(f"{endpoint}/api/models/{model_id}", timeout=_HUB_TIMEOUT_S).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise _no_weights(
+            model_id, f"not cached, and the hub at {endpoint} did not answer: {type(exc).__name__}"
+        ) from None
+    log.info("downloading %s from %s (once)", model_id, endpoint)
     try:
         return Path(
             snapshot_download(
-                model_id,
-                allow_patterns=_WEIGHT_PATTERNS,
-                etag_timeout=_HUB_TIMEOUT_S,
-                endpoint=os.environ.get("HF_ENDPOINT") or None,
+                model_id, allow_patterns=_WEIGHT_PATTERNS, etag_timeout=_HUB_TIMEOUT_S, endpoint=endpoint
             )
         )
     except Exception as exc:
@@ -341,6 +348,29 @@ class LocalBackend:
         torch.manual_seed(seed)
         network = AutoModelForDepthEstimation.from_config(config)
         return cls(network, model=model_id, preprocessing=prep, device=device, dtype=dtype, batch_size=batch_size)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Weights plus a ``preprocessor_config.json`` in the published format, so that
+        ``load(weights_dir=folder)`` rebuilds this exact backend (how tests and air-gapped machines get a
+        model without the hub)."""
+        self.network.save_pretrained(folder)
+        prep = self.preprocessing
+        processor = {
+            "image_processor_type": "DPTImageProcessor",
+            "do_resize": True,
+            "size": {"height": prep.size, "width": prep.size},
+            "keep_aspect_ratio": prep.keep_aspect,
+            "ensure_multiple_of": prep.multiple,
+            "resample": 3,
+            "do_rescale": True,
+            "rescale_factor": 1 / 255,
+            "do_normalize": True,
+            "image_mean": list(prep.mean),
+            "image_std": list(prep.std),
+        }
+        (Path(folder) / "preprocessor_config.json").write_text(
+            json.dumps(processor, indent=2), encoding="utf-8"
+        )
 
     @property
     def network(self) -> Any:

@@ -1,0 +1,214 @@
+"""Throughput and peak memory of the local depth backend on the REAL architectures (random weights).
+
+Runs DA-V2-Small (518^2) and DPT-BEiT-L-512 (512^2) end to end through ``LocalBackend.predict_many`` (uint8
+photo in, map at the crop's size out: preprocessing, network, resize, one device-to-host copy per batch) on
+512x512 avatar crops, for each dtype and batch size, and prints images/s (median over timed batches), peak
+memory and the speed ratio against batch 1 / float32 of the same model in the same run.
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (reset per configuration); elsewhere the process RSS
+sampled every 5 ms while the configuration runs (it includes the weights and the Python process, ~0.4 GB).
+
+    python benchmarks/local_depth.py                     # CPU default: fits in ~4 minutes on 2 cores
+    python benchmarks/local_depth.py --batches 1,4,8,16  # e.g. on a GPU (the default list grows there)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+from PIL import Image
+
+from depthstudio.depth.local import DA_V2_SMALL, DPT_BEIT_LARGE_512, LocalBackend
+from depthstudio.errors import BackendError
+from depthstudio.imaging.types import Avatar, CropBox
+
+MODELS = {"da-v2-s": DA_V2_SMALL, "dpt-beit-l-512": DPT_BEIT_LARGE_512}
+SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "demo" / "avatars"
+
+
+class RssSampler:
+    """Peak resident memory over a window; /proc is read directly (no psutil in the environment)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as fh:
+                return int(fh.read().split()[1]) * self._page
+        except OSError:  # not Linux: the process-lifetime peak is the best available
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(0.005)
+
+    def __enter__(self) -> RssSampler:
+        self.peak = self._rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+@dataclass
+class Run:
+    """One configuration: its timings (one per round) and the highest peak memory seen."""
+
+    dtype: str
+    batch: int
+    backend: LocalBackend
+    rates: list[float] = field(default_factory=list)
+    spent_s: float = 0.0
+    peak_bytes: int = 0
+    failed: str = ""
+
+    @property
+    def images_per_s(self) -> float:
+        return statistics.median(self.rates)
+
+
+def avatars(n: int) -> list[Avatar]:
+    """Real photos (the demo avatars, centre-cropped to 512^2), repeated to fill a batch."""
+    photos = []
+    for path in sorted(SAMPLES.glob("*.*g")):
+        img = Image.open(path).convert("RGB")
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        crop = CropBox(left, top, left + side, top + side)
+        square = img.crop((left, top, left + side, top + side)).resize((512, 512), Image.Resampling.BICUBIC)
+        photos.append(Avatar(str(path), "0", img, square, crop))
+    return [photos[i % len(photos)] for i in range(n)]
+
+
+def time_once(run: Run) -> None:
+    batch = avatars(run.batch)
+    cuda = run.backend.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    with RssSampler() as rss:
+        t0 = time.perf_counter()
+        run.backend.predict_many(batch)  # ends with the host copy, so the device work is done
+        dt = time.perf_counter() - t0
+    run.rates.append(run.batch / dt)
+    run.spent_s += dt
+    run.peak_bytes = max(run.peak_bytes, torch.cuda.max_memory_allocated() if cuda else rss.peak)
+
+
+def main() -> None:
+    device_default = "cuda" if torch.cuda.is_available() else "cpu"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--batches", default="1,4,8,16,32" if device_default == "cuda" else "1,2")
+    parser.add_argument(
+        "--iters", type=int, default=10 if device_default == "cuda" else 3, help="timed batches"
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=15.0,
+        help="no more rounds for a configuration after this much timing",
+    )
+    args = parser.parse_args()
+
+    batches = [int(b) for b in args.batches.split(",")]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
+    results: dict[str, list[Run]] = {}
+    for key in args.models.split(","):
+        model_id = MODELS[key]
+        t0 = time.perf_counter()
+        first = LocalBackend.with_random_weights(model_id, device=args.device, dtype="float32")
+        params = sum(p.numel() for p in first.network.parameters()) / 1e6
+        cuda = first.device.type == "cuda"
+        name = torch.cuda.get_device_name(first.device) if cuda else str(first.device)
+        print(f"\n{key}: {params:.0f}M parameters, built in {time.perf_counter() - t0:.1f} s, device {name}")
+        runs: list[Run] = []
+        for dtype in args.dtypes.split(","):
+            for batch in batches:
+                backend = LocalBackend(
+                    first.network,
+                    model=model_id,
+                    preprocessing=first.preprocessing,
+                    device=args.device,
+                    dtype=dtype,
+                    batch_size=batch,
+                )
+                runs.append(Run(dtype, batch, backend))
+        # Warm-up (allocator, kernels, autocast caches): per shape on a GPU, once per dtype on the CPU where a
+        # large model's extra pass would cost minutes.
+        for run in runs:
+            if cuda or run.batch == batches[0]:
+                try:
+                    run.backend.predict_many(avatars(run.batch))
+                except BackendError as exc:
+                    run.failed = str(exc)
+        # Rounds over all configurations, so that a change in machine load hits every one alike.
+        for _ in range(args.iters):
+            for run in runs:
+                if run.failed or (run.rates and run.spent_s >= args.budget_s):
+                    continue
+                try:
+                    time_once(run)
+                except BackendError as exc:  # out of memory at a large batch: report it, keep the rest
+                    run.failed = str(exc)
+        for run in runs:
+            if run.failed:
+                print(f"  {run.dtype:9s} batch {run.batch:3d}: failed: {run.failed}")
+            else:
+                gib = run.peak_bytes / 2**30
+                print(
+                    f"  {run.dtype:9s} batch {run.batch:3d}: {run.images_per_s:7.2f} img/s  "
+                    f"peak {gib:6.2f} GiB  ({len(run.rates)} timed)"
+                )
+        results[key] = [r for r in runs if not r.failed]
+        del first, runs
+        if cuda:
+            torch.cuda.empty_cache()
+
+    print("\nsummary (ratio = images/s against batch 1 float32 of the same model, this run)")
+    print(
+        f"{'model':15s} {'dtype':9s} {'batch':>5s} {'img/s':>8s} {'s/img':>7s} {'peak GiB':>8s} {'ratio':>6s}"
+    )
+    for key, mine in results.items():
+        base = next((r for r in mine if r.dtype == "float32" and r.batch == 1), None)
+        for dtype in dict.fromkeys(r.dtype for r in mine):
+            rows = [r for r in mine if r.dtype == dtype]
+            best = max(rows, key=lambda r: r.images_per_s)
+            for r in rows:
+                if r.batch != 1 and r is not best:
+                    continue
+                ratio = f"{r.images_per_s / base.images_per_s:5.2f}x" if base else "  n/a"
+                label = f"{r.batch}" + ("*" if r is best and r.batch != 1 else "")
+                print(
+                    f"{key:15s} {dtype:9s} {label:>5s} {r.images_per_s:8.2f} {1 / r.images_per_s:7.3f} "
+                    f"{r.peak_bytes / 2**30:8.2f} {ratio:>6s}"
+                )
+    print("* best batch size for that dtype")
+
+
+if __name__ == "__main__":
+    main()
