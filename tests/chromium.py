@@ -8,6 +8,7 @@ measured on Debian's Chromium 156, plain ``--headless`` offers no WebGL context 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -51,17 +52,27 @@ class CdpError(RuntimeError):
 class Chromium:
     """One browser process; ``page()`` opens a tab. Replies are matched by id; events are kept for inspection."""
 
-    def __init__(self, executable: str, timeout: float = 30.0) -> None:
+    def __init__(self, executable: str, timeout: float = 30.0, extra_flags: list[str] | None = None) -> None:
         self.timeout = timeout
+        self.webgl_version: str | None = None
         self.profile = tempfile.mkdtemp(prefix="ds-chromium-")
         cmd_r, self._cmd_w = os.pipe()
         self._out_r, out_w = os.pipe()
-        # The wrapper script execs the browser; ``sh`` moves our pipe ends onto fds 3 and 4 for it.
+        # bash (dash cannot name fds above 9) moves our pipe ends onto fds 3 and 4 and execs the browser.
         moves = [f"3<&{cmd_r}" if cmd_r != 3 else "", f"4>&{out_w}" if out_w != 4 else ""]
         moves += [f"{fd}>&-" for fd in (cmd_r, out_w) if fd not in (3, 4)]
         script = 'exec "$0" "$@" ' + " ".join(m for m in moves if m)
         self.proc = subprocess.Popen(
-            ["sh", "-c", script, executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [
+                "bash",
+                "-c",
+                script,
+                executable,
+                *FLAGS,
+                *(extra_flags or []),
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
             pass_fds=(cmd_r, out_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -102,7 +113,10 @@ class Chromium:
         msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
         if session:
             msg["sessionId"] = session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise CdpError(f"{method}: the browser exited (exit status {self.proc.poll()})") from None
         with self._cond:
             if not self._cond.wait_for(lambda: msg_id in self._replies or not self._reader.is_alive(), self.timeout):
                 raise CdpError(f"{method}: no reply in {self.timeout} s")
@@ -131,10 +145,8 @@ class Chromium:
         return Page(self, target, session, width, height, scale)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(CdpError, OSError):
             self.send("Browser.close")
-        except CdpError:
-            pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -171,9 +183,7 @@ class Page:
 
     def eval(self, expression: str) -> Any:
         """Evaluate (awaiting a promise); a thrown error becomes a CdpError with the page's message."""
-        reply = self.send(
-            "Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True}
-        )
+        reply = self.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True})
         if "exceptionDetails" in reply:
             details = reply["exceptionDetails"]
             text = details.get("exception", {}).get("description") or details.get("text")
@@ -217,8 +227,10 @@ def launch() -> Chromium:
     browser = Chromium(exe)
     try:
         page = browser.page()
-        version = page.eval("(() => { const gl = document.createElement('canvas').getContext('webgl2');"
-                            " return gl ? gl.getParameter(gl.VERSION) : null; })()")
+        version = page.eval(
+            "(() => { const gl = document.createElement('canvas').getContext('webgl2');"
+            " return gl ? gl.getParameter(gl.VERSION) : null; })()"
+        )
         page.close()
     except CdpError as err:
         browser.close()

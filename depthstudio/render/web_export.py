@@ -354,8 +354,6 @@ def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) 
         "generator": "depthstudio export-web",
         "viewer": VIEWER_FILE,
         "shaders": f"shaders/{SHADER_FILES['vertex']}, shaders/{SHADER_FILES['fragment']}",
-        "users": [
-            {"id": e["id"], "name": e["name"], "params": f"users/{e['folder']}/params.json"} for e in entries
-        ],
+        "users": [{"id": e["id"], "name": e["name"], "params": f"users/{e['folder']}/params.json"} for e in entries],
     }
     (built / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

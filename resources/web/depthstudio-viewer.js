@@ -164,7 +164,7 @@ export function pointerTarget(x, y, width, height, reverseMotion = false) {
 /** react-depth-map's scroll mapping; null while the element is not wholly on screen (the target stays). */
 export function scrollTarget(top, height, windowHeight, respondTo, reverseMotion = false) {
   if (!(top < windowHeight - height && top > 0)) return null;
-  const percent = Math.round((top / (windowHeight - height)) * 100) / 100; // the component's toFixed(2)
+  const percent = Number((top / (windowHeight - height)).toFixed(2)); // the component rounds so (half up)
   const t = 2 * percent - 1;
   const x = respondTo === "scrollOnY" ? 0 : t;
   const y = respondTo === "scrollOnX" ? 0 : t;
