@@ -219,12 +219,16 @@ class Page:
         self.browser.send("Target.closeTarget", {"targetId": self.target})
 
 
-def launch() -> Chromium:
-    """A browser with WebGL 2, or a skip (a failure under CI) saying what is missing."""
+def executable() -> str:
     exe = next((p for p in (shutil.which(c) for c in CANDIDATES) if p), None)
     if exe is None:
         unavailable("no Chromium executable on PATH (Debian: apt-get install chromium)")
-    browser = Chromium(exe)
+    return str(exe)
+
+
+def launch() -> Chromium:
+    """A browser with WebGL 2, or a skip (a failure under CI) saying what is missing."""
+    browser = Chromium(executable())
     try:
         page = browser.page()
         version = page.eval(

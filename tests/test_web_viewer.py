@@ -26,12 +26,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from depthstudio.errors import RenderError
 from depthstudio.render.motion import EasedPointer, pointer_target
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import Textures, prepare_textures, render_float, to_uint8
 from depthstudio.render.shader_source import HEADERS
 from depthstudio.render.web_export import sync_viewer_schema, viewer_schema
-from tests.chromium import Chromium, Page, launch
+from tests.chromium import Chromium, Page, executable, launch, unavailable
 from tests.conftest import REPO, SAMPLE_AVATARS
 
 DEPTHS = REPO / "resources" / "demo" / "depth"
@@ -143,7 +144,10 @@ def test_canvas_matches_the_numpy_reference_and_desktop_gl(case: Case, harness: 
     w, h = round(case.size[0] * case.scale), round(case.size[1] * case.scale)
     assert web.shape == (h, w, 4)  # the canvas renders at devicePixelRatio
     reference = to_uint8(render_float(textures, case.params, case.mouse, w, h))
-    gl = GLFrameRenderer(textures, w, h)
+    try:
+        gl = GLFrameRenderer(textures, w, h)
+    except RenderError as err:
+        unavailable(f"no desktop GL context to compare with: {err}")
     try:
         desktop = gl.render_rgba(case.params, case.mouse)
     finally:
@@ -206,12 +210,7 @@ def test_a_shader_that_cannot_load_falls_back_to_the_plain_image(harness: Page):
 
 def test_without_webgl_the_plain_image_stays(server: str):
     """A real browser with WebGL switched off (--disable-3d-apis), not a stubbed getContext."""
-    import shutil
-
-    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if exe is None:
-        pytest.skip("no Chromium (the WebGL tests above report it)")
-    browser = Chromium(exe, extra_flags=["--disable-3d-apis"])
+    browser = Chromium(executable(), extra_flags=["--disable-3d-apis"])
     try:
         page = _harness(browser, server)
         mode = page.eval(
