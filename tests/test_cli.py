@@ -23,11 +23,7 @@ def _run(args: list[str], env_extra: dict[str, str], timeout: float = 300) -> su
     env = {k: v for k, v in os.environ.items() if k != "DEPTHSTUDIO_FAILPOINT"}
     env.update(PYTHONPATH=str(REPO), **env_extra)
     return subprocess.run(
-        [sys.executable, "-m", "depthstudio", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "depthstudio", *args], env=env, cwd=REPO, capture_output=True, text=True,
         timeout=timeout,
     )
 
@@ -46,10 +42,8 @@ def _portal(tmp_path: Path, n: int) -> tuple[str, dict[str, str]]:
 
 def test_generate_missing_resumes_after_kill_without_redoing_finished_users(tmp_path):
     db, env = _portal(tmp_path, 1000)
-    killed = _run(
-        ["generate-missing", "--backend", "synthetic", "--concurrency", "4"],
-        {**env, "DEPTHSTUDIO_FAILPOINT": "after_complete@400"},
-    )
+    killed = _run(["generate-missing", "--backend", "synthetic", "--concurrency", "4"],
+                  {**env, "DEPTHSTUDIO_FAILPOINT": "after_complete@400"})
     assert killed.returncode == -signal.SIGKILL
     portal = Portal.open(portal_config(db, tmp_path))
     done_before = portal.status_counts()["generated"]
@@ -102,14 +96,8 @@ def test_bad_config_is_a_clear_fatal_error(tmp_path):
 def test_config_show_masks_secrets(tmp_path):
     _, env = _portal(tmp_path, 1)
     token = "r8_SuperSecretToken1234567890"
-    out = _run(
-        ["config", "show"],
-        {
-            **env,
-            "REPLICATE_API_TOKEN": token,
-            "DEPTHSTUDIO_PORTAL_URL": "postgresql://ann:hunter2pass@db.example/portal",
-        },
-    )
+    out = _run(["config", "show"], {**env, "REPLICATE_API_TOKEN": token,
+                                   "DEPTHSTUDIO_PORTAL_URL": "postgresql://ann:hunter2pass@db.example/portal"})
     assert out.returncode == 0
     assert token not in out.stdout and "hunter2pass" not in out.stdout
     assert "r8_" in out.stdout and "***" in out.stdout

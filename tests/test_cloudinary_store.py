@@ -107,7 +107,9 @@ def test_unknown_api_key_is_an_auth_error_that_does_not_repeat_the_key(server: C
     assert "999888777666555" not in str(refused.value)
 
 
-def test_clock_off_by_more_than_an_hour_is_reported_as_such(server: CloudinaryServer, store: CloudinaryStore) -> None:
+def test_clock_off_by_more_than_an_hour_is_reported_as_such(
+    server: CloudinaryServer, store: CloudinaryStore
+) -> None:
     server.clock_offset_s = 2 * 3600
     with pytest.raises(StorageError) as refused:
         store.put(StoreKey("1", HASH_A), depth_png())
@@ -201,7 +203,9 @@ def test_unreachable_api_is_a_transient_connection_error(server: CloudinaryServe
     assert (failed.value.kind, failed.value.transient) == ("connection", True)
 
 
-def test_delete_destroys_with_invalidation_and_is_idempotent(server: CloudinaryServer, store: CloudinaryStore) -> None:
+def test_delete_destroys_with_invalidation_and_is_idempotent(
+    server: CloudinaryServer, store: CloudinaryStore
+) -> None:
     asset = store.put(StoreKey("8", HASH_A), depth_png())
     store.delete(asset)
     store.delete(asset)
@@ -258,7 +262,9 @@ NAME = "u1-0123456789abcdef"
         ("", False),
     ],
 )
-def test_owns_only_plain_png_urls_of_this_cloud_and_folder(store: CloudinaryStore, url: str, owned: bool) -> None:
+def test_owns_only_plain_png_urls_of_this_cloud_and_folder(
+    store: CloudinaryStore, url: str, owned: bool
+) -> None:
     assert store.owns(url) is owned
 
 
@@ -280,14 +286,18 @@ def test_an_account_that_converts_to_a_lossy_format_is_refused(
     assert (lossy.value.kind, lossy.value.transient) == ("not_lossless", False)
 
 
-def test_non_png_input_is_refused_before_any_request(server: CloudinaryServer, store: CloudinaryStore) -> None:
+def test_non_png_input_is_refused_before_any_request(
+    server: CloudinaryServer, store: CloudinaryStore
+) -> None:
     with pytest.raises(StorageError) as refused:
         store.put(StoreKey("1", HASH_A), b"GIF89a....")
     assert refused.value.kind == "not_png"
     assert server.requests == []
 
 
-def test_concurrent_puts_from_threads_make_one_asset_per_key(server: CloudinaryServer, store: CloudinaryStore) -> None:
+def test_concurrent_puts_from_threads_make_one_asset_per_key(
+    server: CloudinaryServer, store: CloudinaryStore
+) -> None:
     keys = [StoreKey(str(i), HASH_A) for i in range(6)]
     errors: list[Exception] = []
 
@@ -322,14 +332,18 @@ def test_check_connection_proves_credentials_and_creates_nothing(
     assert refused.value.kind == "auth"
 
 
-def test_from_config_reads_the_secret_and_settings(server: CloudinaryServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_config_reads_the_secret_and_settings(
+    server: CloudinaryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ConfigError) as missing:
         CloudinaryStore.from_config(StorageConfig(kind="cloudinary"))
     assert "CLOUDINARY_URL" in str(missing.value)
 
     monkeypatch.setenv("CLOUDINARY_URL", server.cloudinary_url)
     store = CloudinaryStore.from_config(
-        StorageConfig(kind="cloudinary", cloudinary_folder="avatars-3d", cloudinary_upload_prefix=server.upload_prefix)
+        StorageConfig(
+            kind="cloudinary", cloudinary_folder="avatars-3d", cloudinary_upload_prefix=server.upload_prefix
+        )
     )
     assert store.put(StoreKey("1", HASH_A), depth_png()).location.startswith("avatars-3d/")
 
@@ -418,7 +432,9 @@ def test_no_secret_in_logs_reprs_or_errors(
         assert server.cloudinary_url not in text
 
 
-def test_open_store_builds_the_configured_store(server: CloudinaryServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_store_builds_the_configured_store(
+    server: CloudinaryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLOUDINARY_URL", server.cloudinary_url)
     cfg = load_config(
         environ={

@@ -26,7 +26,8 @@ def _consistent(portal: Portal) -> None:
     """No half-written rows: every result has its PNG, every done job its result, nothing left running."""
     with portal.engine.connect() as conn:
         orphans = conn.execute(
-            select(func.count()).select_from(results.outerjoin(result_blobs)).where(result_blobs.c.result_id.is_(None))
+            select(func.count()).select_from(results.outerjoin(result_blobs))
+            .where(result_blobs.c.result_id.is_(None))
         ).scalar_one()
         done_without = conn.execute(
             select(func.count()).select_from(jobs).where(jobs.c.status == "done", jobs.c.result_id.is_(None))

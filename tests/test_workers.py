@@ -64,23 +64,9 @@ def _env(db: str, cloud, tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _worker(env: dict[str, str], concurrency: int = 2) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "depthstudio",
-            "worker",
-            "--until-empty",
-            "--backend",
-            "synthetic",
-            "--concurrency",
-            str(concurrency),
-            "--poll",
-            "0.2",
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "depthstudio", "worker", "--until-empty", "--backend", "synthetic",
+         "--concurrency", str(concurrency), "--poll", "0.2"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
 
