@@ -195,6 +195,7 @@ def _frame(page: Page, index: int) -> np.ndarray:
     return np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["h"], frame["w"], 4)
 
 
+@pytest.mark.web
 def test_the_preview_runs_from_file_urls_offline_and_animates(exported, browser: Chromium):
     _, out, _ = exported
     page = browser.page(1000, 700)
@@ -225,6 +226,7 @@ def test_the_preview_runs_from_file_urls_offline_and_animates(exported, browser:
         page.close()
 
 
+@pytest.mark.web
 def test_the_preview_draws_what_the_studio_renders_for_that_user(exported, browser: Chromium):
     """Grace Hopper: square crop, override (threshold 20, occlusion 4) over the global defaults (plane 0.1)."""
     _, out, _ = exported

@@ -35,6 +35,8 @@ from depthstudio.render.web_export import sync_viewer_schema, viewer_schema
 from tests.chromium import Chromium, Page, executable, launch, unavailable
 from tests.conftest import REPO, SAMPLE_AVATARS
 
+pytestmark = pytest.mark.web
+
 DEPTHS = REPO / "resources" / "demo" / "depth"
 OVER = 2  # "differs" means more than 2/255 on some channel
 MAX_FRACTION_OVER = 0.001
