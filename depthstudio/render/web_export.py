@@ -28,7 +28,7 @@ from depthstudio.errors import ConfigError, DepthstudioError, RenderError
 from depthstudio.imaging.types import Avatar
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.render.motion import EASING
-from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ShaderParams
+from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
 from depthstudio.render.shader_source import (
     DEPTH_UNIT,
     FRAME_UNIFORMS,
@@ -57,24 +57,13 @@ def viewer_dir() -> Path:
 
 def viewer_schema() -> dict[str, Any]:
     """What the viewer must know from Python, as JSON: derived from PARAM_SPECS and shader_source only."""
-    params = []
-    for s in PARAM_SPECS:
-        entry: dict[str, Any] = {"web": s.web, "name": s.name, "kind": s.kind, "default": s.default}
-        if s.uniform is not None:
-            entry["uniform"] = s.uniform
-        if s.minimum is not None:
-            entry["minimum"], entry["maximum"], entry["step"] = s.minimum, s.maximum, s.step
-        if s.choices:
-            entry["choices"] = list(s.choices)
-        entry["label"] = s.label
-        params.append(entry)
     return {
         "attribute": POSITION_ATTRIBUTE,
         "depthUnit": DEPTH_UNIT,
         "easing": EASING,
         "frameUniforms": list(FRAME_UNIFORMS),
         "glslHeader": HEADERS["es300"],
-        "params": params,
+        "params": specs_for_web(),
         "photoUnit": PHOTO_UNIT,
         "respondTo": list(SPECS_BY_NAME["respond_to"].choices),
         "shaderFiles": SHADER_FILES,

@@ -23,7 +23,9 @@ export const SCHEMA = {
   "glslHeader": "#version 300 es\nprecision highp float;\n",
   "params": [
     {
+      "choices": [],
       "default": 35.0,
+      "help": "Divides the horizontal pointer offset: larger values mean less horizontal motion.",
       "kind": "float",
       "label": "Horizontal threshold",
       "maximum": 200.0,
@@ -34,7 +36,9 @@ export const SCHEMA = {
       "web": "horizontalThreshold"
     },
     {
+      "choices": [],
       "default": 35.0,
+      "help": "Divides the vertical pointer offset: larger values mean less vertical motion.",
       "kind": "float",
       "label": "Vertical threshold",
       "maximum": 200.0,
@@ -45,7 +49,9 @@ export const SCHEMA = {
       "web": "verticalThreshold"
     },
     {
+      "choices": [],
       "default": 1.0,
+      "help": "Multiplies both thresholds, so a larger multiplier means LESS motion (as on the web).",
       "kind": "float",
       "label": "Multiplier",
       "maximum": 10.0,
@@ -56,7 +62,9 @@ export const SCHEMA = {
       "web": "multiplier"
     },
     {
+      "choices": [],
       "default": 0.05,
+      "help": "Depth that stays still. 0.05 (the portal's fix) keeps the background almost still; 0.5 is the original component, where everything farther than mid-depth moves the other way and the avatar splits in two.",
       "kind": "float",
       "label": "Background clipping plane",
       "maximum": 1.0,
@@ -67,7 +75,9 @@ export const SCHEMA = {
       "web": "clippingPlane"
     },
     {
+      "choices": [],
       "default": 1.0,
+      "help": "Scales the motion of whatever lies behind the plane (which moves against the subject). 1 is the web shader; 0 holds the background still, which removes the detached sliver at the silhouette.",
       "kind": "float",
       "label": "Counter-motion behind the plane",
       "maximum": 1.0,
@@ -78,7 +88,9 @@ export const SCHEMA = {
       "web": "counterMotion"
     },
     {
+      "choices": [],
       "default": 0,
+      "help": "0 is the web shader. N > 0 searches N depth layers for the nearest surface, so the subject slides over the background instead of being clipped by its own still silhouette (N extra lookups).",
       "kind": "int",
       "label": "Occlusion steps",
       "maximum": 32,
@@ -89,10 +101,16 @@ export const SCHEMA = {
       "web": "occlusionSteps"
     },
     {
+      "choices": [],
       "default": false,
+      "help": "Follow the pointer instead of moving away from it (the web component's reverseMotion).",
       "kind": "bool",
       "label": "Reverse motion",
+      "maximum": null,
+      "minimum": null,
       "name": "reverse_motion",
+      "step": null,
+      "uniform": null,
       "web": "reverseMotion"
     },
     {
@@ -103,9 +121,14 @@ export const SCHEMA = {
         "scrollOnBoth"
       ],
       "default": "mouseMove",
+      "help": "What drives the motion on the web page: the pointer or the page scroll.",
       "kind": "choice",
       "label": "Respond to",
+      "maximum": null,
+      "minimum": null,
       "name": "respond_to",
+      "step": null,
+      "uniform": null,
       "web": "respondTo"
     }
   ],
