@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from depthstudio.cancel import CancelToken
 from depthstudio.depth.postprocess import encode_png
 from depthstudio.depth.synthetic import portrait_prior
-from depthstudio.errors import ConfigError
+from depthstudio.errors import Cancelled, ConfigError
 from depthstudio.jobs.queue import JobQueue, NewResult
 from depthstudio.portal.repository import Portal
 from depthstudio.render.params import ShaderParams
@@ -272,3 +273,18 @@ def test_export_web_command(tmp_path):
     assert unknown.returncode == 2 and "no user with id 'nobody'" in unknown.stderr
     neither = _cli(["export-web", "-o", str(tmp_path / "x")], tmp_path)
     assert neither.returncode == 2 and "give user ids or --all" in neither.stderr
+
+
+def test_a_cancelled_export_leaves_nothing_behind(exported, tmp_path):
+    portal, _, _ = exported
+    token = CancelToken()
+    seen: list[str] = []
+
+    def cancel_after_first(item) -> None:
+        seen.append(item.user_id)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        export_web(portal, ["u00000", "u00001"], tmp_path / "web", on_item=cancel_after_first, cancel=token)
+    assert seen == ["u00000"]
+    assert list(tmp_path.iterdir()) == []
