@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.config_cmd",
     "depthstudio.cli.jobs_cmd",
     "depthstudio.cli.depth_cmd",
+    "depthstudio.cli.web_cmd",
     "depthstudio.cli.render_cmd",
 ]
 

@@ -1,0 +1,348 @@
+"""The web side of the shader: the viewer's generated schema and the "Export for web" folder (no Qt, no GL).
+
+The viewer (``resources/web/depthstudio-viewer.js``) carries a generated block with everything it must agree on
+with Python: each parameter's web prop name, uniform, range and default, the GLSL ES header, the easing factor.
+``viewer_schema`` is that block's source, so the web cannot drift from ``PARAM_SPECS`` unnoticed (a test
+regenerates it). ``export_web`` writes a folder a web developer can drop on the portal and a designer can open
+by double-click: the standalone ``index.html`` inlines the viewer, the shaders and the images, because Chromium
+blocks module scripts, ``fetch`` and WebGL textures from other files on ``file://`` pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from depthstudio.cancel import CancelToken
+from depthstudio.errors import ConfigError, DepthstudioError, RenderError
+from depthstudio.imaging.types import Avatar
+from depthstudio.portal.repository import Portal, Query, UserRow
+from depthstudio.render.motion import EASING
+from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
+from depthstudio.render.shader_source import (
+    DEPTH_UNIT,
+    FRAME_UNIFORMS,
+    HEADERS,
+    PHOTO_UNIT,
+    POSITION_ATTRIBUTE,
+    raw_source,
+)
+from depthstudio.resources import resources_dir
+
+VIEWER_FILE = "depthstudio-viewer.js"
+SHADER_FILES = {"vertex": "parallax.vert", "fragment": "parallax.frag"}
+DEFAULTS_SETTING = "shader_defaults"  # the portal setting holding the global defaults (python names)
+MANIFEST = "users.json"  # marks a folder as a depthstudio web export (safe to replace on the next export)
+
+_BLOCK = re.compile(
+    r"(// BEGIN GENERATED SCHEMA[^\n]*\n)export const SCHEMA = .*?;\n(// END GENERATED SCHEMA)", re.DOTALL
+)
+
+AvatarLoader = Callable[[str], Avatar]
+
+
+def viewer_dir() -> Path:
+    return resources_dir() / "web"
+
+
+def viewer_schema() -> dict[str, Any]:
+    """What the viewer must know from Python, as JSON: derived from PARAM_SPECS and shader_source only."""
+    return {
+        "attribute": POSITION_ATTRIBUTE,
+        "depthUnit": DEPTH_UNIT,
+        "easing": EASING,
+        "frameUniforms": list(FRAME_UNIFORMS),
+        "glslHeader": HEADERS["es300"],
+        "params": specs_for_web(),
+        "photoUnit": PHOTO_UNIT,
+        "respondTo": list(SPECS_BY_NAME["respond_to"].choices),
+        "shaderFiles": SHADER_FILES,
+    }
+
+
+def _with_schema(module_text: str) -> str:
+    block = "export const SCHEMA = " + json.dumps(viewer_schema(), indent=2, sort_keys=True) + ";\n"
+    if not _BLOCK.search(module_text):
+        raise RenderError(f"{VIEWER_FILE} lost its GENERATED SCHEMA markers", kind="viewer_schema")
+    return _BLOCK.sub(lambda m: m.group(1) + block + m.group(2), module_text, count=1)
+
+
+def sync_viewer_schema(*, write: bool) -> bool:
+    """True when the viewer's schema block matches PARAM_SPECS; with ``write``, make it so."""
+    path = viewer_dir() / VIEWER_FILE
+    current = path.read_text(encoding="utf-8")
+    wanted = _with_schema(current)
+    if wanted != current and write:
+        path.write_text(wanted, encoding="utf-8")
+    return wanted == current
+
+
+# --- per-user parameters ----------------------------------------------------------------------------------
+
+
+def global_defaults(portal: Portal) -> ShaderParams:
+    """The designer's global defaults (setting ``shader_defaults``, python names) over the built-in ones."""
+    stored = portal.get_setting(DEFAULTS_SETTING)
+    try:
+        return ShaderParams.from_dict(dict(stored or {}))
+    except ConfigError as err:
+        raise ConfigError(
+            f"the stored global shader defaults are invalid ({err}); fix them in the studio", kind="shader_param"
+        ) from None
+
+
+def user_params(portal: Portal, defaults: ShaderParams, user_id: str) -> ShaderParams:
+    return defaults.apply(portal.get_overrides(user_id))
+
+
+# --- images -----------------------------------------------------------------------------------------------
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _decode(data: bytes, what: str) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return img.copy()
+    except Exception as exc:
+        raise RenderError(f"the stored {what} cannot be decoded ({exc})", kind="bad_depth") from None
+
+
+def photo_in_depth_frame(avatar: Avatar, depth_size: tuple[int, int]) -> Image.Image:
+    """The photo framed like its depth map: the original when sizes agree, else the square crop at full size.
+
+    Generated maps cover the square crop (DESIGN §4); hand-authored demo maps cover the whole photo. The
+    shader maps both textures by UV, so the photo may have more pixels than the map, but never another frame.
+    """
+    if avatar.original.size == depth_size:
+        return avatar.original.convert("RGB")
+    w, h = depth_size
+    c = avatar.crop
+    if w == h:
+        return avatar.original.convert("RGB").crop((c.left, c.top, c.right, c.bottom))
+    raise RenderError(
+        f"the depth map ({w}x{h}) is framed neither like the photo ({avatar.original.size[0]}x"
+        f"{avatar.original.size[1]}) nor like its square crop; generate it again",
+        kind="frame_mismatch",
+    )
+
+
+# --- the export -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One user's outcome: ``depth`` (parallax), ``plain`` (no depth map: the plain image), ``skipped``, ``failed``."""
+
+    user_id: str
+    outcome: str
+    message: str = ""
+    kind: str = ""
+
+
+@dataclass
+class ExportSummary:
+    out_dir: Path
+    items: list[ExportItem] = field(default_factory=list)
+
+    def ids(self, outcome: str) -> list[str]:
+        return [i.user_id for i in self.items if i.outcome == outcome]
+
+    @property
+    def ok(self) -> bool:
+        return not self.ids("failed")
+
+
+def _folder_name(user_id: str) -> str:
+    """A file-system-safe folder per user; ids that are not already safe get a readable, unique form."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,80}", user_id):
+        return user_id
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", user_id)[:40].strip("-") or "user"
+    return f"{safe}-{uuid.uuid5(uuid.NAMESPACE_URL, user_id).hex[:8]}"
+
+
+def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None:
+    """The map this user would show: the current result (unless stale or rejected), else the published one."""
+    if row.result_id is not None and row.result_avatar == row.avatar and row.decision != "rejected":
+        data = portal.result_png(row.result_id, bits=8)
+        if data:
+            return data
+    if row.depth_url:
+        return _png(load(row.depth_url).original.convert("L"))
+    return None
+
+
+def _export_user(
+    portal: Portal, row: UserRow, defaults: ShaderParams, load: AvatarLoader, folder: Path
+) -> tuple[ExportItem, dict[str, Any] | None]:
+    if not row.avatar:
+        return ExportItem(row.id, "skipped", "the user has no photo", "no_photo"), None
+    params = user_params(portal, defaults, row.id)
+    avatar = load(row.avatar)
+    depth_png = _depth_png(portal, row, load)
+    props: dict[str, Any] = {}
+    folder.mkdir(parents=True)
+    if depth_png is None:
+        (folder / "photo.png").write_bytes(_png(avatar.original.convert("RGB")))
+        props["originalImg"] = "photo.png"
+        outcome = ExportItem(row.id, "plain", "no depth map: the plain image")
+    else:
+        depth = _decode(depth_png, "depth map").convert("L")
+        (folder / "photo.png").write_bytes(_png(photo_in_depth_frame(avatar, depth.size)))
+        (folder / "depth.png").write_bytes(_png(depth))
+        props["originalImg"], props["depthImg"] = "photo.png", "depth.png"
+        outcome = ExportItem(row.id, "depth")
+    props.update(params.web_props())
+    (folder / "params.json").write_text(json.dumps(props, indent=2) + "\n", encoding="utf-8")
+    entry = {"id": row.id, "name": row.name, "folder": folder.name, "props": props}
+    return outcome, entry
+
+
+def _data_url(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _json_for_html(value: Any) -> str:
+    """JSON safe inside a <script> element: no ``</`` can close it early."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+
+
+def standalone_html(viewer_source: str, shaders: dict[str, str], users: list[dict[str, Any]], title: str) -> str:
+    """The preview page with everything inline, so it runs from ``file://`` with no network and no server."""
+    if "</script" in viewer_source.lower():
+        raise RenderError(f"{VIEWER_FILE} contains '</script' and cannot be inlined", kind="viewer_schema")
+    template = (viewer_dir() / "preview-template.html").read_text(encoding="utf-8")
+    data = {"shaders": shaders, "users": users}
+    return (
+        template.replace("{{TITLE}}", title.replace("&", "&amp;").replace("<", "&lt;"))
+        .replace("{{DATA}}", _json_for_html(data))
+        .replace("{{VIEWER}}", viewer_source)
+    )
+
+
+def _all_users(portal: Portal) -> list[UserRow]:
+    rows: list[UserRow] = []
+    while True:
+        page = portal.list_users(Query(), offset=len(rows), limit=1000)
+        rows += page
+        if len(page) < 1000:
+            return rows
+
+
+def _default_loader(portal: Portal) -> AvatarLoader:
+    from depthstudio.imaging import load_avatar
+
+    policy = portal.config.fetch.policy()
+    return lambda url: load_avatar(url, policy)
+
+
+def _replace_dir(built: Path, out_dir: Path) -> None:
+    """Swap the finished export in; an existing folder is replaced only if it is empty or an earlier export."""
+    if out_dir.exists():
+        if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists()):
+            raise ConfigError(
+                f"{out_dir} exists and is not an earlier web export; choose an empty or new folder",
+                kind="export_target",
+            )
+        old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+        out_dir.rename(old)
+        built.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        built.rename(out_dir)
+
+
+def export_web(
+    portal: Portal,
+    user_ids: Iterable[str] | None,
+    out_dir: Path,
+    *,
+    load_avatar: AvatarLoader | None = None,
+    on_item: Callable[[ExportItem], None] | None = None,
+    cancel: CancelToken | None = None,
+    title: str = "depthstudio web preview",
+) -> ExportSummary:
+    """Write ``out_dir``: per-user ``params.json`` (web prop names) with photo/depth PNGs, the viewer module,
+    the shader files and a standalone ``index.html``. ``user_ids=None`` exports every user.
+
+    The folder is built beside ``out_dir`` and swapped in at the end, so a failure or a cancel never leaves a
+    half-written export. One user's failure (an unreachable photo) is reported and the others go on.
+    """
+    out_dir = Path(out_dir).resolve()
+    load = load_avatar or _default_loader(portal)
+    defaults = global_defaults(portal)
+    if user_ids is None:
+        rows = _all_users(portal)
+    else:
+        rows = []
+        for uid in user_ids:
+            row = portal.get_user(str(uid))
+            if row is None:
+                raise ConfigError(f"no user with id {uid!r} in the portal", kind="unknown_user")
+            rows.append(row)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    built = out_dir.with_name(f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
+    built.mkdir()
+    summary = ExportSummary(out_dir)
+    try:
+        entries = []
+        for row in rows:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            folder = built / "users" / _folder_name(row.id)
+            try:
+                item, entry = _export_user(portal, row, defaults, load, folder)
+            except DepthstudioError as err:
+                shutil.rmtree(folder, ignore_errors=True)
+                item, entry = ExportItem(row.id, "failed", str(err), err.kind), None
+            summary.items.append(item)
+            if entry is not None:
+                entries.append(entry)
+            if on_item is not None:
+                on_item(item)
+        _write_shared_files(built, entries, title)
+        _replace_dir(built, out_dir)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) -> None:
+    viewer_source = (viewer_dir() / VIEWER_FILE).read_text(encoding="utf-8")
+    shaders = {kind: raw_source(name) for kind, name in SHADER_FILES.items()}
+    (built / VIEWER_FILE).write_text(viewer_source, encoding="utf-8")
+    (built / "shaders").mkdir()
+    for kind, name in SHADER_FILES.items():
+        (built / "shaders" / name).write_text(shaders[kind], encoding="utf-8")
+    inline_users = []
+    for e in entries:
+        folder = built / "users" / e["folder"]
+        props = dict(e["props"])
+        for key in ("originalImg", "depthImg"):
+            if key in props:
+                props[key] = _data_url(folder / props[key])
+        inline_users.append({"id": e["id"], "name": e["name"], "props": props})
+    (built / "index.html").write_text(standalone_html(viewer_source, shaders, inline_users, title), encoding="utf-8")
+    manifest = {
+        "generator": "depthstudio export-web",
+        "viewer": VIEWER_FILE,
+        "shaders": f"shaders/{SHADER_FILES['vertex']}, shaders/{SHADER_FILES['fragment']}",
+        "users": [{"id": e["id"], "name": e["name"], "params": f"users/{e['folder']}/params.json"} for e in entries],
+    }
+    (built / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,508 @@
+// depthstudio's web viewer: react-depth-map's parallax, drawn by the very shader files the studio uses.
+//
+// Dependency-free ES module. It takes react-depth-map's props (originalImg, depthImg, horizontalThreshold,
+// verticalThreshold, multiplier, respondTo, reverseMotion) plus depthstudio's shader parameters, shows the plain
+// <img> until (and unless) WebGL 2 can draw the depth effect, and eases the motion exactly like the component:
+// m += (target - m) * 0.05 per animation frame.
+//
+// Usage: new DepthViewer(container, {originalImg, depthImg, ...}, {shaderBase: "/shaders/"}).
+// The shader sources come from `shaderBase` (fetched) or `shaders: {vertex, fragment}` (inline, for file://).
+
+// BEGIN GENERATED SCHEMA: scripts/make_web_schema.py writes this block from depthstudio.render (do not edit)
+export const SCHEMA = {
+  "attribute": "a_position",
+  "depthUnit": 1,
+  "easing": 0.05,
+  "frameUniforms": [
+    "u_resolution",
+    "u_mouse",
+    "u_pixelRatio",
+    "u_photo",
+    "u_depth"
+  ],
+  "glslHeader": "#version 300 es\nprecision highp float;\n",
+  "params": [
+    {
+      "choices": [],
+      "default": 35.0,
+      "help": "Divides the horizontal pointer offset: larger values mean less horizontal motion.",
+      "kind": "float",
+      "label": "Horizontal threshold",
+      "maximum": 200.0,
+      "minimum": 5.0,
+      "name": "horizontal_threshold",
+      "step": 1.0,
+      "uniform": "u_horizontalThreshold",
+      "web": "horizontalThreshold"
+    },
+    {
+      "choices": [],
+      "default": 35.0,
+      "help": "Divides the vertical pointer offset: larger values mean less vertical motion.",
+      "kind": "float",
+      "label": "Vertical threshold",
+      "maximum": 200.0,
+      "minimum": 5.0,
+      "name": "vertical_threshold",
+      "step": 1.0,
+      "uniform": "u_verticalThreshold",
+      "web": "verticalThreshold"
+    },
+    {
+      "choices": [],
+      "default": 1.0,
+      "help": "Multiplies both thresholds, so a larger multiplier means LESS motion (as on the web).",
+      "kind": "float",
+      "label": "Multiplier",
+      "maximum": 10.0,
+      "minimum": 0.25,
+      "name": "multiplier",
+      "step": 0.05,
+      "uniform": "u_multiplier",
+      "web": "multiplier"
+    },
+    {
+      "choices": [],
+      "default": 0.05,
+      "help": "Depth that stays still. 0.05 (the portal's fix) keeps the background almost still; 0.5 is the original component, where everything farther than mid-depth moves the other way and the avatar splits in two.",
+      "kind": "float",
+      "label": "Background clipping plane",
+      "maximum": 1.0,
+      "minimum": 0.0,
+      "name": "plane",
+      "step": 0.01,
+      "uniform": "u_plane",
+      "web": "clippingPlane"
+    },
+    {
+      "choices": [],
+      "default": 1.0,
+      "help": "Scales the motion of whatever lies behind the plane (which moves against the subject). 1 is the web shader; 0 holds the background still, which removes the detached sliver at the silhouette.",
+      "kind": "float",
+      "label": "Counter-motion behind the plane",
+      "maximum": 1.0,
+      "minimum": 0.0,
+      "name": "counter_motion",
+      "step": 0.05,
+      "uniform": "u_counterMotion",
+      "web": "counterMotion"
+    },
+    {
+      "choices": [],
+      "default": 0,
+      "help": "0 is the web shader. N > 0 searches N depth layers for the nearest surface, so the subject slides over the background instead of being clipped by its own still silhouette (N extra lookups).",
+      "kind": "int",
+      "label": "Occlusion steps",
+      "maximum": 32,
+      "minimum": 0,
+      "name": "occlusion_steps",
+      "step": 1,
+      "uniform": "u_occlusionSteps",
+      "web": "occlusionSteps"
+    },
+    {
+      "choices": [],
+      "default": false,
+      "help": "Follow the pointer instead of moving away from it (the web component's reverseMotion).",
+      "kind": "bool",
+      "label": "Reverse motion",
+      "maximum": null,
+      "minimum": null,
+      "name": "reverse_motion",
+      "step": null,
+      "uniform": null,
+      "web": "reverseMotion"
+    },
+    {
+      "choices": [
+        "mouseMove",
+        "scrollOnX",
+        "scrollOnY",
+        "scrollOnBoth"
+      ],
+      "default": "mouseMove",
+      "help": "What drives the motion on the web page: the pointer or the page scroll.",
+      "kind": "choice",
+      "label": "Respond to",
+      "maximum": null,
+      "minimum": null,
+      "name": "respond_to",
+      "step": null,
+      "uniform": null,
+      "web": "respondTo"
+    }
+  ],
+  "photoUnit": 0,
+  "respondTo": [
+    "mouseMove",
+    "scrollOnX",
+    "scrollOnY",
+    "scrollOnBoth"
+  ],
+  "shaderFiles": {
+    "fragment": "parallax.frag",
+    "vertex": "parallax.vert"
+  }
+};
+// END GENERATED SCHEMA
+
+const SETTLED = 1e-4; // |target - mouse| below this: stop the animation loop until the next input
+const PARAM_BY_PROP = new Map(SCHEMA.params.map((p) => [p.web, p]));
+
+/** The parameters for `props`: defaults from the schema, each value coerced and clamped to its range. */
+export function resolveParams(props = {}) {
+  const out = {};
+  for (const p of SCHEMA.params) {
+    let value = props[p.web] ?? p.default;
+    if (p.kind === "bool") {
+      value = value === true || value === "true";
+    } else if (p.kind === "choice") {
+      if (!p.choices.includes(value)) {
+        console.warn(`depthstudio-viewer: ${p.web}=${value} is not one of ${p.choices.join(", ")}`);
+        value = p.default;
+      }
+    } else {
+      value = Number(value);
+      if (!Number.isFinite(value)) {
+        console.warn(`depthstudio-viewer: ${p.web} must be a number`);
+        value = p.default;
+      }
+      value = Math.min(Math.max(value, p.minimum), p.maximum);
+      if (p.kind === "int") value = Math.round(value);
+    }
+    out[p.web] = value;
+  }
+  return out;
+}
+
+/** react-depth-map's pointer mapping: offset from the window centre in [-1, 1], sign flipped unless reversed. */
+export function pointerTarget(x, y, width, height, reverseMotion = false) {
+  const halfX = width / 2;
+  const halfY = height / 2;
+  const tx = (halfX - x) / halfX;
+  const ty = (halfY - y) / halfY;
+  return reverseMotion ? [-tx, -ty] : [tx, ty];
+}
+
+/** react-depth-map's scroll mapping; null while the element is not wholly on screen (the target stays). */
+export function scrollTarget(top, height, windowHeight, respondTo, reverseMotion = false) {
+  if (!(top < windowHeight - height && top > 0)) return null;
+  const percent = Number((top / (windowHeight - height)).toFixed(2)); // the component rounds so (half up)
+  const t = 2 * percent - 1;
+  const x = respondTo === "scrollOnY" ? 0 : t;
+  const y = respondTo === "scrollOnX" ? 0 : t;
+  return reverseMotion ? [-x, -y] : [x, y];
+}
+
+/** `resolution.zw` as the component computes it: cover the canvas, cropping the photo's longer side. */
+export function aspectFit(outW, outH, imgW, imgH) {
+  const imageAspect = imgH / imgW;
+  if (outH / outW < imageAspect) return [1, outH / outW / imageAspect];
+  return [(outW / outH) * imageAspect, 1];
+}
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    // Cross-origin photos (a CDN) must be CORS-enabled to reach WebGL; data:/blob:/file: URLs need no request.
+    if (!/^(data|blob|file):/i.test(url)) img.crossOrigin = "anonymous";
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error(`cannot load the image ${String(url).slice(0, 80)}`));
+    img.src = url;
+  });
+}
+
+async function fetchText(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot load the shader ${url} (HTTP ${response.status})`);
+  return response.text();
+}
+
+/** The raw shader files (as stored in shaders/), from inline text or fetched from `shaderBase`. */
+async function shaderSources(options) {
+  if (options.shaders) return options.shaders;
+  const base = new URL(options.shaderBase ?? "shaders/", document.baseURI);
+  const [vertex, fragment] = await Promise.all([
+    fetchText(new URL(SCHEMA.shaderFiles.vertex, base)),
+    fetchText(new URL(SCHEMA.shaderFiles.fragment, base)),
+  ]);
+  return { vertex, fragment };
+}
+
+function compile(gl, type, source) {
+  const shader = gl.createShader(type);
+  gl.shaderSource(shader, SCHEMA.glslHeader + source);
+  gl.compileShader(shader);
+  if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) {
+    const log = gl.getShaderInfoLog(shader);
+    gl.deleteShader(shader);
+    throw new Error(`the parallax shader does not compile: ${log}`);
+  }
+  return shader;
+}
+
+function link(gl, sources) {
+  const program = gl.createProgram();
+  const vs = compile(gl, gl.VERTEX_SHADER, sources.vertex);
+  const fs = compile(gl, gl.FRAGMENT_SHADER, sources.fragment);
+  gl.attachShader(program, vs);
+  gl.attachShader(program, fs);
+  gl.bindAttribLocation(program, 0, SCHEMA.attribute);
+  gl.linkProgram(program);
+  gl.deleteShader(vs);
+  gl.deleteShader(fs);
+  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
+    throw new Error(`the parallax shader does not link: ${gl.getProgramInfoLog(program)}`);
+  }
+  return program;
+}
+
+/** LINEAR + CLAMP_TO_EDGE like the web component; row 0 of the image at v = 0, no colour conversion. */
+function texture(gl, unit, image, internalFormat, format) {
+  const tex = gl.createTexture();
+  gl.activeTexture(gl.TEXTURE0 + unit);
+  gl.bindTexture(gl.TEXTURE_2D, tex);
+  gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+  gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+  gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+  gl.texImage2D(gl.TEXTURE_2D, 0, internalFormat, format, gl.UNSIGNED_BYTE, image);
+  return tex;
+}
+
+/**
+ * One avatar: a container that shows the photo, and the parallax effect when a depth map and WebGL 2 exist.
+ *
+ * options: shaderBase | shaders, preserveDrawingBuffer (tests read the canvas back), fit ("image": the height
+ * follows the photo's aspect like react-depth-map; "container": fill the container's box), alt,
+ * pixelRatio (defaults to window.devicePixelRatio), interactive (listen to pointer/touch/scroll; default true).
+ * `ready` resolves to "webgl" or "image" (the fallback; `fallbackReason` says why).
+ */
+export class DepthViewer {
+  constructor(container, props = {}, options = {}) {
+    this.container = container;
+    this.props = { ...props };
+    this.options = { fit: "image", interactive: true, preserveDrawingBuffer: false, ...options };
+    this.params = resolveParams(props);
+    this.mode = "loading";
+    this.fallbackReason = null;
+    this.mouse = [0, 0];
+    this.target = [0, 0];
+    this._raf = 0;
+    this._listeners = [];
+    this.image = document.createElement("img");
+    this.image.alt = this.options.alt ?? "";
+    this.image.style.cssText = "display:block;width:100%;height:100%;object-fit:cover";
+    if (props.originalImg) this.image.src = props.originalImg;
+    container.appendChild(this.image);
+    this.ready = this._start();
+  }
+
+  async _start() {
+    if (!this.props.originalImg) return this._fallback("no photo");
+    if (!this.props.depthImg) return this._fallback("no depth map");
+    const canvas = document.createElement("canvas");
+    const gl = canvas.getContext("webgl2", {
+      alpha: false,
+      antialias: false,
+      depth: false,
+      premultipliedAlpha: false,
+      preserveDrawingBuffer: this.options.preserveDrawingBuffer,
+    });
+    if (!gl) return this._fallback("no WebGL 2");
+    try {
+      const [sources, photo, depth] = await Promise.all([
+        shaderSources(this.options),
+        loadImage(this.props.originalImg),
+        loadImage(this.props.depthImg),
+      ]);
+      this._setup(gl, sources, photo, depth);
+    } catch (err) {
+      return this._fallback(err.message);
+    }
+    canvas.style.cssText = "display:block;width:100%";
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", this.image.alt);
+    this.canvas = canvas;
+    this.gl = gl;
+    this.image.replaceWith(canvas);
+    this.mode = "webgl";
+    this.layout();
+    this._observer = new ResizeObserver(() => this.layout());
+    this._observer.observe(this.container);
+    if (this.options.interactive) this._listen();
+    this.draw();
+    return this.mode;
+  }
+
+  _fallback(reason) {
+    this.mode = "image";
+    this.fallbackReason = reason;
+    return this.mode;
+  }
+
+  _setup(gl, sources, photo, depth) {
+    this.program = link(gl, sources);
+    this.photoSize = [photo.naturalWidth, photo.naturalHeight];
+    this.textures = [
+      texture(gl, SCHEMA.photoUnit, photo, gl.RGBA8, gl.RGBA),
+      texture(gl, SCHEMA.depthUnit, depth, gl.R8, gl.RED),
+    ];
+    this.vao = gl.createVertexArray();
+    gl.bindVertexArray(this.vao);
+    const buffer = gl.createBuffer();
+    gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    gl.enableVertexAttribArray(0);
+    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+    this.locations = {};
+    const names = [...SCHEMA.frameUniforms, ...SCHEMA.params.filter((p) => p.uniform).map((p) => p.uniform)];
+    for (const name of names) {
+      const loc = gl.getUniformLocation(this.program, name);
+      if (loc === null) throw new Error(`the parallax shader lacks the uniform ${name}`);
+      this.locations[name] = loc;
+    }
+  }
+
+  /** Size the canvas in device pixels for its CSS box (react-depth-map: width x width * photo aspect). */
+  layout() {
+    if (this.mode !== "webgl") return;
+    const ratio = this.options.pixelRatio ?? window.devicePixelRatio ?? 1;
+    const cssW = this.container.clientWidth || this.photoSize[0];
+    const cssH =
+      this.options.fit === "container"
+        ? this.container.clientHeight || cssW
+        : (cssW * this.photoSize[1]) / this.photoSize[0];
+    const w = Math.max(1, Math.round(cssW * ratio));
+    const h = Math.max(1, Math.round(cssH * ratio));
+    this.canvas.style.height = `${cssH}px`;
+    if (w === this.canvas.width && h === this.canvas.height && ratio === this.ratio) return;
+    this.canvas.width = w;
+    this.canvas.height = h;
+    this.ratio = ratio;
+    this.draw();
+  }
+
+  /** Change some props (the parameters; not the images) and redraw. */
+  setProps(props) {
+    this.props = { ...this.props, ...props };
+    this.params = resolveParams(this.props);
+    this.draw();
+  }
+
+  /** Draw one frame with the current (eased) mouse value. */
+  draw() {
+    if (this.mode !== "webgl") return;
+    const gl = this.gl;
+    const w = this.canvas.width;
+    const h = this.canvas.height;
+    const [a1, a2] = aspectFit(w, h, this.photoSize[0], this.photoSize[1]);
+    const loc = this.locations;
+    gl.viewport(0, 0, w, h);
+    gl.useProgram(this.program);
+    gl.uniform4f(loc.u_resolution, w / this.ratio, h / this.ratio, a1, a2);
+    gl.uniform2f(loc.u_mouse, this.mouse[0], this.mouse[1]);
+    gl.uniform1f(loc.u_pixelRatio, 1 / this.ratio);
+    gl.uniform1i(loc.u_photo, SCHEMA.photoUnit);
+    gl.uniform1i(loc.u_depth, SCHEMA.depthUnit);
+    for (const p of SCHEMA.params) {
+      if (!p.uniform) continue;
+      if (p.kind === "int") gl.uniform1i(loc[p.uniform], this.params[p.web]);
+      else gl.uniform1f(loc[p.uniform], this.params[p.web]);
+    }
+    gl.bindVertexArray(this.vao);
+    gl.activeTexture(gl.TEXTURE0 + SCHEMA.photoUnit);
+    gl.bindTexture(gl.TEXTURE_2D, this.textures[0]);
+    gl.activeTexture(gl.TEXTURE0 + SCHEMA.depthUnit);
+    gl.bindTexture(gl.TEXTURE_2D, this.textures[1]);
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+  }
+
+  /** One animation frame's easing step, exactly the component's inertia. */
+  tick() {
+    const k = SCHEMA.easing;
+    this.mouse = [this.mouse[0] + (this.target[0] - this.mouse[0]) * k, this.mouse[1] + (this.target[1] - this.mouse[1]) * k];
+    return this.mouse;
+  }
+
+  /** Render one frame at a fixed pointer offset in [-1, 1]^2, without easing (tests, stills). */
+  renderAt(x, y) {
+    cancelAnimationFrame(this._raf);
+    this._raf = 0;
+    this.mouse = [x, y];
+    this.target = [x, y];
+    this.draw();
+  }
+
+  /** The canvas as RGBA bytes, top row first (call right after a draw, or use preserveDrawingBuffer). */
+  pixels() {
+    const gl = this.gl;
+    const w = this.canvas.width;
+    const h = this.canvas.height;
+    const data = new Uint8Array(w * h * 4);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, data);
+    const flipped = new Uint8Array(data.length);
+    const row = w * 4;
+    for (let y = 0; y < h; y++) flipped.set(data.subarray((h - 1 - y) * row, (h - y) * row), y * row);
+    return { width: w, height: h, data: flipped };
+  }
+
+  /** Move the target; the loop eases towards it. */
+  setTarget(x, y) {
+    this.target = [x, y];
+    if (!this._raf && this.mode === "webgl") this._raf = requestAnimationFrame(this._frame);
+  }
+
+  _frame = () => {
+    this._raf = 0;
+    this.tick();
+    this.draw();
+    const moving =
+      Math.abs(this.target[0] - this.mouse[0]) > SETTLED || Math.abs(this.target[1] - this.mouse[1]) > SETTLED;
+    if (moving) this._raf = requestAnimationFrame(this._frame);
+  };
+
+  _on(target, type, handler) {
+    target.addEventListener(type, handler, { passive: true });
+    this._listeners.push([target, type, handler]);
+  }
+
+  _listen() {
+    const reverse = () => this.params.reverseMotion;
+    const respondTo = this.params.respondTo;
+    if (respondTo === "mouseMove") {
+      const follow = (x, y) => this.setTarget(...pointerTarget(x, y, window.innerWidth, window.innerHeight, reverse()));
+      this._on(window, "pointermove", (e) => follow(e.clientX, e.clientY));
+      // Touch moves that pan the page cancel the pointer stream; touch events keep coming.
+      this._on(window, "touchmove", (e) => e.touches.length && follow(e.touches[0].clientX, e.touches[0].clientY));
+      this._on(window, "touchstart", (e) => e.touches.length && follow(e.touches[0].clientX, e.touches[0].clientY));
+    } else {
+      const onScroll = () => {
+        const box = this.container.getBoundingClientRect();
+        const t = scrollTarget(box.y, box.height, window.innerHeight, respondTo, reverse());
+        if (t) this.setTarget(...t);
+      };
+      this._on(window, "scroll", onScroll);
+      onScroll();
+    }
+  }
+
+  /** Stop listening and free the GL objects; the container keeps whatever is displayed. */
+  destroy() {
+    cancelAnimationFrame(this._raf);
+    for (const [target, type, handler] of this._listeners) target.removeEventListener(type, handler);
+    this._listeners = [];
+    this._observer?.disconnect();
+    if (this.gl) {
+      this.gl.deleteProgram(this.program);
+      for (const t of this.textures) this.gl.deleteTexture(t);
+      this.gl.deleteVertexArray(this.vao);
+    }
+  }
+}
+
+/** Every prop the viewer understands, react-depth-map's included: the images plus the schema's parameters. */
+export const PROP_NAMES = ["originalImg", "depthImg", ...PARAM_BY_PROP.keys()];

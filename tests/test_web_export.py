@@ -1,0 +1,290 @@
+"""``export-web``: per-user props with the global defaults and overrides, the folder, and the offline preview.
+
+The preview is opened from ``file://`` in headless Chromium with the network switched off, as a designer
+double-clicks it: it must show the avatars in 3D, animate, and request nothing but the page and data: URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from depthstudio.cancel import CancelToken
+from depthstudio.depth.postprocess import encode_png
+from depthstudio.depth.synthetic import portrait_prior
+from depthstudio.errors import Cancelled, ConfigError
+from depthstudio.jobs.queue import JobQueue, NewResult
+from depthstudio.portal.repository import Portal
+from depthstudio.render.params import ShaderParams
+from depthstudio.render.reference import prepare_textures, render_float, to_uint8
+from depthstudio.render.web_export import MANIFEST, export_web
+from tests.chromium import Chromium, Page, launch
+from tests.conftest import REPO, SAMPLE_AVATARS
+from tests.helpers import make_portal, portal_config
+
+DEPTHS = REPO / "resources" / "demo" / "depth"
+SAMPLES = ["astronaut.png", "chelsea.png", "grace_hopper.jpg", "camera.png", None]
+NAMES = ["Eileen Collins", "Chelsea", "Grace Hopper", "Cameraman </script>", "No photo"]
+
+
+def _png_of(path: Path) -> bytes:
+    with Image.open(path) as img:
+        buf = io.BytesIO()
+        img.convert("L").save(buf, format="PNG")
+        return buf.getvalue()
+
+
+def _add_result(portal: Portal, user_id: str, avatar: str, png8: bytes, size: tuple[int, int]) -> None:
+    queue = JobQueue(portal)
+    queue.enqueue([(user_id, avatar)], backend="test")
+    job = queue.claim("test-worker")
+    assert job is not None and job.user_id == user_id
+    queue.complete(job, NewResult(avatar, "0" * 64, "test", "hand", size[0], size[1], png8, None))
+
+
+def make_demo_portal(tmp: Path) -> Portal:
+    """Users 0-1: hand-authored maps in the photo's frame; 2: a generated square-crop map; 3: none; 4: no photo."""
+    db = f"sqlite:///{tmp / 'portal.sqlite3'}"
+    urls = [(SAMPLE_AVATARS / s).as_uri() if s else None for s in SAMPLES]
+    make_portal(db, urls, names=NAMES)
+    portal = Portal.open(portal_config(db, tmp))
+    for i in (0, 1):
+        depth = DEPTHS / f"{Path(SAMPLES[i]).stem}.png"
+        with Image.open(depth) as img:
+            size = img.size
+        _add_result(portal, f"u{i:05d}", urls[i], _png_of(depth), size)
+    with Image.open(SAMPLE_AVATARS / SAMPLES[2]) as img:
+        gray = np.asarray(img.convert("L").resize((128, 128)), dtype=np.float32) / 255.0
+    _add_result(portal, "u00002", urls[2], encode_png(portrait_prior(gray), 8), (128, 128))
+    portal.set_setting("shader_defaults", {"plane": 0.1, "counter_motion": 0.5}, by="test")
+    portal.set_overrides(["u00002"], {"horizontal_threshold": 20.0, "occlusion_steps": 4}, by="test")
+    return portal
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Portal, Path, object]]:
+    tmp = tmp_path_factory.mktemp("export")
+    portal = make_demo_portal(tmp)
+    out = tmp / "web"
+    summary = export_web(portal, None, out)
+    yield portal, out, summary
+    portal.close()
+
+
+def _props(out: Path, user: str) -> dict:
+    return json.loads((out / "users" / user / "params.json").read_text())
+
+
+def test_each_user_gets_web_props_from_the_defaults_and_its_overrides(exported):
+    _, out, summary = exported
+    assert sorted(summary.ids("depth")) == ["u00000", "u00001", "u00002"]  # in name order
+    assert summary.ids("plain") == ["u00003"]
+    assert [(i.user_id, i.kind) for i in summary.items if i.outcome == "skipped"] == [("u00004", "no_photo")]
+    defaults = ShaderParams(plane=0.1, counter_motion=0.5)
+    assert _props(out, "u00000") == {"originalImg": "photo.png", "depthImg": "depth.png", **defaults.web_props()}
+    custom = defaults.with_values(horizontal_threshold=20.0, occlusion_steps=4)
+    assert _props(out, "u00002") == {"originalImg": "photo.png", "depthImg": "depth.png", **custom.web_props()}
+    assert _props(out, "u00003") == {"originalImg": "photo.png", **defaults.web_props()}  # plain image
+    assert {"horizontalThreshold", "verticalThreshold", "multiplier", "respondTo", "reverseMotion"} <= set(
+        _props(out, "u00000")
+    )
+
+
+def test_the_folder_holds_the_viewer_the_shaders_and_the_manifest(exported):
+    _, out, _ = exported
+    assert (out / "depthstudio-viewer.js").read_text() == (REPO / "resources/web/depthstudio-viewer.js").read_text()
+    for name in ("parallax.vert", "parallax.frag"):
+        assert (out / "shaders" / name).read_text() == (REPO / "shaders" / name).read_text()
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert sorted(u["id"] for u in manifest["users"]) == ["u00000", "u00001", "u00002", "u00003"]
+    assert not (out / "users" / "u00004").exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".web.")]  # no partial folder left
+
+
+def test_photos_are_framed_like_their_depth_maps(exported):
+    _, out, _ = exported
+    with Image.open(out / "users/u00001/photo.png") as p, Image.open(SAMPLE_AVATARS / "chelsea.png") as o:
+        assert p.size == o.size == (451, 300)  # hand-authored: the whole photo
+        assert np.array_equal(np.asarray(p), np.asarray(o.convert("RGB")))
+    with Image.open(out / "users/u00002/photo.png") as p, Image.open(SAMPLE_AVATARS / "grace_hopper.jpg") as o:
+        assert p.size == (512, 512)  # generated: the square crop of the 512x600 photo, at full resolution
+        crop, original = np.asarray(p).astype(int), np.asarray(o.convert("RGB")).astype(int)
+        assert any(np.array_equal(crop, original[top : top + 512]) for top in range(0, 600 - 512 + 1))
+    with Image.open(out / "users/u00002/depth.png") as d:
+        assert d.size == (128, 128) and d.mode == "L"
+
+
+def test_a_user_whose_photo_fails_is_reported_and_the_others_are_exported(exported, tmp_path):
+    portal, _, _ = exported
+    from sqlalchemy import update
+
+    with portal.engine.begin() as conn:
+        conn.execute(
+            update(portal.users.table)
+            .where(portal.users.id == "u00003")
+            .values({portal.users.avatar.name: (tmp_path / "gone.png").as_uri()})
+        )
+    try:
+        summary = export_web(portal, ["u00000", "u00003"], tmp_path / "web")
+    finally:
+        with portal.engine.begin() as conn:
+            conn.execute(
+                update(portal.users.table)
+                .where(portal.users.id == "u00003")
+                .values({portal.users.avatar.name: (SAMPLE_AVATARS / "camera.png").as_uri()})
+            )
+    assert summary.ids("depth") == ["u00000"]
+    [failed] = [i for i in summary.items if i.outcome == "failed"]
+    assert failed.user_id == "u00003" and "gone.png" in failed.message
+    assert not summary.ok
+    assert not (tmp_path / "web" / "users" / "u00003").exists()
+
+
+def test_an_existing_folder_that_is_not_an_export_is_left_alone(exported, tmp_path):
+    portal, _, _ = exported
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError) as err:
+        export_web(portal, ["u00000"], target)
+    assert err.value.kind == "export_target"
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # the half-built export was removed
+
+
+def test_an_earlier_export_is_replaced(exported, tmp_path):
+    portal, _, _ = exported
+    export_web(portal, ["u00000", "u00001"], tmp_path / "web")
+    export_web(portal, ["u00001"], tmp_path / "web")
+    assert sorted(p.name for p in (tmp_path / "web" / "users").iterdir()) == ["u00001"]
+    assert [p.name for p in tmp_path.iterdir()] == ["web"]
+
+
+def test_unknown_user_is_an_error_that_writes_nothing(exported, tmp_path):
+    portal, _, _ = exported
+    with pytest.raises(ConfigError, match="no user with id 'nobody'"):
+        export_web(portal, ["nobody"], tmp_path / "web")
+    assert not (tmp_path / "web").exists()
+
+
+# --- the offline preview in Chromium ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Chromium]:
+    b = launch()
+    yield b
+    b.close()
+
+
+def _frame(page: Page, index: int) -> np.ndarray:
+    frame = page.eval(
+        f"(() => {{ const v = viewers[{index}]; v.draw(); const p = v.pixels(); let s = '';"
+        " for (let i = 0; i < p.data.length; i += 0x8000) s += String.fromCharCode(...p.data.subarray(i, i + 0x8000));"
+        " return {w: p.width, h: p.height, data: btoa(s)}; })()"
+    )
+    return np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["h"], frame["w"], 4)
+
+
+@pytest.mark.web
+def test_the_preview_runs_from_file_urls_offline_and_animates(exported, browser: Chromium):
+    _, out, _ = exported
+    page = browser.page(1000, 700)
+    try:
+        page.send("Page.bringToFront")
+        page.send(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        page.goto((out / "index.html").as_uri())
+        modes = dict(zip(page.eval("userIds"), page.eval("window.previewReady"), strict=True))
+        assert modes == {"u00000": "webgl", "u00001": "webgl", "u00002": "webgl", "u00003": "image"}, page.console()
+        plain = page.eval("userIds").index("u00003")
+        assert page.eval(f"viewers[{plain}].fallbackReason") == "no depth map"
+        assert page.eval("document.title") == "depthstudio web preview"
+        assert "Cameraman </script>" in page.eval("document.body.innerText")  # names are data, not markup
+        schemes = {url.split(":", 1)[0] for url in page.requested_urls()}
+        assert schemes <= {"file", "data"}, page.requested_urls()
+
+        page.mouse_move(990, 10)
+        page.eval("new Promise(r => setTimeout(r, 100))")
+        grace = page.eval("userIds").index("u00002")
+        first = _frame(page, grace)
+        page.eval("new Promise(r => setTimeout(r, 250))")
+        second = _frame(page, grace)
+        assert (np.abs(first.astype(int) - second.astype(int)) > 2).mean() > 0.01  # it moves on its own
+    finally:
+        page.close()
+
+
+@pytest.mark.web
+def test_the_preview_draws_what_the_studio_renders_for_that_user(exported, browser: Chromium):
+    """Grace Hopper: square crop, override (threshold 20, occlusion 4) over the global defaults (plane 0.1)."""
+    _, out, _ = exported
+    page = browser.page(1000, 700)
+    try:
+        page.goto((out / "index.html").as_uri())
+        page.eval("window.previewReady")
+        grace = page.eval("userIds").index("u00002")
+        assert page.eval(f"viewers[{grace}].mode") == "webgl"
+        page.eval(f"viewers[{grace}].renderAt(0.7, -0.6)")
+        web = _frame(page, grace)
+        params = ShaderParams(plane=0.1, counter_motion=0.5, horizontal_threshold=20.0, occlusion_steps=4)
+        with Image.open(out / "users/u00002/photo.png") as p, Image.open(out / "users/u00002/depth.png") as d:
+            textures = prepare_textures(p, d)
+        reference = to_uint8(render_float(textures, params, (0.7, -0.6), web.shape[1], web.shape[0]))
+        over = (np.abs(web[..., :3].astype(int) - reference[..., :3]).max(axis=2) > 2).mean()
+        assert over <= 0.001
+    finally:
+        page.close()
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+
+
+def _cli(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DEPTHSTUDIO_PORTAL_URL": f"sqlite:///{tmp / 'portal.sqlite3'}"}
+    return subprocess.run(
+        [sys.executable, "-m", "depthstudio", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_export_web_command(tmp_path):
+    make_demo_portal(tmp_path).close()
+    done = _cli(["export-web", "--all", "-o", str(tmp_path / "site")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "3 with depth, 1 plain image, 1 skipped, 0 failed" in done.stdout
+    assert "u00004: skipped [no_photo]" in done.stdout
+    assert (tmp_path / "site" / "index.html").exists()
+    one = _cli(["export-web", "u00001", "-o", str(tmp_path / "one")], tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert [p.name for p in (tmp_path / "one" / "users").iterdir()] == ["u00001"]
+    unknown = _cli(["export-web", "nobody", "-o", str(tmp_path / "x")], tmp_path)
+    assert unknown.returncode == 2 and "no user with id 'nobody'" in unknown.stderr
+    neither = _cli(["export-web", "-o", str(tmp_path / "x")], tmp_path)
+    assert neither.returncode == 2 and "give user ids or --all" in neither.stderr
+
+
+def test_a_cancelled_export_leaves_nothing_behind(exported, tmp_path):
+    portal, _, _ = exported
+    token = CancelToken()
+    seen: list[str] = []
+
+    def cancel_after_first(item) -> None:
+        seen.append(item.user_id)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        export_web(portal, ["u00000", "u00001"], tmp_path / "web", on_item=cancel_after_first, cancel=token)
+    assert seen == ["u00000"]
+    assert list(tmp_path.iterdir()) == []
