@@ -113,3 +113,33 @@ def test_config_show_masks_secrets(tmp_path):
     assert out.returncode == 0
     assert token not in out.stdout and "hunter2pass" not in out.stdout
     assert "r8_" in out.stdout and "***" in out.stdout
+
+
+def test_render_user_is_what_the_web_shows_with_their_overrides(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from depthstudio.config import Config
+    from depthstudio.jobs.demo import seed_demo
+    from depthstudio.render.reference import prepare_textures, render
+    from depthstudio.render.web_export import render_inputs
+
+    cfg = Config()
+    portal = Portal.open(cfg)
+    seed_demo(portal, cfg)
+    uid = next(r.id for r in portal.list_users() if r.name == "Grace Hopper")
+    portal.set_overrides([uid], {"plane": 0.3, "multiplier": 0.8}, by="designer")
+    out = tmp_path / "grace.png"
+    done = _run(["render", uid, "-o", str(out), "--size", "96", "--pointer", "0.7,-0.2", "--renderer", "reference"], {})
+    assert done.returncode == 0, done.stderr
+    inputs = render_inputs(portal, uid)
+    assert inputs.params.plane == 0.3
+    expected = render(
+        prepare_textures(inputs.photo, np.asarray(inputs.depth) / 255.0), inputs.params, (0.7, -0.2), 96, 96
+    )
+    got = np.asarray(Image.open(out).convert("RGB"))
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+    plain = next(r.id for r in portal.list_users() if r.status == "missing")
+    refused = _run(["render", plain, "-o", str(tmp_path / "x.png")], {})
+    assert refused.returncode == 2 and "no depth map yet" in refused.stderr

@@ -21,9 +21,7 @@ PHOTO = str(SAMPLE_AVATARS / "grace_hopper.jpg")
 
 def test_synthetic_backend_writes_both_pngs_and_reports_no_flags(tmp_path):
     out, out16 = tmp_path / "d.png", tmp_path / "d16.png"
-    result = CliRunner().invoke(
-        main, ["depth", PHOTO, "-o", str(out), "--backend", "synthetic", "--16bit", str(out16)]
-    )
+    result = CliRunner().invoke(main, ["depth", PHOTO, "-o", str(out), "--backend", "synthetic", "--16bit", str(out16)])
     assert result.exit_code == 0, result.output
     assert "no flags" in result.output
     depth8, depth16 = decode_png(out.read_bytes()), decode_png(out16.read_bytes())
@@ -41,9 +39,7 @@ def test_postprocess_options_change_the_map(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "FLAGGED inverted" in result.output
-    np.testing.assert_allclose(
-        decode_png(inverted.read_bytes()), 1 - decode_png(plain.read_bytes()), atol=1 / 255
-    )
+    np.testing.assert_allclose(decode_png(inverted.read_bytes()), 1 - decode_png(plain.read_bytes()), atol=1 / 255)
 
 
 def test_local_backend_runs_a_saved_random_model_and_flags_its_empty_output(tmp_path):
@@ -57,9 +53,7 @@ def test_local_backend_runs_a_saved_random_model_and_flags_its_empty_output(tmp_
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"local/{DA_V2_SMALL}" in result.output
-    assert (
-        "FLAGGED empty" in result.output
-    )  # untrained weights: ~1e-7 output, kept black instead of amplified
+    assert "FLAGGED empty" in result.output  # untrained weights: ~1e-7 output, kept black instead of amplified
     assert not decode_png(out.read_bytes()).any()
 
 

@@ -149,8 +149,16 @@ def test_a_worker_that_lost_its_lease_records_nothing(db_url, tmp_path):
     first = q.claim("worker-a")
     second = JobQueue(portal).claim("worker-b")  # a's lease expired at once: b takes the job over
     assert first is not None and second is not None and second.id == first.id
-    new = NewResult(avatar_url=avatars[0], avatar_sha256="0" * 64, backend="synthetic", model="m", width=2,
-                    height=2, png8=b"x", png16=None)
+    new = NewResult(
+        avatar_url=avatars[0],
+        avatar_sha256="0" * 64,
+        backend="synthetic",
+        model="m",
+        width=2,
+        height=2,
+        png8=b"x",
+        png16=None,
+    )
     assert q.complete(first, new) is None
     with portal.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0

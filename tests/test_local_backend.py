@@ -43,9 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _avatar(seed: int, size: int = 72):
     rng = np.random.default_rng(seed)
-    return avatar_from_image(
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)), f"a{seed}", size
-    )
+    return avatar_from_image(Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)), f"a{seed}", size)
 
 
 @pytest.fixture(scope="module", params=KNOWN_MODELS)
@@ -102,9 +100,7 @@ def test_input_size_keeps_the_aspect_and_the_patch_grid(family, size, expected):
 def test_bfloat16_on_the_cpu_tracks_float32():
     avatar = _avatar(5)
     fp32 = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu").predict(avatar)
-    bf16 = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu", dtype="bfloat16").predict(
-        avatar
-    )
+    bf16 = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu", dtype="bfloat16").predict(avatar)
     assert bf16.metadata["dtype"] == "bfloat16"
     corr = np.corrcoef(fp32.disparity.ravel(), bf16.disparity.ravel())[0, 1]
     assert corr > 0.95
@@ -142,9 +138,7 @@ def test_saved_weights_load_from_a_folder_and_predict_the_same(tmp_path, tiny):
     tiny.save_pretrained(tmp_path)
     loaded = LocalBackend.load(tiny.model, weights_dir=tmp_path, device="cpu")
     avatar = _avatar(7)
-    np.testing.assert_allclose(
-        loaded.predict(avatar).disparity, tiny.predict(avatar).disparity, rtol=1e-5, atol=1e-9
-    )
+    np.testing.assert_allclose(loaded.predict(avatar).disparity, tiny.predict(avatar).disparity, rtol=1e-5, atol=1e-9)
 
 
 def test_a_processor_config_next_to_the_weights_sets_the_preprocessing(tmp_path):
@@ -207,18 +201,14 @@ def test_no_weights_with_a_silent_network_fails_instead_of_hanging(tmp_path):
 
     threading.Thread(target=accept, daemon=True).start()
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    env.update(
-        HF_ENDPOINT=f"http://127.0.0.1:{server.getsockname()[1]}", HF_HOME=str(tmp_path), PYTHONPATH=str(REPO)
-    )
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.getsockname()[1]}", HF_HOME=str(tmp_path), PYTHONPATH=str(REPO))
     code = (
         "from depthstudio.depth.local import LocalBackend\n"
         "from depthstudio.errors import BackendError\n"
         "try:\n    LocalBackend.load(device='cpu')\nexcept BackendError as e:\n    print(e.kind)\n"
     )
     try:
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90
-        )
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90)
     finally:
         server.close()
         for conn in held:

@@ -21,9 +21,7 @@ SIDE = 128
 @pytest.fixture(scope="module")
 def avatar():
     rng = np.random.default_rng(0)
-    return avatar_from_image(
-        Image.fromarray(rng.integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)), crop_size=SIDE
-    )
+    return avatar_from_image(Image.fromarray(rng.integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)), crop_size=SIDE)
 
 
 def _good_map() -> np.ndarray:

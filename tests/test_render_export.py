@@ -72,9 +72,7 @@ def test_a_cancelled_export_leaves_no_file(tmp_path, textures):
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
-        export_animation(
-            ReferenceFrameRenderer(textures, 48, 40), ShaderParams(), tmp_path / "a.gif", SMALL, token
-        )
+        export_animation(ReferenceFrameRenderer(textures, 48, 40), ShaderParams(), tmp_path / "a.gif", SMALL, token)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -84,9 +82,7 @@ def test_unknown_format_and_bad_options_are_config_errors(tmp_path, textures):
     with pytest.raises(ConfigError):
         ExportOptions(frames=0)
     with pytest.raises(ConfigError):
-        export_animation(
-            ReferenceFrameRenderer(textures, 8, 8), ShaderParams(), tmp_path / "no" / "a.gif", SMALL
-        )
+        export_animation(ReferenceFrameRenderer(textures, 8, 8), ShaderParams(), tmp_path / "no" / "a.gif", SMALL)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -123,9 +119,7 @@ def test_cli_reports_bad_input_in_one_sentence(tmp_path, args, message):
 
 
 def test_cli_reports_a_missing_depth_map(tmp_path):
-    result = CliRunner().invoke(
-        main, ["render", str(PHOTO), str(tmp_path / "none.png"), "-o", str(tmp_path / "x.gif")]
-    )
+    result = CliRunner().invoke(main, ["render", str(PHOTO), str(tmp_path / "none.png"), "-o", str(tmp_path / "x.gif")])
     assert result.exit_code == 2 and "does not exist" in result.output
 
 

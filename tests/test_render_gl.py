@@ -66,9 +66,7 @@ def _avatar(name: str, size: int):
     depth = Image.open(DEPTH_DIR / f"{name.rsplit('.', 1)[0]}.png")
     scale = size / max(photo.size)
     new = (round(photo.size[0] * scale), round(photo.size[1] * scale))
-    return prepare_textures(
-        photo.resize(new, Image.Resampling.BILINEAR), depth.resize(new, Image.Resampling.BILINEAR)
-    )
+    return prepare_textures(photo.resize(new, Image.Resampling.BILINEAR), depth.resize(new, Image.Resampling.BILINEAR))
 
 
 def _random_params(rng: np.random.Generator) -> ShaderParams:
@@ -128,9 +126,7 @@ def test_a_shader_that_does_not_compile_is_a_render_error(gl_context):
     from depthstudio.gl.renderer import compile_program
 
     with pytest.raises(RenderError) as err:
-        compile_program(
-            "#version 330 core\nvoid main() { gl_Position = vec4(0.0); }", "#version 330 core\nnope;"
-        )
+        compile_program("#version 330 core\nvoid main() { gl_Position = vec4(0.0); }", "#version 330 core\nnope;")
     assert err.value.kind == "shader_compile"
 
 

@@ -97,9 +97,7 @@ def test_clamp_brings_values_into_range():
 def test_command_line_assignments_accept_python_and_web_names():
     assert parse_assignment("plane=0.5") == ("plane", "0.5")
     assert parse_assignment("horizontalThreshold = 20") == ("horizontal_threshold", "20")
-    p = ShaderParams().apply(
-        dict([parse_assignment("occlusionSteps=6"), parse_assignment("reverse_motion=true")])
-    )
+    p = ShaderParams().apply(dict([parse_assignment("occlusionSteps=6"), parse_assignment("reverse_motion=true")]))
     assert p.occlusion_steps == 6 and p.reverse_motion is True
     for bad in ("plane", "=3", "depth=1"):
         with pytest.raises(ConfigError):

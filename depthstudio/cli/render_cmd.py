@@ -63,9 +63,7 @@ def export_avatar(
 ) -> ExportResult:
     """Export one avatar: ``photo`` (EXIF-oriented), ``depth`` float [0, 1] or uint8 (white = near)."""
     if renderer not in RENDERERS:
-        raise ConfigError(
-            f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}", kind="renderer"
-        )
+        raise ConfigError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}", kind="renderer")
     textures = prepare_textures(photo, depth)
     width, height = frame_size(options, output_format(out))
     frames = open_frame_renderer(renderer, textures, width, height)
@@ -117,14 +115,12 @@ def _pointer(text: str) -> tuple[float, float]:
             raise ValueError(text)
         return float(x), float(y)
     except ValueError:
-        raise ConfigError(
-            f"--pointer must be X,Y in [-1, 1] (e.g. 1,0), not {text!r}", kind="export_options"
-        ) from None
+        raise ConfigError(f"--pointer must be X,Y in [-1, 1] (e.g. 1,0), not {text!r}", kind="export_options") from None
 
 
 @click.command("render")
-@click.argument("photo", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("depth", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("source")
+@click.argument("depth", type=click.Path(path_type=Path, dir_okay=False), required=False)
 @click.option(
     "-o",
     "--output",
@@ -143,12 +139,8 @@ def _pointer(text: str) -> tuple[float, float]:
 @click.option("--fps", type=float, default=24.0, show_default=True)
 @click.option("--size", "size_text", default="512", show_default=True, help="S or WxH output pixels.")
 @click.option("--amplitude", type=float, default=1.0, show_default=True, help="Pointer excursion (1 = edge).")
-@click.option(
-    "--pointer", "pointer_text", default="1,0", show_default=True, help="Pointer X,Y of a PNG still."
-)
-@click.option(
-    "--plane", type=float, help="Background clipping plane (0.05 = the portal's fix, 0.5 = original)."
-)
+@click.option("--pointer", "pointer_text", default="1,0", show_default=True, help="Pointer X,Y of a PNG still.")
+@click.option("--plane", type=float, help="Background clipping plane (0.05 = the portal's fix, 0.5 = original).")
 @click.option(
     "--param",
     "assignments",
@@ -163,9 +155,11 @@ def _pointer(text: str) -> tuple[float, float]:
     show_default=True,
     help="gl: the real shader offscreen; reference: numpy; auto: GL if a context can be made.",
 )
+@click.pass_context
 def render_command(
-    photo: Path,
-    depth: Path,
+    ctx: click.Context,
+    source: str,
+    depth: Path | None,
     output: Path,
     preset: str,
     frames: int,
@@ -177,12 +171,20 @@ def render_command(
     assignments: tuple[str, ...],
     renderer: str,
 ) -> None:
-    """Export PHOTO + DEPTH as an animated parallax avatar (or a PNG still) without a window."""
+    """Export an animated parallax avatar (or a PNG still) without a window.
+
+    SOURCE DEPTH: a photo file and its depth map. SOURCE alone: a portal user id, rendered exactly as the web
+    shows them (their current or published depth map, the global defaults and their own parameter overrides).
+    """
     try:
         values = dict(parse_assignment(a) for a in assignments)
         if plane is not None:
             values["plane"] = plane
-        params = ShaderParams().apply(values)
+        if depth is None:
+            photo_img, depth_arr, base = _user_inputs(ctx, source)
+        else:
+            photo_img, depth_arr, base = load_photo(Path(source)), load_depth(depth), ShaderParams()
+        params = base.apply(values)
         width, height = _size(size_text)
         options = ExportOptions(
             preset=preset,
@@ -194,7 +196,7 @@ def render_command(
             still_pointer=_pointer(pointer_text),
         )
         output_format(output)
-        result = export_avatar(load_photo(photo), load_depth(depth), params, output, options, renderer)
+        result = export_avatar(photo_img, depth_arr, params, output, options, renderer)
     except DepthstudioError as err:
         fail(err)
         return
@@ -202,6 +204,16 @@ def render_command(
         f"wrote {result.path} ({result.frames} frame(s), {result.bytes} bytes) with the {result.renderer} "
         f"renderer in {result.seconds:.2f} s ({result.frames_per_second:.1f} frames/s)"
     )
+
+
+def _user_inputs(ctx: click.Context, user_id: str) -> tuple[Image.Image, np.ndarray, ShaderParams]:
+    from depthstudio.cli.jobs_cmd import open_portal
+    from depthstudio.render.web_export import render_inputs
+
+    inputs = render_inputs(open_portal(ctx.obj), user_id)
+    if inputs.depth is None:
+        raise ConfigError(f"user {user_id!r} has no depth map yet: the web shows the plain photo", kind="no_depth")
+    return inputs.photo, np.asarray(inputs.depth, dtype=np.float32) / 255.0, inputs.params
 
 
 def register(main: click.Group) -> None:

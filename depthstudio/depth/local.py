@@ -242,9 +242,7 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
     log.info("downloading %s from %s (once)", model_id, endpoint)
     try:
         return Path(
-            snapshot_download(
-                model_id, allow_patterns=_WEIGHT_PATTERNS, etag_timeout=_HUB_TIMEOUT_S, endpoint=endpoint
-            )
+            snapshot_download(model_id, allow_patterns=_WEIGHT_PATTERNS, etag_timeout=_HUB_TIMEOUT_S, endpoint=endpoint)
         )
     except Exception as exc:
         raise _no_weights(model_id, f"not cached, and the download failed: {type(exc).__name__}") from None
@@ -368,9 +366,7 @@ class LocalBackend:
             "image_mean": list(prep.mean),
             "image_std": list(prep.std),
         }
-        (Path(folder) / "preprocessor_config.json").write_text(
-            json.dumps(processor, indent=2), encoding="utf-8"
-        )
+        (Path(folder) / "preprocessor_config.json").write_text(json.dumps(processor, indent=2), encoding="utf-8")
 
     @property
     def network(self) -> Any:

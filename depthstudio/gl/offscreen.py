@@ -92,10 +92,7 @@ class OffscreenContext:
             EGL.EGL_SURFACE_TYPE, EGL.EGL_PBUFFER_BIT, EGL.EGL_RENDERABLE_TYPE, renderable, EGL.EGL_NONE
         )
         config, count = EGL.EGLConfig(), EGL.EGLint()
-        if (
-            not EGL.eglChooseConfig(dpy, attribs, ctypes.pointer(config), 1, ctypes.pointer(count))
-            or not count.value
-        ):
+        if not EGL.eglChooseConfig(dpy, attribs, ctypes.pointer(config), 1, ctypes.pointer(count)) or not count.value:
             raise RuntimeError("no EGL config for this API")
         if gles:
             ctx_attribs = [EGL.EGL_CONTEXT_MAJOR_VERSION, 3, EGL.EGL_CONTEXT_MINOR_VERSION, 0, EGL.EGL_NONE]
@@ -106,9 +103,7 @@ class OffscreenContext:
                 EGL.EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL.EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT,
                 EGL.EGL_NONE,
             ]  # fmt: skip
-        ctx = EGL.eglCreateContext(
-            dpy, config, EGL.EGL_NO_CONTEXT, (EGL.EGLint * len(ctx_attribs))(*ctx_attribs)
-        )
+        ctx = EGL.eglCreateContext(dpy, config, EGL.EGL_NO_CONTEXT, (EGL.EGLint * len(ctx_attribs))(*ctx_attribs))
         if not ctx:
             raise RuntimeError("eglCreateContext failed")
         if not EGL.eglMakeCurrent(dpy, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, ctx):

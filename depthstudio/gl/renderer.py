@@ -29,9 +29,7 @@ def _compile(kind: int, source: str) -> int:
         log = GL.glGetShaderInfoLog(shader)
         GL.glDeleteShader(shader)
         text = log.decode(errors="replace") if isinstance(log, bytes) else str(log)
-        raise RenderError(
-            f"the shader does not compile on this GL driver: {text.strip()}", kind="shader_compile"
-        )
+        raise RenderError(f"the shader does not compile on this GL driver: {text.strip()}", kind="shader_compile")
     return int(shader)
 
 
@@ -185,19 +183,13 @@ class Framebuffer:
         self.width, self.height = width, height
         self.texture = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.texture)
-        GL.glTexImage2D(
-            GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, width, height, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None
-        )
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, width, height, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
         self.fbo = int(GL.glGenFramebuffers(1))
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glFramebufferTexture2D(
-            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.texture, 0
-        )
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.texture, 0)
         status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
         if status != GL.GL_FRAMEBUFFER_COMPLETE:
-            raise RenderError(
-                f"the offscreen framebuffer is incomplete (status {status:#x})", kind="gl_framebuffer"
-            )
+            raise RenderError(f"the offscreen framebuffer is incomplete (status {status:#x})", kind="gl_framebuffer")
 
     def bind(self) -> None:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)

@@ -178,9 +178,7 @@ def synthetic_portrait(size: int = 256) -> tuple[Textures, np.ndarray]:
     photo[..., 0] = np.where(subject, 0.85 - 0.25 * checks, 0.2 + 0.2 * stripes)
     photo[..., 1] = np.where(subject, 0.55 - 0.15 * checks, 0.35 + 0.2 * stripes)
     photo[..., 2] = np.where(subject, 0.4, 0.75)
-    dome = np.sqrt(
-        np.clip(1.0 - ((xx - c) / (0.22 * size)) ** 2 - ((yy - 0.42 * size) / (0.28 * size)) ** 2, 0, 1)
-    )
+    dome = np.sqrt(np.clip(1.0 - ((xx - c) / (0.22 * size)) ** 2 - ((yy - 0.42 * size) / (0.28 * size)) ** 2, 0, 1))
     depth = np.where(head, 0.85 + 0.15 * dome, np.where(shoulders, 0.7, 0.0))
     textures = prepare_textures(np.round(photo * 255).astype(np.uint8), depth)
     return textures, subject

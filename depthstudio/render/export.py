@@ -179,9 +179,7 @@ def export_animation(
                     palette = images[0].quantize(256, method=Image.Quantize.MEDIANCUT)
                     images = [im.quantize(palette=palette) for im in images]
                 count = len(images)
-                extra = (
-                    {"lossless": False, "quality": 90, "method": 4} if fmt == "WEBP" else {"optimize": False}
-                )
+                extra = {"lossless": False, "quality": 90, "method": 4} if fmt == "WEBP" else {"optimize": False}
                 images[0].save(
                     tmp,
                     format=fmt,

@@ -229,9 +229,7 @@ class ShaderParams:
     @classmethod
     def from_web_props(cls, props: dict[str, Any], *, clamp: bool = False) -> ShaderParams:
         """From the web component's prop names; other props (images, className) are ignored."""
-        return cls.from_dict(
-            {SPECS_BY_WEB[k].name: v for k, v in props.items() if k in SPECS_BY_WEB}, clamp=clamp
-        )
+        return cls.from_dict({SPECS_BY_WEB[k].name: v for k, v in props.items() if k in SPECS_BY_WEB}, clamp=clamp)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -268,7 +266,5 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise ConfigError(f"expected NAME=VALUE, got {text!r}", kind="shader_param")
     spec = SPECS_BY_NAME.get(name) or SPECS_BY_WEB.get(name)
     if spec is None:
-        raise ConfigError(
-            f"unknown shader parameter {name!r}; known: {', '.join(SPECS_BY_NAME)}", kind="shader_param"
-        )
+        raise ConfigError(f"unknown shader parameter {name!r}; known: {', '.join(SPECS_BY_NAME)}", kind="shader_param")
     return spec.name, value.strip()

@@ -47,9 +47,7 @@ def prepare_textures(photo: Image.Image | np.ndarray, depth: np.ndarray | Image.
         depth = np.asarray(depth.convert("L"))
     d = np.asarray(depth)
     if d.ndim != 2 or d.size == 0:
-        raise ImagingError(
-            f"the depth map must be a 2-D grayscale image, got shape {d.shape}", kind="bad_depth"
-        )
+        raise ImagingError(f"the depth map must be a 2-D grayscale image, got shape {d.shape}", kind="bad_depth")
     if d.dtype != np.uint8:
         d = np.asarray(d, dtype=np.float32)
         if not np.isfinite(d).all():

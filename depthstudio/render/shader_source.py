@@ -54,9 +54,7 @@ def raw_source(name: str) -> str:
 
 def with_header(source: str, target: Target) -> str:
     if target not in HEADERS:
-        raise ConfigError(
-            f"unknown shader target {target!r}; use one of {', '.join(HEADERS)}", kind="shader_target"
-        )
+        raise ConfigError(f"unknown shader target {target!r}; use one of {', '.join(HEADERS)}", kind="shader_target")
     return HEADERS[target] + source
 
 

@@ -187,6 +187,32 @@ def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None
     return None
 
 
+@dataclass(frozen=True)
+class RenderInputs:
+    """What a user's avatar looks like on the web: photo, depth map (None: the plain image) and parameters."""
+
+    photo: Image.Image
+    depth: Image.Image | None
+    params: ShaderParams
+
+
+def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None) -> RenderInputs:
+    """The web's view of one user, for ``depthstudio render USER`` and anything else that needs it."""
+    row = portal.get_user(user_id)
+    if row is None:
+        raise RenderError(f"no user {user_id!r} in the portal", kind="no_user")
+    if not row.avatar:
+        raise RenderError(f"user {user_id!r} has no photo", kind="no_photo")
+    load = load or _default_loader(portal)
+    avatar = load(row.avatar)
+    params = user_params(portal, global_defaults(portal), row.id)
+    depth_png = _depth_png(portal, row, load)
+    if depth_png is None:
+        return RenderInputs(avatar.original.convert("RGB"), None, params)
+    depth = _decode(depth_png, "depth map").convert("L")
+    return RenderInputs(photo_in_depth_frame(avatar, depth.size), depth, params)
+
+
 def _export_user(
     portal: Portal, row: UserRow, defaults: ShaderParams, load: AvatarLoader, folder: Path
 ) -> tuple[ExportItem, dict[str, Any] | None]:
