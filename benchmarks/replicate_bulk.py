@@ -27,10 +27,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from depthstudio.depth.replicate import ReplicateBackend, ReplicateOptions  # noqa: E402
-from depthstudio.errors import BackendError  # noqa: E402
-from depthstudio.imaging.types import Avatar, CropBox  # noqa: E402
-from tests.servers.replicate_server import ReplicateServer  # noqa: E402
+from depthstudio.depth.replicate import ReplicateBackend, ReplicateOptions
+from depthstudio.errors import BackendError
+from depthstudio.imaging.types import Avatar, CropBox
+from tests.servers.replicate_server import ReplicateServer
 
 SAMPLES = REPO / "resources" / "demo" / "avatars"
 
