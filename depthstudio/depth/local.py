@@ -90,7 +90,8 @@ class Preprocessing:
         )
 
 
-# Published preprocessor_config.json values (DPTImageProcessor in both repositories).
+# MiDaS-style defaults per family (DPTImageProcessor values); a preprocessor_config.json next to the weights
+# (both published repositories have one) overrides them at load time.
 PREPROCESSING: dict[str, Preprocessing] = {
     "depth_anything": Preprocessing(518, 14, True, _IMAGENET_MEAN, _IMAGENET_STD),
     "dpt": Preprocessing(512, 32, True, _HALF_MEAN, _HALF_STD),
