@@ -229,8 +229,16 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    # Read at call time, not at huggingface_hub's import, so a process can point at another cache.
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None
+    )
     try:
-        return Path(snapshot_download(model_id, allow_patterns=_WEIGHT_PATTERNS, local_files_only=True))
+        return Path(
+            snapshot_download(
+                model_id, allow_patterns=_WEIGHT_PATTERNS, local_files_only=True, cache_dir=cache
+            )
+        )
     except LocalEntryNotFoundError:
         pass
     except Exception as exc:  # a corrupt cache entry, a bad repository name
@@ -252,7 +260,11 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
     try:
         return Path(
             snapshot_download(
-                model_id, allow_patterns=_WEIGHT_PATTERNS, etag_timeout=_HUB_TIMEOUT_S, endpoint=endpoint
+                model_id,
+                allow_patterns=_WEIGHT_PATTERNS,
+                etag_timeout=_HUB_TIMEOUT_S,
+                endpoint=endpoint,
+                cache_dir=cache,
             )
         )
     except Exception as exc:
