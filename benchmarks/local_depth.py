@@ -5,8 +5,10 @@ photo in, map at the crop's size out: preprocessing, network, resize, one device
 512x512 avatar crops, for each dtype and batch size, and prints images/s (median over timed batches), peak
 memory and the speed ratio against batch 1 / float32 of the same model in the same run.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (reset per configuration); elsewhere the process RSS
-sampled every 5 ms while the configuration runs (it includes the weights and the Python process, ~0.4 GB).
+"cpu s/img" is this process's CPU time per image (all threads): on a shared machine it moves far less than
+the wall-clock rate when other jobs compete for the cores. Peak memory: on CUDA
+``torch.cuda.max_memory_allocated`` (reset per configuration); elsewhere the process RSS sampled every 5 ms
+while the configuration runs (it includes the weights and the Python process, ~0.4 GB).
 
     python benchmarks/local_depth.py                     # CPU default: fits in ~4 minutes on 2 cores
     python benchmarks/local_depth.py --batches 1,4,8,16  # e.g. on a GPU (the default list grows there)
@@ -78,6 +80,7 @@ class Run:
     batch: int
     backend: LocalBackend
     rates: list[float] = field(default_factory=list)
+    cpu_s_per_image: list[float] = field(default_factory=list)
     spent_s: float = 0.0
     peak_bytes: int = 0
     failed: str = ""
@@ -85,6 +88,10 @@ class Run:
     @property
     def images_per_s(self) -> float:
         return statistics.median(self.rates)
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(self.cpu_s_per_image)
 
 
 def avatars(n: int) -> list[Avatar]:
@@ -107,10 +114,11 @@ def time_once(run: Run) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     with RssSampler() as rss:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run.backend.predict_many(batch)  # ends with the host copy, so the device work is done
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     run.rates.append(run.batch / dt)
+    run.cpu_s_per_image.append(cpu / run.batch)
     run.spent_s += dt
     run.peak_bytes = max(run.peak_bytes, torch.cuda.max_memory_allocated() if cuda else rss.peak)
 
@@ -182,7 +190,7 @@ def main() -> None:
                 gib = run.peak_bytes / 2**30
                 print(
                     f"  {run.dtype:9s} batch {run.batch:3d}: {run.images_per_s:7.2f} img/s  "
-                    f"peak {gib:6.2f} GiB  ({len(run.rates)} timed)"
+                    f"cpu {run.cpu_s:6.2f} s/img  peak {gib:6.2f} GiB  ({len(run.rates)} timed)"
                 )
         results[key] = [r for r in runs if not r.failed]
         del first, runs
@@ -191,7 +199,8 @@ def main() -> None:
 
     print("\nsummary (ratio = images/s against batch 1 float32 of the same model, this run)")
     print(
-        f"{'model':15s} {'dtype':9s} {'batch':>5s} {'img/s':>8s} {'s/img':>7s} {'peak GiB':>8s} {'ratio':>6s}"
+        f"{'model':15s} {'dtype':9s} {'batch':>5s} {'img/s':>8s} {'s/img':>7s} {'cpu s/img':>9s} "
+        f"{'peak GiB':>8s} {'ratio':>6s}"
     )
     for key, mine in results.items():
         base = next((r for r in mine if r.dtype == "float32" and r.batch == 1), None)
@@ -205,7 +214,7 @@ def main() -> None:
                 label = f"{r.batch}" + ("*" if r is best and r.batch != 1 else "")
                 print(
                     f"{key:15s} {dtype:9s} {label:>5s} {r.images_per_s:8.2f} {1 / r.images_per_s:7.3f} "
-                    f"{r.peak_bytes / 2**30:8.2f} {ratio:>6s}"
+                    f"{r.cpu_s:9.2f} {r.peak_bytes / 2**30:8.2f} {ratio:>6s}"
                 )
     print("* best batch size for that dtype")
 

@@ -170,6 +170,21 @@ def test_the_factory_builds_the_local_backend_from_the_configuration(tmp_path):
     assert backend.predict(_avatar(9)).disparity.shape == (72, 72)
 
 
+def test_weights_are_found_in_the_hugging_face_cache(tmp_path, monkeypatch):
+    """The hub cache layout (models--org--name/refs/main -> snapshots/<revision>) as
+    `huggingface-cli download` leaves it, found offline through HF_HOME."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    repo = tmp_path / "hub" / "models--depth-anything--Depth-Anything-V2-Small-hf"
+    source = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu")
+    source.save_pretrained(repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    cached = LocalBackend.load(DA_V2_SMALL, device="cpu")
+    avatar = _avatar(11)
+    np.testing.assert_array_equal(cached.predict(avatar).disparity, source.predict(avatar).disparity)
+
+
 def test_no_weights_offline_fails_at_once_and_says_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))

@@ -90,7 +90,8 @@ class Preprocessing:
         )
 
 
-# Published preprocessor_config.json values (DPTImageProcessor in both repositories).
+# MiDaS-style defaults per family (DPTImageProcessor values); a preprocessor_config.json next to the weights
+# (both published repositories have one) overrides them at load time.
 PREPROCESSING: dict[str, Preprocessing] = {
     "depth_anything": Preprocessing(518, 14, True, _IMAGENET_MEAN, _IMAGENET_STD),
     "dpt": Preprocessing(512, 32, True, _HALF_MEAN, _HALF_STD),
@@ -222,8 +223,14 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    # Read at call time, not at huggingface_hub's import, so a process can point at another cache.
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None
+    )
     try:
-        return Path(snapshot_download(model_id, allow_patterns=_WEIGHT_PATTERNS, local_files_only=True))
+        return Path(
+            snapshot_download(model_id, allow_patterns=_WEIGHT_PATTERNS, local_files_only=True, cache_dir=cache)
+        )
     except LocalEntryNotFoundError:
         pass
     except Exception as exc:  # a corrupt cache entry, a bad repository name
@@ -242,7 +249,13 @@ def locate_weights(model_id: str, weights_dir: str | Path | None = None) -> Path
     log.info("downloading %s from %s (once)", model_id, endpoint)
     try:
         return Path(
-            snapshot_download(model_id, allow_patterns=_WEIGHT_PATTERNS, etag_timeout=_HUB_TIMEOUT_S, endpoint=endpoint)
+            snapshot_download(
+                model_id,
+                allow_patterns=_WEIGHT_PATTERNS,
+                etag_timeout=_HUB_TIMEOUT_S,
+                endpoint=endpoint,
+                cache_dir=cache,
+            )
         )
     except Exception as exc:
         raise _no_weights(model_id, f"not cached, and the download failed: {type(exc).__name__}") from None
