@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from depthstudio.config import Config
@@ -33,11 +31,7 @@ def test_local_without_weights_is_a_no_weights_error(tmp_path):
     assert err.value.kind == "no_weights"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("depthstudio.depth.replicate") is not None,
-    reason="the replicate backend is installed; its own tests cover it",
-)
-def test_a_missing_replicate_module_is_a_clear_error():
-    with pytest.raises(BackendError) as err:
+def test_replicate_without_a_token_says_how_to_set_one():
+    with pytest.raises(ConfigError) as err:
         make_backend(Config(), "replicate")
-    assert err.value.kind == "not_installed"
+    assert err.value.kind == "missing_token" and "REPLICATE_API_TOKEN" in str(err.value)

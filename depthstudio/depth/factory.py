@@ -5,7 +5,6 @@ Each backend's heavy dependencies (torch, the replicate client) load only when t
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 
 from depthstudio.config import Config
@@ -34,14 +33,7 @@ def make_backend(config: Config, name: str | None = None) -> DepthBackend:
 
         return make_local_backend(config.depth)
     if chosen == "replicate":
-        try:
-            module = importlib.import_module("depthstudio.depth.replicate")
-        except ModuleNotFoundError as exc:
-            if exc.name != "depthstudio.depth.replicate":
-                raise
-            raise BackendError(
-                "the replicate backend is not part of this installation; choose --backend local or synthetic",
-                kind="not_installed",
-            ) from None
-        return module.make_replicate_backend(config.depth)  # type: ignore[no-any-return]
+        from depthstudio.depth.replicate import make_replicate_backend
+
+        return make_replicate_backend(config.depth)
     raise ConfigError(f"unknown depth backend {chosen!r}; choose one of: {', '.join(BACKENDS)}")
