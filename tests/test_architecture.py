@@ -1,0 +1,30 @@
+"""House rules that CI checks rather than remembers: the import contracts and a clean ruff."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    found = BIN / name
+    return str(found) if found.exists() else (shutil.which(name) or name)
+
+
+def test_only_the_ui_imports_qt_and_the_core_imports_no_opengl():
+    done = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "broken" not in done.stdout.lower().replace("0 broken", "")
+
+
+def test_ruff_is_clean():
+    done = subprocess.run(
+        [_tool("ruff"), "check", "depthstudio", "tests", "benchmarks", "scripts"], cwd=REPO, capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
