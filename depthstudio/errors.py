@@ -65,3 +65,9 @@ class Cancelled(DepthstudioError):
     """The work was cancelled on request; not a failure of the item."""
 
     kind = "cancelled"
+
+
+class RenderError(DepthstudioError):
+    """Rendering or exporting a parallax frame failed (no GL context, shader compile error, bad output)."""
+
+    kind = "render"

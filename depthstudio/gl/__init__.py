@@ -1,0 +1,10 @@
+"""OpenGL drawing of the parallax shader, context-agnostic (never imports Qt).
+
+PyOpenGL picks its platform (GLX, EGL, ...) once, at its first import. EGL is the one that works both headless
+(Mesa's surfaceless platform, for the exporter and CI) and inside a Qt/GLX context (function pointers resolve
+through the same dispatch table), so it is the default unless the environment says otherwise.
+"""
+
+import os
+
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")

@@ -1,0 +1,174 @@
+"""numpy twin of ``shaders/parallax.frag``: the oracle for the GL tests and the renderer where no GL exists.
+
+Every step mirrors the GLSL in float32: the aspect fit through ``resolution.zw``, the y flip, mirrored repeat,
+GL_LINEAR sampling of CLAMP_TO_EDGE textures with the texel-centre convention, and the displacement. Both
+renderers sample the same 8-bit textures (what the web gets from the PNGs), made by :func:`prepare_textures`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from depthstudio.errors import ImagingError
+from depthstudio.render.params import ShaderParams
+
+MAX_OCCLUSION_STEPS = 32  # same cap as the GLSL constant
+
+
+@dataclass(frozen=True)
+class Textures:
+    """The two textures as uploaded: ``photo`` uint8 (H, W, 4), ``depth`` uint8 (h, w); row 0 is the top."""
+
+    photo: np.ndarray
+    depth: np.ndarray
+
+    @property
+    def photo_size(self) -> tuple[int, int]:
+        return self.photo.shape[1], self.photo.shape[0]
+
+
+def prepare_textures(photo: Image.Image | np.ndarray, depth: np.ndarray | Image.Image) -> Textures:
+    """Photo (PIL or uint8 array) and depth (float in [0, 1] or uint8, white = near) as 8-bit textures."""
+    if isinstance(photo, Image.Image):
+        rgba = np.asarray(photo.convert("RGBA"))
+    else:
+        arr = np.asarray(photo)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise ImagingError(
+                f"the photo must be an 8-bit RGB(A) image, got an array {arr.dtype} {arr.shape}",
+                kind="bad_photo",
+            )
+        rgba = arr if arr.shape[2] == 4 else np.dstack([arr, np.full(arr.shape[:2], 255, np.uint8)])
+    if isinstance(depth, Image.Image):
+        depth = np.asarray(depth.convert("L"))
+    d = np.asarray(depth)
+    if d.ndim != 2 or d.size == 0:
+        raise ImagingError(
+            f"the depth map must be a 2-D grayscale image, got shape {d.shape}", kind="bad_depth"
+        )
+    if d.dtype != np.uint8:
+        d = np.asarray(d, dtype=np.float32)
+        if not np.isfinite(d).all():
+            raise ImagingError("the depth map contains NaN or infinite values", kind="bad_depth")
+        d = np.round(np.clip(d, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return Textures(photo=np.ascontiguousarray(rgba), depth=np.ascontiguousarray(d))
+
+
+def aspect_fit(out_w: int, out_h: int, img_w: int, img_h: int) -> tuple[float, float]:
+    """``resolution.zw`` as the web component computes it: cover the output, cropping the longer side."""
+    image_aspect = img_h / img_w
+    if out_h / out_w < image_aspect:
+        return 1.0, (out_h / out_w) / image_aspect
+    return (out_w / out_h) * image_aspect, 1.0
+
+
+def mirrored(v: np.ndarray) -> np.ndarray:
+    """GLSL ``mix(m, 2 - m, step(1, m))`` with ``m = mod(v, 2)`` (GLSL mod floors like numpy's)."""
+    m = np.mod(v, np.float32(2.0))
+    return np.where(m >= 1.0, np.float32(2.0) - m, m)
+
+
+def sample_linear(tex: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """GL_LINEAR with CLAMP_TO_EDGE: texel centres at (i + 0.5) / size, edge texels repeated outward."""
+    h, w = tex.shape[:2]
+    x = u * np.float32(w) - np.float32(0.5)
+    y = v * np.float32(h) - np.float32(0.5)
+    x0 = np.floor(x)
+    y0 = np.floor(y)
+    fx = x - x0
+    fy = y - y0
+    ix0 = np.clip(x0.astype(np.int64), 0, w - 1)
+    iy0 = np.clip(y0.astype(np.int64), 0, h - 1)
+    ix1 = np.clip(x0.astype(np.int64) + 1, 0, w - 1)
+    iy1 = np.clip(y0.astype(np.int64) + 1, 0, h - 1)
+    if tex.ndim == 3:
+        fx = fx[..., None]
+        fy = fy[..., None]
+    top = tex[iy0, ix0] * (1 - fx) + tex[iy0, ix1] * fx
+    bottom = tex[iy1, ix0] * (1 - fx) + tex[iy1, ix1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _relative_depth(d: np.ndarray | float, params: ShaderParams) -> np.ndarray:
+    s = np.asarray(d, dtype=np.float32) - np.float32(params.plane)
+    return np.where(s < 0, s * np.float32(params.counter_motion), s)
+
+
+def _occluded_lookup(
+    vu: np.ndarray, vv: np.ndarray, depth: np.ndarray, params: ShaderParams, k: tuple[np.float32, np.float32]
+) -> tuple[np.ndarray, np.ndarray]:
+    steps = min(params.occlusion_steps, MAX_OCCLUSION_STEPS)
+    pu, pv = vu.copy(), vv.copy()
+    pending = np.ones(vu.shape, dtype=bool)
+    prev_layer = np.float32(1.0)
+    prev_gap = np.full(vu.shape, -1.0, dtype=np.float32)
+    for i in range(steps + 1):
+        layer = np.float32(1.0) - np.float32(i) / np.float32(steps)
+        s = _relative_depth(layer, params)
+        cu, cv = vu + s * k[0], vv + s * k[1]
+        gap = sample_linear(depth, mirrored(cu), mirrored(cv)) - layer
+        hit = pending & (gap >= 0)
+        if i > 0:
+            w = prev_gap / np.where(hit, prev_gap - gap, np.float32(1.0))
+            sh = _relative_depth(prev_layer + (layer - prev_layer) * w, params)
+            cu = np.where(hit, vu + sh * k[0], cu)
+            cv = np.where(hit, vv + sh * k[1], cv)
+        pu = np.where(hit, cu, pu)
+        pv = np.where(hit, cv, pv)
+        pending &= ~hit
+        prev_gap = np.where(pending, gap, prev_gap)
+        prev_layer = layer
+        if not pending.any():
+            break
+    return pu, pv
+
+
+def render_float(
+    textures: Textures,
+    params: ShaderParams,
+    mouse: tuple[float, float],
+    width: int,
+    height: int,
+    pixel_ratio: float = 1.0,
+) -> np.ndarray:
+    """One frame as float32 (height, width, 4) in [0, 1], row 0 at the top (like GL's, read back flipped)."""
+    photo = textures.photo.astype(np.float32) / np.float32(255.0)
+    depth = textures.depth.astype(np.float32) / np.float32(255.0)
+    a1, a2 = aspect_fit(width, height, *textures.photo_size)
+    frag_x = np.arange(width, dtype=np.float32) + np.float32(0.5)
+    frag_y = np.arange(height - 1, -1, -1, dtype=np.float32) + np.float32(0.5)  # GL's y grows upwards
+    pr = np.float32(pixel_ratio)
+    u = (pr * frag_x / np.float32(width) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
+    v = np.float32(1.0) - (
+        (pr * frag_y / np.float32(height) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
+    )
+    vu, vv = np.meshgrid(u, v)
+    th, tv = params.threshold()
+    mx, my = np.float32(mouse[0]), np.float32(mouse[1])
+    if params.occlusion_steps > 0:
+        k = (mx / np.float32(th), my / np.float32(tv))
+        pu, pv = _occluded_lookup(vu, vv, depth, params, k)
+    else:
+        s = _relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
+        pu = vu + s * mx / np.float32(th)
+        pv = vv + s * my / np.float32(tv)
+    return sample_linear(photo, mirrored(pu), mirrored(pv)).astype(np.float32)
+
+
+def to_uint8(frame: np.ndarray) -> np.ndarray:
+    """Float colour to an RGBA8 framebuffer value: round to nearest, as GL converts to unsigned normalised."""
+    return np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def render(
+    textures: Textures,
+    params: ShaderParams,
+    mouse: tuple[float, float],
+    width: int,
+    height: int,
+) -> np.ndarray:
+    """One RGB uint8 frame (height, width, 3): the CPU preview/export path."""
+    return to_uint8(render_float(textures, params, mouse, width, height))[..., :3]

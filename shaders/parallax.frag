@@ -1,0 +1,80 @@
+// The parallax avatar shader shared by the desktop preview, the offscreen exporter and the web viewer.
+// No #version/precision line: depthstudio.render.shader_source prepends the one for each target.
+//
+// With the default parameters (plane 0.05, counter-motion 1, occlusion steps 0) this is the portal's fixed
+// react-depth-map shader, term for term; plane 0.5 is the original component. numpy twin: depthstudio/render/reference.py.
+
+// Per-frame inputs (names listed in depthstudio.render.shader_source.FRAME_UNIFORMS).
+uniform vec4 u_resolution;  // xy: output size in CSS pixels, zw: aspect-fit scale (a1, a2)
+uniform vec2 u_mouse;       // eased pointer offset in [-1, 1]^2
+uniform float u_pixelRatio; // 1 / devicePixelRatio on the web, 1 for offscreen renders
+uniform sampler2D u_photo;
+uniform sampler2D u_depth;  // disparity in .r, white = near
+
+// Shader parameters (one uniform per field of depthstudio.render.params.ShaderParams).
+uniform float u_horizontalThreshold;
+uniform float u_verticalThreshold;
+uniform float u_multiplier;
+uniform float u_plane;          // depth that stays still; 0.5 = original (splits avatars), 0.05 = the fix
+uniform float u_counterMotion;  // scale of the motion of pixels behind the plane; 1 = web behaviour, 0 = still
+uniform int u_occlusionSteps;   // 0 = web behaviour; N > 0 = search N depth layers for the nearest surface
+
+out vec4 fragColor;
+
+const int MAX_OCCLUSION_STEPS = 32;
+
+// Mirror-repeat outside [0, 1], exactly as the web component computes it.
+vec2 mirrored(vec2 v) {
+    vec2 m = mod(v, 2.0);
+    return mix(m, 2.0 - m, step(1.0, m));
+}
+
+// Signed depth relative to the plane; the part behind the plane is scaled by the counter-motion factor.
+float relativeDepth(float d) {
+    float s = d - u_plane;
+    return s < 0.0 ? s * u_counterMotion : s;
+}
+
+// Relief search: walk the depth layers from near to far and take the first one the depth map reaches, so a
+// near surface covers what is behind it instead of the depth silhouette staying put while the photo slides.
+vec2 occludedLookup(vec2 vUv, vec2 threshold) {
+    int steps = min(u_occlusionSteps, MAX_OCCLUSION_STEPS);
+    float prevLayer = 1.0;
+    float prevGap = -1.0;
+    vec2 uv = vUv;
+    for (int i = 0; i <= MAX_OCCLUSION_STEPS; ++i) {
+        if (i > steps) {
+            break;
+        }
+        float layer = 1.0 - float(i) / float(steps);
+        uv = vUv + relativeDepth(layer) * u_mouse / threshold;
+        float gap = texture(u_depth, mirrored(uv)).r - layer;
+        if (gap >= 0.0) {
+            if (i > 0) {
+                // Linear refinement between the last layer in front of the surface and the first behind it.
+                float w = prevGap / (prevGap - gap);
+                float hit = mix(prevLayer, layer, w);
+                uv = vUv + relativeDepth(hit) * u_mouse / threshold;
+            }
+            break;
+        }
+        prevLayer = layer;
+        prevGap = gap;
+    }
+    return uv;
+}
+
+void main() {
+    vec2 uv = u_pixelRatio * gl_FragCoord.xy / u_resolution.xy;
+    vec2 vUv = (uv - vec2(0.5)) * u_resolution.zw + vec2(0.5);
+    vUv.y = 1.0 - vUv.y;
+    vec2 threshold = vec2(u_horizontalThreshold, u_verticalThreshold) * u_multiplier;
+    vec2 fake3d;
+    if (u_occlusionSteps > 0) {
+        fake3d = occludedLookup(vUv, threshold);
+    } else {
+        float d = texture(u_depth, mirrored(vUv)).r;
+        fake3d = vUv + relativeDepth(d) * u_mouse / threshold;
+    }
+    fragColor = texture(u_photo, mirrored(fake3d));
+}
