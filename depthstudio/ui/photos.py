@@ -47,10 +47,10 @@ def open_image(data: bytes) -> Image.Image:
     return ImageOps.exif_transpose(img).convert("RGB")
 
 
-def square_photo(source: str, size: int) -> Image.Image:
-    """The centred square crop the portal shows, ``size`` pixels wide (the depth map's frame)."""
+def framed_photo(source: str, width: int, height: int) -> Image.Image:
+    """The centred crop the portal shows, at the depth map's size (its frame: ``width`` x ``height``)."""
     img = open_image(read_bytes(source))
-    return ImageOps.fit(img, (size, size), Image.Resampling.LANCZOS)
+    return ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS)
 
 
 def thumbnail(source: str, size: int) -> Image.Image:

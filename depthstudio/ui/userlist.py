@@ -42,9 +42,7 @@ class UserDelegate(QStyledItemDelegate):
         palette = option.palette  # type: ignore[attr-defined]
         if selected:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
-        text_color = palette.color(
-            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        )
+        text_color = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
         thumb_rect = QRect(rect.left() + 6, rect.top() + (rect.height() - THUMB) // 2, THUMB, THUMB)
         image = index.data(THUMB_ROLE)
         if image is not None:
@@ -84,7 +82,9 @@ class UserDelegate(QStyledItemDelegate):
         detail = _detail(row)
         if detail:
             painter.setPen(QColor("#d9534f") if row.status == "failed" and not selected else text_color)
-            rest = QRect(badge_rect.right() + 8, badge_rect.top(), rect.right() - badge_rect.right() - 14, badge_rect.height())
+            rest = QRect(
+                badge_rect.right() + 8, badge_rect.top(), rect.right() - badge_rect.right() - 14, badge_rect.height()
+            )
             painter.drawText(
                 rest,
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from copy import copy
 from collections.abc import Callable
+from copy import copy
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -95,6 +95,8 @@ class JobController(QObject):
         super().__init__(parent)
         self._thread: threading.Thread | None = None
         self._job: Any = None
+        self._cancel_requested = False
+        self.cleanup: Callable[[], None] | None = None  # set by make_job: e.g. close the backend it made
         self.title = ""
 
     @property
@@ -102,12 +104,17 @@ class JobController(QObject):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, title: str, make_job: Callable[[JobController], Any]) -> None:
-        """``make_job(self)`` builds the job with ``self.on_progress``/``self.on_item`` as its callbacks."""
+        """Run ``make_job(self).run()`` on a worker thread; the job reports through ``on_progress``/``on_item``.
+
+        The job is built on the worker too: making a backend can mean loading a model, which must not freeze
+        the window.
+        """
         if self.running:
             raise DepthstudioError(f"{self.title} is still running; cancel it or wait", kind="busy")
         self.title = title
-        self._job = make_job(self)
-        self._thread = threading.Thread(target=self._run, name=f"depthstudio-ui-{title}", daemon=True)
+        self._job = None
+        self._cancel_requested = False
+        self._thread = threading.Thread(target=self._run, args=(make_job,), name=f"depthstudio-ui-{title}", daemon=True)
         self._thread.start()
 
     def on_progress(self, progress: Any) -> None:
@@ -117,8 +124,10 @@ class JobController(QObject):
         self.item.emit(event)
 
     def cancel(self) -> None:
-        if self._job is not None and self.running:
-            self._job.cancel()
+        self._cancel_requested = True
+        job = self._job
+        if job is not None and self.running:
+            job.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Join the worker thread (shutdown, tests); True when it has ended."""
@@ -126,15 +135,28 @@ class JobController(QObject):
             self._thread.join(timeout)
         return not self.running
 
-    def _run(self) -> None:
+    def _run(self, make_job: Callable[[JobController], Any]) -> None:
         try:
+            self._job = make_job(self)
+            if self._cancel_requested:
+                self._job.cancel()
             summary = self._job.run()
         except BaseException as exc:
             if not isinstance(exc, DepthstudioError):
                 log.error("%s failed", self.title, exc_info=exc)
             self.crashed.emit(f"{self.title} stopped: {describe(exc)}")
             return
+        finally:
+            self._close()
         self.finished.emit(summary)
+
+    def _close(self) -> None:
+        cleanup, self.cleanup = self.cleanup, None
+        if cleanup is not None:
+            try:
+                cleanup()
+            except Exception:
+                log.warning("closing %s's resources failed", self.title, exc_info=True)
 
 
 def _snapshot(progress: Any) -> Any:
