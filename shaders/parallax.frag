@@ -35,33 +35,47 @@ float relativeDepth(float d) {
     return s < 0.0 ? s * u_counterMotion : s;
 }
 
-// Relief search: walk the depth layers from near to far and take the first one the depth map reaches, so a
-// near surface covers what is behind it instead of the depth silhouette staying put while the photo slides.
+// Relief search: walk the depth layers from near to far and take the first surface the ray meets from the
+// front, so a near subject slides over the background instead of being clipped by its own still silhouette.
+// A ray that enters a surface through a depth jump (the side of a silhouette) has met no front surface: the
+// space it reaches is hidden in the photo, and it shows the farthest thing it passed, i.e. background, rather
+// than a stretched copy of the subject's edge.
+const float WALL_JUMP = 0.15;  // depth change between neighbouring samples that counts as a silhouette side
+
 vec2 occludedLookup(vec2 vUv, vec2 threshold) {
     int steps = min(u_occlusionSteps, MAX_OCCLUSION_STEPS);
     float prevLayer = 1.0;
-    float prevGap = -1.0;
-    vec2 uv = vUv;
+    float prevGap = 0.0;
+    float prevDepth = 0.0;
+    float farthest = 2.0;
+    vec2 farthestUv = vUv;
     for (int i = 0; i <= MAX_OCCLUSION_STEPS; ++i) {
         if (i > steps) {
             break;
         }
         float layer = 1.0 - float(i) / float(steps);
-        uv = vUv + relativeDepth(layer) * u_mouse / threshold;
-        float gap = texture(u_depth, mirrored(uv)).r - layer;
+        vec2 uv = vUv + relativeDepth(layer) * u_mouse / threshold;
+        float d = texture(u_depth, mirrored(uv)).r;
+        float gap = d - layer;
         if (gap >= 0.0) {
-            if (i > 0) {
-                // Linear refinement between the last layer in front of the surface and the first behind it.
-                float w = prevGap / (prevGap - gap);
-                float hit = mix(prevLayer, layer, w);
-                uv = vUv + relativeDepth(hit) * u_mouse / threshold;
+            if (i == 0) {
+                return uv;
             }
-            break;
+            if (prevGap < 0.0 && d - prevDepth <= WALL_JUMP) {
+                // Linear refinement between the last layer in front of the surface and the first behind it.
+                float hit = mix(prevLayer, layer, prevGap / (prevGap - gap));
+                return vUv + relativeDepth(hit) * u_mouse / threshold;
+            }
+        }
+        if (d < farthest) {
+            farthest = d;
+            farthestUv = uv;
         }
         prevLayer = layer;
         prevGap = gap;
+        prevDepth = d;
     }
-    return uv;
+    return farthestUv;
 }
 
 void main() {

@@ -15,7 +15,8 @@ from PIL import Image
 from depthstudio.errors import ImagingError
 from depthstudio.render.params import ShaderParams
 
-MAX_OCCLUSION_STEPS = 32  # same cap as the GLSL constant
+MAX_OCCLUSION_STEPS = 32  # same caps as the GLSL constants
+WALL_JUMP = np.float32(0.15)
 
 
 @dataclass(frozen=True)
@@ -100,30 +101,65 @@ def _relative_depth(d: np.ndarray | float, params: ShaderParams) -> np.ndarray:
 def _occluded_lookup(
     vu: np.ndarray, vv: np.ndarray, depth: np.ndarray, params: ShaderParams, k: tuple[np.float32, np.float32]
 ) -> tuple[np.ndarray, np.ndarray]:
+    """``occludedLookup`` of the GLSL for all pixels at once: a pixel stops at its first accepted hit."""
     steps = min(params.occlusion_steps, MAX_OCCLUSION_STEPS)
-    pu, pv = vu.copy(), vv.copy()
+    out_u, out_v = vu.copy(), vv.copy()
     pending = np.ones(vu.shape, dtype=bool)
     prev_layer = np.float32(1.0)
-    prev_gap = np.full(vu.shape, -1.0, dtype=np.float32)
+    prev_gap = np.zeros(vu.shape, dtype=np.float32)
+    prev_depth = np.zeros(vu.shape, dtype=np.float32)
+    farthest = np.full(vu.shape, 2.0, dtype=np.float32)
+    far_u, far_v = vu.copy(), vv.copy()
     for i in range(steps + 1):
         layer = np.float32(1.0) - np.float32(i) / np.float32(steps)
         s = _relative_depth(layer, params)
         cu, cv = vu + s * k[0], vv + s * k[1]
-        gap = sample_linear(depth, mirrored(cu), mirrored(cv)) - layer
-        hit = pending & (gap >= 0)
-        if i > 0:
-            w = prev_gap / np.where(hit, prev_gap - gap, np.float32(1.0))
-            sh = _relative_depth(prev_layer + (layer - prev_layer) * w, params)
+        d = sample_linear(depth, mirrored(cu), mirrored(cv))
+        gap = d - layer
+        if i == 0:
+            hit = pending & (gap >= 0)
+        else:
+            hit = pending & (gap >= 0) & (prev_gap < 0) & (d - prev_depth <= WALL_JUMP)
+            denom = np.where(hit, prev_gap - gap, np.float32(-1.0))
+            sh = _relative_depth(prev_layer + (layer - prev_layer) * (prev_gap / denom), params)
             cu = np.where(hit, vu + sh * k[0], cu)
             cv = np.where(hit, vv + sh * k[1], cv)
-        pu = np.where(hit, cu, pu)
-        pv = np.where(hit, cv, pv)
+        out_u = np.where(hit, cu, out_u)
+        out_v = np.where(hit, cv, out_v)
         pending &= ~hit
-        prev_gap = np.where(pending, gap, prev_gap)
-        prev_layer = layer
+        nearer = pending & (d < farthest)
+        farthest = np.where(nearer, d, farthest)
+        far_u = np.where(nearer, vu + s * k[0], far_u)
+        far_v = np.where(nearer, vv + s * k[1], far_v)
+        prev_gap, prev_depth, prev_layer = gap, d, layer
         if not pending.any():
             break
-    return pu, pv
+    return np.where(pending, far_u, out_u), np.where(pending, far_v, out_v)
+
+
+def source_coords(
+    textures: Textures,
+    params: ShaderParams,
+    mouse: tuple[float, float],
+    width: int,
+    height: int,
+    pixel_ratio: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each output pixel samples the photo (``fake3d`` before ``mirrored``), shape (height, width)."""
+    depth = textures.depth.astype(np.float32) / np.float32(255.0)
+    a1, a2 = aspect_fit(width, height, *textures.photo_size)
+    frag_x = np.arange(width, dtype=np.float32) + np.float32(0.5)
+    frag_y = np.arange(height - 1, -1, -1, dtype=np.float32) + np.float32(0.5)  # GL's y grows upwards
+    pr = np.float32(pixel_ratio)
+    u = (pr * frag_x / np.float32(width) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
+    v = (pr * frag_y / np.float32(height) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
+    vu, vv = np.meshgrid(u, np.float32(1.0) - v)
+    th, tv = params.threshold()
+    mx, my = np.float32(mouse[0]), np.float32(mouse[1])
+    if params.occlusion_steps > 0:
+        return _occluded_lookup(vu, vv, depth, params, (mx / np.float32(th), my / np.float32(tv)))
+    s = _relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
+    return vu + s * mx / np.float32(th), vv + s * my / np.float32(tv)
 
 
 def render_float(
@@ -135,26 +171,8 @@ def render_float(
     pixel_ratio: float = 1.0,
 ) -> np.ndarray:
     """One frame as float32 (height, width, 4) in [0, 1], row 0 at the top (like GL's, read back flipped)."""
+    pu, pv = source_coords(textures, params, mouse, width, height, pixel_ratio)
     photo = textures.photo.astype(np.float32) / np.float32(255.0)
-    depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    a1, a2 = aspect_fit(width, height, *textures.photo_size)
-    frag_x = np.arange(width, dtype=np.float32) + np.float32(0.5)
-    frag_y = np.arange(height - 1, -1, -1, dtype=np.float32) + np.float32(0.5)  # GL's y grows upwards
-    pr = np.float32(pixel_ratio)
-    u = (pr * frag_x / np.float32(width) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
-    v = np.float32(1.0) - (
-        (pr * frag_y / np.float32(height) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
-    )
-    vu, vv = np.meshgrid(u, v)
-    th, tv = params.threshold()
-    mx, my = np.float32(mouse[0]), np.float32(mouse[1])
-    if params.occlusion_steps > 0:
-        k = (mx / np.float32(th), my / np.float32(tv))
-        pu, pv = _occluded_lookup(vu, vv, depth, params, k)
-    else:
-        s = _relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
-        pu = vu + s * mx / np.float32(th)
-        pv = vv + s * my / np.float32(tv)
     return sample_linear(photo, mirrored(pu), mirrored(pv)).astype(np.float32)
 
 
