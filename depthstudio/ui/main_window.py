@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         self.user_info.setWordWrap(True)
         center_layout.addWidget(self.user_title)
         center_layout.addWidget(self.user_info)
-        center_layout.addWidget(self.preview, 1)
+        center_layout.addWidget(SquareFrame(self.preview), 1)
         center_layout.addLayout(self._view_bar())
         center_layout.addLayout(self._review_bar())
 
@@ -543,6 +543,20 @@ class MainWindow(QMainWindow):
         self.preview.release_gl()
         self.tasks.pool.waitForDone(5000)
         super().closeEvent(event)
+
+
+class SquareFrame(QWidget):
+    """Keeps the preview square and centred, like the avatar on the web page, whatever the window's shape."""
+
+    def __init__(self, child: QWidget) -> None:
+        super().__init__()
+        self.child = child
+        child.setParent(self)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        side = min(self.width(), self.height())
+        self.child.setGeometry((self.width() - side) // 2, (self.height() - side) // 2, side, side)
+        super().resizeEvent(event)
 
 
 def _describe_row(row: UserRow) -> str:

@@ -42,5 +42,6 @@ QStatusBar { background: #181a1d; color: #aab0b8; }
 QTabWidget::pane { border: 1px solid #2c2f34; }
 QTabBar::tab { background: #24272b; padding: 6px 14px; border: 1px solid #2c2f34; }
 QTabBar::tab:selected { background: #2f3338; }
-QCheckBox::indicator { width: 16px; height: 16px; }
+QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #5a5f67; border-radius: 3px; background: #16181b; }
+QCheckBox::indicator:checked { background: #3d6fd1; border-color: #4f7fe0; }
 """
