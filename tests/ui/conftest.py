@@ -15,15 +15,15 @@ import pytest
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtGui import QSurfaceFormat  # noqa: E402
+from PySide6.QtGui import QSurfaceFormat
 
-from depthstudio.config import Config  # noqa: E402
-from depthstudio.depth.postprocess import encode_png, normalise  # noqa: E402
-from depthstudio.depth.synthetic import SyntheticBackend, portrait_prior  # noqa: E402
-from depthstudio.jobs.queue import JobQueue, NewResult  # noqa: E402
-from depthstudio.portal.repository import Portal, Query  # noqa: E402
-from depthstudio.ui import photos  # noqa: E402
-from depthstudio.ui.preview import surface_format  # noqa: E402
+from depthstudio.config import Config
+from depthstudio.depth.postprocess import encode_png, normalise
+from depthstudio.depth.synthetic import SyntheticBackend, portrait_prior
+from depthstudio.jobs.queue import JobQueue, NewResult
+from depthstudio.portal.repository import Portal, Query
+from depthstudio.ui import photos
+from depthstudio.ui.preview import surface_format
 
 QSurfaceFormat.setDefaultFormat(surface_format())
 
@@ -99,6 +99,8 @@ def make_window(qtbot, portal):
         window.resize(1480, 900)
         window.show()
         qtbot.waitExposed(window)
+        window.activateWindow()  # shortcuts (A, X, Space, 1-9) only reach the active window
+        qtbot.waitUntil(window.isActiveWindow, timeout=5000)
         qtbot.waitUntil(lambda: window.model.rowCount() > 0 and not window.model.busy, timeout=10000)
         windows.append(window)
         return window
