@@ -232,18 +232,21 @@ class BulkPanel(QWidget):
 
     def _finished(self, summary: Any) -> None:
         self.last_summary = summary
-        self._done(("Cancelled — " if summary.cancelled else "Done — ") + summary.line())
+        self._progress(summary.progress)
+        self._done("cancelled" if summary.cancelled else "done", summary.line())
         self.finished.emit(summary)
 
     def _crashed(self, text: str) -> None:
-        self._done(text)
+        self._done("stopped", text)
         self.message.emit(text)
 
-    def _done(self, text: str) -> None:
+    def _done(self, state: str, text: str) -> None:
         self._refresh.stop()
         self._flush_touched()
         self.users_changed.emit([])  # counts change even for users not on screen
         self._set_running(False)
-        self.progress_bar.setFormat(f"{self.controller.title}: {text}")
+        p = self.last_progress
+        counted = f" {p.done}/{p.total}" if p is not None else ""
+        self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
         self.status.setToolTip(text)
