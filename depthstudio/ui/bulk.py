@@ -81,6 +81,7 @@ class BulkPanel(QWidget):
         self.controller.item.connect(self._item)
         self.controller.finished.connect(self._finished)
         self.controller.crashed.connect(self._crashed)
+        self.name_of: Callable[[str], str] = lambda user_id: user_id  # the window knows names; jobs know ids
         self.last_progress: Any = None
         self.last_summary: Any = None
         self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message)
@@ -123,6 +124,8 @@ class BulkPanel(QWidget):
         self.failure_list.setHeaderLabels(["User", "Kind", "Reason"])
         self.failure_list.setRootIsDecorated(False)
         self.failure_list.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.failure_list.setColumnWidth(0, 200)
+        self.failure_list.setColumnWidth(1, 150)
         self.failure_list.setMaximumHeight(110)
         self.failure_list.setVisible(False)
         layout.addWidget(self.failure_list)
@@ -214,14 +217,16 @@ class BulkPanel(QWidget):
         self._touched.add(event.user_id)
         if event.outcome == "failed":
             self.failures[event.user_id] = (event.error_kind or "", event.message or "")
-            item = QTreeWidgetItem([event.user_id, event.error_kind or "", event.message or ""])
+            item = QTreeWidgetItem([self.name_of(event.user_id), event.error_kind or "", event.message or ""])
+            item.setData(0, Qt.ItemDataRole.UserRole, event.user_id)
+            item.setToolTip(0, event.user_id)
             item.setToolTip(2, event.message or "")
             self.failure_list.addTopLevelItem(item)
             self.failure_list.setVisible(True)
         elif event.user_id in self.failures and event.outcome in ("generated", "published"):
             self.failures.pop(event.user_id)
             for i in range(self.failure_list.topLevelItemCount()):
-                if self.failure_list.topLevelItem(i).text(0) == event.user_id:
+                if self.failure_list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == event.user_id:
                     self.failure_list.takeTopLevelItem(i)
                     break
 

@@ -16,12 +16,14 @@ from PIL import Image
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QButtonGroup,
     QComboBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
+    QListWidget,
     QMainWindow,
     QPushButton,
     QScrollArea,
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         self.params.message.connect(self.show_message)
         self.bulk = BulkPanel(portal, config, backend_factory, store_factory)
         self.bulk.users_changed.connect(self._users_changed)
+        self.bulk.name_of = self._name_of
         self.bulk.message.connect(self.show_error)
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
 
@@ -209,10 +212,21 @@ class MainWindow(QMainWindow):
         center_layout.addLayout(self._view_bar())
         center_layout.addLayout(self._review_bar())
 
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.params)
+        history_title = QLabel("Review history")
+        history_title.setObjectName("sectionTitle")
+        history_title.setContentsMargins(8, 8, 8, 0)
+        self.history = QListWidget()
+        self.history.setObjectName("history")
+        side_layout.addWidget(history_title)
+        side_layout.addWidget(self.history, 1)
         right = QScrollArea()
         right.setWidgetResizable(True)
-        right.setWidget(self.params)
-        right.setMinimumWidth(340)
+        right.setWidget(side)
+        right.setMinimumWidth(360)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -221,7 +235,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([360, 760, 360])
+        splitter.setSizes([350, 740, 390])
 
         root = QWidget()
         root_layout = QVBoxLayout(root)
@@ -405,6 +419,10 @@ class MainWindow(QMainWindow):
 
     # --- selection and preview ----------------------------------------------------------------------------
 
+    def _name_of(self, user_id: str) -> str:
+        index = self.model.index_of(user_id)
+        return self.model.row_at(index.row()).name or user_id if index.isValid() else user_id
+
     def selected_rows(self) -> list[UserRow]:
         indexes = sorted(self.list.selectionModel().selectedIndexes(), key=lambda i: i.row())
         rows = [self.model.row_at(i.row()) for i in indexes]
@@ -421,6 +439,8 @@ class MainWindow(QMainWindow):
             self.show_message(f"{n} users selected: approve, reject, generate and copy apply to all of them")
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if current.isValid():
+            self.list.scrollTo(current, QAbstractItemView.ScrollHint.EnsureVisible)
         self._show_user(self.model.row_at(current.row()) if current.isValid() else None)
 
     def move(self, step: int) -> None:
@@ -447,6 +467,7 @@ class MainWindow(QMainWindow):
             self.user_info.setText("")
             self.preview.set_content(None, "No users match this filter")
             self.params.set_user(None)
+            self.history.clear()
             return
         self.user_title.setText(row.name or row.id)
         self.user_info.setText(_describe_row(row))
@@ -457,11 +478,18 @@ class MainWindow(QMainWindow):
             failed=lambda exc: self._preview_failed(generation, exc),
         )
 
-    def _preview_ready(self, generation: int, row: UserRow, loaded: tuple[dict[str, Any], Any, str]) -> None:
+    def _preview_ready(self, generation: int, row: UserRow, loaded: tuple[Any, ...]) -> None:
         if generation != self._preview_generation:
             return
-        overrides, content, message = loaded
+        overrides, content, message, history = loaded
         self.params.set_user(row.id, overrides)
+        self.history.clear()
+        for entry in history:
+            when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
+            note = f" — “{entry['note']}”" if entry.get("note") else ""
+            self.history.addItem(f"{when}  {entry['decision']} by {entry['reviewer']}{note}")
+        if not history:
+            self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
         compare = content is not None and content.compare_depth is not None
         self.view_buttons["compare"].setEnabled(compare)
@@ -594,11 +622,14 @@ def _result_label(result: ResultRow) -> str:
     return f"#{result.id} {result.backend} / {result.model}"
 
 
-def _load_preview(portal: Portal, row: UserRow) -> tuple[dict[str, Any], PreviewContent | None, str]:
-    """Everything the preview needs for one user, read on a worker thread."""
+def _load_preview(
+    portal: Portal, row: UserRow
+) -> tuple[dict[str, Any], PreviewContent | None, str, list[dict[str, Any]]]:
+    """Everything the preview and the side panel need for one user, read on a worker thread."""
     overrides = portal.get_overrides(row.id)
+    history = portal.review_history(row.id)
     if not row.avatar:
-        return overrides, None, "This user has no photo"
+        return overrides, None, "This user has no photo", history
     depth: np.ndarray | None = None
     label = compare_label = ""
     compare: np.ndarray | None = None
@@ -619,4 +650,4 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[dict[str, Any], Preview
                 compare_label = _result_label(other)
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height)
-    return overrides, PreviewContent(photo, depth, label, compare, compare_label), ""
+    return overrides, PreviewContent(photo, depth, label, compare, compare_label), "", history

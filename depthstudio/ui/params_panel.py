@@ -246,7 +246,6 @@ class ParamsPanel(QWidget):
         for b in (self.reset_button, self.copy_button, self.web_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
-        layout.addStretch(1)
         self._refresh()
 
     # --- loading ------------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ import numpy as np
 from OpenGL import GL
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QSurfaceFormat
+from PySide6.QtGui import QImage, QMouseEvent, QResizeEvent, QSurfaceFormat
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from depthstudio.gl.renderer import Framebuffer, ParallaxRenderer
 from depthstudio.render.motion import EasedPointer, auto_orbit_target, pointer_target
@@ -89,6 +89,8 @@ class PreviewWidget(QOpenGLWidget):
         self._timer.setInterval(FRAME_MS)
         self._timer.timeout.connect(self._tick)
         self.motion_enabled = False
+        self._build_overlay()
+        self._place_overlay()
 
     # --- state from the window ----------------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class PreviewWidget(QOpenGLWidget):
         self.content = content
         self.message = message
         self._dirty_textures = True
+        self._place_overlay()
         self.update()
 
     def set_params(self, params: ShaderParams) -> None:
@@ -106,6 +109,7 @@ class PreviewWidget(QOpenGLWidget):
         if mode not in MODES:
             raise ValueError(f"unknown preview mode {mode!r}")
         self.mode = mode
+        self._place_overlay()
         self.update()
 
     def set_zoom_1to1(self, on: bool) -> None:
@@ -165,21 +169,21 @@ class PreviewWidget(QOpenGLWidget):
             self.gl_error = f"the 3D preview is unavailable: {describe(exc)}"
             log.error("%s", self.gl_error)
             self.gl_failed.emit(self.gl_error)
+            QTimer.singleShot(0, self, self._place_overlay)
         self._dirty_textures = True
 
     def paintGL(self) -> None:
         GL.glDisable(GL.GL_SCISSOR_TEST)
         GL.glClearColor(*BACKGROUND, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT)
-        labels: list[tuple[QRect, str]] = []
         if self.gl_error is None and self.content is not None:
             try:
-                labels = self._paint_scene()
+                self._paint_scene()
             except Exception as exc:
                 self.gl_error = f"the 3D preview failed: {describe(exc)}"
                 log.error("preview paint failed", exc_info=exc)
                 self.gl_failed.emit(self.gl_error)
-        self._paint_overlay(labels)
+                QTimer.singleShot(0, self, self._place_overlay)
         self.frame_drawn.emit()
 
     def _upload(self) -> None:
@@ -194,7 +198,16 @@ class PreviewWidget(QOpenGLWidget):
             self._compare.set_textures(prepare_textures(content.photo, content.compare_depth))
         self._dirty_textures = False
 
-    def _paint_scene(self) -> list[tuple[QRect, str]]:
+    def _effective_mode(self) -> str:
+        """The mode that can be shown: a user without a depth map (or a second result) gets the plain view."""
+        content = self.content
+        if content is None or content.depth is None:
+            return "shader"
+        if self.mode == "compare" and content.compare_depth is None:
+            return "shader"
+        return self.mode
+
+    def _paint_scene(self) -> None:
         content = self.content
         assert content is not None and self._renderer and self._compare and self._depth_view
         if self._dirty_textures:
@@ -203,25 +216,22 @@ class PreviewWidget(QOpenGLWidget):
         w, h = round(self.width() * ratio), round(self.height() * ratio)
         full = QRect(0, 0, w, h)
         mouse = self.pointer.mouse if self.has_depth else (0.0, 0.0)  # no depth map: the plain photo, unmoved
-        mode = self.mode if content.depth is not None else "shader"
-        if mode == "compare" and content.compare_depth is None:
-            mode = "shader"
+        mode = self._effective_mode()
         if mode == "depth":
             self._pane(self._depth_view, [(self.params, None)], (0.0, 0.0), full)
-            return [(full, "depth map (white = near)")]
+            return
         if mode == "split":
             half = w // 2
             draws = [(original_of(self.params), QRect(0, 0, half, h)), (self.params, QRect(half, 0, w - half, h))]
             self._pane(self._renderer, draws, mouse, full)
-            return [(QRect(0, 0, half, h), "original web shader (plane 0.5)"), (QRect(half, 0, w - half, h), "fixed")]
+            return
         if mode == "compare":
             half = w // 2
             left, right = QRect(0, 0, half, h), QRect(half, 0, w - half, h)
             self._pane(self._renderer, [(self.params, None)], mouse, left)
             self._pane(self._compare, [(self.params, None)], mouse, right)
-            return [(left, content.label), (right, content.compare_label)]
+            return
         self._pane(self._renderer, [(self.params, None)], mouse, full)
-        return [(full, "no depth map: the plain photo, as the web shows it")] if content.depth is None else []
 
     def _pane(
         self,
@@ -277,36 +287,66 @@ class PreviewWidget(QOpenGLWidget):
             self._targets[key] = Framebuffer(width, height)
         return self._targets[key]
 
-    def _paint_overlay(self, labels: list[tuple[QRect, str]]) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSizeF(font.pointSizeF() * 0.95)
-        painter.setFont(font)
-        ratio = self.devicePixelRatioF()
-        if self.gl_error or self.content is None:
-            painter.setPen(QColor("#ff8a80") if self.gl_error else QColor("#c8ccd2"))
-            painter.drawText(
-                self.rect().adjusted(24, 24, -24, -24),
-                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                self.gl_error or self.message or "Select a user",
+    # --- overlay: child widgets over the GL surface, so captions never enter the rendered frame ----------
+
+    def _build_overlay(self) -> None:
+        self._captions = [QLabel(self), QLabel(self)]
+        for caption in self._captions:
+            caption.setObjectName("caption")
+            caption.setStyleSheet(
+                "QLabel#caption { background: rgba(0, 0, 0, 150); color: white; border-radius: 5px; padding: 3px 8px; }"
             )
-        for rect, text in labels:
-            if not text:
-                continue
-            r = QRect(round(rect.left() / ratio), round(rect.top() / ratio), round(rect.width() / ratio), 0)
-            metrics = painter.fontMetrics()
-            box = QRect(r.left() + 10, r.top() + 10, metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(0, 0, 0, 150))
-            painter.drawRoundedRect(box, 5, 5)
-            painter.setPen(QColor("white"))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-        if self.mode in ("split", "compare") and len(labels) == 2:
-            painter.setPen(QColor(255, 255, 255, 200))
-            x = round(labels[1][0].left() / ratio)
-            painter.drawLine(x, 0, x, self.height())
-        painter.end()
+            caption.hide()
+        self._divider = QFrame(self)
+        self._divider.setStyleSheet("background: rgba(255, 255, 255, 200);")
+        self._divider.hide()
+        self._message = QLabel(self)
+        self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._message.setWordWrap(True)
+        self._message.setStyleSheet("color: #c8ccd2; background: transparent; font-size: 12pt;")
+
+    def captions(self) -> list[tuple[int, str]]:
+        """(x of the pane's left edge in widget pixels, caption) for the current view."""
+        content, mode = self.content, self._effective_mode()
+        if content is None:
+            return []
+        half = self.width() // 2
+        if content.depth is None:
+            return [(0, "no depth map: the plain photo, as the web shows it")]
+        if mode == "depth":
+            return [(0, "depth map (white = near)")]
+        if mode == "split":
+            return [(0, "original web shader (plane 0.5)"), (half, "fixed")]
+        if mode == "compare":
+            return [(0, content.label), (half, content.compare_label)]
+        return []
+
+    def _place_overlay(self) -> None:
+        captions = self.captions()
+        for i, caption in enumerate(self._captions):
+            if i < len(captions) and captions[i][1]:
+                caption.setText(captions[i][1])
+                caption.adjustSize()
+                caption.move(captions[i][0] + 10, 10)
+                caption.show()
+            else:
+                caption.hide()
+        if len(captions) == 2:
+            self._divider.setGeometry(captions[1][0], 0, 1, self.height())
+            self._divider.show()
+        else:
+            self._divider.hide()
+        text = self.gl_error or ("" if self.content is not None else self.message or "Select a user")
+        self._message.setText(text)
+        self._message.setStyleSheet(
+            f"color: {'#ff8a80' if self.gl_error else '#c8ccd2'}; background: transparent; font-size: 12pt;"
+        )
+        self._message.setGeometry(self.rect().adjusted(24, 24, -24, -24))
+        self._message.setVisible(bool(text))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_overlay()
 
     def frame_rgb(self) -> np.ndarray:
         """The current frame as uint8 (H, W, 3), read back from the widget's framebuffer."""

@@ -27,6 +27,7 @@ QLineEdit, QComboBox, QSpinBox, QDoubleSpinBox {
     selection-background-color: #3d6fd1;
 }
 QListView, QTreeWidget, QScrollArea { background: #1a1c1f; border: none; }
+QListWidget#history::item { padding: 3px 8px; color: #b9bec5; }
 QListView::item:selected { background: #2f4f8f; }
 QSplitter::handle { background: #2c2f34; width: 1px; }
 QSlider::groove:horizontal { height: 4px; background: #3a3e45; border-radius: 2px; }
@@ -37,6 +38,11 @@ QProgressBar {
     min-height: 20px;
 }
 QProgressBar::chunk { background: #3d6fd1; border-radius: 3px; }
+QScrollBar:vertical { background: #1a1c1f; width: 10px; margin: 0; }
+QScrollBar::handle:vertical { background: #3a3e45; border-radius: 5px; min-height: 30px; }
+QScrollBar::handle:vertical:hover { background: #4a4f57; }
+QScrollBar::add-line, QScrollBar::sub-line { height: 0; width: 0; }
+QScrollBar::add-page, QScrollBar::sub-page { background: none; }
 QHeaderView::section { background: #24272b; color: #aab0b8; border: none; padding: 3px 6px; }
 QStatusBar { background: #181a1d; color: #aab0b8; }
 QTabWidget::pane { border: 1px solid #2c2f34; }

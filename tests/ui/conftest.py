@@ -39,12 +39,24 @@ def studio_config() -> Config:
     return cfg
 
 
-def seed_result(portal: Portal, user_id: str, *, backend: str = "synthetic", qa_risk: float = 0.1) -> int:
-    """A finished depth result for a user, made the way the job makes one, but without the fetch step."""
+def seed_result(
+    portal: Portal,
+    user_id: str,
+    *,
+    backend: str = "synthetic",
+    model: str = SyntheticBackend.model,
+    qa_risk: float = 0.1,
+    depth: np.ndarray | None = None,
+) -> int:
+    """A finished depth result for a user, recorded through the job queue like the runner's, without the fetch.
+
+    ``depth`` (float in [0, 1]) defaults to the synthetic backend's portrait prior for the user's photo.
+    """
     row = portal.get_user(user_id)
     assert row is not None and row.avatar
-    gray = np.asarray(photos.framed_photo(row.avatar, CROP, CROP).convert("L"), dtype=np.float32) / 255.0
-    depth = normalise(portrait_prior(gray))
+    if depth is None:
+        gray = np.asarray(photos.framed_photo(row.avatar, CROP, CROP).convert("L"), dtype=np.float32) / 255.0
+        depth = normalise(portrait_prior(gray))
     queue = JobQueue(portal)
     queue.enqueue([(row.id, row.avatar)], backend=backend)
     job = queue.claim("test")
@@ -55,9 +67,9 @@ def seed_result(portal: Portal, user_id: str, *, backend: str = "synthetic", qa_
             avatar_url=row.avatar,
             avatar_sha256="0" * 64,
             backend=backend,
-            model=SyntheticBackend.model,
-            width=CROP,
-            height=CROP,
+            model=model,
+            width=depth.shape[1],
+            height=depth.shape[0],
             png8=encode_png(depth, 8),
             png16=None,
             qa_risk=qa_risk,

@@ -58,11 +58,10 @@ def test_failures_are_listed_with_reasons_and_retry_regenerates_them(qtbot, make
     with qtbot.waitSignal(window.bulk.finished, timeout=60000):
         window.bulk.generate_button.click()
     assert window.bulk.failure_list.isVisible()
-    listed = {
-        window.bulk.failure_list.topLevelItem(i).text(0): window.bulk.failure_list.topLevelItem(i).text(2)
-        for i in range(window.bulk.failure_list.topLevelItemCount())
-    }
+    items = [window.bulk.failure_list.topLevelItem(i) for i in range(window.bulk.failure_list.topLevelItemCount())]
+    listed = {item.data(0, Qt.ItemDataRole.UserRole): item.text(2) for item in items}
     assert set(listed) == {r.id for r in rows[:2]}
+    assert {item.text(0) for item in items} == {r.name for r in rows[:2]}
     assert all("told to fail" in reason for reason in listed.values())
     assert portal.count_users(Query(statuses=["failed"])) == 2
     assert window.bulk.retry_button.isEnabled()
