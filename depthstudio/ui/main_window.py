@@ -439,9 +439,14 @@ class MainWindow(QMainWindow):
             self.show_message(f"{n} users selected: approve, reject, generate and copy apply to all of them")
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
-        if current.isValid():
-            self.list.scrollTo(current, QAbstractItemView.ScrollHint.EnsureVisible)
-        self._show_user(self.model.row_at(current.row()) if current.isValid() else None)
+        # A filter change resets the model (no current row) and then selects the first row of the new page;
+        # keeping the old preview in between spares a blank flash and, if that user is first again, a reload.
+        if not current.isValid():
+            return
+        self.list.scrollTo(current, QAbstractItemView.ScrollHint.EnsureVisible)
+        row = self.model.row_at(current.row())
+        if row != self.current or self.preview.content is None:
+            self._show_user(row)
 
     def move(self, step: int) -> None:
         index = self.list.currentIndex()
