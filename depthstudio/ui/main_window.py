@@ -367,8 +367,7 @@ class MainWindow(QMainWindow):
     def apply_query(self) -> None:
         self._search_timer.stop()
         self.list_header.setText("Loading…")
-        self.model.set_query(self.query())
-        self.refresh_counts()
+        self.model.set_query(self.query())  # the filter counts follow the first page (see _first_page_loaded)
 
     def set_filter(self, key: str) -> None:
         self.filter = next(f for f in FILTERS if f.key == key)
@@ -405,6 +404,7 @@ class MainWindow(QMainWindow):
         self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
 
     def _first_page_loaded(self) -> None:
+        self.refresh_counts()
         if self.model.rowCount() and not self.list.currentIndex().isValid():
             self.list.setCurrentIndex(self.model.index(0))
         elif not self.model.rowCount():

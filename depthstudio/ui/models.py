@@ -87,7 +87,7 @@ def _to_qimage(img: Any) -> QImage:
 class UserListModel(QAbstractListModel):
     """Rows of ``Portal.list_users`` for one ``Query``, fetched ``page_size`` at a time."""
 
-    loaded = Signal()  # the first page of a (new) query is in
+    loaded = Signal()  # the first page of a (new) query is in; the count and the filter counts follow
     counted = Signal(int)  # total rows of the query
     error = Signal(str)
 
@@ -120,7 +120,10 @@ class UserListModel(QAbstractListModel):
         self._fetching = False
         self.endResetModel()
         self._fetch_page()
-        generation = self._generation
+
+    def _count(self) -> None:
+        """The total, asked only once the first page is in: on a big portal the page must not wait for it."""
+        generation, query = self._generation, self.query
         self._tasks.submit(
             lambda: self.portal.count_users(query),
             done=lambda n: self._set_total(generation, n),
@@ -172,6 +175,7 @@ class UserListModel(QAbstractListModel):
             self.endInsertRows()
         if offset == 0:
             self.loaded.emit()
+            self._count()
 
     def _page_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
@@ -181,6 +185,7 @@ class UserListModel(QAbstractListModel):
         self.error.emit(f"cannot list users: {describe(exc)}")
         if not self._rows:
             self.loaded.emit()
+            self._count()
 
     @property
     def busy(self) -> bool:
