@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from depthstudio.errors import DepthstudioError
 
+if TYPE_CHECKING:
+    from depthstudio.cli import AppContext
 
-def open_studio(app: object) -> int:
+
+def open_studio(app: AppContext) -> int:
     """Open the window on the configured (or demo) portal; configuration errors are shown in a dialog."""
-    from depthstudio.cli import EXIT_FATAL, AppContext
+    from depthstudio.cli import EXIT_FATAL
 
-    assert isinstance(app, AppContext)
     try:
         from depthstudio.ui.app import application, error_box, run_studio
     except ImportError as exc:
@@ -29,6 +33,6 @@ def open_studio(app: object) -> int:
 def register(main: click.Group) -> None:
     @main.command("studio")
     @click.pass_obj
-    def studio(app: object) -> None:
+    def studio(app: AppContext) -> None:
         """Open the studio window (the same as running depthstudio with no command)."""
         raise SystemExit(open_studio(app))

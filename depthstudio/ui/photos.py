@@ -47,10 +47,15 @@ def open_image(data: bytes) -> Image.Image:
     return ImageOps.exif_transpose(img).convert("RGB")
 
 
+# Where the square sits in a portrait photo: 10 % of the extra height above it, the imaging module's rule
+# (faces are near the top of portraits). The depth map is made in that crop, so the preview must use it too.
+PORTRAIT_TOP_BIAS = 0.10
+
+
 def framed_photo(source: str, width: int, height: int) -> Image.Image:
-    """The centred crop the portal shows, at the depth map's size (its frame: ``width`` x ``height``)."""
+    """The photo in the depth map's frame (``width`` x ``height``): the avatar crop for square maps."""
     img = open_image(read_bytes(source))
-    return ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS)
+    return ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS, centering=(0.5, PORTRAIT_TOP_BIAS))
 
 
 def thumbnail(source: str, size: int) -> Image.Image:
@@ -62,4 +67,4 @@ def thumbnail(source: str, size: int) -> Image.Image:
         img = ImageOps.exif_transpose(img).convert("RGB")
     except Exception as exc:
         raise ImagingError(f"the photo is not a readable image ({type(exc).__name__})", kind="bad_image") from None
-    return ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR)
+    return ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR, centering=(0.5, PORTRAIT_TOP_BIAS))
