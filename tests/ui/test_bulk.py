@@ -41,6 +41,8 @@ def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, port
     window = make_window(latency_s=0.4)
     window.bulk.generate_button.click()
     qtbot.waitUntil(lambda: getattr(window.bulk.last_progress, "done", 0) >= 2, timeout=20000)
+    rows = lambda: [window.model.row_at(i).status for i in range(window.model.rowCount())]  # noqa: E731
+    qtbot.waitUntil(lambda: "generated" in rows(), timeout=5000)  # the list follows the job while it runs
     with qtbot.waitSignal(window.bulk.finished, timeout=20000) as finished:
         window.bulk.cancel_button.click()
     summary = finished.args[0]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QPoint, Qt
 
+from depthstudio.render.motion import pointer_target
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8
 from depthstudio.ui.preview import original_of
@@ -128,6 +130,12 @@ def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_windo
     first = window.preview.pointer.mouse
     qtbot.wait(200)
     assert window.preview.pointer.mouse != first, "the eased pointer keeps moving along the orbit"
+    preview = window.preview
+    spot = QPoint(preview.width() // 4, preview.height() // 2)
+    qtbot.mouseMove(preview, spot)
+    expected = pointer_target(spot.x(), spot.y(), preview.width(), preview.height())
+    qtbot.waitUntil(lambda: preview.pointer.target_x == pytest.approx(expected[0], abs=0.01), timeout=2000)
+    qtbot.waitUntil(lambda: abs(preview.pointer.mouse_x - expected[0]) < 0.05, timeout=5000)  # eased towards it
     qtbot.keyClick(window.list, Qt.Key.Key_Space)
     assert not window.preview.motion_enabled
     frozen = window.preview.pointer.mouse
