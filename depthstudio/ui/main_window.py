@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -96,9 +96,6 @@ class _Decision(QUndoCommand):
 
 
 class MainWindow(QMainWindow):
-    preview_loaded = Signal(str)  # user id whose preview content is on screen
-    decisions_recorded = Signal(list)
-
     def __init__(
         self,
         portal: Portal,
@@ -390,7 +387,6 @@ class MainWindow(QMainWindow):
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
             return
-        self.counts = counts
         for f in FILTERS:
             if f.flagged:
                 n = counts.get("flagged", 0)
@@ -501,7 +497,6 @@ class MainWindow(QMainWindow):
         self.view_buttons["compare"].setToolTip(
             "This depth result beside the user's previous one" if compare else "This user has only one depth result"
         )
-        self.preview_loaded.emit(row.id)
 
     def _preview_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._preview_generation:
@@ -545,7 +540,6 @@ class MainWindow(QMainWindow):
 
         def written(ids: list[str]) -> None:
             self._users_changed(ids)
-            self.decisions_recorded.emit(ids)
             verb = groups[0][1] if len(groups) == 1 else "restored"
             self.show_message(f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})")
 

@@ -74,9 +74,6 @@ class ThumbnailCache(QObject):
             self._images.popitem(last=False)
         self.ready.emit(source)
 
-    def __len__(self) -> int:
-        return len(self._images)
-
 
 def _to_qimage(img: Any) -> QImage:
     data = img.tobytes("raw", "RGB")
@@ -129,9 +126,6 @@ class UserListModel(QAbstractListModel):
             done=lambda n: self._set_total(generation, n),
             failed=lambda exc: self.error.emit(f"cannot count users: {describe(exc)}"),
         )
-
-    def reload(self) -> None:
-        self.set_query(self.query)
 
     def _set_total(self, generation: int, n: int) -> None:
         if generation == self._generation:

@@ -181,7 +181,6 @@ class _Row:
 class ParamsPanel(QWidget):
     params_changed = Signal(object)  # the effective ShaderParams for the current user
     message = Signal(str)
-    saved = Signal()
 
     def __init__(self, portal: Portal, undo: QUndoStack, reviewer: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -397,7 +396,6 @@ class ParamsPanel(QWidget):
 
         self._tasks.submit(
             save,
-            done=lambda _: self.saved.emit(),
             failed=lambda exc: self.message.emit(f"parameters not saved: {describe(exc)}"),
         )
 

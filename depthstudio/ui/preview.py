@@ -75,7 +75,6 @@ class PreviewWidget(QOpenGLWidget):
         self.content: PreviewContent | None = None
         self.message = "Select a user"
         self.gl_error: str | None = None
-        self.gl_version = ""
         self.pointer = EasedPointer()
         self._renderer: ParallaxRenderer | None = None
         self._compare: ParallaxRenderer | None = None
@@ -161,7 +160,6 @@ class PreviewWidget(QOpenGLWidget):
 
     def initializeGL(self) -> None:
         try:
-            self.gl_version = GL.glGetString(GL.GL_VERSION).decode()
             self._renderer = ParallaxRenderer("gl330")
             self._compare = ParallaxRenderer("gl330")
             self._depth_view = ParallaxRenderer("gl330")
