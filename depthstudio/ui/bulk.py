@@ -61,6 +61,7 @@ def format_eta(seconds: float | None) -> str:
 class BulkPanel(QWidget):
     users_changed = Signal(list)  # user ids whose rows should be re-read
     finished = Signal(object)  # the job's Summary
+    stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
     message = Signal(str)
 
     def __init__(
@@ -138,9 +139,10 @@ class BulkPanel(QWidget):
 
     def generate(self, user_ids: list[str] | None = None, *, title: str = "Generate all missing") -> bool:
         """Generate for ``user_ids`` (the selection, a retry) or every user who needs a depth map."""
-        from depthstudio.jobs.generate import GenerateMissingJob
 
         def make(c: JobController) -> Any:
+            from depthstudio.jobs.generate import GenerateMissingJob
+
             backend = self.backend_factory(self.config)
             c.cleanup = backend.close
             store = self.store_factory(self.config) if not self.config.studio.review_required else None
@@ -158,9 +160,9 @@ class BulkPanel(QWidget):
         return self._start(title, make)
 
     def publish(self) -> bool:
-        from depthstudio.jobs.generate import PublishApprovedJob
-
         def make(c: JobController) -> Any:
+            from depthstudio.jobs.generate import PublishApprovedJob
+
             return PublishApprovedJob(
                 self.portal, self.store_factory(self.config), self.config, on_progress=c.on_progress, on_item=c.on_item
             )
@@ -179,6 +181,7 @@ class BulkPanel(QWidget):
             self.progress_bar.setFormat("cancelling…")
 
     def _start(self, title: str, make: Callable[[JobController], Any]) -> bool:
+        """``make`` runs on the worker (imports, backend, store): its failures end up on the panel, not in Qt."""
         if self.running:
             self.message.emit(f"{self.controller.title} is still running: cancel it or wait for it to finish")
             return False
@@ -255,3 +258,4 @@ class BulkPanel(QWidget):
         self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
         self.status.setToolTip(text)
+        self.stopped.emit(state, text)

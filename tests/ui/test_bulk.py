@@ -12,6 +12,15 @@ from depthstudio.portal.repository import Query
 from depthstudio.portal.tables import RUNNING, jobs
 
 
+def _run(qtbot, window, start, timeout: int = 60000):
+    """Start a job and wait for its end; a job that crashed fails the test with its message."""
+    with qtbot.waitSignal(window.bulk.stopped, timeout=timeout) as stopped:
+        start()
+    state, text = stopped.args
+    assert state in ("done", "cancelled"), text
+    return window.bulk.last_summary
+
+
 def _running_jobs(portal) -> int:
     with portal.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.status == RUNNING)).scalar_one()
@@ -23,10 +32,12 @@ def test_generate_all_missing_reaches_100_percent_and_refreshes_the_list(qtbot, 
     window.filter_buttons["missing"].click()
     seen: list[float] = []
     window.bulk.controller.progress.connect(lambda p: seen.append(p.fraction))
-    with qtbot.waitSignal(window.bulk.finished, timeout=60000) as finished:
+
+    def start():
         window.bulk.generate_button.click()
         assert window.bulk.cancel_button.isEnabled() and not window.bulk.generate_button.isEnabled()
-    summary = finished.args[0]
+
+    summary = _run(qtbot, window, start)
     assert not summary.cancelled and summary.progress.done == missing
     assert window.bulk.progress_bar.value() == 1000 and seen[-1] == 1.0
     assert window.bulk.progress_bar.format() == f"Generate all missing: {missing}/{missing} — done"
@@ -43,9 +54,7 @@ def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, port
     qtbot.waitUntil(lambda: getattr(window.bulk.last_progress, "done", 0) >= 2, timeout=20000)
     rows = lambda: [window.model.row_at(i).status for i in range(window.model.rowCount())]  # noqa: E731
     qtbot.waitUntil(lambda: "generated" in rows(), timeout=5000)  # the list follows the job while it runs
-    with qtbot.waitSignal(window.bulk.finished, timeout=20000) as finished:
-        window.bulk.cancel_button.click()
-    summary = finished.args[0]
+    summary = _run(qtbot, window, window.bulk.cancel_button.click, timeout=20000)
     assert summary.cancelled and summary.progress.done < summary.progress.total
     assert not window.bulk.running and window.bulk.generate_button.isEnabled()
     assert window.bulk.progress_bar.format().endswith("— cancelled")
@@ -57,8 +66,7 @@ def test_failures_are_listed_with_reasons_and_retry_regenerates_them(qtbot, make
     bad = frozenset(r.avatar for r in rows[:2])
     window = make_window()
     window.bulk.backend_factory = lambda _cfg: SyntheticBackend(fail_for=bad)
-    with qtbot.waitSignal(window.bulk.finished, timeout=60000):
-        window.bulk.generate_button.click()
+    _run(qtbot, window, window.bulk.generate_button.click)
     assert window.bulk.failure_list.isVisible()
     items = [window.bulk.failure_list.topLevelItem(i) for i in range(window.bulk.failure_list.topLevelItemCount())]
     listed = {item.data(0, Qt.ItemDataRole.UserRole): item.text(2) for item in items}
@@ -69,8 +77,7 @@ def test_failures_are_listed_with_reasons_and_retry_regenerates_them(qtbot, make
     assert window.bulk.retry_button.isEnabled()
 
     window.bulk.backend_factory = lambda _cfg: SyntheticBackend()
-    with qtbot.waitSignal(window.bulk.finished, timeout=60000):
-        window.bulk.retry_button.click()
+    _run(qtbot, window, window.bulk.retry_button.click)
     assert window.bulk.failure_list.topLevelItemCount() == 0
     assert portal.count_users(Query(statuses=["failed"])) == 0
 
@@ -80,8 +87,7 @@ def test_generate_key_regenerates_the_selected_user(qtbot, make_window, seeded, 
     window.list.setCurrentIndex(window.model.index_of(seeded[1]))
     before = len(portal.results_for_user(seeded[1]))
     window.list.setFocus()
-    with qtbot.waitSignal(window.bulk.finished, timeout=30000):
-        qtbot.keyClick(window.list, Qt.Key.Key_G)
+    _run(qtbot, window, lambda: qtbot.keyClick(window.list, Qt.Key.Key_G))
     assert len(portal.results_for_user(seeded[1])) == before + 1
     assert portal.get_user(seeded[1]).status == "generated"
 
@@ -89,9 +95,7 @@ def test_generate_key_regenerates_the_selected_user(qtbot, make_window, seeded, 
 def test_publish_approved_writes_the_portal_column(qtbot, make_window, seeded, portal):
     portal.decide(seeded[:2], "approved", reviewer="test-editor")
     window = make_window()
-    with qtbot.waitSignal(window.bulk.finished, timeout=30000) as finished:
-        window.bulk.publish_button.click()
-    assert finished.args[0].progress.done == 2
+    assert _run(qtbot, window, window.bulk.publish_button.click).progress.done == 2
     for uid in seeded[:2]:
         row = portal.get_user(uid)
         assert row.status == "published" and row.depth_url and row.depth_url.startswith("file://")

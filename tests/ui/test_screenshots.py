@@ -88,10 +88,12 @@ def test_screenshots_of_the_window(qtbot, make_window, portal):
 
     window.filter_buttons["all"].click()
     window.bulk.generate_button.click()
-    qtbot.waitUntil(lambda: getattr(window.bulk.last_progress, "done", 0) >= 6, timeout=30000)
+    progressed = lambda: getattr(window.bulk.last_progress, "done", 0) >= 6  # noqa: E731
+    qtbot.waitUntil(lambda: progressed() or not window.bulk.running, timeout=30000)
+    assert window.bulk.running, window.bulk.status.toolTip()
     qtbot.waitUntil(lambda: window.bulk.failure_list.topLevelItemCount() >= 2, timeout=30000)
     bulk = _save(window, "bulk.png")
-    with qtbot.waitSignal(window.bulk.finished, timeout=20000):
+    with qtbot.waitSignal(window.bulk.stopped, timeout=20000):
         window.bulk.cancel()
 
     for path in (studio, split, bulk):
