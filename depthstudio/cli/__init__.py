@@ -25,6 +25,7 @@ EXIT_CANCELLED = 130
 COMMAND_MODULES = [
     "depthstudio.cli.config_cmd",
     "depthstudio.cli.jobs_cmd",
+    "depthstudio.cli.render_cmd",
     "depthstudio.cli.studio_cmd",
 ]
 

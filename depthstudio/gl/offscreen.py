@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from OpenGL import EGL, GL
 
-from depthstudio.errors import RenderError
+from depthstudio.errors import DepthstudioError, RenderError
 from depthstudio.gl.renderer import Framebuffer, ParallaxRenderer
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import Textures
@@ -24,16 +24,23 @@ _EGL_PLATFORM_SURFACELESS_MESA = 0x31DD  # EGL_MESA_platform_surfaceless
 
 
 def _displays() -> list[tuple[str, object]]:
+    """The EGL displays to try, best first; a platform that is missing (no EGL 1.5, no Mesa, no vendor library
+    at all) simply yields nothing, and the caller reports that no context could be made."""
+    candidates = (
+        (
+            "surfaceless",
+            lambda: EGL.eglGetPlatformDisplay(_EGL_PLATFORM_SURFACELESS_MESA, EGL.EGL_DEFAULT_DISPLAY, None),
+        ),
+        ("default", lambda: EGL.eglGetDisplay(EGL.EGL_DEFAULT_DISPLAY)),
+    )
     found: list[tuple[str, object]] = []
-    try:
-        dpy = EGL.eglGetPlatformDisplay(_EGL_PLATFORM_SURFACELESS_MESA, EGL.EGL_DEFAULT_DISPLAY, None)
+    for name, get in candidates:
+        try:
+            dpy = get()
+        except Exception:
+            continue
         if dpy:
-            found.append(("surfaceless", dpy))
-    except Exception:
-        pass
-    dpy = EGL.eglGetDisplay(EGL.EGL_DEFAULT_DISPLAY)
-    if dpy:
-        found.append(("default", dpy))
+            found.append((name, dpy))
     return found
 
 
@@ -131,9 +138,14 @@ class GLFrameRenderer:
             self.parallax = ParallaxRenderer("es300" if api == "gles" else "gl330")
             self.parallax.set_textures(textures)
             self.target = Framebuffer(width, height)
-        except Exception:
+        except DepthstudioError:
             self.context.close()
             raise
+        except Exception as exc:  # a GL call the driver refuses: report it like a missing context
+            self.context.close()
+            raise RenderError(
+                f"the GL driver failed to set up the renderer: {_describe(exc)}", kind="gl_unavailable"
+            ) from exc
         self.width, self.height = width, height
 
     def render_rgba(self, params: ShaderParams, mouse: tuple[float, float]) -> np.ndarray:

@@ -19,10 +19,10 @@ import numpy as np
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import (
     Textures,
-    _relative_depth,
     aspect_fit,
     mirrored,
     prepare_textures,
+    relative_depth,
     sample_linear,
     source_coords,
 )
@@ -68,13 +68,17 @@ def _ideal_subject(
 ) -> np.ndarray:
     """Forward warp of the subject mask: where the subject is if each pixel moves by its own depth."""
     h, w = mask.shape
-    oversample = 3  # splat sub-texel points so a stretching displacement leaves no holes
-    gy, gx = np.mgrid[0 : h * oversample, 0 : w * oversample].astype(np.float32)
+    oversample = 2  # splat sub-texel points so a stretching displacement leaves no holes
+    margin = 0.25  # the shader shows the mirrored photo past its edges; so does the ideal frame
+    gy, gx = np.mgrid[
+        -round(margin * h * oversample) : round((1 + margin) * h * oversample),
+        -round(margin * w * oversample) : round((1 + margin) * w * oversample),
+    ].astype(np.float32)
     su = (gx + 0.5) / np.float32(w * oversample)
     sv = (gy + 0.5) / np.float32(h * oversample)
-    inside = sample_linear(mask.astype(np.float32), su, sv) >= 0.5
+    inside = sample_linear(mask.astype(np.float32), mirrored(su), mirrored(sv)) >= 0.5
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    s = _relative_depth(sample_linear(depth, su, sv), params)
+    s = relative_depth(sample_linear(depth, mirrored(su), mirrored(sv)), params)
     th, tv = params.threshold()
     # The shader shows photo point p at the output uv x where x + s * k = p.
     tu = su - s * np.float32(mouse[0]) / np.float32(th)
@@ -119,7 +123,7 @@ def score_frame(
     # Per-pixel displacement at rest (in output pixels), compared with the subject's mean direction.
     a1, a2 = aspect_fit(width, height, *textures.photo_size)
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    s = _relative_depth(depth, params)
+    s = relative_depth(depth, params)
     th, tv = params.threshold()
     dx = -s * mouse[0] / th * width / a1
     dy = s * mouse[1] / tv * height / a2

@@ -8,7 +8,7 @@ the database are all derived from it. The defaults reproduce the portal's fixed 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from depthstudio.errors import ConfigError
@@ -140,6 +140,13 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
 )
 
 SPECS_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in PARAM_SPECS}
+
+
+def specs_for_web() -> list[dict[str, Any]]:
+    """The specs as plain JSON values, for the web viewer to build its controls and set uniforms by name."""
+    return [{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(s).items()} for s in PARAM_SPECS]
+
+
 SPECS_BY_WEB: dict[str, ParamSpec] = {s.web: s for s in PARAM_SPECS}
 
 

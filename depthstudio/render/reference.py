@@ -93,7 +93,8 @@ def sample_linear(tex: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
-def _relative_depth(d: np.ndarray | float, params: ShaderParams) -> np.ndarray:
+def relative_depth(d: np.ndarray | float, params: ShaderParams) -> np.ndarray:
+    """GLSL ``relativeDepth``: depth minus the plane, the part behind the plane scaled by counter-motion."""
     s = np.asarray(d, dtype=np.float32) - np.float32(params.plane)
     return np.where(s < 0, s * np.float32(params.counter_motion), s)
 
@@ -112,7 +113,7 @@ def _occluded_lookup(
     far_u, far_v = vu.copy(), vv.copy()
     for i in range(steps + 1):
         layer = np.float32(1.0) - np.float32(i) / np.float32(steps)
-        s = _relative_depth(layer, params)
+        s = relative_depth(layer, params)
         cu, cv = vu + s * k[0], vv + s * k[1]
         d = sample_linear(depth, mirrored(cu), mirrored(cv))
         gap = d - layer
@@ -121,7 +122,7 @@ def _occluded_lookup(
         else:
             hit = pending & (gap >= 0) & (prev_gap < 0) & (d - prev_depth <= WALL_JUMP)
             denom = np.where(hit, prev_gap - gap, np.float32(-1.0))
-            sh = _relative_depth(prev_layer + (layer - prev_layer) * (prev_gap / denom), params)
+            sh = relative_depth(prev_layer + (layer - prev_layer) * (prev_gap / denom), params)
             cu = np.where(hit, vu + sh * k[0], cu)
             cv = np.where(hit, vv + sh * k[1], cv)
         out_u = np.where(hit, cu, out_u)
@@ -158,7 +159,7 @@ def source_coords(
     mx, my = np.float32(mouse[0]), np.float32(mouse[1])
     if params.occlusion_steps > 0:
         return _occluded_lookup(vu, vv, depth, params, (mx / np.float32(th), my / np.float32(tv)))
-    s = _relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
+    s = relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
     return vu + s * mx / np.float32(th), vv + s * my / np.float32(tv)
 
 
