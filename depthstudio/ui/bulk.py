@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
+from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.workers import JobController
@@ -38,8 +39,15 @@ REFRESH_MS = 300
 
 def default_backend_factory(config: Config) -> DepthBackend:
     """The configured backend; imported late because the local one pulls in torch."""
-    from depthstudio.depth.factory import make_backend
-
+    try:
+        from depthstudio.depth.factory import make_backend
+    except ModuleNotFoundError as exc:
+        if exc.name != "depthstudio.depth.factory":
+            raise
+        raise BackendError(
+            "this installation has no depth backends (depthstudio.depth.factory is missing); reinstall depthstudio",
+            kind="not_installed",
+        ) from None
     return make_backend(config, config.depth.backend)
 
 

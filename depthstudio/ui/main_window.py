@@ -559,6 +559,7 @@ class MainWindow(QMainWindow):
 
         dialog = SettingsDialog(self.config, self)
         if dialog.exec():
+            self.reviewer = self.params.reviewer = current_reviewer(self.config)
             self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -8,7 +8,6 @@ values on a worker thread, so a slow or dead server never freezes the dialog.
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -268,11 +267,9 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def _test_backend(cfg: Config) -> str:
-        try:
-            factory = importlib.import_module("depthstudio.depth.factory")
-        except ModuleNotFoundError:
-            return "backend selection is not part of this build yet; the studio uses the synthetic test backend"
-        backend = factory.make_backend(cfg, cfg.depth.backend)
+        from depthstudio.ui.bulk import default_backend_factory
+
+        backend = default_backend_factory(cfg)
         try:
             check = getattr(backend, "check_connection", None)
             if callable(check):

@@ -141,3 +141,12 @@ def test_studio_command_opens_the_window_on_the_demo_portal(qtbot, monkeypatch):
     _close_soon(qtbot, find_window, close)
     assert open_studio(AppContext(None, {})) == EXIT_OK
     assert opened and opened[0] > 0
+
+
+def test_test_backend_builds_the_chosen_backend(qtbot, portal, tmp_path):
+    dialog = _dialog(qtbot, portal, tmp_path)
+    dialog.fields[("depth", "backend")].setCurrentText("synthetic")
+    dialog.findChild(QPushButton, "test_backend").click()
+    label = dialog.results["backend"]
+    qtbot.waitUntil(lambda: label.text().startswith(("✓", "✗")), timeout=10000)
+    assert label.text().startswith("✓ synthetic backend ready"), label.text()
