@@ -46,6 +46,7 @@ class ThumbnailCache(QObject):
         self.capacity = capacity
         self._images: OrderedDict[str, QImage | None] = OrderedDict()  # None: failed, don't retry
         self._loading: set[str] = set()
+        self._requests = 0
         pool = QThreadPool(self)
         pool.setMaxThreadCount(2)  # decoding is CPU-bound; leave cores for the GUI and the jobs
         self._tasks = TaskRunner(pool, self)
@@ -58,10 +59,13 @@ class ThumbnailCache(QObject):
         if source not in self._loading:
             self._loading.add(source)
             size = self.size
+            # Newest first: after a fast scroll the rows on screen now decode before those scrolled past.
+            self._requests += 1
             self._tasks.submit(
                 lambda: _to_qimage(photos.thumbnail(source, size)),
                 done=lambda img: self._store(source, img),
                 failed=lambda exc: self._store(source, None, exc),
+                priority=self._requests % 2**30,
             )
         return None
 

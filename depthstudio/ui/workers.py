@@ -64,7 +64,10 @@ class TaskRunner(QObject):
         fn: Callable[[], Any],
         done: Callable[[Any], None] | None = None,
         failed: Callable[[BaseException], None] | None = None,
+        *,
+        priority: int = 0,
     ) -> None:
+        """Queue ``fn``; among waiting tasks a higher ``priority`` starts first."""
         task = _Task(fn)
         task.setAutoDelete(False)
         self._live.add(task)
@@ -76,7 +79,7 @@ class TaskRunner(QObject):
 
         task.signals.done.connect(lambda value: finish(value, done))
         task.signals.failed.connect(lambda exc: finish(exc, failed))
-        self.pool.start(task)
+        self.pool.start(task, priority)
 
     @property
     def pending(self) -> int:
