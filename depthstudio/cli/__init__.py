@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.depth_cmd",
     "depthstudio.cli.web_cmd",
     "depthstudio.cli.render_cmd",
+    "depthstudio.cli.studio_cmd",
 ]
 
 

@@ -1,0 +1,257 @@
+"""Studio responsiveness on a large portal: first list page, filter/search, slider -> frame, cold start.
+
+Run under a display with GL (the preview is the real QOpenGLWidget):
+
+    xvfb-run -a -s '-screen 0 1600x1000x24' /work/venv/bin/python benchmarks/ui.py --users 100000
+
+Each figure is a median over ``--repeat`` runs, next to a baseline measured in the same run: the repository's
+SQL alone (what the window adds on top of the database) and the numpy reference renderer (what the GL preview
+saves over drawing the frame on the CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FIRST = ["Ada", "Alan", "Barbara", "Claude", "Donald", "Edsger", "Grace", "Hedy", "Ivan", "Joan", "Ken", "Lynn"]
+LAST = ["Almeida", "Berg", "Costa", "Dubois", "Fischer", "Garcia", "Huang", "Jansen", "Lopez", "Moreau", "Rossi"]
+
+
+def build_portal(folder: Path, users: int, seeded: int) -> str:
+    """A Prisma-shaped portal with ``users`` rows (avatars cycle over 50 files) and ``seeded`` results."""
+    from depthstudio.portal.repository import Portal
+    from tests.helpers import make_portal, portal_config, write_avatars
+    from tests.ui.conftest import seed_result
+
+    url = f"sqlite:///{folder / 'portal.sqlite3'}"
+    files = write_avatars(folder / "avatars", 50, size=128)
+    rng = random.Random(1)
+    names = [f"{rng.choice(FIRST)} {rng.choice(LAST)} {i}" for i in range(users)]
+    make_portal(url, [files[i % len(files)] for i in range(users)], names=names)
+    portal = Portal.open(portal_config(url, folder))
+    for row in portal.list_users(limit=seeded):
+        seed_result(portal, row.id)
+    portal.close()
+    return url
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000.0
+
+
+def wait(app, predicate, timeout: float = 60.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        app.processEvents()
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the window did not get there in time")
+        time.sleep(0.0005)
+
+
+def in_process(url: str, folder: Path, repeat: int) -> dict[str, tuple[float, float | None]]:
+    from depthstudio.depth.synthetic import SyntheticBackend
+    from depthstudio.portal.repository import Portal, Query
+    from depthstudio.render.reference import prepare_textures, render_float
+    from depthstudio.ui.app import application
+    from depthstudio.ui.main_window import MainWindow
+    from tests.helpers import portal_config
+
+    app = application()
+    portal = Portal.open(portal_config(url, folder))
+    results: dict[str, tuple[float, float | None]] = {}
+
+    # First shown list page: window construction -> first page of rows in the model and painted.
+    first, sql = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        portal.list_users(Query(), limit=200)
+        portal.count_users(Query())
+        sql.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        window = MainWindow(portal, portal.config, backend_factory=lambda _c: SyntheticBackend())
+        window.show()
+        wait(app, lambda w=window: w.model.rowCount() > 0)
+        window.list.viewport().repaint()
+        first.append(time.perf_counter() - t0)
+        wait(app, lambda w=window: not w.model.busy and not w.tasks.pending)
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    results["first list page (window -> rows painted)"] = (median_ms(first), median_ms(sql))
+
+    window = MainWindow(portal, portal.config, backend_factory=lambda _c: SyntheticBackend())
+    window.resize(1480, 900)
+    window.show()
+    wait(app, lambda: window.model.rowCount() > 0 and not window.model.busy and window.preview.isValid())
+
+    loaded_at: list[float] = []
+    window.model.loaded.connect(lambda: loaded_at.append(time.perf_counter()))
+
+    def after(action) -> tuple[float, float]:
+        """(first page shown, counts and header updated) after ``action``, in seconds."""
+        wait(app, lambda: not window.model.busy and not window.tasks.pending)
+        loaded_at.clear()
+        t0 = time.perf_counter()
+        action()
+        wait(app, lambda: bool(loaded_at))
+        window.list.viewport().repaint()
+        shown = time.perf_counter() - t0
+        wait(app, lambda: not window.model.busy and not window.tasks.pending)
+        return shown, time.perf_counter() - t0
+
+    def sql_for(q: Query) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        portal.list_users(q, limit=window.model.page_size)
+        page = time.perf_counter() - t0
+        portal.count_users(q)
+        portal.status_counts(Query(search=q.search))
+        return page, time.perf_counter() - t0
+
+    def record(label: str, ui: list[tuple[float, float]], sql: list[tuple[float, float]]) -> None:
+        results[f"{label}: first page shown"] = (median_ms([u[0] for u in ui]), median_ms([s[0] for s in sql]))
+        results[f"{label}: counts updated"] = (median_ms([u[1] for u in ui]), median_ms([s[1] for s in sql]))
+
+    chips = ["missing", "generated", "failed", "all"]
+    ui = [after(lambda k=chips[i % 4]: window.set_filter(k)) for i in range(repeat * 2)]
+    filters = {"missing": ("missing",), "generated": ("generated",), "failed": ("failed",), "all": ()}
+    sql = [sql_for(Query(statuses=filters[chips[i % 4]])) for i in range(repeat * 2)]
+    record("filter chip", ui, sql)
+
+    words = ["grace", "rossi 12", "ken", "berg 9", "zzz"]
+
+    def search(word: str) -> None:
+        window.search.setText(word)
+        window.apply_query()  # what the debounce timer calls after 250 ms without typing
+
+    window.set_filter("all")
+    ui = [after(lambda w=words[i % 5]: search(w)) for i in range(repeat * 2)]
+    sql = [sql_for(Query(search=words[i % 5])) for i in range(repeat * 2)]
+    record("search (after the 250 ms debounce)", ui, sql)
+    search("")
+    window.set_filter("generated")
+    wait(app, lambda: window.model.rowCount() > 0 and not window.model.busy)
+
+    # Deep paging: fetchMore at a large offset costs what the SQL costs there (offset paging).
+    window.set_filter("all")
+    wait(app, lambda: window.model.rowCount() > 0 and not window.model.busy)
+    deep = []
+    for offset in (1_000, 10_000, 50_000):
+        if offset >= portal.count_users():
+            continue
+        t0 = time.perf_counter()
+        portal.list_users(Query(), offset=offset, limit=200)
+        deep.append((offset, (time.perf_counter() - t0) * 1000))
+
+    # Slider -> next rendered frame on a user with a depth map.
+    window.set_filter("generated")
+    wait(app, lambda: window.model.rowCount() > 0 and not window.model.busy)
+    window.list.setCurrentIndex(window.model.index(0))
+    wait(app, lambda: window.preview.content is not None and window.preview.has_depth)
+    window.preview.set_mouse((0.7, -0.4))
+    slider = window.params.rows["horizontal_threshold"].slider
+    frames: list[float] = []
+    drawn = [0]
+    window.preview.frame_drawn.connect(lambda: drawn.__setitem__(0, drawn[0] + 1))
+    for i in range(repeat * 6):
+        wait(app, lambda: True)
+        count = drawn[0]
+        t0 = time.perf_counter()
+        slider.setValue(20 + (i % 2) * 40)
+        wait(app, lambda c=count: drawn[0] > c)
+        frames.append(time.perf_counter() - t0)
+    content = window.preview.content
+    textures = prepare_textures(content.photo, content.depth)
+    w, h = window.preview.width(), window.preview.height()
+    cpu = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        render_float(textures, window.params.current(), (0.7, -0.4), w, h)
+        cpu.append(time.perf_counter() - t0)
+    results[f"slider -> next GL frame ({w}x{h})"] = (median_ms(frames), median_ms(cpu))
+    window.params.flush()
+    wait(app, lambda: not window.params.saving)
+    window.close()
+    portal.close()
+    for offset, ms in deep:
+        results[f"one page of 200 at offset {offset:,} (SQL)"] = (ms, None)
+    return results
+
+
+COLD = """
+import sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {root!r})
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.portal.repository import Portal
+from depthstudio.ui.app import application
+from depthstudio.ui.main_window import MainWindow
+from tests.helpers import portal_config
+from pathlib import Path
+app = application()
+portal = Portal.open(portal_config({url!r}, Path({folder!r})))
+window = MainWindow(portal, portal.config, backend_factory=lambda _c: SyntheticBackend())
+window.set_filter("generated")
+window.show()
+shown = []
+window.preview.frame_drawn.connect(lambda: window.preview.has_depth and shown.append(time.perf_counter()))
+while not shown:
+    app.processEvents()
+    time.sleep(0.0005)
+print("READY", shown[0] - t0, flush=True)
+window.close()
+"""
+
+
+def cold_start(url: str, folder: Path, repeat: int) -> tuple[float, float]:
+    """Process start -> first frame of the first user's 3D preview; baseline: bare ``python -c pass``."""
+    script = COLD.format(root=str(ROOT), url=url, folder=str(folder))
+    total, bare = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+        assert "READY" in out, out
+        total.append(time.perf_counter() - t0)
+    return median_ms(total), median_ms(bare)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--seeded", type=int, default=300, help="users given a depth result (statuses vary)")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.environ["DEPTHSTUDIO_DATA_DIR"] = str(folder / "data")
+        os.environ["DEPTHSTUDIO_CONFIG_DIR"] = str(folder / "config")
+        t0 = time.perf_counter()
+        url = build_portal(folder, args.users, args.seeded)
+        print(f"portal: {args.users:,} users, {args.seeded} with a result (built in {time.perf_counter() - t0:.1f}s)")
+        results = in_process(url, folder, args.repeat)
+        results["cold start -> first 3D preview frame"] = cold_start(url, folder, max(2, args.repeat // 2))
+    print(f"{'measure':62} {'median ms':>10} {'baseline ms':>12} {'ratio':>7}")
+    for name, (value, base) in results.items():
+        if base is None:
+            print(f"{name:62} {value:10.1f}")
+        else:
+            print(f"{name:62} {value:10.1f} {base:12.1f} {value / base:7.2f}")
+    print("baselines: list/filter/search = the repository's SQL calls alone; slider = the numpy reference")
+    print("renderer drawing the same frame on the CPU; cold start = `python -c pass`.")
+
+
+if __name__ == "__main__":
+    main()

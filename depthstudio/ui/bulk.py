@@ -1,0 +1,269 @@
+"""Bulk work from the window: the core's generate/publish job objects on a worker thread, observed live.
+
+The panel shows what the CLI prints (count, rate, ETA, failures with reasons) and adds cancel and retry. Users
+touched by the job are reported in batches so the list refreshes a few times a second, not once per item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from depthstudio.config import Config
+from depthstudio.depth.backend import DepthBackend
+from depthstudio.errors import BackendError
+from depthstudio.portal.repository import Portal
+from depthstudio.storage.base import DepthStore
+from depthstudio.ui.workers import JobController
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[[Config], DepthBackend]
+StoreFactory = Callable[[Config], DepthStore]
+REFRESH_MS = 300
+
+
+def default_backend_factory(config: Config) -> DepthBackend:
+    """The configured backend; imported late because the local one pulls in torch."""
+    try:
+        from depthstudio.depth.factory import make_backend
+    except ModuleNotFoundError as exc:
+        if exc.name != "depthstudio.depth.factory":
+            raise
+        raise BackendError(
+            "this installation has no depth backends (depthstudio.depth.factory is missing); reinstall depthstudio",
+            kind="not_installed",
+        ) from None
+    return make_backend(config, config.depth.backend)
+
+
+def default_store_factory(config: Config) -> DepthStore:
+    from depthstudio.storage.factory import make_store
+
+    return make_store(config)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class BulkPanel(QWidget):
+    users_changed = Signal(list)  # user ids whose rows should be re-read
+    finished = Signal(object)  # the job's Summary
+    stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
+    message = Signal(str)
+
+    def __init__(
+        self,
+        portal: Portal,
+        config: Config,
+        backend_factory: BackendFactory | None = None,
+        store_factory: StoreFactory | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.portal = portal
+        self.config = config
+        self.backend_factory = backend_factory or default_backend_factory
+        self.store_factory = store_factory or default_store_factory
+        self.controller = JobController(self)
+        self.controller.progress.connect(self._progress)
+        self.controller.item.connect(self._item)
+        self.controller.finished.connect(self._finished)
+        self.controller.crashed.connect(self._crashed)
+        self.name_of: Callable[[str], str] = lambda user_id: user_id  # the window knows names; jobs know ids
+        self.last_progress: Any = None
+        self.last_summary: Any = None
+        self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message)
+        self._touched: set[str] = set()
+        self._refresh = QTimer(self)
+        self._refresh.setInterval(REFRESH_MS)
+        self._refresh.timeout.connect(self._flush_touched)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        top = QHBoxLayout()
+        self.generate_button = QPushButton("Generate all missing")
+        self.generate_button.setToolTip("Make depth maps for every user who has none or whose photo changed")
+        self.generate_button.clicked.connect(lambda: self.generate())
+        self.publish_button = QPushButton("Publish approved")
+        self.publish_button.setToolTip("Upload every approved depth map and write its URL to the portal")
+        self.publish_button.clicked.connect(self.publish)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("idle")
+        self.progress_bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.status = QLabel("")
+        self.status.setMinimumWidth(260)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.retry_button = QPushButton("Retry failed")
+        self.retry_button.setEnabled(False)
+        self.retry_button.clicked.connect(self.retry_failed)
+        for w in (self.generate_button, self.publish_button):
+            top.addWidget(w)
+        top.addWidget(self.progress_bar, 1)
+        top.addWidget(self.status)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.retry_button)
+        layout.addLayout(top)
+        self.failure_list = QTreeWidget()
+        self.failure_list.setHeaderLabels(["User", "Kind", "Reason"])
+        self.failure_list.setRootIsDecorated(False)
+        self.failure_list.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.failure_list.setColumnWidth(0, 200)
+        self.failure_list.setColumnWidth(1, 150)
+        self.failure_list.setMaximumHeight(110)
+        self.failure_list.setVisible(False)
+        layout.addWidget(self.failure_list)
+
+    # --- starting -----------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.controller.running
+
+    def generate(self, user_ids: list[str] | None = None, *, title: str = "Generate all missing") -> bool:
+        """Generate for ``user_ids`` (the selection, a retry) or every user who needs a depth map."""
+
+        def make(c: JobController) -> Any:
+            from depthstudio.jobs.generate import GenerateMissingJob
+
+            backend = self.backend_factory(self.config)
+            c.cleanup = backend.close
+            store = self.store_factory(self.config) if not self.config.studio.review_required else None
+            return GenerateMissingJob(
+                self.portal,
+                backend,
+                store,
+                self.config,
+                user_ids=user_ids,
+                include_failed=user_ids is not None,
+                on_progress=c.on_progress,
+                on_item=c.on_item,
+            )
+
+        return self._start(title, make)
+
+    def publish(self) -> bool:
+        def make(c: JobController) -> Any:
+            from depthstudio.jobs.generate import PublishApprovedJob
+
+            return PublishApprovedJob(
+                self.portal, self.store_factory(self.config), self.config, on_progress=c.on_progress, on_item=c.on_item
+            )
+
+        return self._start("Publish approved", make)
+
+    def retry_failed(self) -> None:
+        ids = list(self.failures)
+        if ids:
+            self.generate(ids, title=f"Retry {len(ids)} failed")
+
+    def cancel(self) -> None:
+        if self.running:
+            self.controller.cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress_bar.setFormat("cancelling…")
+
+    def _start(self, title: str, make: Callable[[JobController], Any]) -> bool:
+        """``make`` runs on the worker (imports, backend, store): its failures end up on the panel, not in Qt."""
+        if self.running:
+            self.message.emit(f"{self.controller.title} is still running: cancel it or wait for it to finish")
+            return False
+        self.failures.clear()
+        self.failure_list.clear()
+        self.failure_list.setVisible(False)
+        self.last_progress = self.last_summary = None
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat(f"{title}: starting…")
+        self.status.setText("")
+        self._set_running(True)
+        self.controller.start(title, make)
+        self._refresh.start()
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        self.generate_button.setEnabled(not running)
+        self.publish_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.retry_button.setEnabled(not running and bool(self.failures))
+
+    # --- reports from the worker --------------------------------------------------------------------------
+
+    def _progress(self, p: Any) -> None:
+        self.last_progress = p
+        self.progress_bar.setValue(round(p.fraction * 1000))
+        self.progress_bar.setFormat(f"{self.controller.title}: {p.done}/{p.total}")
+        parts = [f"{p.rate:.1f}/s", f"ETA {format_eta(p.eta_s)}"]
+        if p.failed:
+            parts.append(f"{p.failed} failed")
+        if p.in_flight:
+            parts.append(f"{p.in_flight} in flight")
+        self.status.setText(" · ".join(parts))
+
+    def _item(self, event: Any) -> None:
+        self._touched.add(event.user_id)
+        if event.outcome == "failed":
+            self.failures[event.user_id] = (event.error_kind or "", event.message or "")
+            item = QTreeWidgetItem([self.name_of(event.user_id), event.error_kind or "", event.message or ""])
+            item.setData(0, Qt.ItemDataRole.UserRole, event.user_id)
+            item.setToolTip(0, event.user_id)
+            item.setToolTip(2, event.message or "")
+            self.failure_list.addTopLevelItem(item)
+            self.failure_list.setVisible(True)
+        elif event.user_id in self.failures and event.outcome in ("generated", "published"):
+            self.failures.pop(event.user_id)
+            for i in range(self.failure_list.topLevelItemCount()):
+                if self.failure_list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == event.user_id:
+                    self.failure_list.takeTopLevelItem(i)
+                    break
+
+    def _flush_touched(self) -> None:
+        if self._touched:
+            ids, self._touched = sorted(self._touched), set()
+            self.users_changed.emit(ids)
+
+    def _finished(self, summary: Any) -> None:
+        self.last_summary = summary
+        self._progress(summary.progress)
+        self._done("cancelled" if summary.cancelled else "done", summary.line())
+        self.finished.emit(summary)
+
+    def _crashed(self, text: str) -> None:
+        self._done("stopped", text)
+        self.message.emit(text)
+
+    def _done(self, state: str, text: str) -> None:
+        self._refresh.stop()
+        self._flush_touched()
+        self.users_changed.emit([])  # counts change even for users not on screen
+        self._set_running(False)
+        p = self.last_progress
+        counted = f" {p.done}/{p.total}" if p is not None else ""
+        self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
+        self.status.setText(text if len(text) < 60 else text[:57] + "…")
+        self.status.setToolTip(text)
+        self.stopped.emit(state, text)

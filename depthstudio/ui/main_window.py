@@ -1,0 +1,653 @@
+"""The studio's main window: filters and the user list, the live preview, review actions, parameters, bulk jobs.
+
+The window only wires things together: listing is the model's, drawing the preview's, parameter layers the
+panel's, jobs the bulk panel's. Everything that touches the database or the disk runs on a worker thread; a
+load that comes back for a user who is no longer selected is dropped (generation counters).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMainWindow,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from depthstudio.config import Config
+from depthstudio.depth.postprocess import decode_png
+from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.ui import photos
+from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
+from depthstudio.ui.models import UserListModel, status_label
+from depthstudio.ui.params_panel import ParamsPanel
+from depthstudio.ui.preview import PreviewContent, PreviewWidget
+from depthstudio.ui.style import STYLESHEET
+from depthstudio.ui.userlist import UserListView
+from depthstudio.ui.workers import TaskRunner, describe
+
+log = logging.getLogger(__name__)
+
+SEARCH_DEBOUNCE_MS = 250
+PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
+
+
+@dataclass(frozen=True)
+class Filter:
+    key: str
+    label: str
+    statuses: tuple[str, ...] = ()
+    flagged: bool = False
+
+
+# Keys 1-9 jump to the first nine, in this order.
+FILTERS = (
+    Filter("all", "All"),
+    Filter("missing", "Missing", ("missing",)),
+    Filter("generated", "Awaiting review", ("generated",)),
+    Filter("approved", "Approved", ("approved",)),
+    Filter("rejected", "Rejected", ("rejected",)),
+    Filter("published", "Published", ("published",)),
+    Filter("stale", "Stale", ("stale",)),
+    Filter("failed", "Failed", ("failed",)),
+    Filter("flagged", "QA-flagged", flagged=True),
+    Filter("in_progress", "In progress", ("queued", "generating")),
+)
+SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
+
+
+class _Decision(QUndoCommand):
+    """A review decision on some users; undo restores each user's previous decision (a new, audited row)."""
+
+    def __init__(self, window: MainWindow, rows: list[UserRow], decision: str, note: str | None) -> None:
+        super().__init__(f"{decision} {len(rows)} user{'s' if len(rows) != 1 else ''}")
+        self.window = window
+        self.ids = [r.id for r in rows]
+        self.decision, self.note = decision, note
+        self.before = {r.id: (r.decision, r.note) for r in rows}
+
+    def redo(self) -> None:
+        self.window.record_decisions([(self.ids, self.decision, self.note)])
+
+    def undo(self) -> None:
+        groups: dict[tuple[str, str | None], list[str]] = {}
+        for uid, (decision, note) in self.before.items():
+            groups.setdefault((decision or "cleared", note), []).append(uid)
+        self.window.record_decisions([(ids, d, n) for (d, n), ids in groups.items()])
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        portal: Portal,
+        config: Config,
+        *,
+        backend_factory: BackendFactory | None = None,
+        store_factory: StoreFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.portal = portal
+        self.config = config
+        self.reviewer = current_reviewer(config)
+        self.setWindowTitle(f"depthstudio — {'demo portal' if config.is_demo else _safe_url(config.portal.url)}")
+        self.setStyleSheet(STYLESHEET)
+        self.resize(1480, 900)
+        self.undo_stack = QUndoStack(self)
+        self.tasks = TaskRunner(parent=self)
+        self.current: UserRow | None = None
+        self._preview_generation = 0
+        self._counts_generation = 0
+        self.filter = FILTERS[0]
+        self.sort = "name"
+
+        self.model = UserListModel(portal, parent=self)
+        self.model.error.connect(self.show_error)
+        self.model.counted.connect(self._counted)
+        self.model.loaded.connect(self._first_page_loaded)
+        self.list = UserListView()
+        self.list.setModel(self.model)
+        self.list.selectionModel().currentChanged.connect(self._current_changed)
+        self.list.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.preview = PreviewWidget()
+        self.preview.gl_failed.connect(self.show_error)
+        self.params = ParamsPanel(portal, self.undo_stack, self.reviewer)
+        self.params.selected_ids = self.selected_ids
+        self.params.params_changed.connect(self.preview.set_params)
+        self.params.message.connect(self.show_message)
+        self.bulk = BulkPanel(portal, config, backend_factory, store_factory)
+        self.bulk.users_changed.connect(self._users_changed)
+        self.bulk.name_of = self._name_of
+        self.bulk.message.connect(self.show_error)
+        self.bulk.finished.connect(lambda s: self.show_message(s.line()))
+
+        self._build_layout()
+        self._build_actions()
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self.apply_query)
+        self.params.load_defaults()
+        self.apply_query()
+
+    # --- layout -------------------------------------------------------------------------------------------
+
+    def _build_layout(self) -> None:
+        bar = QWidget()
+        bar.setObjectName("filterBar")
+        bar_layout = QHBoxLayout(bar)
+        bar_layout.setContentsMargins(8, 6, 8, 6)
+        bar_layout.setSpacing(4)
+        self.filter_group = QButtonGroup(self)
+        self.filter_buttons: dict[str, QToolButton] = {}
+        for i, f in enumerate(FILTERS):
+            button = QToolButton()
+            button.setObjectName("chip")
+            button.setCheckable(True)
+            button.setText(f.label)
+            button.setToolTip(f"{f.label} (key {i + 1})" if i < 9 else f.label)
+            button.clicked.connect(lambda _=False, f=f: self.set_filter(f.key))
+            self.filter_group.addButton(button)
+            self.filter_buttons[f.key] = button
+            bar_layout.addWidget(button)
+        self.filter_buttons["all"].setChecked(True)
+        bar_layout.addStretch(1)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search by name…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setFixedWidth(220)
+        self.search.textChanged.connect(lambda _: self._search_timer.start())
+        self.sort_box = QComboBox()
+        for key, label in SORT_LABELS.items():
+            self.sort_box.addItem(label, key)
+        self.sort_box.currentIndexChanged.connect(lambda _: self.set_sort(self.sort_box.currentData()))
+        settings = QPushButton("Settings…")
+        settings.clicked.connect(self.open_settings)
+        bar_layout.addWidget(self.search)
+        bar_layout.addWidget(QLabel("Sort"))
+        bar_layout.addWidget(self.sort_box)
+        bar_layout.addWidget(settings)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.list_header = QLabel("Loading…")
+        self.list_header.setObjectName("hint")
+        left_layout.addWidget(self.list_header)
+        left_layout.addWidget(self.list, 1)
+
+        center = QWidget()
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(0, 0, 0, 0)
+        self.user_title = QLabel("")
+        self.user_title.setObjectName("userTitle")
+        self.user_info = QLabel("")
+        self.user_info.setObjectName("hint")
+        self.user_info.setWordWrap(True)
+        center_layout.addWidget(self.user_title)
+        center_layout.addWidget(self.user_info)
+        center_layout.addWidget(SquareFrame(self.preview), 1)
+        center_layout.addLayout(self._view_bar())
+        center_layout.addLayout(self._review_bar())
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.params)
+        history_title = QLabel("Review history")
+        history_title.setObjectName("sectionTitle")
+        history_title.setContentsMargins(8, 8, 8, 0)
+        self.history = QListWidget()
+        self.history.setObjectName("history")
+        side_layout.addWidget(history_title)
+        side_layout.addWidget(self.history, 1)
+        right = QScrollArea()
+        right.setWidgetResizable(True)
+        right.setWidget(side)
+        right.setMinimumWidth(360)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(center)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 0)
+        splitter.setSizes([350, 740, 390])
+
+        root = QWidget()
+        root_layout = QVBoxLayout(root)
+        root_layout.setContentsMargins(0, 0, 0, 0)
+        root_layout.setSpacing(0)
+        root_layout.addWidget(bar)
+        root_layout.addWidget(splitter, 1)
+        root_layout.addWidget(self.bulk)
+        self.setCentralWidget(root)
+        self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+
+    def _view_bar(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.view_group = QButtonGroup(self)
+        self.view_buttons: dict[str, QToolButton] = {}
+        for mode, label, tip in (
+            ("shader", "3D", "The avatar as the web shows it"),
+            ("depth", "Depth map", "The depth map itself (white = near)"),
+            ("split", "Split: original | fixed", "Left: the published shader (plane 0.5); right: these parameters"),
+            ("compare", "Compare results", "This depth result beside the user's previous one"),
+        ):
+            button = QToolButton()
+            button.setObjectName("chip")
+            button.setText(label)
+            button.setToolTip(tip)
+            button.setCheckable(True)
+            button.clicked.connect(lambda _=False, m=mode: self.set_view(m))
+            self.view_group.addButton(button)
+            self.view_buttons[mode] = button
+            row.addWidget(button)
+        self.view_buttons["shader"].setChecked(True)
+        row.addStretch(1)
+        self.zoom_button = QToolButton()
+        self.zoom_button.setObjectName("chip")
+        self.zoom_button.setText("1:1")
+        self.zoom_button.setToolTip("Show the photo's pixels at screen size")
+        self.zoom_button.setCheckable(True)
+        self.zoom_button.toggled.connect(self.preview.set_zoom_1to1)
+        self.motion_button = QToolButton()
+        self.motion_button.setObjectName("chip")
+        self.motion_button.setText("Motion (Space)")
+        self.motion_button.setToolTip("Follow the pointer and orbit when idle, eased like the web")
+        self.motion_button.setCheckable(True)
+        self.motion_button.toggled.connect(self.preview.set_motion)
+        row.addWidget(self.zoom_button)
+        row.addWidget(self.motion_button)
+        return row
+
+    def _review_bar(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.approve_button = QPushButton("Approve  (A)")
+        self.approve_button.setObjectName("approve")
+        self.approve_button.clicked.connect(lambda: self.decide("approved"))
+        self.reject_button = QPushButton("Reject  (X)")
+        self.reject_button.setObjectName("reject")
+        self.reject_button.clicked.connect(lambda: self.decide("rejected"))
+        self.reject_note_button = QPushButton("Reject with note…  (Shift+X)")
+        self.reject_note_button.clicked.connect(self.reject_with_note)
+        self.generate_button = QPushButton("Generate  (G)")
+        self.generate_button.setToolTip("(Re)generate the depth map of the selected users")
+        self.generate_button.clicked.connect(self.generate_selected)
+        for b in (self.approve_button, self.reject_button, self.reject_note_button, self.generate_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        return row
+
+    def _build_actions(self) -> None:
+        undo = self.undo_stack.createUndoAction(self, "Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        self.addAction(undo)
+        self.addAction(redo)
+
+        def key(sequence: str, slot: Any) -> None:
+            # Window-wide, but a focused text field takes its typing first (Qt's ShortcutOverride), so
+            # searching for "Alex" never approves anyone.
+            QShortcut(QKeySequence(sequence), self, activated=self._guard(slot))
+
+        key("J", lambda: self.move(1))
+        key("K", lambda: self.move(-1))
+        for k in ("A", "P"):
+            key(k, lambda: self.decide("approved"))
+        for k in ("X", "R"):
+            key(k, lambda: self.decide("rejected"))
+        key("Shift+X", self.reject_with_note)
+        key("Shift+R", self.reject_with_note)
+        key("G", self.generate_selected)
+        key("Space", lambda: self.motion_button.toggle())
+        key("Ctrl+F", lambda: self.search.setFocus())
+        for i, f in enumerate(FILTERS[:9]):
+            key(str(i + 1), lambda f=f: self.set_filter(f.key))
+        settings = QAction("Settings…", self)
+        settings.setShortcut(QKeySequence.StandardKey.Preferences)
+        settings.triggered.connect(self.open_settings)
+        self.addAction(settings)
+
+    def _guard(self, slot: Any) -> Any:
+        """A slot that reports its failure in the status bar instead of raising into Qt."""
+
+        def run() -> None:
+            try:
+                slot()
+            except Exception as exc:
+                log.error("action failed", exc_info=exc)
+                self.show_error(describe(exc))
+
+        return run
+
+    # --- messages -----------------------------------------------------------------------------------------
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, text: str) -> None:
+        log.warning("%s", text)
+        self.statusBar().showMessage(f"⚠ {text}", 15000)
+
+    # --- querying -----------------------------------------------------------------------------------------
+
+    def query(self) -> Query:
+        return Query(
+            statuses=self.filter.statuses,
+            search=self.search.text().strip(),
+            flagged=self.filter.flagged,
+            sort=self.sort,
+        )
+
+    def apply_query(self) -> None:
+        self._search_timer.stop()
+        self.list_header.setText("Loading…")
+        self.model.set_query(self.query())  # the filter counts follow the first page (see _first_page_loaded)
+
+    def set_filter(self, key: str) -> None:
+        self.filter = next(f for f in FILTERS if f.key == key)
+        self.filter_buttons[key].setChecked(True)
+        self.apply_query()
+
+    def set_sort(self, sort: str) -> None:
+        self.sort = sort
+        self.apply_query()
+
+    def refresh_counts(self) -> None:
+        self._counts_generation += 1
+        generation, query = self._counts_generation, Query(search=self.search.text().strip())
+        self.tasks.submit(
+            lambda: self.portal.status_counts(query),
+            done=lambda counts: self._show_counts(generation, counts),
+            failed=lambda exc: self.show_error(f"cannot count users: {describe(exc)}"),
+        )
+
+    def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
+        if generation != self._counts_generation:
+            return
+        for f in FILTERS:
+            if f.flagged:
+                n = counts.get("flagged", 0)
+            elif not f.statuses:
+                n = counts.get("all", 0)
+            else:
+                n = sum(counts.get(s, 0) for s in f.statuses)
+            self.filter_buttons[f.key].setText(f"{f.label}  {n:,}")
+
+    def _counted(self, n: int) -> None:
+        self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
+
+    def _first_page_loaded(self) -> None:
+        self.refresh_counts()
+        if self.model.rowCount() and not self.list.currentIndex().isValid():
+            self.list.setCurrentIndex(self.model.index(0))
+        elif not self.model.rowCount():
+            self._show_user(None)
+
+    def _users_changed(self, ids: list[str]) -> None:
+        if ids:
+            self.model.refresh_users(ids)
+        self.refresh_counts()
+        if self.current is not None and self.current.id in ids:
+            self._reload_current()
+
+    # --- selection and preview ----------------------------------------------------------------------------
+
+    def _name_of(self, user_id: str) -> str:
+        index = self.model.index_of(user_id)
+        return self.model.row_at(index.row()).name or user_id if index.isValid() else user_id
+
+    def selected_rows(self) -> list[UserRow]:
+        indexes = sorted(self.list.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        rows = [self.model.row_at(i.row()) for i in indexes]
+        if not rows and self.current is not None:
+            rows = [self.current]
+        return rows
+
+    def selected_ids(self) -> list[str]:
+        return [r.id for r in self.selected_rows()]
+
+    def _selection_changed(self, selected: QItemSelection, deselected: QItemSelection) -> None:
+        n = len(self.list.selectionModel().selectedIndexes())
+        if n > 1:
+            self.show_message(f"{n} users selected: approve, reject, generate and copy apply to all of them")
+
+    def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        # A filter change resets the model (no current row) and then selects the first row of the new page;
+        # keeping the old preview in between spares a blank flash and, if that user is first again, a reload.
+        if not current.isValid():
+            return
+        self.list.scrollTo(current, QAbstractItemView.ScrollHint.EnsureVisible)
+        row = self.model.row_at(current.row())
+        if row != self.current or self.preview.content is None:
+            self._show_user(row)
+
+    def move(self, step: int) -> None:
+        index = self.list.currentIndex()
+        row = (index.row() + step) if index.isValid() else 0
+        if row >= self.model.rowCount() and self.model.canFetchMore():
+            self.model.fetchMore()
+        row = max(0, min(row, self.model.rowCount() - 1))
+        if self.model.rowCount():
+            self.list.setCurrentIndex(self.model.index(row))
+
+    def _reload_current(self) -> None:
+        if self.current is None:
+            return
+        uid = self.current.id
+        self.tasks.submit(lambda: self.portal.get_user(uid), done=lambda row: row and self._show_user(row))
+
+    def _show_user(self, row: UserRow | None) -> None:
+        self.current = row
+        self._preview_generation += 1
+        generation = self._preview_generation
+        if row is None:
+            self.user_title.setText("")
+            self.user_info.setText("")
+            self.preview.set_content(None, "No users match this filter")
+            self.params.set_user(None)
+            self.history.clear()
+            return
+        self.user_title.setText(row.name or row.id)
+        self.user_info.setText(_describe_row(row))
+        self.params.set_user(row.id)
+        self.tasks.submit(
+            lambda: _load_preview(self.portal, row),
+            done=lambda loaded: self._preview_ready(generation, row, loaded),
+            failed=lambda exc: self._preview_failed(generation, exc),
+        )
+
+    def _preview_ready(self, generation: int, row: UserRow, loaded: tuple[Any, ...]) -> None:
+        if generation != self._preview_generation:
+            return
+        overrides, content, message, history = loaded
+        self.params.set_user(row.id, overrides)
+        self.history.clear()
+        for entry in history:
+            when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
+            note = f" — “{entry['note']}”" if entry.get("note") else ""
+            self.history.addItem(f"{when}  {entry['decision']} by {entry['reviewer']}{note}")
+        if not history:
+            self.history.addItem("no decisions yet")
+        self.preview.set_content(content, message)
+        compare = content is not None and content.compare_depth is not None
+        self.view_buttons["compare"].setEnabled(compare)
+        self.view_buttons["compare"].setToolTip(
+            "This depth result beside the user's previous one" if compare else "This user has only one depth result"
+        )
+
+    def _preview_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._preview_generation:
+            return
+        text = describe(exc)
+        self.preview.set_content(None, f"Cannot show this user: {text}")
+        self.show_error(text)
+
+    def set_view(self, mode: str) -> None:
+        self.view_buttons[mode].setChecked(True)
+        self.preview.set_mode(mode)
+
+    # --- review -------------------------------------------------------------------------------------------
+
+    def decide(self, decision: str, note: str | None = None) -> None:
+        rows = self.selected_rows()
+        reviewable = [r for r in rows if r.result_id is not None]
+        if not reviewable:
+            self.show_message("nothing to review here: the selected users have no depth map yet (G generates one)")
+            return
+        self.undo_stack.push(_Decision(self, reviewable, decision, note))
+        if len(rows) == 1:
+            self.move(1)
+
+    def reject_with_note(self) -> None:
+        if not any(r.result_id is not None for r in self.selected_rows()):
+            self.show_message("nothing to reject: the selected users have no depth map yet")
+            return
+        note, ok = QInputDialog.getText(self, "Reject", "Why? (optional, shown to whoever regenerates it)")
+        if ok:
+            self.decide("rejected", note.strip() or None)
+
+    def record_decisions(self, groups: list[tuple[list[str], str, str | None]]) -> None:
+        """Write decisions off the GUI thread, then refresh the rows and counts."""
+
+        def write() -> list[str]:
+            done: list[str] = []
+            for ids, decision, note in groups:
+                done += self.portal.decide(ids, decision, reviewer=self.reviewer, note=note)
+            return done
+
+        def written(ids: list[str]) -> None:
+            self._users_changed(ids)
+            verb = groups[0][1] if len(groups) == 1 else "restored"
+            self.show_message(f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})")
+
+        self.tasks.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
+
+    def generate_selected(self) -> None:
+        rows = [r for r in self.selected_rows() if r.avatar]
+        if not rows:
+            self.show_message("select users with a photo to generate their depth maps")
+            return
+        self.bulk.generate([r.id for r in rows], title=f"Generate {len(rows)} selected")
+
+    # --- settings and closing -----------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        from depthstudio.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.config, self)
+        if dialog.exec():
+            self.reviewer = self.params.reviewer = current_reviewer(self.config)
+            self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.params.flush()
+        if self.bulk.running:
+            self.bulk.cancel()
+            self.bulk.controller.wait(10.0)
+        self.preview.set_motion(False)
+        self.preview.release_gl()
+        self.tasks.pool.waitForDone(5000)
+        super().closeEvent(event)
+
+
+class SquareFrame(QWidget):
+    """Keeps the preview square and centred, like the avatar on the web page, whatever the window's shape."""
+
+    def __init__(self, child: QWidget) -> None:
+        super().__init__()
+        self.child = child
+        child.setParent(self)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        side = min(self.width(), self.height())
+        self.child.setGeometry((self.width() - side) // 2, (self.height() - side) // 2, side, side)
+        super().resizeEvent(event)
+
+
+def _describe_row(row: UserRow) -> str:
+    parts = [status_label(row.status)]
+    if row.backend:
+        parts.append(f"{row.backend} / {row.model}")
+    if row.result_id is not None:
+        parts.append(f"QA risk {row.qa_risk:.2f}")
+    if row.decision:
+        when = row.reviewed_at.strftime("%Y-%m-%d %H:%M") if row.reviewed_at else ""
+        parts.append(f"{row.decision} by {row.reviewer} {when}".strip() + (f" — “{row.note}”" if row.note else ""))
+    if row.status == "failed":
+        parts.append(f"failed after {row.attempts} attempt(s): {row.error_kind}: {row.error}")
+    if row.status == "stale":
+        parts.append("the photo changed after the depth map was made: the web shows the plain photo")
+    return " · ".join(parts)
+
+
+def _safe_url(url: str) -> str:
+    """The portal URL for the title bar, without a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "configured portal"
+
+
+def _depth_array(png: bytes) -> np.ndarray:
+    """The stored map as the 8-bit levels the web samples."""
+    return np.round(np.clip(decode_png(png), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _result_label(result: ResultRow) -> str:
+    return f"#{result.id} {result.backend} / {result.model}"
+
+
+def _load_preview(
+    portal: Portal, row: UserRow
+) -> tuple[dict[str, Any], PreviewContent | None, str, list[dict[str, Any]]]:
+    """Everything the preview and the side panel need for one user, read on a worker thread."""
+    overrides = portal.get_overrides(row.id)
+    history = portal.review_history(row.id)
+    if not row.avatar:
+        return overrides, None, "This user has no photo", history
+    depth: np.ndarray | None = None
+    label = compare_label = ""
+    compare: np.ndarray | None = None
+    if row.result_id is not None and row.status != "stale":
+        png = portal.result_png(row.result_id)
+        if png:
+            depth = _depth_array(png)
+        results = portal.results_for_user(row.id)
+        current = next((r for r in results if r.id == row.result_id), None)
+        label = _result_label(current) if current else ""
+        other = next((r for r in results if r.id != row.result_id and r.avatar_url == row.avatar), None)
+        if other is not None and depth is not None:
+            other_png = portal.result_png(other.id)
+            if other_png:
+                compare = _depth_array(other_png)
+                if compare.shape != depth.shape:
+                    compare = np.asarray(Image.fromarray(compare).resize(depth.shape[::-1], Image.Resampling.BILINEAR))
+                compare_label = _result_label(other)
+    height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
+    photo = photos.framed_photo(row.avatar, width, height)
+    return overrides, PreviewContent(photo, depth, label, compare, compare_label), "", history

@@ -1,0 +1,281 @@
+"""The user list as a Qt model over the portal repository: SQL pages fetched lazily, thumbnails off-thread.
+
+Views never query the database: the model asks the repository for one page at a time (``canFetchMore`` /
+``fetchMore``) on a worker thread, so 100k users cost one page of rows and one ``COUNT``, and scrolling never
+blocks the window. A query change bumps a generation number; pages of an older query are dropped on arrival.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+from PySide6.QtGui import QImage
+
+from depthstudio.portal.repository import Portal, Query, UserRow
+from depthstudio.ui import photos
+from depthstudio.ui.workers import TaskRunner, describe
+
+log = logging.getLogger(__name__)
+
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the UserRow
+THUMB_ROLE = Qt.ItemDataRole.UserRole + 2  # QImage or None while loading
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class ThumbnailCache(QObject):
+    """Square thumbnails by avatar URL: decoded on a thread pool, kept in an LRU of ``capacity`` images."""
+
+    ready = Signal(str)  # the avatar URL whose thumbnail arrived
+
+    def __init__(self, size: int = 48, capacity: int = 2000, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.size = size
+        self.capacity = capacity
+        self._images: OrderedDict[str, QImage | None] = OrderedDict()  # None: failed, don't retry
+        self._loading: set[str] = set()
+        self._requests = 0
+        pool = QThreadPool(self)
+        pool.setMaxThreadCount(2)  # decoding is CPU-bound; leave cores for the GUI and the jobs
+        self._tasks = TaskRunner(pool, self)
+
+    def get(self, source: str) -> QImage | None:
+        """The cached image, or None after scheduling a load (``ready`` fires when it lands)."""
+        if source in self._images:
+            self._images.move_to_end(source)
+            return self._images[source]
+        if source not in self._loading:
+            self._loading.add(source)
+            size = self.size
+            # Newest first: after a fast scroll the rows on screen now decode before those scrolled past.
+            self._requests += 1
+            self._tasks.submit(
+                lambda: _to_qimage(photos.thumbnail(source, size)),
+                done=lambda img: self._store(source, img),
+                failed=lambda exc: self._store(source, None, exc),
+                priority=self._requests % 2**30,
+            )
+        return None
+
+    def _store(self, source: str, image: QImage | None, exc: BaseException | None = None) -> None:
+        if exc is not None:
+            log.info("no thumbnail for %s: %s", source, describe(exc))
+        self._loading.discard(source)
+        self._images[source] = image
+        while len(self._images) > self.capacity:
+            self._images.popitem(last=False)
+        self.ready.emit(source)
+
+
+def _to_qimage(img: Any) -> QImage:
+    data = img.tobytes("raw", "RGB")
+    # QImage does not own ``data``; copy() detaches it before the bytes go away.
+    return QImage(data, img.width, img.height, img.width * 3, QImage.Format.Format_RGB888).copy()
+
+
+class UserListModel(QAbstractListModel):
+    """Rows of ``Portal.list_users`` for one ``Query``, fetched ``page_size`` at a time."""
+
+    loaded = Signal()  # the first page of a (new) query is in; the count and the filter counts follow
+    counted = Signal(int)  # total rows of the query
+    error = Signal(str)
+
+    def __init__(self, portal: Portal, *, page_size: int = 200, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.portal = portal
+        self.page_size = page_size
+        self.query = Query()
+        self.total: int | None = None
+        self._rows: list[UserRow] = []
+        self._by_id: dict[str, int] = {}
+        self._by_avatar: dict[str, list[int]] = {}
+        self._generation = 0
+        self._fetching = False
+        self._exhausted = False
+        self.thumbnails = ThumbnailCache(parent=self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+        self._tasks = TaskRunner(parent=self)
+
+    # --- query --------------------------------------------------------------------------------------------
+
+    def set_query(self, query: Query) -> None:
+        """Replace the rows with the first page of ``query`` (asynchronously; ``loaded`` says when)."""
+        self.query = query
+        self._generation += 1
+        self.beginResetModel()
+        self._rows, self._by_id, self._by_avatar = [], {}, {}
+        self.total = None
+        self._exhausted = False
+        self._fetching = False
+        self.endResetModel()
+        self._fetch_page()
+
+    def _count(self) -> None:
+        """The total, asked only once the first page is in: on a big portal the page must not wait for it."""
+        generation, query = self._generation, self.query
+        self._tasks.submit(
+            lambda: self.portal.count_users(query),
+            done=lambda n: self._set_total(generation, n),
+            failed=lambda exc: self.error.emit(f"cannot count users: {describe(exc)}"),
+        )
+
+    def _set_total(self, generation: int, n: int) -> None:
+        if generation == self._generation:
+            self.total = n
+            self.counted.emit(n)
+
+    # --- lazy paging --------------------------------------------------------------------------------------
+
+    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008 - Qt's signature
+        return not parent.isValid() and not self._exhausted and not self._fetching
+
+    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        if not parent.isValid():
+            self._fetch_page()
+
+    def _fetch_page(self) -> None:
+        if self._fetching or self._exhausted:
+            return
+        self._fetching = True
+        generation, query, offset, limit = self._generation, self.query, len(self._rows), self.page_size
+        self._tasks.submit(
+            lambda: self.portal.list_users(query, offset=offset, limit=limit),
+            done=lambda rows: self._append(generation, offset, rows),
+            failed=lambda exc: self._page_failed(generation, exc),
+        )
+
+    def _append(self, generation: int, offset: int, rows: list[UserRow]) -> None:
+        if generation != self._generation or offset != len(self._rows):
+            return
+        self._fetching = False
+        self._exhausted = len(rows) < self.page_size
+        fresh = [r for r in rows if r.id not in self._by_id]  # a row can shift pages when statuses change
+        if fresh:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            for i, row in enumerate(fresh):
+                self._by_id[row.id] = first + i
+                if row.avatar:
+                    self._by_avatar.setdefault(row.avatar, []).append(first + i)
+            self._rows.extend(fresh)
+            self.endInsertRows()
+        if offset == 0:
+            self.loaded.emit()
+            self._count()
+
+    def _page_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self._fetching = False
+        self._exhausted = True  # no retry loop against a dead database; a filter change or refresh retries
+        self.error.emit(f"cannot list users: {describe(exc)}")
+        if not self._rows:
+            self.loaded.emit()
+            self._count()
+
+    @property
+    def busy(self) -> bool:
+        return self._fetching or self._tasks.pending > 0
+
+    # --- rows changing in place ---------------------------------------------------------------------------
+
+    def refresh_users(self, user_ids: Iterable[str]) -> None:
+        """Re-read these users (after a decision or a job result) and update their rows where they are shown.
+
+        Rows stay where they are even if they no longer match the filter, as in a culling tool: the list must
+        not jump under the editor's cursor. The next filter change re-queries.
+        """
+        ids = [u for u in dict.fromkeys(user_ids) if u in self._by_id]
+        if not ids:
+            return
+        generation = self._generation
+        self._tasks.submit(
+            lambda: [self.portal.get_user(u) for u in ids],
+            done=lambda rows: self._replace(generation, rows),
+            failed=lambda exc: self.error.emit(f"cannot refresh users: {describe(exc)}"),
+        )
+
+    def _replace(self, generation: int, rows: list[UserRow | None]) -> None:
+        if generation != self._generation:
+            return
+        for row in rows:
+            if row is None or row.id not in self._by_id:
+                continue
+            i = self._by_id[row.id]
+            if row.avatar and row.avatar != self._rows[i].avatar:
+                self._by_avatar.setdefault(row.avatar, []).append(i)
+            self._rows[i] = row
+            index = self.index(i)
+            self.dataChanged.emit(index, index)
+
+    # --- Qt model -----------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.name or row.id
+        if role == ROW_ROLE:
+            return row
+        if role == THUMB_ROLE:
+            return self.thumbnails.get(row.avatar) if row.avatar else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(row)
+        return None
+
+    def row_at(self, i: int) -> UserRow:
+        return self._rows[i]
+
+    def index_of(self, user_id: str) -> QModelIndex:
+        i = self._by_id.get(user_id)
+        return self.index(i) if i is not None else QModelIndex()
+
+    def _thumbnail_ready(self, source: str) -> None:
+        for i in self._by_avatar.get(source, ()):
+            index = self.index(i)
+            self.dataChanged.emit(index, index, [THUMB_ROLE])
+
+
+def tooltip(row: UserRow) -> str:
+    lines = [f"{row.name or '(no name)'} — {status_label(row.status)}", f"id {row.id}"]
+    if row.error:
+        lines.append(f"failed ({row.error_kind}): {row.error}")
+    if row.decision:
+        lines.append(f"{row.decision} by {row.reviewer}" + (f": {row.note}" if row.note else ""))
+    if row.backend:
+        lines.append(f"depth: {row.backend} / {row.model}, QA risk {row.qa_risk:.2f}")
+    return "\n".join(lines)
+
+
+STATUS_LABELS = {
+    "missing": "missing",
+    "queued": "queued",
+    "generating": "generating",
+    "generated": "awaiting review",
+    "approved": "approved",
+    "rejected": "rejected",
+    "published": "published",
+    "stale": "stale (new photo)",
+    "failed": "failed",
+    "no_photo": "no photo",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)

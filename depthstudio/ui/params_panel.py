@@ -1,0 +1,404 @@
+"""Sliders and fields for every shader parameter, generated from ``PARAM_SPECS``, with undo and per-user scope.
+
+Two layers of values: the global defaults (studio setting ``shader_defaults``, a partial dict over the built-in
+defaults) and each user's override (a partial dict over the global defaults). The panel edits one layer at a
+time; the preview always shows the effective set, which is what the web will get for that user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QGuiApplication, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from depthstudio.errors import DepthstudioError
+from depthstudio.portal.repository import Portal
+from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
+from depthstudio.ui.workers import TaskRunner, describe
+
+log = logging.getLogger(__name__)
+
+DEFAULTS_KEY = "shader_defaults"
+USER, GLOBAL = "user", "global"
+SAVE_DELAY_MS = 250  # a slider drag becomes one database write, not sixty
+
+
+def effective(defaults: dict[str, Any], user: dict[str, Any]) -> ShaderParams:
+    """The set the web gets for a user; stored values out of range are clamped rather than refused."""
+    return ShaderParams.from_dict({**defaults, **user}, clamp=True)
+
+
+class _ParamEdit(QUndoCommand):
+    """One parameter of one layer changed; consecutive changes of the same slider merge into one undo step."""
+
+    ID = 1001
+
+    def __init__(self, panel: ParamsPanel, scope: str, user_id: str | None, name: str, old: Any, new: Any) -> None:
+        super().__init__(f"{SPECS_BY_NAME[name].label} = {new}")
+        self.panel, self.scope, self.user_id, self.name = panel, scope, user_id, name
+        self.old, self.new = old, new
+
+    def id(self) -> int:
+        return self.ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, _ParamEdit) or (other.scope, other.user_id, other.name) != (
+            self.scope,
+            self.user_id,
+            self.name,
+        ):
+            return False
+        self.new = other.new
+        self.setText(f"{SPECS_BY_NAME[self.name].label} = {self.new}")
+        return True
+
+    def redo(self) -> None:
+        self.panel.apply_value(self.scope, self.user_id, self.name, self.new)
+
+    def undo(self) -> None:
+        self.panel.apply_value(self.scope, self.user_id, self.name, self.old)
+
+
+class _LayerReplace(QUndoCommand):
+    """A whole layer replaced at once (reset, copy to other users): undo puts each user's old layer back."""
+
+    def __init__(self, panel: ParamsPanel, text: str, scope: str, before: dict[str | None, dict[str, Any]],
+                 after: dict[str, Any]) -> None:  # fmt: skip
+        super().__init__(text)
+        self.panel, self.scope, self.before, self.after = panel, scope, before, after
+
+    def redo(self) -> None:
+        self.panel.replace_layers(self.scope, {key: self.after for key in self.before})
+
+    def undo(self) -> None:
+        self.panel.replace_layers(self.scope, self.before)
+
+
+class _Row:
+    """The editor of one parameter: a slider plus a number field, a checkbox or a choice list."""
+
+    def __init__(self, spec: ParamSpec, on_edit: Callable[[str, Any], None]) -> None:
+        self.spec = spec
+        self.on_edit = on_edit
+        self.label = QLabel(spec.label)
+        self.label.setToolTip(spec.help)
+        self.widget = QWidget()
+        layout = QHBoxLayout(self.widget)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.slider: QSlider | None = None
+        self.field: QAbstractSpinBox | QCheckBox | QComboBox
+        if spec.kind in ("float", "int"):
+            assert spec.minimum is not None and spec.maximum is not None and spec.step
+            self.slider = QSlider(Qt.Orientation.Horizontal)
+            self.slider.setObjectName(f"slider_{spec.name}")
+            self.slider.setRange(0, round((spec.maximum - spec.minimum) / spec.step))
+            self.slider.setToolTip(spec.help)
+            box: QDoubleSpinBox | QSpinBox
+            if spec.kind == "float":
+                box = QDoubleSpinBox()
+                box.setDecimals(max(0, len(f"{spec.step:g}".partition(".")[2])))
+            else:
+                box = QSpinBox()
+            box.setRange(spec.minimum, spec.maximum)  # type: ignore[arg-type]
+            box.setSingleStep(spec.step)  # type: ignore[arg-type]
+            box.setKeyboardTracking(False)  # typing "120" is one edit, not "1", "12", "120"
+            box.setFixedWidth(78)
+            box.setObjectName(f"field_{spec.name}")
+            self.field = box
+            self.slider.valueChanged.connect(self._slider_moved)
+            box.valueChanged.connect(self._field_changed)
+            layout.addWidget(self.slider, 1)
+            layout.addWidget(box)
+        elif spec.kind == "bool":
+            self.field = QCheckBox()
+            self.field.setObjectName(f"field_{spec.name}")
+            self.field.toggled.connect(lambda on: self.on_edit(spec.name, bool(on)))
+            layout.addWidget(self.field)
+            layout.addStretch(1)
+        else:
+            self.field = QComboBox()
+            self.field.setObjectName(f"field_{spec.name}")
+            self.field.addItems(list(spec.choices))
+            self.field.currentTextChanged.connect(lambda text: self.on_edit(spec.name, text))
+            layout.addWidget(self.field, 1)
+        self.field.setToolTip(spec.help)
+
+    def _slider_moved(self, i: int) -> None:
+        assert self.spec.minimum is not None and self.spec.step
+        value = self.spec.minimum + i * self.spec.step
+        value = round(value) if self.spec.kind == "int" else round(value, 6)
+        self.field.blockSignals(True)
+        self.field.setValue(value)  # type: ignore[union-attr]
+        self.field.blockSignals(False)
+        self.on_edit(self.spec.name, value)
+
+    def _field_changed(self, value: float) -> None:
+        if self.slider is not None:
+            self._set_slider(value)
+        self.on_edit(self.spec.name, int(value) if self.spec.kind == "int" else float(value))
+
+    def _set_slider(self, value: float) -> None:
+        assert self.slider is not None and self.spec.minimum is not None and self.spec.step
+        self.slider.blockSignals(True)
+        self.slider.setValue(round((value - self.spec.minimum) / self.spec.step))
+        self.slider.blockSignals(False)
+
+    def show(self, value: Any, overridden: bool) -> None:
+        self.field.blockSignals(True)
+        if isinstance(self.field, QCheckBox):
+            self.field.setChecked(bool(value))
+        elif isinstance(self.field, QComboBox):
+            self.field.setCurrentText(str(value))
+        else:
+            self.field.setValue(value)  # type: ignore[union-attr]
+            self._set_slider(float(value))
+        self.field.blockSignals(False)
+        font = QFont(self.label.font())
+        font.setBold(overridden)
+        self.label.setFont(font)
+        self.label.setText(self.spec.label + ("  •" if overridden else ""))
+
+
+class ParamsPanel(QWidget):
+    params_changed = Signal(object)  # the effective ShaderParams for the current user
+    message = Signal(str)
+
+    def __init__(self, portal: Portal, undo: QUndoStack, reviewer: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.portal = portal
+        self.undo = undo
+        self.reviewer = reviewer
+        self.defaults: dict[str, Any] = {}
+        self.user_id: str | None = None
+        self.user_layer: dict[str, Any] = {}
+        self.scope = USER
+        self.selected_ids: Callable[[], list[str]] = lambda: []
+        self._tasks = TaskRunner(parent=self)
+        self._dirty: set[str | None] = set()  # user ids (None = the global layer) waiting to be written
+        self._layers: dict[str, dict[str, Any]] = {}  # user id -> layer, for users edited in this session
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.flush)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        title = QLabel("Shader parameters")
+        title.setObjectName("sectionTitle")
+        layout.addWidget(title)
+        scope_row = QHBoxLayout()
+        self.user_button = QPushButton("This user")
+        self.global_button = QPushButton("Global defaults")
+        self._scope_group = QButtonGroup(self)
+        for button, scope in ((self.user_button, USER), (self.global_button, GLOBAL)):
+            button.setCheckable(True)
+            button.setObjectName("chip")
+            self._scope_group.addButton(button)
+            button.clicked.connect(lambda _=False, s=scope: self.set_scope(s))
+            scope_row.addWidget(button)
+        self.user_button.setChecked(True)
+        scope_row.addStretch(1)
+        layout.addLayout(scope_row)
+        self.scope_hint = QLabel()
+        self.scope_hint.setWordWrap(True)
+        self.scope_hint.setObjectName("hint")
+        layout.addWidget(self.scope_hint)
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.rows: dict[str, _Row] = {}
+        for spec in PARAM_SPECS:
+            row = _Row(spec, self._edited)
+            self.rows[spec.name] = row
+            form.addRow(row.label, row.widget)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Clear this layer: the user follows the global defaults / the built-in defaults")
+        self.reset_button.clicked.connect(self.reset_layer)
+        self.copy_button = QPushButton("Copy to selected")
+        self.copy_button.setToolTip("Give every selected user this user's parameters")
+        self.copy_button.clicked.connect(self.copy_to_selected)
+        self.web_button = QPushButton("Copy web props")
+        self.web_button.setToolTip("The react-depth-map props for these parameters, as JSON, to the clipboard")
+        self.web_button.clicked.connect(self.copy_web_props)
+        for b in (self.reset_button, self.copy_button, self.web_button):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+        self._refresh()
+
+    # --- loading ------------------------------------------------------------------------------------------
+
+    def load_defaults(self) -> None:
+        """Read the global layer (off the GUI thread)."""
+        self._tasks.submit(
+            lambda: self.portal.get_setting(DEFAULTS_KEY) or {},
+            done=self._defaults_loaded,
+            failed=lambda exc: self.message.emit(f"cannot read the shader defaults: {describe(exc)}"),
+        )
+
+    def _defaults_loaded(self, value: dict[str, Any]) -> None:
+        self.defaults = dict(value) if isinstance(value, dict) else {}
+        self._refresh()
+
+    def set_user(self, user_id: str | None, layer: dict[str, Any] | None = None) -> None:
+        """Show this user's layer; ``layer`` is what the database holds (edits not yet saved win)."""
+        self.user_id = user_id
+        self.user_layer = dict(self._layers.get(user_id, layer or {})) if user_id else {}
+        self._refresh()
+
+    def set_scope(self, scope: str) -> None:
+        self.scope = scope
+        (self.user_button if scope == USER else self.global_button).setChecked(True)
+        self._refresh()
+
+    # --- values -------------------------------------------------------------------------------------------
+
+    def current(self) -> ShaderParams:
+        try:
+            return effective(self.defaults, self.user_layer)
+        except DepthstudioError as err:
+            self.message.emit(f"stored parameters ignored: {err}")
+            return ShaderParams()
+
+    def _layer(self, scope: str, user_id: str | None) -> dict[str, Any]:
+        if scope == GLOBAL:
+            return self.defaults
+        if user_id == self.user_id:
+            return self.user_layer
+        return self._layers.setdefault(user_id or "", {})
+
+    def _edited(self, name: str, value: Any) -> None:
+        if self.scope == USER and self.user_id is None:
+            self.message.emit("select a user to give them their own parameters, or switch to Global defaults")
+            self._refresh()
+            return
+        user_id = self.user_id if self.scope == USER else None
+        old = self._layer(self.scope, user_id).get(name)
+        self.undo.push(_ParamEdit(self, self.scope, user_id, name, old, value))
+
+    def apply_value(self, scope: str, user_id: str | None, name: str, value: Any) -> None:
+        """Set (or with ``None`` remove) one value in a layer; used by the undo commands."""
+        layer = self._layer(scope, user_id)
+        baseline = SPECS_BY_NAME[name].default if scope == GLOBAL else effective(self.defaults, {}).to_dict()[name]
+        if value is None or value == baseline:
+            layer.pop(name, None)
+        else:
+            layer[name] = value
+        self._changed(scope, user_id)
+
+    def replace_layers(self, scope: str, layers: dict[str | None, dict[str, Any]]) -> None:
+        for user_id, layer in layers.items():
+            if scope == GLOBAL:
+                self.defaults = dict(layer)
+            elif user_id == self.user_id:
+                self.user_layer = dict(layer)
+            else:
+                self._layers[user_id or ""] = dict(layer)
+            self._changed(scope, user_id)
+
+    def _changed(self, scope: str, user_id: str | None) -> None:
+        if scope == USER and user_id is not None:
+            self._layers[user_id] = dict(self._layer(scope, user_id))
+        self._dirty.add(None if scope == GLOBAL else user_id)
+        self._save_timer.start()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        params = self.current()
+        values = params.to_dict()
+        layer = self.defaults if self.scope == GLOBAL else self.user_layer
+        for name, row in self.rows.items():
+            row.show(values[name], name in layer)
+            row.widget.setEnabled(self.scope == GLOBAL or self.user_id is not None)
+        if self.scope == GLOBAL:
+            self.scope_hint.setText("Editing the defaults every user without an override gets.")
+        elif self.user_id is None:
+            self.scope_hint.setText("Select a user to tune their parameters.")
+        else:
+            n = len(self.user_layer)
+            self.scope_hint.setText(
+                f"This user overrides {n} parameter{'s' if n != 1 else ''} (bold)." if n else
+                "This user follows the global defaults; a change here becomes their override."
+            )  # fmt: skip
+        self.copy_button.setEnabled(self.scope == USER and self.user_id is not None)
+        self.params_changed.emit(params)
+
+    # --- actions ------------------------------------------------------------------------------------------
+
+    def reset_layer(self) -> None:
+        if self.scope == GLOBAL:
+            self.undo.push(_LayerReplace(self, "reset global defaults", GLOBAL, {None: dict(self.defaults)}, {}))
+        elif self.user_id is not None:
+            self.undo.push(
+                _LayerReplace(self, "reset user parameters", USER, {self.user_id: dict(self.user_layer)}, {})
+            )
+
+    def copy_to_selected(self) -> None:
+        targets = [u for u in self.selected_ids() if u != self.user_id]
+        if self.user_id is None or not targets:
+            self.message.emit("select the users to copy to (Ctrl/Shift+click), then Copy to selected")
+            return
+        layer = dict(self.user_layer)
+
+        def before() -> dict[str | None, dict[str, Any]]:
+            return {u: self._layers.get(u, self.portal.get_overrides(u)) for u in targets}
+
+        def push(previous: dict[str | None, dict[str, Any]]) -> None:
+            self.undo.push(_LayerReplace(self, f"copy parameters to {len(targets)} users", USER, previous, layer))
+            self.message.emit(f"copied this user's parameters to {len(targets)} selected users")
+
+        self._tasks.submit(before, done=push, failed=lambda exc: self.message.emit(describe(exc)))
+
+    def copy_web_props(self) -> None:
+        text = json.dumps(self.current().web_props(), indent=2)
+        QGuiApplication.clipboard().setText(text)
+        self.message.emit("web props copied to the clipboard")
+
+    # --- saving -------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the changed layers now (the timer calls this after a pause in editing)."""
+        self._save_timer.stop()
+        dirty, self._dirty = self._dirty, set()
+        writes: list[tuple[str | None, dict[str, Any]]] = [
+            (u, dict(self.defaults if u is None else self._layers.get(u, {}))) for u in dirty
+        ]
+        if not writes:
+            return
+
+        def save() -> None:
+            for user_id, layer in writes:
+                if user_id is None:
+                    self.portal.set_setting(DEFAULTS_KEY, layer, by=self.reviewer)
+                else:
+                    self.portal.set_overrides([user_id], layer, by=self.reviewer)
+
+        self._tasks.submit(
+            save,
+            failed=lambda exc: self.message.emit(f"parameters not saved: {describe(exc)}"),
+        )
+
+    @property
+    def saving(self) -> bool:
+        return bool(self._dirty) or self._tasks.pending > 0

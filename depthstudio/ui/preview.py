@@ -1,0 +1,376 @@
+"""The live preview: the shared parallax shader in a QOpenGLWidget, moved by the pointer like the web page.
+
+All drawing goes through ``depthstudio.gl.renderer.ParallaxRenderer`` inside Qt's current context, so the pixels
+here are the exporter's and (through the same GLSL file) the website's. Views that need a region of the widget
+(side-by-side compare, zoom 1:1) render into an offscreen framebuffer of the region's size and blit it, because
+the renderer always draws the whole viewport the way the web component fills its canvas.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from OpenGL import GL
+from PIL import Image
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QMouseEvent, QResizeEvent, QSurfaceFormat
+from PySide6.QtOpenGLWidgets import QOpenGLWidget
+from PySide6.QtWidgets import QFrame, QLabel, QWidget
+
+from depthstudio.gl.renderer import Framebuffer, ParallaxRenderer
+from depthstudio.render.motion import EasedPointer, auto_orbit_target, pointer_target
+from depthstudio.render.params import PLANE_ORIGINAL, ShaderParams
+from depthstudio.render.reference import prepare_textures
+from depthstudio.ui.workers import describe
+
+log = logging.getLogger(__name__)
+
+MODES = ("shader", "depth", "split", "compare")
+IDLE_BEFORE_ORBIT_S = 2.5
+FRAME_MS = 16  # the web eases once per animation frame, 60 Hz
+BACKGROUND = (0.13, 0.14, 0.16)
+
+
+def surface_format() -> QSurfaceFormat:
+    """GL 3.3 core, what the shared shader's desktop header (#version 330 core) needs."""
+    fmt = QSurfaceFormat()
+    fmt.setVersion(3, 3)
+    fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
+    fmt.setDepthBufferSize(0)
+    fmt.setSwapInterval(1)
+    return fmt
+
+
+@dataclass(frozen=True)
+class PreviewContent:
+    """What one user looks like: the square photo, and the depth map(s) if there are any (uint8, white = near)."""
+
+    photo: Image.Image
+    depth: np.ndarray | None
+    label: str = ""
+    compare_depth: np.ndarray | None = None
+    compare_label: str = ""
+
+
+def original_of(params: ShaderParams) -> ShaderParams:
+    """The published web component with the same motion settings: plane 0.5 and none of the fixes."""
+    return params.with_values(plane=PLANE_ORIGINAL, counter_motion=1.0, occlusion_steps=0)
+
+
+class PreviewWidget(QOpenGLWidget):
+    frame_drawn = Signal()  # after every paintGL: lets benchmarks time "slider moved -> frame on screen"
+    gl_failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFormat(surface_format())
+        self.setMouseTracking(True)
+        self.setMinimumSize(320, 320)
+        self.params = ShaderParams()
+        self.mode = "shader"
+        self.zoom_1to1 = False
+        self.content: PreviewContent | None = None
+        self.message = "Select a user"
+        self.gl_error: str | None = None
+        self.pointer = EasedPointer()
+        self._renderer: ParallaxRenderer | None = None
+        self._compare: ParallaxRenderer | None = None
+        self._depth_view: ParallaxRenderer | None = None
+        self._targets: dict[tuple[int, int], Framebuffer] = {}
+        self._dirty_textures = False
+        self._last_pointer = 0.0
+        self._hovering = False
+        self._orbit_t0 = time.monotonic()
+        self._timer = QTimer(self)
+        self._timer.setInterval(FRAME_MS)
+        self._timer.timeout.connect(self._tick)
+        self.motion_enabled = False
+        self._build_overlay()
+        self._place_overlay()
+
+    # --- state from the window ----------------------------------------------------------------------------
+
+    def set_content(self, content: PreviewContent | None, message: str = "") -> None:
+        self.content = content
+        self.message = message
+        self._dirty_textures = True
+        self._place_overlay()
+        self.update()
+
+    def set_params(self, params: ShaderParams) -> None:
+        self.params = params
+        self.update()
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown preview mode {mode!r}")
+        self.mode = mode
+        self._place_overlay()
+        self.update()
+
+    def set_zoom_1to1(self, on: bool) -> None:
+        self.zoom_1to1 = on
+        self.update()
+
+    def set_motion(self, on: bool) -> None:
+        """Pointer-follow and auto-orbit on (a 60 Hz timer) or frozen where the picture is now."""
+        self.motion_enabled = on
+        if on:
+            self._orbit_t0 = time.monotonic()
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def set_mouse(self, mouse: tuple[float, float]) -> None:
+        """Hold the picture at this pointer offset (tests, screenshots, stills)."""
+        self.pointer = EasedPointer(mouse[0], mouse[1], mouse[0], mouse[1])
+        self.update()
+
+    @property
+    def has_depth(self) -> bool:
+        return self.content is not None and self.content.depth is not None
+
+    # --- motion -------------------------------------------------------------------------------------------
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._hovering = True
+        self._last_pointer = time.monotonic()
+        pos = event.position()
+        self.pointer.set_target(
+            pointer_target(pos.x(), pos.y(), self.width(), self.height(), reverse_motion=self.params.reverse_motion)
+        )
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: object) -> None:
+        self._hovering = False
+        super().leaveEvent(event)  # type: ignore[arg-type]
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if not self._hovering or now - self._last_pointer > IDLE_BEFORE_ORBIT_S:
+            self.pointer.set_target(auto_orbit_target(now - self._orbit_t0))
+        self.pointer.tick()
+        if self.has_depth and self.mode in ("shader", "split", "compare"):
+            self.update()
+
+    # --- GL -----------------------------------------------------------------------------------------------
+
+    def initializeGL(self) -> None:
+        try:
+            self._renderer = ParallaxRenderer("gl330")
+            self._compare = ParallaxRenderer("gl330")
+            self._depth_view = ParallaxRenderer("gl330")
+        except Exception as exc:
+            self.gl_error = f"the 3D preview is unavailable: {describe(exc)}"
+            log.error("%s", self.gl_error)
+            self.gl_failed.emit(self.gl_error)
+            QTimer.singleShot(0, self, self._place_overlay)
+        self._dirty_textures = True
+
+    def paintGL(self) -> None:
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glClearColor(*BACKGROUND, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        if self.gl_error is None and self.content is not None:
+            try:
+                self._paint_scene()
+            except Exception as exc:
+                self.gl_error = f"the 3D preview failed: {describe(exc)}"
+                log.error("preview paint failed", exc_info=exc)
+                self.gl_failed.emit(self.gl_error)
+                QTimer.singleShot(0, self, self._place_overlay)
+        self.frame_drawn.emit()
+
+    def _upload(self) -> None:
+        content = self.content
+        assert content is not None and self._renderer and self._compare and self._depth_view
+        depth = content.depth if content.depth is not None else np.zeros((8, 8), np.uint8)
+        self._renderer.set_textures(prepare_textures(content.photo, depth))
+        if content.depth is not None:
+            gray = Image.fromarray(content.depth).convert("RGB")
+            self._depth_view.set_textures(prepare_textures(gray, content.depth))
+        if content.compare_depth is not None:
+            self._compare.set_textures(prepare_textures(content.photo, content.compare_depth))
+        self._dirty_textures = False
+
+    def _effective_mode(self) -> str:
+        """The mode that can be shown: a user without a depth map (or a second result) gets the plain view."""
+        content = self.content
+        if content is None or content.depth is None:
+            return "shader"
+        if self.mode == "compare" and content.compare_depth is None:
+            return "shader"
+        return self.mode
+
+    def _paint_scene(self) -> None:
+        content = self.content
+        assert content is not None and self._renderer and self._compare and self._depth_view
+        if self._dirty_textures:
+            self._upload()
+        ratio = self.devicePixelRatioF()
+        w, h = round(self.width() * ratio), round(self.height() * ratio)
+        full = QRect(0, 0, w, h)
+        mouse = self.pointer.mouse if self.has_depth else (0.0, 0.0)  # no depth map: the plain photo, unmoved
+        mode = self._effective_mode()
+        if mode == "depth":
+            self._pane(self._depth_view, [(self.params, None)], (0.0, 0.0), full)
+            return
+        if mode == "split":
+            half = w // 2
+            draws = [(original_of(self.params), QRect(0, 0, half, h)), (self.params, QRect(half, 0, w - half, h))]
+            self._pane(self._renderer, draws, mouse, full)
+            return
+        if mode == "compare":
+            half = w // 2
+            left, right = QRect(0, 0, half, h), QRect(half, 0, w - half, h)
+            self._pane(self._renderer, [(self.params, None)], mouse, left)
+            self._pane(self._compare, [(self.params, None)], mouse, right)
+            return
+        self._pane(self._renderer, [(self.params, None)], mouse, full)
+
+    def _pane(
+        self,
+        renderer: ParallaxRenderer,
+        draws: list[tuple[ShaderParams, QRect | None]],
+        mouse: tuple[float, float],
+        rect: QRect,
+    ) -> None:
+        """Render into ``rect`` (device pixels, top-left origin); each draw may be clipped to a sub-rectangle."""
+        full_widget = rect.topLeft() == QPoint(0, 0) and rect.size() == self.size() * self.devicePixelRatioF()
+        if self.zoom_1to1 and self.content is not None:
+            side = self.content.photo.width
+            scene = QRect(0, 0, side, self.content.photo.height)
+        else:
+            scene = QRect(0, 0, rect.width(), rect.height())
+        direct = full_widget and not self.zoom_1to1
+        if direct:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
+        else:
+            target = self._target(scene.width(), scene.height())
+            target.bind()
+        for params, clip in draws:
+            if clip is not None:
+                sx = clip.left() * scene.width() // max(1, rect.width())
+                sw = clip.width() * scene.width() // max(1, rect.width())
+                GL.glEnable(GL.GL_SCISSOR_TEST)
+                GL.glScissor(sx, 0, sw, scene.height())
+            renderer.draw(params, mouse, scene.width(), scene.height())
+            GL.glDisable(GL.GL_SCISSOR_TEST)
+        if direct:
+            return
+        # Blit the scene centred in ``rect``: cropped when larger (1:1 zoom on a small window), never scaled.
+        total_h = round(self.height() * self.devicePixelRatioF())
+        dw, dh = min(scene.width(), rect.width()), min(scene.height(), rect.height())
+        sx0, sy0 = (scene.width() - dw) // 2, (scene.height() - dh) // 2
+        dx0 = rect.left() + (rect.width() - dw) // 2
+        dy0_top = rect.top() + (rect.height() - dh) // 2
+        dy0 = total_h - (dy0_top + dh)  # GL's y grows upwards
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, target.fbo)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self.defaultFramebufferObject())
+        GL.glBlitFramebuffer(
+            sx0, sy0, sx0 + dw, sy0 + dh, dx0, dy0, dx0 + dw, dy0 + dh, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST
+        )
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
+
+    def _target(self, width: int, height: int) -> Framebuffer:
+        key = (width, height)
+        if key not in self._targets:
+            if len(self._targets) > 4:  # window resizes would otherwise keep every old size alive
+                for old in self._targets.values():
+                    old.release()
+                self._targets.clear()
+            self._targets[key] = Framebuffer(width, height)
+        return self._targets[key]
+
+    # --- overlay: child widgets over the GL surface, so captions never enter the rendered frame ----------
+
+    def _build_overlay(self) -> None:
+        self._captions = [QLabel(self), QLabel(self)]
+        for caption in self._captions:
+            caption.setObjectName("caption")
+            caption.setStyleSheet(
+                "QLabel#caption { background: rgba(0, 0, 0, 150); color: white; border-radius: 5px; padding: 3px 8px; }"
+            )
+            caption.hide()
+        self._divider = QFrame(self)
+        self._divider.setStyleSheet("background: rgba(255, 255, 255, 200);")
+        self._divider.hide()
+        self._message = QLabel(self)
+        self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._message.setWordWrap(True)
+        self._message.setStyleSheet("color: #c8ccd2; background: transparent; font-size: 12pt;")
+
+    def captions(self) -> list[tuple[int, str]]:
+        """(x of the pane's left edge in widget pixels, caption) for the current view."""
+        content, mode = self.content, self._effective_mode()
+        if content is None:
+            return []
+        half = self.width() // 2
+        if content.depth is None:
+            return [(0, "no depth map: the plain photo, as the web shows it")]
+        if mode == "depth":
+            return [(0, "depth map (white = near)")]
+        if mode == "split":
+            return [(0, "original web shader (plane 0.5)"), (half, "fixed")]
+        if mode == "compare":
+            return [(0, content.label), (half, content.compare_label)]
+        return []
+
+    def _place_overlay(self) -> None:
+        captions = self.captions()
+        for i, caption in enumerate(self._captions):
+            if i < len(captions) and captions[i][1]:
+                caption.setText(captions[i][1])
+                caption.adjustSize()
+                caption.move(captions[i][0] + 10, 10)
+                caption.show()
+            else:
+                caption.hide()
+        if len(captions) == 2:
+            self._divider.setGeometry(captions[1][0], 0, 1, self.height())
+            self._divider.show()
+        else:
+            self._divider.hide()
+        text = self.gl_error or ("" if self.content is not None else self.message or "Select a user")
+        self._message.setText(text)
+        self._message.setStyleSheet(
+            f"color: {'#ff8a80' if self.gl_error else '#c8ccd2'}; background: transparent; font-size: 12pt;"
+        )
+        self._message.setGeometry(self.rect().adjusted(24, 24, -24, -24))
+        self._message.setVisible(bool(text))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_overlay()
+
+    def frame_rgb(self) -> np.ndarray:
+        """The current frame as uint8 (H, W, 3), read back from the widget's framebuffer."""
+        image = self.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888)
+        ptr = image.constBits()
+        arr = np.frombuffer(ptr, dtype=np.uint8, count=image.sizeInBytes()).reshape(
+            image.height(), image.bytesPerLine()
+        )
+        return arr[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+    def closeEvent(self, event: object) -> None:
+        self._timer.stop()
+        super().closeEvent(event)  # type: ignore[arg-type]
+
+    def release_gl(self) -> None:
+        """Free GL objects while the context still exists (called before the widget goes away)."""
+        if self._renderer is None:
+            return
+        self.makeCurrent()
+        try:
+            for renderer in (self._renderer, self._compare, self._depth_view):
+                if renderer is not None:
+                    renderer.release()
+            for target in self._targets.values():
+                target.release()
+        finally:
+            self._targets.clear()
+            self._renderer = self._compare = self._depth_view = None
+            self.doneCurrent()

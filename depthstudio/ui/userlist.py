@@ -1,0 +1,115 @@
+"""Drawing the user list: thumbnail, name, a coloured status badge, and the failure reason for failed rows."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from depthstudio.portal.repository import UserRow
+from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE, status_label
+
+STATUS_COLORS = {
+    "missing": "#8a8f98",
+    "queued": "#5b8def",
+    "generating": "#5b8def",
+    "generated": "#e0a030",
+    "approved": "#3fae5a",
+    "rejected": "#d9534f",
+    "published": "#2e8b9a",
+    "stale": "#b07cc6",
+    "failed": "#d9534f",
+    "no_photo": "#b0b4ba",
+}
+
+ROW_HEIGHT = 60
+THUMB = 48
+
+
+class UserDelegate(QStyledItemDelegate):
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(280, ROW_HEIGHT)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        row: UserRow | None = index.data(ROW_ROLE)
+        if row is None:
+            return
+        painter.save()
+        rect = option.rect  # type: ignore[attr-defined]
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        palette = option.palette  # type: ignore[attr-defined]
+        if selected:
+            painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
+        text_color = palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        thumb_rect = QRect(rect.left() + 6, rect.top() + (rect.height() - THUMB) // 2, THUMB, THUMB)
+        image = index.data(THUMB_ROLE)
+        if image is not None:
+            painter.drawImage(thumb_rect, image)
+        else:
+            painter.fillRect(thumb_rect, QColor("#3a3d42") if row.avatar else QColor("#d6d8db"))
+        color = QColor(STATUS_COLORS.get(row.status, "#888"))
+        painter.fillRect(QRect(rect.left(), rect.top(), 3, rect.height()), color)
+
+        x = thumb_rect.right() + 10
+        width = rect.right() - x - 6
+        name_font = QFont(option.font)  # type: ignore[attr-defined]
+        name_font.setBold(True)
+        painter.setFont(name_font)
+        painter.setPen(text_color)
+        fm = QFontMetrics(name_font)
+        painter.drawText(
+            QRect(x, rect.top() + 6, width, fm.height()),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            fm.elidedText(row.name or row.id, Qt.TextElideMode.ElideRight, width),
+        )
+
+        small = QFont(option.font)  # type: ignore[attr-defined]
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.85))
+        painter.setFont(small)
+        sfm = QFontMetrics(small)
+        badge = status_label(row.status)
+        badge_w = sfm.horizontalAdvance(badge) + 12
+        badge_rect = QRect(x, rect.top() + 8 + fm.height(), badge_w, sfm.height() + 2)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(badge_rect, 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge_rect, Qt.AlignmentFlag.AlignCenter, badge)
+
+        detail = _detail(row)
+        if detail:
+            painter.setPen(QColor("#d9534f") if row.status == "failed" and not selected else text_color)
+            rest = QRect(
+                badge_rect.right() + 8, badge_rect.top(), rect.right() - badge_rect.right() - 14, badge_rect.height()
+            )
+            painter.drawText(
+                rest,
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                sfm.elidedText(detail, Qt.TextElideMode.ElideRight, rest.width()),
+            )
+        painter.restore()
+
+
+def _detail(row: UserRow) -> str:
+    if row.status == "failed":
+        return f"{row.error_kind}: {row.error}" if row.error else str(row.error_kind or "")
+    if row.status == "rejected" and row.note:
+        return row.note
+    if row.qa_risk >= 0.5:
+        return f"QA risk {row.qa_risk:.2f}"
+    if row.backend:
+        return row.backend
+    return ""
+
+
+class UserListView(QListView):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setItemDelegate(UserDelegate(self))
+        self.setUniformItemSizes(True)  # lets Qt lay out 100k rows without asking each for its size
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setMinimumWidth(300)

@@ -1,0 +1,169 @@
+"""Running core work off the GUI thread and bringing its results and callbacks back as Qt signals.
+
+Signals emitted from a worker thread reach slots of objects living in the GUI thread through queued
+connections, so the core's plain callbacks become safe UI updates with no locking in the widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from copy import copy
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from depthstudio.errors import DepthstudioError
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    """The sentence a person sees: ours are already written for people; anything else is a bug, say so."""
+    if isinstance(exc, DepthstudioError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc} (details in the log)"
+
+
+class _TaskSignals(QObject):
+    done = Signal(object)
+    failed = Signal(object)
+
+
+class _Task(QRunnable):
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.signals = _TaskSignals()
+
+    def run(self) -> None:
+        try:
+            value = self.fn()
+        except BaseException as exc:
+            if not isinstance(exc, DepthstudioError):
+                log.error("background task failed", exc_info=exc)
+            self.signals.failed.emit(exc)
+            return
+        self.signals.done.emit(value)
+
+
+class TaskRunner(QObject):
+    """Runs callables on a thread pool; ``done``/``failed`` callbacks run on the GUI thread.
+
+    Tasks are kept referenced until they report, so their signal objects outlive the worker thread's emit.
+    """
+
+    def __init__(self, pool: QThreadPool | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool or QThreadPool.globalInstance()
+        self._live: set[_Task] = set()
+
+    def submit(
+        self,
+        fn: Callable[[], Any],
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[BaseException], None] | None = None,
+        *,
+        priority: int = 0,
+    ) -> None:
+        """Queue ``fn``; among waiting tasks a higher ``priority`` starts first."""
+        task = _Task(fn)
+        task.setAutoDelete(False)
+        self._live.add(task)
+
+        def finish(value: Any, callback: Callable[[Any], None] | None) -> None:
+            self._live.discard(task)
+            if callback is not None:
+                callback(value)
+
+        task.signals.done.connect(lambda value: finish(value, done))
+        task.signals.failed.connect(lambda exc: finish(exc, failed))
+        self.pool.start(task, priority)
+
+    @property
+    def pending(self) -> int:
+        return len(self._live)
+
+
+class JobController(QObject):
+    """Drives one core job object (``run()`` blocking, ``cancel()`` from any thread) on a worker thread."""
+
+    progress = Signal(object)  # depthstudio.jobs.runner.Progress (a snapshot)
+    item = Signal(object)  # ItemEvent
+    finished = Signal(object)  # Summary
+    crashed = Signal(str)  # the job itself failed (not one item): a sentence for the status bar
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: threading.Thread | None = None
+        self._job: Any = None
+        self._cancel_requested = False
+        self.cleanup: Callable[[], None] | None = None  # set by make_job: e.g. close the backend it made
+        self.title = ""
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, title: str, make_job: Callable[[JobController], Any]) -> None:
+        """Run ``make_job(self).run()`` on a worker thread; the job reports through ``on_progress``/``on_item``.
+
+        The job is built on the worker too: making a backend can mean loading a model, which must not freeze
+        the window.
+        """
+        if self.running:
+            raise DepthstudioError(f"{self.title} is still running; cancel it or wait", kind="busy")
+        self.title = title
+        self._job = None
+        self._cancel_requested = False
+        self._thread = threading.Thread(target=self._run, args=(make_job,), name=f"depthstudio-ui-{title}", daemon=True)
+        self._thread.start()
+
+    def on_progress(self, progress: Any) -> None:
+        self.progress.emit(_snapshot(progress))
+
+    def on_item(self, event: Any) -> None:
+        self.item.emit(event)
+
+    def cancel(self) -> None:
+        self._cancel_requested = True
+        job = self._job
+        if job is not None and self.running:
+            job.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the worker thread (shutdown, tests); True when it has ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def _run(self, make_job: Callable[[JobController], Any]) -> None:
+        try:
+            self._job = make_job(self)
+            if self._cancel_requested:
+                self._job.cancel()
+            summary = self._job.run()
+        except BaseException as exc:
+            if not isinstance(exc, DepthstudioError):
+                log.error("%s failed", self.title, exc_info=exc)
+            self.crashed.emit(f"{self.title} stopped: {describe(exc)}")
+            return
+        finally:
+            self._close()
+        self.finished.emit(summary)
+
+    def _close(self) -> None:
+        cleanup, self.cleanup = self.cleanup, None
+        if cleanup is not None:
+            try:
+                cleanup()
+            except Exception:
+                log.warning("closing %s's resources failed", self.title, exc_info=True)
+
+
+def _snapshot(progress: Any) -> Any:
+    """The runner mutates one Progress object; the GUI gets a frozen copy so it never reads a half-update."""
+    snap = copy(progress)
+    snap.outcomes = dict(progress.outcomes)
+    return snap

@@ -1,0 +1,104 @@
+"""Bulk jobs from the window: the core's job objects on a worker thread, with progress, cancel, failures, retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from sqlalchemy import func, select
+
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.portal.repository import Query
+from depthstudio.portal.tables import RUNNING, jobs
+
+
+def _run(qtbot, window, start, timeout: int = 60000):
+    """Start a job and wait for its end; a job that crashed fails the test with its message."""
+    with qtbot.waitSignal(window.bulk.stopped, timeout=timeout) as stopped:
+        start()
+    state, text = stopped.args
+    assert state in ("done", "cancelled"), text
+    return window.bulk.last_summary
+
+
+def _running_jobs(portal) -> int:
+    with portal.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.status == RUNNING)).scalar_one()
+
+
+def test_generate_all_missing_reaches_100_percent_and_refreshes_the_list(qtbot, make_window, portal):
+    missing = portal.count_users(Query(statuses=["missing"]))
+    window = make_window(latency_s=0.02)
+    window.filter_buttons["missing"].click()
+    seen: list[float] = []
+    window.bulk.controller.progress.connect(lambda p: seen.append(p.fraction))
+
+    def start():
+        window.bulk.generate_button.click()
+        assert window.bulk.cancel_button.isEnabled() and not window.bulk.generate_button.isEnabled()
+
+    summary = _run(qtbot, window, start)
+    assert not summary.cancelled and summary.progress.done == missing
+    assert window.bulk.progress_bar.value() == 1000 and seen[-1] == 1.0
+    assert window.bulk.progress_bar.format() == f"Generate all missing: {missing}/{missing} — done"
+    assert f"{missing} generated" in window.bulk.status.text()
+    assert portal.count_users(Query(statuses=["missing"])) == 0
+    qtbot.waitUntil(lambda: window.filter_buttons["generated"].text() == f"Awaiting review  {missing}", timeout=5000)
+    qtbot.waitUntil(lambda: window.model.row_at(0).status == "generated", timeout=5000)
+    assert _running_jobs(portal) == 0
+
+
+def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, portal):
+    window = make_window(latency_s=0.4)
+    window.bulk.generate_button.click()
+    qtbot.waitUntil(lambda: getattr(window.bulk.last_progress, "done", 0) >= 2, timeout=20000)
+    rows = lambda: [window.model.row_at(i).status for i in range(window.model.rowCount())]  # noqa: E731
+    qtbot.waitUntil(lambda: "generated" in rows(), timeout=5000)  # the list follows the job while it runs
+    summary = _run(qtbot, window, window.bulk.cancel_button.click, timeout=20000)
+    assert summary.cancelled and summary.progress.done < summary.progress.total
+    assert not window.bulk.running and window.bulk.generate_button.isEnabled()
+    assert window.bulk.progress_bar.format().endswith("— cancelled")
+    assert _running_jobs(portal) == 0
+
+
+def test_failures_are_listed_with_reasons_and_retry_regenerates_them(qtbot, make_window, portal):
+    rows = [r for r in portal.list_users(Query(statuses=["missing"]), limit=3)]
+    bad = frozenset(r.avatar for r in rows[:2])
+    window = make_window()
+    window.bulk.backend_factory = lambda _cfg: SyntheticBackend(fail_for=bad)
+    _run(qtbot, window, window.bulk.generate_button.click)
+    assert window.bulk.failure_list.isVisible()
+    items = [window.bulk.failure_list.topLevelItem(i) for i in range(window.bulk.failure_list.topLevelItemCount())]
+    listed = {item.data(0, Qt.ItemDataRole.UserRole): item.text(2) for item in items}
+    assert set(listed) == {r.id for r in rows[:2]}
+    assert {item.text(0) for item in items} == {r.name for r in rows[:2]}
+    assert all("told to fail" in reason for reason in listed.values())
+    assert portal.count_users(Query(statuses=["failed"])) == 2
+    assert window.bulk.retry_button.isEnabled()
+
+    window.bulk.backend_factory = lambda _cfg: SyntheticBackend()
+    _run(qtbot, window, window.bulk.retry_button.click)
+    assert window.bulk.failure_list.topLevelItemCount() == 0
+    assert portal.count_users(Query(statuses=["failed"])) == 0
+
+
+def test_generate_key_regenerates_the_selected_user(qtbot, make_window, seeded, portal):
+    window = make_window()
+    window.list.setCurrentIndex(window.model.index_of(seeded[1]))
+    before = len(portal.results_for_user(seeded[1]))
+    window.list.setFocus()
+    _run(qtbot, window, lambda: qtbot.keyClick(window.list, Qt.Key.Key_G))
+    assert len(portal.results_for_user(seeded[1])) == before + 1
+    assert portal.get_user(seeded[1]).status == "generated"
+
+
+def test_publish_approved_writes_the_portal_column(qtbot, make_window, seeded, portal):
+    portal.decide(seeded[:2], "approved", reviewer="test-editor")
+    window = make_window()
+    assert _run(qtbot, window, window.bulk.publish_button.click).progress.done == 2
+    for uid in seeded[:2]:
+        row = portal.get_user(uid)
+        assert row.status == "published" and row.depth_url and row.depth_url.startswith("file://")
+        assert Path(row.depth_url.removeprefix("file://")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert portal.get_user(seeded[2]).depth_url is None, "only approved users are published"
+    qtbot.waitUntil(lambda: window.filter_buttons["published"].text() == "Published  2", timeout=5000)

@@ -1,0 +1,113 @@
+"""Parameter editing: one editor per spec, per-user overrides over global defaults, undo/redo, copy, saving."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from depthstudio.render.params import PARAM_SPECS
+from depthstudio.ui.params_panel import DEFAULTS_KEY
+
+
+def _select(qtbot, window, user_id):
+    window.list.setCurrentIndex(window.model.index_of(user_id))
+    qtbot.waitUntil(lambda: window.current.id == user_id and not window.tasks.pending, timeout=5000)
+
+
+def _saved(qtbot, window):
+    window.params.flush()
+    qtbot.waitUntil(lambda: not window.params.saving, timeout=5000)
+
+
+def test_every_parameter_of_the_dataclass_has_an_editor(make_window):
+    window = make_window()
+    assert list(window.params.rows) == [s.name for s in PARAM_SPECS]
+    for spec in PARAM_SPECS:
+        row = window.params.rows[spec.name]
+        assert (row.slider is not None) == (spec.kind in ("float", "int"))
+        if row.slider is not None:
+            assert row.field.minimum() == spec.minimum and row.field.maximum() == spec.maximum
+
+
+def test_user_override_undo_redo_and_saving(qtbot, make_window, seeded, portal):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    field = window.params.rows["plane"].field
+    field.setValue(0.5)
+    window.params.rows["multiplier"].field.setValue(2.0)
+    assert window.params.current().plane == 0.5 and window.preview.params.multiplier == 2.0
+    _saved(qtbot, window)
+    assert portal.get_overrides(seeded[1]) == {"plane": 0.5, "multiplier": 2.0}
+
+    window.list.setFocus()
+    qtbot.keyClick(window.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.params.current().multiplier == 1.0 and window.params.current().plane == 0.5
+    assert window.params.rows["multiplier"].field.value() == 1.0
+    _saved(qtbot, window)
+    assert portal.get_overrides(seeded[1]) == {"plane": 0.5}
+
+    window.undo_stack.redo()
+    assert window.params.current().multiplier == 2.0
+    window.params.reset_layer()
+    assert window.params.current().plane == 0.05
+    _saved(qtbot, window)
+    assert portal.get_overrides(seeded[1]) == {}
+
+
+def test_slider_drag_is_one_undo_step(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    slider = window.params.rows["vertical_threshold"].slider
+    start = window.undo_stack.count()
+    for value in range(30, 60, 3):
+        slider.setValue(value)
+    assert window.undo_stack.count() == start + 1
+    assert window.params.current().vertical_threshold == 5.0 + 57
+    window.undo_stack.undo()
+    assert window.params.current().vertical_threshold == 35.0
+
+
+def test_global_defaults_apply_to_users_without_override(qtbot, make_window, seeded, portal):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    window.params.rows["horizontal_threshold"].field.setValue(50)  # seeded[1]'s own override
+    window.params.global_button.click()
+    window.params.rows["vertical_threshold"].field.setValue(80)
+    window.params.rows["horizontal_threshold"].field.setValue(70)
+    _saved(qtbot, window)
+    assert portal.get_setting(DEFAULTS_KEY) == {"vertical_threshold": 80.0, "horizontal_threshold": 70.0}
+    window.params.user_button.click()
+    assert window.params.current().horizontal_threshold == 50.0, "the user's override wins"
+    assert window.params.current().vertical_threshold == 80.0
+    _select(qtbot, window, seeded[2])
+    assert window.params.current().horizontal_threshold == 70.0
+
+
+def test_copy_parameters_to_selected_users_is_undoable(qtbot, make_window, seeded, portal):
+    window = make_window()
+    _select(qtbot, window, seeded[0])
+    window.params.rows["occlusion_steps"].field.setValue(8)
+    window.params.rows["reverse_motion"].field.setChecked(True)
+    for uid in seeded[1:]:
+        index = window.model.index_of(uid)
+        window.list.selectionModel().select(index, window.list.selectionModel().SelectionFlag.Select)
+    window.params.copy_button.click()
+    qtbot.waitUntil(lambda: "copied" in window.statusBar().currentMessage(), timeout=5000)
+    _saved(qtbot, window)
+    for uid in seeded[1:]:
+        assert portal.get_overrides(uid) == {"occlusion_steps": 8, "reverse_motion": True}
+    window.undo_stack.undo()
+    _saved(qtbot, window)
+    assert all(portal.get_overrides(uid) == {} for uid in seeded[1:])
+    assert portal.get_overrides(seeded[0]) == {"occlusion_steps": 8, "reverse_motion": True}
+
+
+def test_web_props_copied_are_the_effective_parameters(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    window.params.rows["multiplier"].field.setValue(1.5)
+    window.params.web_button.click()
+    props = json.loads(QApplication.clipboard().text())
+    assert props["multiplier"] == 1.5 and props["horizontalThreshold"] == 35.0 and props["clippingPlane"] == 0.05

@@ -1,0 +1,143 @@
+"""The preview draws the shared shader in the window's real GL context, pixel-matched to the numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from depthstudio.render.motion import pointer_target
+from depthstudio.render.params import ShaderParams
+from depthstudio.render.reference import prepare_textures, render_float, to_uint8
+from depthstudio.ui.preview import original_of
+from tests.ui.conftest import require_gl
+
+MOUSE = (0.8, -0.6)
+
+
+def _select(qtbot, window, user_id: str) -> None:
+    window.list.setCurrentIndex(window.model.index_of(user_id))
+    qtbot.waitUntil(lambda: window.preview.content is not None and window.current.id == user_id, timeout=5000)
+    qtbot.waitUntil(lambda: not window.tasks.pending, timeout=5000)
+
+
+def _reference(window, params: ShaderParams, mouse=MOUSE, *, depth=None) -> np.ndarray:
+    content = window.preview.content
+    textures = prepare_textures(content.photo, content.depth if depth is None else depth)
+    w, h = window.preview.width(), window.preview.height()
+    return to_uint8(render_float(textures, params, mouse, w, h))[..., :3].astype(np.int16)
+
+
+def _assert_matches(frame: np.ndarray, reference: np.ndarray) -> None:
+    diff = np.abs(frame.astype(np.int16) - reference)
+    # llvmpipe and numpy agree to the last bit on most pixels; a sample landing on a texel boundary may round
+    # the other way, which the displacement can carry to a neighbouring texel at a sharp edge.
+    assert diff.mean() < 0.5, f"mean difference {diff.mean():.3f}"
+    assert np.percentile(diff, 99.5) <= 8, f"99.5th percentile {np.percentile(diff, 99.5)}"
+
+
+def test_preview_renders_the_shader_like_the_reference_and_follows_the_sliders(qtbot, make_window, seeded, portal):
+    window = make_window()
+    require_gl(window)
+    _select(qtbot, window, seeded[1])
+    assert window.preview.has_depth
+    window.preview.set_mouse(MOUSE)
+    before = window.preview.frame_rgb()
+    _assert_matches(before, _reference(window, window.params.current()))
+
+    slider = window.params.rows["horizontal_threshold"].slider
+    slider.setFocus()
+    for _ in range(20):  # a keyboard drag towards the minimum: more horizontal motion
+        qtbot.keyClick(slider, Qt.Key.Key_Left)
+    params = window.params.current()
+    assert params.horizontal_threshold == 15.0
+    after = window.preview.frame_rgb()
+    assert np.abs(after.astype(np.int16) - before).mean() > 1.0, "the frame did not change with the slider"
+    _assert_matches(after, _reference(window, params))
+
+    window.params.flush()
+    qtbot.waitUntil(lambda: portal.get_overrides(seeded[1]) == {"horizontal_threshold": 15.0}, timeout=5000)
+
+
+def test_split_view_shows_the_original_shader_left_and_the_fixed_one_right(qtbot, make_window, seeded):
+    window = make_window()
+    require_gl(window)
+    _select(qtbot, window, seeded[1])
+    window.preview.set_mouse(MOUSE)
+    window.view_buttons["split"].click()
+    frame = window.preview.frame_rgb()
+    params = window.params.current()
+    original, fixed = _reference(window, original_of(params)), _reference(window, params)
+    half = frame.shape[1] // 2
+    _assert_matches(frame[:, :half], original[:, :half])
+    _assert_matches(frame[:, half:], fixed[:, half:])
+    assert [text for _, text in window.preview.captions()] == ["original web shader (plane 0.5)", "fixed"]
+    assert np.abs(original - fixed).mean() > 1.0, "plane 0.5 and 0.05 should differ visibly at this pointer"
+
+
+def test_user_without_depth_map_gets_the_plain_photo_whatever_the_pointer(qtbot, make_window, seeded, portal):
+    window = make_window()
+    require_gl(window)
+    missing = next(r for r in portal.list_users(limit=100) if r.status == "missing")
+    _select(qtbot, window, missing.id)
+    assert not window.preview.has_depth
+    window.preview.set_mouse(MOUSE)
+    frame = window.preview.frame_rgb()
+    window.preview.set_mouse((-MOUSE[0], -MOUSE[1]))
+    assert np.array_equal(frame, window.preview.frame_rgb())
+    flat = np.zeros((8, 8), np.uint8)
+    _assert_matches(frame, _reference(window, window.params.current(), (0.0, 0.0), depth=flat))
+    assert "no depth map" in window.preview.captions()[0][1]
+
+
+def test_depth_compare_and_zoom_views(qtbot, make_window, seeded):
+    window = make_window()
+    require_gl(window)
+    _select(qtbot, window, seeded[0])  # two results: compare is possible
+    assert window.view_buttons["compare"].isEnabled()
+    window.preview.set_mouse(MOUSE)
+
+    window.view_buttons["depth"].click()
+    depth_frame = window.preview.frame_rgb()
+    assert np.allclose(depth_frame[..., 0], depth_frame[..., 2], atol=1), "the depth view is grayscale"
+
+    window.view_buttons["compare"].click()
+    compare = window.preview.frame_rgb()
+    assert compare.shape == depth_frame.shape
+    assert compare[:, compare.shape[1] // 4].std() > 5, "the left pane shows a picture"
+    assert compare[:, 3 * compare.shape[1] // 4].std() > 5, "the right pane shows a picture"
+
+    window.view_buttons["shader"].click()
+    window.zoom_button.click()
+    zoomed = window.preview.frame_rgb()
+    side = window.preview.content.photo.width
+    h, w = zoomed.shape[:2]
+    top, left = (h - side) // 2, (w - side) // 2
+    textures = prepare_textures(window.preview.content.photo, window.preview.content.depth)
+    native = to_uint8(render_float(textures, window.params.current(), MOUSE, side, side))[..., :3].astype(np.int16)
+    _assert_matches(zoomed[top : top + side, left : left + side], native)
+    assert (zoomed[: top - 2] == zoomed[0, 0]).all(), "outside the 1:1 image is plain background"
+
+
+def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_window, seeded):
+    window = make_window()
+    require_gl(window)
+    _select(qtbot, window, seeded[1])
+    window.preview.set_mouse((0.0, 0.0))
+    qtbot.keyClick(window.list, Qt.Key.Key_Space)  # Space toggles motion
+    assert window.motion_button.isChecked() and window.preview.motion_enabled
+    qtbot.waitUntil(lambda: abs(window.preview.pointer.mouse_x) > 0.05, timeout=5000)
+    first = window.preview.pointer.mouse
+    qtbot.wait(200)
+    assert window.preview.pointer.mouse != first, "the eased pointer keeps moving along the orbit"
+    preview = window.preview
+    spot = QPoint(preview.width() // 4, preview.height() // 2)
+    qtbot.mouseMove(preview, spot)
+    expected = pointer_target(spot.x(), spot.y(), preview.width(), preview.height())
+    qtbot.waitUntil(lambda: preview.pointer.target_x == pytest.approx(expected[0], abs=0.01), timeout=2000)
+    qtbot.waitUntil(lambda: abs(preview.pointer.mouse_x - expected[0]) < 0.05, timeout=5000)  # eased towards it
+    qtbot.keyClick(window.list, Qt.Key.Key_Space)
+    assert not window.preview.motion_enabled
+    frozen = window.preview.pointer.mouse
+    qtbot.wait(100)
+    assert window.preview.pointer.mouse == frozen
