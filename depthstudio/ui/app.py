@@ -65,6 +65,7 @@ def run_studio(
     store_factory: StoreFactory | None = None,
 ) -> int:
     """Open the portal, show the window, run the event loop; a bad config or database is a dialog, not a trace."""
+    from depthstudio.jobs.demo import seed_demo
     from depthstudio.portal.repository import Portal
     from depthstudio.ui.main_window import MainWindow
     from depthstudio.ui.settings_dialog import SettingsDialog
@@ -73,6 +74,7 @@ def run_studio(
     while True:
         try:
             portal = Portal.open(config)
+            seed_demo(portal, config)
             break
         except DepthstudioError as err:
             box = QMessageBox(QMessageBox.Icon.Critical, "depthstudio", f"Cannot open the portal.\n\n{err}")

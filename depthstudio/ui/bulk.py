@@ -52,7 +52,7 @@ def default_backend_factory(config: Config) -> DepthBackend:
 
 
 def default_store_factory(config: Config) -> DepthStore:
-    from depthstudio.storage.factory import make_store
+    from depthstudio.storage import open_store as make_store
 
     return make_store(config)
 

@@ -649,5 +649,5 @@ def _load_preview(
                     compare = np.asarray(Image.fromarray(compare).resize(depth.shape[::-1], Image.Resampling.BILINEAR))
                 compare_label = _result_label(other)
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
-    photo = photos.framed_photo(row.avatar, width, height)
+    photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
     return overrides, PreviewContent(photo, depth, label, compare, compare_label), "", history

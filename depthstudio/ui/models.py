@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QImage
 
+from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.ui import photos
 from depthstudio.ui.workers import TaskRunner, describe
@@ -40,9 +41,12 @@ class ThumbnailCache(QObject):
 
     ready = Signal(str)  # the avatar URL whose thumbnail arrived
 
-    def __init__(self, size: int = 48, capacity: int = 2000, parent: QObject | None = None) -> None:
+    def __init__(
+        self, size: int = 48, capacity: int = 2000, *, policy: FetchPolicy | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.size = size
+        self.policy = policy or FetchPolicy()
         self.capacity = capacity
         self._images: OrderedDict[str, QImage | None] = OrderedDict()  # None: failed, don't retry
         self._loading: set[str] = set()
@@ -62,7 +66,7 @@ class ThumbnailCache(QObject):
             # Newest first: after a fast scroll the rows on screen now decode before those scrolled past.
             self._requests += 1
             self._tasks.submit(
-                lambda: _to_qimage(photos.thumbnail(source, size)),
+                lambda: _to_qimage(photos.thumbnail(source, size, self.policy)),
                 done=lambda img: self._store(source, img),
                 failed=lambda exc: self._store(source, None, exc),
                 priority=self._requests % 2**30,
@@ -104,7 +108,7 @@ class UserListModel(QAbstractListModel):
         self._generation = 0
         self._fetching = False
         self._exhausted = False
-        self.thumbnails = ThumbnailCache(parent=self)
+        self.thumbnails = ThumbnailCache(policy=portal.config.fetch.policy(), parent=self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self._tasks = TaskRunner(parent=self)
 

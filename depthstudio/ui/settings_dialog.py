@@ -280,7 +280,7 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def _test_store(cfg: Config) -> str:
-        from depthstudio.storage.factory import make_store
+        from depthstudio.storage import open_store as make_store
 
         store = make_store(cfg)
         check = getattr(store, "check_connection", None)

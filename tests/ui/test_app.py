@@ -92,9 +92,9 @@ def test_an_unreadable_photo_is_reported_on_the_preview_not_raised(qtbot, make_w
     Path(row.avatar.removeprefix("file://")).unlink()
     window = make_window()
     window.list.setCurrentIndex(window.model.index_of(row.id))
-    qtbot.waitUntil(lambda: "cannot read the photo" in window.preview.message, timeout=5000)
+    qtbot.waitUntil(lambda: "does not exist" in window.preview.message, timeout=5000)
     assert window.preview.content is None
-    assert "cannot read the photo" in window.statusBar().currentMessage()
+    assert "does not exist" in window.statusBar().currentMessage()
 
 
 def _close_soon(qtbot, predicate, action) -> None:

@@ -36,7 +36,7 @@ def test_thumbnails_decode_off_the_gui_thread_and_are_evicted_lru(qtbot, tmp_pat
     threads: list[str] = []
     decode = photos.thumbnail
     monkeypatch.setattr(
-        photos, "thumbnail", lambda s, n: threads.append(threading.current_thread().name) or decode(s, n)
+        photos, "thumbnail", lambda *a: threads.append(threading.current_thread().name) or decode(*a)
     )
     cache = ThumbnailCache(size=32, capacity=2)
     assert cache.get(urls[0]) is None

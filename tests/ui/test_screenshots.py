@@ -7,6 +7,7 @@ synthetic ones, so the pictures show the shader on real photos. Each file is kep
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -18,7 +19,9 @@ from depthstudio.portal.demo import hand_authored_depth
 from depthstudio.portal.repository import Query
 from tests.ui.conftest import require_gl, seed_result
 
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REPO = Path(__file__).resolve().parents[2]
+# The committed README pictures change only on request; ordinary runs write to the git-ignored artifacts/.
+OUT = REPO / ("docs/screenshots" if os.environ.get("DEPTHSTUDIO_UPDATE_SCREENSHOTS") else "artifacts/screenshots")
 LIMIT = 300_000
 
 
