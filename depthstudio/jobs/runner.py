@@ -228,7 +228,8 @@ class BulkRunner:
                 held = list(self._in_flight.values())
             for job in held:
                 try:
-                    if not self.queue.heartbeat(job):
+                    # A job that finished since the snapshot also fails the heartbeat: only warn for live ones.
+                    if not self.queue.heartbeat(job) and job.id in self._in_flight:
                         log.warning("lost the lease on job %s (user %s)", job.id, job.user_id)
                 except Exception as exc:
                     log.warning("heartbeat failed: %s", type(exc).__name__)
