@@ -6,5 +6,7 @@ through the same dispatch table), so it is the default unless the environment sa
 """
 
 import os
+import sys
 
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+if sys.platform.startswith("linux"):  # macOS and Windows have one platform each; PyOpenGL finds it itself
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")

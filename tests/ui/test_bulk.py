@@ -44,7 +44,8 @@ def test_generate_all_missing_reaches_100_percent_and_refreshes_the_list(qtbot, 
     assert f"{missing} generated" in window.bulk.status.text()
     assert portal.count_users(Query(statuses=["missing"])) == 0
     qtbot.waitUntil(lambda: window.filter_buttons["generated"].text() == f"Awaiting review  {missing}", timeout=5000)
-    qtbot.waitUntil(lambda: window.model.row_at(0).status == "generated", timeout=5000)
+    # The list reloads after the job: wait for the reloaded first page, not just any state of it.
+    qtbot.waitUntil(lambda: window.model.rowCount() > 0 and window.model.row_at(0).status == "generated", timeout=5000)
     assert _running_jobs(portal) == 0
 
 
