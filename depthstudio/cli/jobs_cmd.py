@@ -243,7 +243,6 @@ def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None,
 def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, until_empty: bool, poll_s: float) -> None:
     """Serve the shared job queue (run one per machine; PostgreSQL row locks share the work)."""
     from depthstudio.cli.progress import ProgressReporter
-    from depthstudio.depth.postprocess import PostprocessOptions
     from depthstudio.jobs.runner import BulkRunner
 
     portal = open_portal(app)
@@ -251,18 +250,8 @@ def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, un
     be = _backend(app, backend)
     store = _store(app)
     with ProgressReporter("worker", interactive=False, every_s=30.0) as rep:
-        runner = BulkRunner(
-            portal,
-            be,
-            store,
-            policy=cfg.fetch.policy(),
-            concurrency=concurrency or cfg.job.concurrency,
-            lease_s=cfg.job.lease_s,
-            backoff_s=cfg.job.backoff_s,
-            delete_superseded=cfg.storage.delete_superseded,
-            on_progress=rep.progress,
-            on_item=rep.item,
-            postprocess=PostprocessOptions.from_dict(cfg.depth.postprocess),
+        runner = BulkRunner.from_config(
+            portal, be, store, cfg, concurrency=concurrency, on_progress=rep.progress, on_item=rep.item
         )
         click.echo(f"worker {runner.worker_id} serving the queue", err=True)
         _Interrupts(runner.stop, runner.cancel).install()

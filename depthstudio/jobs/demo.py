@@ -55,18 +55,12 @@ def seed_demo(portal: Portal, config: Config) -> int:
         result_id = record_result(
             portal,
             row.id,
-            NewResult(
+            NewResult.from_depth_map(
+                dm,
                 avatar_url=row.avatar,
                 avatar_sha256=avatar.sha256,
                 backend="hand-authored",
                 model="resources/demo/depth",
-                width=dm.depth.shape[1],
-                height=dm.depth.shape[0],
-                png8=dm.png8,
-                png16=dm.png16,
-                qa=dm.qa,
-                qa_risk=float(dm.qa.get("risk", 0.0)),
-                postprocess=dm.options,
             ),
         )
         state = _STATES.get(stem)

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
-from depthstudio.depth.postprocess import PostprocessOptions
 from depthstudio.errors import DepthstudioError
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.runner import (
@@ -57,18 +56,8 @@ class GenerateMissingJob:
         self.include_failed = include_failed
         self.user_ids = user_ids
         self.batch = uuid.uuid4().hex[:12]
-        self.runner = BulkRunner(
-            portal,
-            backend,
-            store,
-            policy=config.fetch.policy(),
-            concurrency=concurrency or config.job.concurrency,
-            lease_s=config.job.lease_s,
-            backoff_s=config.job.backoff_s,
-            delete_superseded=config.storage.delete_superseded,
-            on_progress=on_progress,
-            on_item=on_item,
-            postprocess=PostprocessOptions.from_dict(config.depth.postprocess),
+        self.runner = BulkRunner.from_config(
+            portal, backend, store, config, concurrency=concurrency, on_progress=on_progress, on_item=on_item
         )
 
     def plan(self) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from depthstudio.depth.postprocess import DepthMap
 from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal, upsert_state, utcnow
 from depthstudio.portal.tables import (
@@ -64,6 +65,24 @@ class NewResult:
     qa: dict[str, Any] | None = None
     qa_risk: float = 0.0
     postprocess: dict[str, Any] | None = None
+
+    @classmethod
+    def from_depth_map(
+        cls, depth_map: DepthMap, *, avatar_url: str, avatar_sha256: str, backend: str, model: str
+    ) -> NewResult:
+        return cls(
+            avatar_url=avatar_url,
+            avatar_sha256=avatar_sha256,
+            backend=backend,
+            model=model,
+            width=depth_map.depth.shape[1],
+            height=depth_map.depth.shape[0],
+            png8=depth_map.png8,
+            png16=depth_map.png16,
+            qa=depth_map.qa,
+            qa_risk=float(depth_map.qa.get("risk", 0.0)),
+            postprocess=depth_map.options,
+        )
 
 
 def insert_result(conn: Connection, user_id: str, job_id: int | None, new: NewResult) -> int:

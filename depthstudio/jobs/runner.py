@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from depthstudio.cancel import CancelToken
+from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError
@@ -147,6 +148,33 @@ class BulkRunner:
         self.progress = Progress(total=0)
         self.failures: list[ItemEvent] = []
 
+    @classmethod
+    def from_config(
+        cls,
+        portal: Portal,
+        backend: DepthBackend,
+        store: DepthStore | None,
+        config: Config,
+        *,
+        concurrency: int | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_item: Callable[[ItemEvent], None] | None = None,
+    ) -> BulkRunner:
+        """A runner with every knob from the configuration (the CLI, the studio and the workers agree)."""
+        return cls(
+            portal,
+            backend,
+            store,
+            policy=config.fetch.policy(),
+            concurrency=concurrency or config.job.concurrency,
+            lease_s=config.job.lease_s,
+            backoff_s=config.job.backoff_s,
+            delete_superseded=config.storage.delete_superseded,
+            on_progress=on_progress,
+            on_item=on_item,
+            postprocess=PostprocessOptions.from_dict(config.depth.postprocess),
+        )
+
     # --- control (any thread) -----------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -270,18 +298,12 @@ class BulkRunner:
         self.token.raise_if_cancelled()
         failpoint("after_predict")
         depth_map = make_depth_map(prediction, avatar, self.postprocess)
-        new = NewResult(
+        new = NewResult.from_depth_map(
+            depth_map,
             avatar_url=job.avatar_url,
             avatar_sha256=avatar.sha256,
             backend=prediction.backend,
             model=prediction.model,
-            width=depth_map.depth.shape[1],
-            height=depth_map.depth.shape[0],
-            png8=depth_map.png8,
-            png16=depth_map.png16,
-            qa=depth_map.qa,
-            qa_risk=float(depth_map.qa.get("risk", 0.0)),
-            postprocess=depth_map.options,
         )
         result_id = self.queue.complete(job, new)
         failpoint("after_complete")
