@@ -179,20 +179,52 @@ def _coerce(current: Any, raw: str, where: str) -> Any:
     return raw
 
 
+def _checked(current: Any, value: Any, where: str) -> Any:
+    """The value if it has the field's type (an int is accepted for a float, nothing else is converted)."""
+    if isinstance(current, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(current, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(current, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    else:
+        ok = isinstance(value, type(current))
+    if not ok:
+        kind = "list of strings" if isinstance(current, list) else type(current).__name__
+        raise ConfigError(f"{where} must be of type {kind}, not {type(value).__name__}")
+    return value
+
+
+# Lower bounds that keep the job sane (a zero lease would let every worker steal every job at once).
+_MINIMUM: dict[str, float] = {
+    "job.concurrency": 1,
+    "job.retries": 1,
+    "job.lease_s": 1,
+    "job.backoff_s": 0,
+    "fetch.max_bytes": 1,
+    "fetch.timeout_s": 0.1,
+    "fetch.max_redirects": 0,
+    "fetch.max_pixels": 1,
+    "fetch.crop_size": 16,
+    "depth.batch_size": 1,
+}
+
+
 def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
     names = {f.name for f in dataclasses.fields(section_obj)}
     for key, value in values.items():
         if key not in names:
             raise ConfigError(f"unknown setting {where}.{key}; known: {', '.join(sorted(names))}")
         current = getattr(section_obj, key)
+        name = f"{where}.{key}"
         if isinstance(value, str) and not isinstance(current, str):
-            value = _coerce(current, value, f"{where}.{key}")
-        elif isinstance(current, list) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise ConfigError(f"{where}.{key} must be a list of strings")
-        elif isinstance(current, bool) != isinstance(value, bool) or (
-            isinstance(current, (int, float)) and not isinstance(value, (int, float))
-        ):
-            raise ConfigError(f"{where}.{key} must be of type {type(current).__name__}")
+            value = _coerce(current, value, name)
+        value = _checked(current, value, name)
+        if name in _MINIMUM and value < _MINIMUM[name]:
+            raise ConfigError(f"{name} must be at least {_MINIMUM[name]:g}, not {value}")
         setattr(section_obj, key, value)
 
 

@@ -47,6 +47,11 @@ def test_file_then_environment_then_flags(tmp_path):
         ("[fetch]\nmax_bytes = 'big'\n", {}, "fetch.max_bytes='big' is not an integer"),
         ("", {"DEPTHSTUDIO_JOB_CONCURRENCY": "many"}, "job.concurrency='many' is not an integer"),
         ("[portal\n", {}, "is not valid TOML"),
+        ("[job]\nconcurrency = 2.5\n", {}, "job.concurrency must be of type int, not float"),
+        ("[portal]\ntable = 7\n", {}, "portal.table must be of type str, not int"),
+        ("[depth]\nreplicate_input = [1]\n", {}, "depth.replicate_input must be of type dict, not list"),
+        ("", {"DEPTHSTUDIO_JOB_LEASE_S": "0"}, "job.lease_s must be at least 1"),
+        ("[job]\nconcurrency = 0\n", {}, "job.concurrency must be at least 1"),
     ],
 )
 def test_bad_settings_name_the_setting(tmp_path, text, env, message):

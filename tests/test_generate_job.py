@@ -165,3 +165,56 @@ def test_a_worker_that_lost_its_lease_records_nothing(db_url, tmp_path):
     assert JobQueue(portal).complete(second, new) is not None
     with portal.engine.connect() as conn:
         assert conn.execute(select(attempts.c.outcome).order_by(attempts.c.id)).scalars().all() == ["lost", "done"]
+
+
+def test_a_failed_user_who_uploads_a_new_photo_needs_a_map_again(db_url, tmp_path):
+    portal, cfg, avatars = _setup(db_url, tmp_path, 2)
+    (tmp_path / "avatars" / "avatar-00000.png").write_bytes(b"not an image")
+    GenerateMissingJob(portal, SyntheticBackend(), None, cfg).run()
+    assert portal.get_user("u00000").status == "failed"
+    set_avatar(db_url, "u00000", avatars[1])  # a new, good photo
+    assert portal.get_user("u00000").status == "missing"
+    assert GenerateMissingJob(portal, SyntheticBackend(), None, cfg).run().ok
+    assert portal.get_user("u00000").status == "generated"
+
+
+def test_a_publishing_job_taken_by_a_run_without_a_store_ends_generated(db_url, tmp_path):
+    portal, cfg, avatars = _setup(db_url, tmp_path, 1)
+    JobQueue(portal).enqueue([("u00000", avatars[0])], backend="synthetic", publish=True)
+    summary = GenerateMissingJob(portal, SyntheticBackend(), None, cfg, publish=False).run()
+    assert summary.progress.outcomes == {"generated": 1}
+    assert JobQueue(portal).pending() == 0 and portal.get_user("u00000").status == "generated"
+
+
+def test_a_job_whose_worker_keeps_dying_stops_after_max_attempts(db_url, tmp_path):
+    portal, _cfg, avatars = _setup(db_url, tmp_path, 1)
+    q = JobQueue(portal, lease_s=0.0)
+    q.enqueue([("u00000", avatars[0])], backend="synthetic", max_attempts=2)
+    assert q.claim("w1") is not None and q.claim("w2") is not None  # two workers died holding it
+    assert q.claim("w3") is None
+    row = portal.get_user("u00000")
+    assert row.status == "failed" and row.error_kind == "worker_lost"
+
+
+def test_a_decision_does_not_carry_over_to_a_regenerated_map(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 1)
+    GenerateMissingJob(portal, SyntheticBackend(), None, cfg).run()
+    portal.decide(["u00000"], "approved", reviewer="ed")
+    assert portal.get_user("u00000").status == "approved"
+    GenerateMissingJob(portal, SyntheticBackend(), None, cfg, user_ids=["u00000"]).run()  # "regenerate"
+    assert portal.get_user("u00000").status == "generated"
+    assert PublishApprovedJob(portal, LocalDirectoryStore(tmp_path / "s"), cfg).run().progress.total == 0
+
+
+def test_retrying_a_failed_publish_publishes_the_same_map_without_regenerating(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 1, retries=1)
+    broken = LocalDirectoryStore(tmp_path / "not-a-dir")
+    (tmp_path / "not-a-dir").write_text("a file where the store's folder should be")
+    GenerateMissingJob(portal, SyntheticBackend(), broken, cfg, publish=True).run()
+    row = portal.get_user("u00000")
+    assert row.status == "failed" and row.result_id is not None
+    backend = SyntheticBackend()
+    store = LocalDirectoryStore(tmp_path / "store")
+    summary = GenerateMissingJob(portal, backend, store, cfg, publish=True, include_failed=True).run()
+    assert summary.progress.outcomes == {"published": 1} and backend.calls == 0
+    assert portal.get_user("u00000").result_id == row.result_id

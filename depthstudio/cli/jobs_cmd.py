@@ -7,12 +7,16 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from depthstudio.cli import EXIT_CANCELLED, EXIT_OK, EXIT_PARTIAL, AppContext, fail, pass_app
+from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, AppContext, fail, pass_app
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, STATUSES, Portal, Query, current_reviewer
+
+if TYPE_CHECKING:
+    from depthstudio.jobs.runner import Summary
 
 
 def open_portal(app: AppContext) -> Portal:
@@ -28,10 +32,21 @@ def open_portal(app: AppContext) -> Portal:
         raise  # unreachable: fail() exits
 
 
-def _exit_code(summary_ok: bool, cancelled: bool) -> int:
-    if cancelled:
+def _exit_code(summary: Summary) -> int:
+    if summary.cancelled:
         return EXIT_CANCELLED
-    return EXIT_OK if summary_ok else EXIT_PARTIAL
+    if summary.fatal:
+        return EXIT_FATAL
+    return EXIT_OK if summary.ok else EXIT_PARTIAL
+
+
+def _run_job(run: Callable[[], Summary]) -> Summary:
+    """A job that cannot even start (queue unreachable) is a fatal error with a sentence, not a traceback."""
+    try:
+        return run()
+    except DepthstudioError as err:
+        fail(err)
+        raise  # unreachable: fail() exits
 
 
 class _Interrupts:
@@ -174,12 +189,12 @@ def generate_missing_cmd(
             click.echo(f"{len(plan)} users would be queued", err=True)
             return
         _Interrupts(job.stop, job.cancel).install()
-        summary = job.run()
+        summary = _run_job(job.run)
     be.close()
     click.echo(f"generate-missing: {summary.line()}")
     for f in summary.failures:
         click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
-    sys.exit(_exit_code(summary.ok, summary.cancelled))
+    sys.exit(_exit_code(summary))
 
 
 @click.command("publish")
@@ -207,11 +222,11 @@ def publish_cmd(
             on_item=rep.item,
         )
         _Interrupts(job.stop, job.cancel).install()
-        summary = job.run()
+        summary = _run_job(job.run)
     click.echo(f"publish: {summary.line()}")
     for f in summary.failures:
         click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
-    sys.exit(_exit_code(summary.ok, summary.cancelled))
+    sys.exit(_exit_code(summary))
 
 
 @click.command("review")
@@ -255,10 +270,10 @@ def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, un
         )
         click.echo(f"worker {runner.worker_id} serving the queue", err=True)
         _Interrupts(runner.stop, runner.cancel).install()
-        summary = runner.run(until_empty=until_empty, poll_s=poll_s, total=0)
+        summary = _run_job(lambda: runner.run(until_empty=until_empty, poll_s=poll_s, total=0))
     be.close()
     click.echo(f"worker: {summary.line()}")
-    sys.exit(_exit_code(summary.ok, summary.cancelled))
+    sys.exit(_exit_code(summary))
 
 
 def register(main: click.Group) -> None:

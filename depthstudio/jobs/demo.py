@@ -37,37 +37,36 @@ def seed_demo(portal: Portal, config: Config) -> int:
     seeded = 0
     store = LocalDirectoryStore(config.local_store_dir())
     for file in SAMPLES:
-        stem = file.rsplit(".", 1)[0]
         row = by_avatar.get(file)
-        depth = hand_authored_depth(stem)
-        if row is None or depth is None or row.avatar is None:
-            continue
+        if row is None or row.avatar is None or row.result_id is not None:
+            continue  # absent, or seeded by an earlier, interrupted start
         try:
-            avatar = load_avatar(row.avatar, config.fetch.policy())
-        except DepthstudioError as err:
-            log.warning("demo avatar %s unusable: %s", file, err)
-            continue
-        if depth.shape != (avatar.original.height, avatar.original.width):
-            log.warning("hand-authored depth for %s does not match the photo's size; skipped", file)
-            continue
-        prediction = DepthPrediction(disparity=depth, frame="original", backend="hand-authored", model=stem)
-        dm = make_depth_map(prediction, avatar)
-        result_id = record_result(
-            portal,
-            row.id,
-            NewResult.from_depth_map(
-                dm,
-                avatar_url=row.avatar,
-                avatar_sha256=avatar.sha256,
-                backend="hand-authored",
-                model="resources/demo/depth",
-            ),
-        )
-        state = _STATES.get(stem)
-        if state in ("approved", "published"):
-            portal.decide([row.id], "approved", reviewer="demo")
-        if state == "published":
-            publish_result(portal, store, result_id)
-        seeded += 1
+            seeded += _seed_one(portal, config, store, row.id, row.avatar, file.rsplit(".", 1)[0])
+        except DepthstudioError as err:  # the demo must never stop the app from opening
+            log.warning("demo user %s not seeded: %s", row.name, err)
     portal.set_setting(SEEDED, True, by="demo")
     return seeded
+
+
+def _seed_one(
+    portal: Portal, config: Config, store: LocalDirectoryStore, user_id: str, avatar_url: str, stem: str
+) -> int:
+    depth = hand_authored_depth(stem)
+    if depth is None:
+        return 0
+    avatar = load_avatar(avatar_url, config.fetch.policy())
+    if depth.shape != (avatar.original.height, avatar.original.width):
+        log.warning("hand-authored depth for %s does not match the photo's size; skipped", stem)
+        return 0
+    prediction = DepthPrediction(disparity=depth, frame="original", backend="hand-authored", model=stem)
+    dm = make_depth_map(prediction, avatar)
+    new = NewResult.from_depth_map(
+        dm, avatar_url=avatar_url, avatar_sha256=avatar.sha256, backend="hand-authored", model="resources/demo/depth"
+    )
+    result_id = record_result(portal, user_id, new)
+    state = _STATES.get(stem)
+    if state in ("approved", "published"):
+        portal.decide([user_id], "approved", reviewer="demo")
+    if state == "published":
+        publish_result(portal, store, result_id)
+    return 1

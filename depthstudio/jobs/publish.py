@@ -55,7 +55,8 @@ def publish_result(
     if outcome == STALE:
         log.info("user %s changed their photo before publishing; depth map not written", user_id)
         return PublishOutcome(user_id, result_id, STALE)
-    if delete_superseded and previous is not None and previous.location != asset.location:
+    # Only an asset this store made may be deleted (after a switch of store the old one is not ours to remove).
+    if delete_superseded and previous is not None and previous.location != asset.location and store.owns(previous.url):
         try:
             store.delete(previous)
         except StorageError as err:  # the new map is live; a leftover old asset is only clutter

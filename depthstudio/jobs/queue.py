@@ -33,6 +33,7 @@ from depthstudio.portal.tables import (
     jobs,
     result_blobs,
     results,
+    user_state,
 )
 
 
@@ -176,11 +177,28 @@ class JobQueue:
     def _enqueue_chunk(self, chunk: list[dict[str, Any]]) -> int:
         """Repeatable: a user whose job a lost-acknowledgement commit already created is skipped by the index."""
         with self.engine.begin() as conn:
+            self._carry_unpublished_results(conn, chunk)
             ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
             created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
             for job_id, uid in created:
                 upsert_state(conn, uid, job_id=job_id)
         return len(created)
+
+    @staticmethod
+    def _carry_unpublished_results(conn: Connection, chunk: list[dict[str, Any]]) -> None:
+        """A user whose last job made the map for this very photo but failed to publish it gets that map back:
+        the new job only publishes, instead of paying the backend for the same map again."""
+        avatars = {row["user_id"]: row["avatar_url"] for row in chunk}
+        carried = conn.execute(
+            select(jobs.c.user_id, results.c.id, results.c.avatar_url)
+            .select_from(
+                user_state.join(jobs, jobs.c.id == user_state.c.job_id).join(results, results.c.id == jobs.c.result_id)
+            )
+            .where(user_state.c.user_id.in_(list(avatars)), jobs.c.status == FAILED, results.c.published_url.is_(None))
+        ).all()
+        found = {uid: rid for uid, rid, avatar in carried if avatars.get(uid) == avatar}
+        for row in chunk:
+            row["result_id"] = found.get(row["user_id"])
 
     @staticmethod
     def _insert(conn: Connection) -> Any:
@@ -194,6 +212,9 @@ class JobQueue:
         claimable = or_(
             and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
             and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+        )
+        exhausted = and_(
+            jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
         )
         pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
         pick = pick.with_for_update(skip_locked=True).scalar_subquery()
@@ -219,6 +240,19 @@ class JobQueue:
             )
         )
         with self.engine.begin() as conn:
+            # A job whose worker died on every attempt (a poison photo that kills the process) stops here.
+            conn.execute(
+                update(jobs)
+                .where(exhausted)
+                .values(
+                    status=FAILED,
+                    error_kind="worker_lost",
+                    error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            )
             row = conn.execute(stmt).first()
             if row is None:
                 return None

@@ -92,10 +92,11 @@ class Summary:
     progress: Progress
     failures: list[ItemEvent]
     cancelled: bool
+    fatal: str | None = None  # the run stopped early for a reason that is nobody's item (database gone)
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.cancelled
+        return not self.failures and not self.cancelled and self.fatal is None
 
     def line(self) -> str:
         o = self.progress.outcomes
@@ -103,6 +104,8 @@ class Summary:
         parts += [f"{n} {k}" for k, n in sorted(o.items()) if n]
         if self.cancelled:
             parts.append("cancelled")
+        if self.fatal:
+            parts.append(f"stopped: {self.fatal}")
         return ", ".join(parts)
 
 
@@ -142,6 +145,8 @@ class BulkRunner:
         self.postprocess = postprocess
         self._stop = threading.Event()
         self._finished = threading.Event()
+        self.give_up_s = 120.0  # how long the queue may stay unreachable before the run stops as failed
+        self.fatal: str | None = None
         self.token = CancelToken()
         self._lock = threading.Lock()
         self._in_flight: dict[int, ClaimedJob] = {}
@@ -211,25 +216,30 @@ class BulkRunner:
             self._finished.set()
             beat.join(1.0)
         self._emit_progress()
-        return Summary(self.progress, list(self.failures), cancelled=self.token.cancelled)
+        return Summary(self.progress, list(self.failures), cancelled=self.token.cancelled, fatal=self.fatal)
 
     def _loop(self, until_empty: bool, poll_s: float) -> None:
+        failing_since: float | None = None
         while not self._stop.is_set():
             try:
                 job = self.queue.claim(self.worker_id)
-            except DepthstudioError as err:
-                log.warning("cannot claim a job: %s", err)
-                job = None
-            except Exception as exc:  # database dropped: pool_pre_ping reconnects on the next claim
-                log.warning("cannot claim a job (%s); retrying", type(exc).__name__)
-                job = None
+                drained = job is None and until_empty and self.queue.pending() == 0
+                failing_since = None
+            except Exception as exc:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > self.give_up_s:
+                    with self._lock:
+                        self.fatal = f"the database stayed unreachable for {self.give_up_s:.0f} s: {exc}"
+                    log.error("%s; stopping", self.fatal)
+                    self._stop.set()
+                    return
+                log.warning("cannot reach the queue (%s); retrying", type(exc).__name__)
                 if self._wait(poll_s):
                     return
                 continue
             if job is None:
-                if until_empty and self.queue.pending() == 0:
-                    return
-                if self._wait(poll_s if not until_empty else min(poll_s, 0.2)):
+                if drained or self._wait(poll_s if not until_empty else min(poll_s, 0.2)):
                     return
                 continue
             failpoint("after_claim")
@@ -275,9 +285,12 @@ class BulkRunner:
                 published = publish_result(self.portal, self.store, result_id, delete_superseded=self.delete_superseded)
                 failpoint("after_publish")
                 outcome = STALE_OUTCOME if published.outcome == STALE else PUBLISHED
-                if not self.queue.finish(job):
-                    self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
-                    return
+            elif job.publish:
+                log.info("user %s: map kept for a later publish (this run has no store)", job.user_id)
+            # A job still open after ``complete`` (it publishes, or it carried an earlier map) is closed here.
+            if (job.publish or job.result_id is not None) and not self.queue.finish(job):
+                self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
+                return
             self._item(ItemEvent(job.user_id, outcome, result_id=result_id, attempt=job.attempts))
         except Cancelled:
             self.queue.release(job)

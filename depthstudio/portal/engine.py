@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from depthstudio.config import get_secret
 from depthstudio.errors import ConfigError, PortalError
@@ -18,6 +19,11 @@ from depthstudio.errors import ConfigError, PortalError
 log = logging.getLogger(__name__)
 _DISCONNECT_RETRIES = 6
 T = TypeVar("T")
+
+
+def redact_url(url: str) -> str:
+    """A database URL as it may be shown: any password replaced, even in a URL too broken to parse."""
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
 
 
 def _with_password(url: URL, secret_name: str) -> URL:
@@ -42,8 +48,11 @@ def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size:
     """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"the database URL is not valid: {url!r}") from None
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"the database URL is not valid: {redact_url(url)!r}; expected e.g. "
+            "postgresql+psycopg://user@host:5432/portal or sqlite:///path/to/portal.db"
+        ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     parsed = _with_password(parsed, secret_name)
@@ -54,6 +63,10 @@ def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
     try:
         engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"unknown database driver {parsed.drivername!r} in the database URL; use postgresql+psycopg or sqlite"
+        ) from None
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"the database driver for {parsed.drivername} is not installed ({exc.name}); "

@@ -24,7 +24,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -148,25 +147,20 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def upsert_state(conn: Connection, user_id: str, **pointers: int | None) -> None:
-    """Move one user's pointers (job_id / result_id / review_id) in the caller's transaction."""
-    values = {"user_id": user_id, "updated_at": utcnow(), **pointers}
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(user_state).values(values)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(user_state).values(values)
-    else:  # pragma: no cover - other dialects get a portable two-step
-        if conn.execute(update(user_state).where(user_state.c.user_id == user_id).values(values)).rowcount:
-            return
-        conn.execute(user_state.insert().values(values))
-        return
+def _upsert(conn: Connection, table: Any, key: str, **values: Any) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE: concurrent writers of one row never hit a duplicate key."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table).values(values)
     conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=[user_state.c.user_id],
-            set_={k: stmt.excluded[k] for k in values if k != "user_id"},
+            index_elements=[table.c[key]], set_={k: stmt.excluded[k] for k in values if k != key}
         )
     )
+
+
+def upsert_state(conn: Connection, user_id: str, **pointers: int | None) -> None:
+    """Move one user's pointers (job_id / result_id / review_id) in the caller's transaction."""
+    _upsert(conn, user_state, "user_id", user_id=user_id, updated_at=utcnow(), **pointers)
 
 
 class Portal:
@@ -222,7 +216,8 @@ class Portal:
             (or_(u.avatar.is_(None), u.avatar == ""), literal("no_photo")),
             (j.c.status == QUEUED, literal("queued")),
             (j.c.status == RUNNING, literal("generating")),
-            (j.c.status == FAILED, literal("failed")),
+            # A failure is about the photo the job was for; after a new upload the user needs a map again.
+            (and_(j.c.status == FAILED, j.c.avatar_url == u.avatar), literal("failed")),
             (and_(r.c.id.is_(None), no_depth), literal("missing")),
             (r.c.id.is_(None), literal("published")),  # a map the portal got elsewhere (the old daily job)
             (r.c.avatar_url != u.avatar, literal("stale")),
@@ -238,7 +233,8 @@ class Portal:
             u.table.outerjoin(s, s.c.user_id == self._uid)
             .outerjoin(j, j.c.id == s.c.job_id)
             .outerjoin(r, r.c.id == s.c.result_id)
-            .outerjoin(v, v.c.id == s.c.review_id)
+            # A decision counts only for the result it was made on (a regeneration in between voids it).
+            .outerjoin(v, and_(v.c.id == s.c.review_id, v.c.result_id == s.c.result_id))
         )
         return select(
             self._uid.label("id"),
@@ -431,13 +427,18 @@ class Portal:
         now = utcnow()
         with self.engine.begin() as conn:
             for user_id in user_ids:
-                conn.execute(delete(overrides).where(overrides.c.user_id == str(user_id)))
                 if params:
-                    conn.execute(
-                        overrides.insert().values(
-                            user_id=str(user_id), params=dict(params), updated_by=by, updated_at=now
-                        )
+                    _upsert(
+                        conn,
+                        overrides,
+                        "user_id",
+                        user_id=str(user_id),
+                        params=dict(params),
+                        updated_by=by,
+                        updated_at=now,
                     )
+                else:
+                    conn.execute(delete(overrides).where(overrides.c.user_id == str(user_id)))
 
     def get_setting(self, key: str) -> Any:
         with self._connect() as conn:
@@ -445,8 +446,7 @@ class Portal:
 
     def set_setting(self, key: str, value: Any, *, by: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(settings).where(settings.c.key == key))
-            conn.execute(settings.insert().values(key=key, value=value, updated_by=by, updated_at=utcnow()))
+            _upsert(conn, settings, "key", key=key, value=value, updated_by=by, updated_at=utcnow())
 
     # --- plumbing -----------------------------------------------------------------------------------------
 

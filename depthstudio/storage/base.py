@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -15,7 +16,11 @@ class StoreKey:
 
     @property
     def public_id(self) -> str:
-        safe_user = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.user_id)
+        """Readable and unique: an id that had to be changed to be safe gets a hash of the original, so that
+        ``a.b`` and ``a_b`` (or ``Bob`` and ``bob`` on a case-insensitive disk) never share an asset."""
+        safe_user = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in self.user_id)
+        if safe_user != self.user_id or safe_user.lower() != safe_user:
+            safe_user = f"{safe_user[:40]}_{hashlib.sha256(self.user_id.encode()).hexdigest()[:8]}"
         return f"{safe_user}-{self.avatar_sha256[:16]}"
 
 
