@@ -147,13 +147,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _upsert(conn: Connection, table: Any, key: str, **values: Any) -> None:
+def _upsert(conn: Connection, table: Any, conflict: str, /, **values: Any) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE: concurrent writers of one row never hit a duplicate key."""
     module = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = module.insert(table).values(values)
     conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=[table.c[key]], set_={k: stmt.excluded[k] for k in values if k != key}
+            index_elements=[table.c[conflict]], set_={k: stmt.excluded[k] for k in values if k != conflict}
         )
     )
 
