@@ -288,3 +288,39 @@ def test_a_cancelled_export_leaves_nothing_behind(exported, tmp_path):
         export_web(portal, ["u00000", "u00001"], tmp_path / "web", on_item=cancel_after_first, cancel=token)
     assert seen == ["u00000"]
     assert list(tmp_path.iterdir()) == []
+
+
+HOSTILE_NAMES = [
+    "<!--<script>",
+    "{{VIEWER}}",
+    "{{DATA}} & {{TITLE}}",
+    "Carol </script><img src=x onerror=window.pwned=1>",
+    "line\u2028sep\u2029end <b>bold</b> &amp;",
+]
+HOSTILE_TITLE = "{{DATA}} <i>it</i> </title><script>window.pwned=1</script> {{VIEWER}} &amp;"
+
+
+@pytest.mark.web
+def test_hostile_names_and_title_stay_text_in_the_preview(browser: Chromium, tmp_path):
+    """Names and the title are data: no markup, no script, no placeholder filled from them."""
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * len(HOSTILE_NAMES), names=HOSTILE_NAMES)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        export_web(portal, None, tmp_path / "web", title=HOSTILE_TITLE)
+    finally:
+        portal.close()
+    page = browser.page(1000, 700)
+    try:
+        page.goto((tmp_path / "web" / "index.html").as_uri())
+        assert page.eval("typeof window.previewReady") == "object", page.console()
+        assert page.eval("window.previewReady") == ["image"] * len(HOSTILE_NAMES)
+        captions = page.eval("[...document.querySelectorAll('figcaption')].map(f => f.firstChild.textContent)")
+        assert sorted(captions) == sorted(HOSTILE_NAMES)
+        assert page.eval("document.title") == HOSTILE_TITLE
+        assert page.eval("document.querySelector('h1').textContent") == HOSTILE_TITLE
+        assert page.eval("document.querySelectorAll('script, i, b').length") == 2  # the data and the module
+        assert page.eval("document.querySelectorAll('img').length") == len(HOSTILE_NAMES)  # the avatars only
+        assert page.eval("window.pwned") is None
+    finally:
+        page.close()

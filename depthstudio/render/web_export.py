@@ -11,6 +11,7 @@ blocks module scripts, ``fetch`` and WebGL textures from other files on ``file:/
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -243,22 +244,32 @@ def _data_url(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+# Inside <script> the HTML parser ends the element at ``</script`` and enters another state at ``<!--``; JSON
+# strings may carry ``<``, ``>`` and ``&`` as \u escapes, so no user string can reach the parser as markup.
+_HTML_UNSAFE_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|DATA|VIEWER)\}\}")
+
+
 def _json_for_html(value: Any) -> str:
-    """JSON safe inside a <script> element: no ``</`` can close it early."""
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+    """JSON that stays data inside a <script> element (ASCII only, so U+2028/2029 are escaped too)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).translate(_HTML_UNSAFE_JSON)
 
 
 def standalone_html(viewer_source: str, shaders: dict[str, str], users: list[dict[str, Any]], title: str) -> str:
-    """The preview page with everything inline, so it runs from ``file://`` with no network and no server."""
-    if "</script" in viewer_source.lower():
-        raise RenderError(f"{VIEWER_FILE} contains '</script' and cannot be inlined", kind="viewer_schema")
+    """The preview page with everything inline, so it runs from ``file://`` with no network and no server.
+
+    The template is filled in one pass: a name or title holding ``{{VIEWER}}`` is text, never a placeholder.
+    """
+    lowered = viewer_source.lower()
+    if "</script" in lowered or "<!--" in lowered:
+        raise RenderError(f"{VIEWER_FILE} contains '</script' or '<!--' and cannot be inlined", kind="viewer_schema")
     template = (viewer_dir() / "preview-template.html").read_text(encoding="utf-8")
-    data = {"shaders": shaders, "users": users}
-    return (
-        template.replace("{{TITLE}}", title.replace("&", "&amp;").replace("<", "&lt;"))
-        .replace("{{DATA}}", _json_for_html(data))
-        .replace("{{VIEWER}}", viewer_source)
-    )
+    values = {
+        "TITLE": html.escape(title, quote=True),
+        "DATA": _json_for_html({"shaders": shaders, "users": users}),
+        "VIEWER": viewer_source,
+    }
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 def _all_users(portal: Portal) -> list[UserRow]:
