@@ -162,6 +162,23 @@ def test_an_existing_folder_that_is_not_an_export_is_left_alone(exported, tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # the half-built export was removed
 
 
+def test_a_folder_with_a_foreign_users_json_is_left_alone(exported, tmp_path):
+    """users.json is a common name: only the export's own manifest marks a folder as safe to replace."""
+    portal, _, _ = exported
+    target = tmp_path / "myproject"
+    target.mkdir()
+    (target / MANIFEST).write_text('[{"id": 1}]')
+    (target / "important.txt").write_text("precious")
+    for foreign in ('[{"id": 1}]', '{"generator": "something else"}', "not json"):
+        (target / MANIFEST).write_text(foreign)
+        with pytest.raises(ConfigError, match="not an earlier web export") as err:
+            export_web(portal, ["u00000"], target)
+        assert err.value.kind == "export_target"
+        assert sorted(p.name for p in target.iterdir()) == ["important.txt", MANIFEST]
+        assert (target / "important.txt").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["myproject"]
+
+
 def test_an_earlier_export_is_replaced(exported, tmp_path):
     portal, _, _ = exported
     export_web(portal, ["u00000", "u00001"], tmp_path / "web")

@@ -43,7 +43,8 @@ from depthstudio.resources import resources_dir
 VIEWER_FILE = "depthstudio-viewer.js"
 SHADER_FILES = {"vertex": "parallax.vert", "fragment": "parallax.frag"}
 DEFAULTS_SETTING = "shader_defaults"  # the portal setting holding the global defaults (python names)
-MANIFEST = "users.json"  # marks a folder as a depthstudio web export (safe to replace on the next export)
+MANIFEST = "users.json"  # the export's index; with GENERATOR in it, marks a folder safe to replace
+GENERATOR = "depthstudio export-web"
 
 _BLOCK = re.compile(
     r"(// BEGIN GENERATED SCHEMA[^\n]*\n)export const SCHEMA = .*?;\n(// END GENERATED SCHEMA)", re.DOTALL
@@ -288,12 +289,22 @@ def _default_loader(portal: Portal) -> AvatarLoader:
     return lambda url: load_avatar(url, policy)
 
 
+def _is_earlier_export(folder: Path) -> bool:
+    """Only our own manifest counts: ``users.json`` alone is a common name in unrelated projects."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("generator") == GENERATOR
+
+
 def _replace_dir(built: Path, out_dir: Path) -> None:
     """Swap the finished export in; an existing folder is replaced only if it is empty or an earlier export."""
     if out_dir.exists():
-        if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists()):
+        if not out_dir.is_dir() or (any(out_dir.iterdir()) and not _is_earlier_export(out_dir)):
             raise ConfigError(
-                f"{out_dir} exists and is not an earlier web export; choose an empty or new folder",
+                f"{out_dir} exists and is not an earlier web export (no {MANIFEST} written by {GENERATOR}); "
+                "choose an empty or new folder",
                 kind="export_target",
             )
         old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
@@ -377,7 +388,7 @@ def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) 
         inline_users.append({"id": e["id"], "name": e["name"], "props": props})
     (built / "index.html").write_text(standalone_html(viewer_source, shaders, inline_users, title), encoding="utf-8")
     manifest = {
-        "generator": "depthstudio export-web",
+        "generator": GENERATOR,
         "viewer": VIEWER_FILE,
         "shaders": f"shaders/{SHADER_FILES['vertex']}, shaders/{SHADER_FILES['fragment']}",
         "users": [{"id": e["id"], "name": e["name"], "params": f"users/{e['folder']}/params.json"} for e in entries],
