@@ -187,6 +187,48 @@ def test_an_earlier_export_is_replaced(exported, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["web"]
 
 
+def test_a_repeated_user_id_is_exported_once(exported, tmp_path):
+    portal, _, _ = exported
+    summary = export_web(portal, ["u00001", "u00001", "u00000", "u00001"], tmp_path / "web")
+    assert [i.user_id for i in summary.items] == ["u00001", "u00000"] and summary.ok
+    assert sorted(p.name for p in (tmp_path / "web" / "users").iterdir()) == ["u00000", "u00001"]
+
+
+def test_ids_that_differ_only_in_case_get_distinct_folders(tmp_path):
+    """Bob and bob share a folder on case-insensitive disks (macOS, Windows) unless the names differ in more."""
+    from sqlalchemy import update
+
+    from depthstudio.render.web_export import _folder_name
+
+    ids = list(dict.fromkeys(["Bob", "bob", "BOB", "con", _folder_name("Bob")]))  # the last: a hashed name as an id
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * len(ids), names=ids)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        with portal.engine.begin() as conn:
+            for i, uid in enumerate(ids):
+                conn.execute(
+                    update(portal.users.table).where(portal.users.id == f"u{i:05d}").values({portal.users.id.name: uid})
+                )
+        summary = export_web(portal, ids, tmp_path / "web")
+    finally:
+        portal.close()
+    assert summary.ids("plain") == ids
+    manifest = json.loads((tmp_path / "web" / MANIFEST).read_text())
+    folders = [Path(u["params"]).parent.name for u in manifest["users"]]
+    assert len({f.casefold() for f in folders}) == len(ids)
+    assert "con" not in folders  # a reserved device name on Windows
+    assert sorted(p.name for p in (tmp_path / "web" / "users").iterdir()) == sorted(folders)
+
+
+def test_a_repeated_user_on_the_command_line_is_not_a_traceback(tmp_path):
+    make_demo_portal(tmp_path).close()
+    done = _cli(["export-web", "u00001", "u00001", "-o", str(tmp_path / "site")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 with depth, 0 plain image, 0 skipped, 0 failed" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
 def test_unknown_user_is_an_error_that_writes_nothing(exported, tmp_path):
     portal, _, _ = exported
     with pytest.raises(ConfigError, match="no user with id 'nobody'"):

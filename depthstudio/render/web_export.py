@@ -170,12 +170,27 @@ class ExportSummary:
         return not self.ids("failed")
 
 
+# Device names Windows refuses as file names, whatever the extension.
+_RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(10))}
+
+
 def _folder_name(user_id: str) -> str:
-    """A file-system-safe folder per user; ids that are not already safe get a readable, unique form."""
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,80}", user_id):
+    """A folder per user that is safe on every disk: lower-case, so ids differing only in case (``Bob``, ``bob``)
+    never share one on case-insensitive file systems; other ids get a readable form plus a hash of the id."""
+    if re.fullmatch(r"[a-z0-9_-]{1,80}", user_id) and user_id not in _RESERVED_NAMES:
         return user_id
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", user_id)[:40].strip("-") or "user"
+    safe = re.sub(r"[^a-z0-9_-]+", "-", user_id.lower())[:40].strip("-") or "user"
     return f"{safe}-{uuid.uuid5(uuid.NAMESPACE_URL, user_id).hex[:8]}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... when an id happens to equal another id's hashed folder name."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate
 
 
 def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None:
@@ -338,8 +353,8 @@ def export_web(
         rows = _all_users(portal)
     else:
         rows = []
-        for uid in user_ids:
-            row = portal.get_user(str(uid))
+        for uid in dict.fromkeys(str(u) for u in user_ids):  # a repeated id is exported once
+            row = portal.get_user(uid)
             if row is None:
                 raise ConfigError(f"no user with id {uid!r} in the portal", kind="unknown_user")
             rows.append(row)
@@ -349,15 +364,19 @@ def export_web(
     summary = ExportSummary(out_dir)
     try:
         entries = []
+        taken: set[str] = set()
         for row in rows:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            folder = built / "users" / _folder_name(row.id)
+            folder = built / "users" / _unique(_folder_name(row.id), taken)
             try:
                 item, entry = _export_user(portal, row, defaults, load, folder)
             except DepthstudioError as err:
                 shutil.rmtree(folder, ignore_errors=True)
                 item, entry = ExportItem(row.id, "failed", str(err), err.kind), None
+            except OSError as err:  # this user's files could not be written; the others may still be
+                shutil.rmtree(folder, ignore_errors=True)
+                item, entry = ExportItem(row.id, "failed", f"cannot write {folder.name}: {err}", "write_failed"), None
             summary.items.append(item)
             if entry is not None:
                 entries.append(entry)
