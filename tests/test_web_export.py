@@ -383,3 +383,54 @@ def test_hostile_names_and_title_stay_text_in_the_preview(browser: Chromium, tmp
         assert page.eval("window.pwned") is None
     finally:
         page.close()
+
+
+def _shown(page: Page, index: int) -> np.ndarray:
+    """What the page displays for a viewer: its visible canvas copied through a 2D canvas, as RGBA."""
+    frame = page.eval(
+        f"(() => {{ const src = viewers[{index}].canvas; const c = document.createElement('canvas');"
+        " c.width = src.width; c.height = src.height; const g = c.getContext('2d'); g.drawImage(src, 0, 0);"
+        " const d = g.getImageData(0, 0, c.width, c.height).data; let s = '';"
+        " for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode(...d.subarray(i, i + 0x8000));"
+        " return {w: c.width, h: c.height, data: btoa(s)}; })()"
+    )
+    return np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["h"], frame["w"], 4)
+
+
+@pytest.mark.web
+def test_a_page_with_more_avatars_than_chromium_has_webgl_contexts_shows_each_in_3d(browser: Chromium, tmp_path):
+    """Chromium keeps 16 WebGL contexts per page alive; an export of 24 users must still draw every one."""
+    count = 24
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    url = (SAMPLE_AVATARS / "camera.png").as_uri()
+    make_portal(db, [url] * count)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        with Image.open(DEPTHS / "camera.png") as img:
+            size = img.size
+        for i in range(count):
+            _add_result(portal, f"u{i:05d}", url, _png_of(DEPTHS / "camera.png"), size)
+        summary = export_web(portal, None, tmp_path / "web")
+    finally:
+        portal.close()
+    assert len(summary.ids("depth")) == count
+    page = browser.page(1000, 700)
+    try:
+        page.send("Page.bringToFront")
+        page.goto((tmp_path / "web" / "index.html").as_uri())
+        assert page.eval("window.previewReady") == ["webgl"] * count, page.eval(
+            "JSON.stringify(viewers.map(v => v.fallbackReason))"
+        )
+        frames = []
+        for i in (0, 15, 16, count - 1):
+            page.eval(f"viewers[{i}].container.scrollIntoView()")
+            page.eval(f"viewers[{i}].renderAt(0.6, -0.4)")
+            drawn = _frame(page, i)
+            assert np.array_equal(_shown(page, i), drawn)  # the page shows the 3D frame, not a blank canvas
+            frames.append(drawn)
+        assert all(np.array_equal(f, frames[0]) for f in frames[1:])  # same photo, map and pointer
+        page.eval("viewers[0].renderAt(0, 0)")
+        assert (np.abs(_frame(page, 0).astype(int) - frames[0]).max(axis=2) > 2).mean() > 0.01  # the pointer moves it
+        assert not [c for c in page.console() if "WebGL" in c or "shader" in c], page.console()
+    finally:
+        page.close()
