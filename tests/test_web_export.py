@@ -229,6 +229,44 @@ def test_a_repeated_user_on_the_command_line_is_not_a_traceback(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_stored_parameters_out_of_range_are_clamped_like_the_studio_and_logged(tmp_path, caplog):
+    """A range narrowed after values were saved must not block the export; the studio shows them clamped."""
+    from depthstudio.render.params import SPECS_BY_NAME
+
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * 2)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        portal.set_setting("shader_defaults", {"plane": 1.5}, by="test")
+        portal.set_overrides(["u00001"], {"horizontal_threshold": 500, "occlusion_steps": -3}, by="test")
+        with caplog.at_level("WARNING", logger="depthstudio.render.web_export"):
+            summary = export_web(portal, None, tmp_path / "web")
+    finally:
+        portal.close()
+    assert summary.ids("plain") == ["u00000", "u00001"] and summary.ok
+    first, second = _props(tmp_path / "web", "u00000"), _props(tmp_path / "web", "u00001")
+    assert first["clippingPlane"] == second["clippingPlane"] == SPECS_BY_NAME["plane"].maximum
+    assert second["horizontalThreshold"] == SPECS_BY_NAME["horizontal_threshold"].maximum
+    assert second["occlusionSteps"] == SPECS_BY_NAME["occlusion_steps"].minimum
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("global shader defaults" in m and "plane" in m and "clamped" in m for m in logged), logged
+    assert any("u00001" in m and "clamped" in m for m in logged), logged
+
+
+def test_stored_parameters_of_the_wrong_kind_still_fail_that_user(tmp_path):
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * 2)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        portal.set_overrides(["u00001"], {"no_such_param": 1}, by="test")
+        summary = export_web(portal, None, tmp_path / "web")
+    finally:
+        portal.close()
+    assert summary.ids("plain") == ["u00000"]
+    [failed] = [i for i in summary.items if i.outcome == "failed"]
+    assert (failed.user_id, failed.kind) == ("u00001", "shader_param") and "no_such_param" in failed.message
+
+
 def test_unknown_user_is_an_error_that_writes_nothing(exported, tmp_path):
     portal, _, _ = exported
     with pytest.raises(ConfigError, match="no user with id 'nobody'"):

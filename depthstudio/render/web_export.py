@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import logging
 import re
 import shutil
 import uuid
@@ -51,6 +52,8 @@ _BLOCK = re.compile(
 )
 
 AvatarLoader = Callable[[str], Avatar]
+
+log = logging.getLogger(__name__)
 
 
 def viewer_dir() -> Path:
@@ -92,11 +95,21 @@ def sync_viewer_schema(*, write: bool) -> bool:
 # --- per-user parameters ----------------------------------------------------------------------------------
 
 
+def _clamped(stored: Any, what: str) -> ShaderParams:
+    """Stored values as the studio shows them: out of range is clamped (and logged), anything else refused."""
+    try:
+        return ShaderParams.from_dict(stored)
+    except ConfigError as strict:
+        params = ShaderParams.from_dict(stored, clamp=True)  # raises again for unknown names or wrong types
+        log.warning("%s: %s; exported clamped to the range, as the studio shows it", what, strict)
+        return params
+
+
 def global_defaults(portal: Portal) -> ShaderParams:
     """The designer's global defaults (setting ``shader_defaults``, python names) over the built-in ones."""
     stored = portal.get_setting(DEFAULTS_SETTING)
     try:
-        return ShaderParams.from_dict(dict(stored or {}))
+        return _clamped(stored if stored is not None else {}, "the stored global shader defaults")
     except ConfigError as err:
         raise ConfigError(
             f"the stored global shader defaults are invalid ({err}); fix them in the studio", kind="shader_param"
@@ -104,7 +117,8 @@ def global_defaults(portal: Portal) -> ShaderParams:
 
 
 def user_params(portal: Portal, defaults: ShaderParams, user_id: str) -> ShaderParams:
-    return defaults.apply(portal.get_overrides(user_id))
+    stored = {**defaults.to_dict(), **portal.get_overrides(user_id)}
+    return _clamped(stored, f"user {user_id!r}'s stored shader parameters")
 
 
 # --- images -----------------------------------------------------------------------------------------------
