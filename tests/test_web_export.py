@@ -372,6 +372,14 @@ def test_export_web_command(tmp_path):
     assert neither.returncode == 2 and "give user ids or --all" in neither.stderr
 
 
+def test_an_unwritable_target_is_an_error_not_a_traceback(tmp_path):
+    make_demo_portal(tmp_path).close()
+    (tmp_path / "a-file").write_text("not a folder")
+    done = _cli(["export-web", "u00001", "-o", str(tmp_path / "a-file" / "site")], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "cannot create the export folder" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_cancelled_export_leaves_nothing_behind(exported, tmp_path):
     portal, _, _ = exported
     token = CancelToken()

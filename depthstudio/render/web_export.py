@@ -372,9 +372,15 @@ def export_web(
             if row is None:
                 raise ConfigError(f"no user with id {uid!r} in the portal", kind="unknown_user")
             rows.append(row)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     built = out_dir.with_name(f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
-    built.mkdir()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        built.mkdir()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the export folder {out_dir} ({err.strerror or err}); choose another place",
+            kind="export_target",
+        ) from None
     summary = ExportSummary(out_dir)
     try:
         entries = []
@@ -398,6 +404,9 @@ def export_web(
                 on_item(item)
         _write_shared_files(built, entries, title)
         _replace_dir(built, out_dir)
+    except OSError as err:  # a full disk, a permission taken away meanwhile: nothing half-written stays
+        shutil.rmtree(built, ignore_errors=True)
+        raise RenderError(f"cannot write the export to {out_dir} ({err})", kind="export_write") from None
     except BaseException:
         shutil.rmtree(built, ignore_errors=True)
         raise
