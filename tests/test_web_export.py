@@ -162,12 +162,109 @@ def test_an_existing_folder_that_is_not_an_export_is_left_alone(exported, tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # the half-built export was removed
 
 
+def test_a_folder_with_a_foreign_users_json_is_left_alone(exported, tmp_path):
+    """users.json is a common name: only the export's own manifest marks a folder as safe to replace."""
+    portal, _, _ = exported
+    target = tmp_path / "myproject"
+    target.mkdir()
+    (target / MANIFEST).write_text('[{"id": 1}]')
+    (target / "important.txt").write_text("precious")
+    for foreign in ('[{"id": 1}]', '{"generator": "something else"}', "not json"):
+        (target / MANIFEST).write_text(foreign)
+        with pytest.raises(ConfigError, match="not an earlier web export") as err:
+            export_web(portal, ["u00000"], target)
+        assert err.value.kind == "export_target"
+        assert sorted(p.name for p in target.iterdir()) == ["important.txt", MANIFEST]
+        assert (target / "important.txt").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["myproject"]
+
+
 def test_an_earlier_export_is_replaced(exported, tmp_path):
     portal, _, _ = exported
     export_web(portal, ["u00000", "u00001"], tmp_path / "web")
     export_web(portal, ["u00001"], tmp_path / "web")
     assert sorted(p.name for p in (tmp_path / "web" / "users").iterdir()) == ["u00001"]
     assert [p.name for p in tmp_path.iterdir()] == ["web"]
+
+
+def test_a_repeated_user_id_is_exported_once(exported, tmp_path):
+    portal, _, _ = exported
+    summary = export_web(portal, ["u00001", "u00001", "u00000", "u00001"], tmp_path / "web")
+    assert [i.user_id for i in summary.items] == ["u00001", "u00000"] and summary.ok
+    assert sorted(p.name for p in (tmp_path / "web" / "users").iterdir()) == ["u00000", "u00001"]
+
+
+def test_ids_that_differ_only_in_case_get_distinct_folders(tmp_path):
+    """Bob and bob share a folder on case-insensitive disks (macOS, Windows) unless the names differ in more."""
+    from sqlalchemy import update
+
+    from depthstudio.render.web_export import _folder_name
+
+    ids = list(dict.fromkeys(["Bob", "bob", "BOB", "con", _folder_name("Bob")]))  # the last: a hashed name as an id
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * len(ids), names=ids)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        with portal.engine.begin() as conn:
+            for i, uid in enumerate(ids):
+                conn.execute(
+                    update(portal.users.table).where(portal.users.id == f"u{i:05d}").values({portal.users.id.name: uid})
+                )
+        summary = export_web(portal, ids, tmp_path / "web")
+    finally:
+        portal.close()
+    assert summary.ids("plain") == ids
+    manifest = json.loads((tmp_path / "web" / MANIFEST).read_text())
+    folders = [Path(u["params"]).parent.name for u in manifest["users"]]
+    assert len({f.casefold() for f in folders}) == len(ids)
+    assert "con" not in folders  # a reserved device name on Windows
+    assert sorted(p.name for p in (tmp_path / "web" / "users").iterdir()) == sorted(folders)
+
+
+def test_a_repeated_user_on_the_command_line_is_not_a_traceback(tmp_path):
+    make_demo_portal(tmp_path).close()
+    done = _cli(["export-web", "u00001", "u00001", "-o", str(tmp_path / "site")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 with depth, 0 plain image, 0 skipped, 0 failed" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_stored_parameters_out_of_range_are_clamped_like_the_studio_and_logged(tmp_path, caplog):
+    """A range narrowed after values were saved must not block the export; the studio shows them clamped."""
+    from depthstudio.render.params import SPECS_BY_NAME
+
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * 2)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        portal.set_setting("shader_defaults", {"plane": 1.5}, by="test")
+        portal.set_overrides(["u00001"], {"horizontal_threshold": 500, "occlusion_steps": -3}, by="test")
+        with caplog.at_level("WARNING", logger="depthstudio.render.web_export"):
+            summary = export_web(portal, None, tmp_path / "web")
+    finally:
+        portal.close()
+    assert summary.ids("plain") == ["u00000", "u00001"] and summary.ok
+    first, second = _props(tmp_path / "web", "u00000"), _props(tmp_path / "web", "u00001")
+    assert first["clippingPlane"] == second["clippingPlane"] == SPECS_BY_NAME["plane"].maximum
+    assert second["horizontalThreshold"] == SPECS_BY_NAME["horizontal_threshold"].maximum
+    assert second["occlusionSteps"] == SPECS_BY_NAME["occlusion_steps"].minimum
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("global shader defaults" in m and "plane" in m and "clamped" in m for m in logged), logged
+    assert any("u00001" in m and "clamped" in m for m in logged), logged
+
+
+def test_stored_parameters_of_the_wrong_kind_still_fail_that_user(tmp_path):
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * 2)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        portal.set_overrides(["u00001"], {"no_such_param": 1}, by="test")
+        summary = export_web(portal, None, tmp_path / "web")
+    finally:
+        portal.close()
+    assert summary.ids("plain") == ["u00000"]
+    [failed] = [i for i in summary.items if i.outcome == "failed"]
+    assert (failed.user_id, failed.kind) == ("u00001", "shader_param") and "no_such_param" in failed.message
 
 
 def test_unknown_user_is_an_error_that_writes_nothing(exported, tmp_path):
@@ -275,6 +372,14 @@ def test_export_web_command(tmp_path):
     assert neither.returncode == 2 and "give user ids or --all" in neither.stderr
 
 
+def test_an_unwritable_target_is_an_error_not_a_traceback(tmp_path):
+    make_demo_portal(tmp_path).close()
+    (tmp_path / "a-file").write_text("not a folder")
+    done = _cli(["export-web", "u00001", "-o", str(tmp_path / "a-file" / "site")], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "cannot create the export folder" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_cancelled_export_leaves_nothing_behind(exported, tmp_path):
     portal, _, _ = exported
     token = CancelToken()
@@ -288,3 +393,90 @@ def test_a_cancelled_export_leaves_nothing_behind(exported, tmp_path):
         export_web(portal, ["u00000", "u00001"], tmp_path / "web", on_item=cancel_after_first, cancel=token)
     assert seen == ["u00000"]
     assert list(tmp_path.iterdir()) == []
+
+
+HOSTILE_NAMES = [
+    "<!--<script>",
+    "{{VIEWER}}",
+    "{{DATA}} & {{TITLE}}",
+    "Carol </script><img src=x onerror=window.pwned=1>",
+    "line\u2028sep\u2029end <b>bold</b> &amp;",
+]
+HOSTILE_TITLE = "{{DATA}} <i>it</i> </title><script>window.pwned=1</script> {{VIEWER}} &amp;"
+
+
+@pytest.mark.web
+def test_hostile_names_and_title_stay_text_in_the_preview(browser: Chromium, tmp_path):
+    """Names and the title are data: no markup, no script, no placeholder filled from them."""
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, [(SAMPLE_AVATARS / "camera.png").as_uri()] * len(HOSTILE_NAMES), names=HOSTILE_NAMES)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        export_web(portal, None, tmp_path / "web", title=HOSTILE_TITLE)
+    finally:
+        portal.close()
+    page = browser.page(1000, 700)
+    try:
+        page.goto((tmp_path / "web" / "index.html").as_uri())
+        assert page.eval("typeof window.previewReady") == "object", page.console()
+        assert page.eval("window.previewReady") == ["image"] * len(HOSTILE_NAMES)
+        captions = page.eval("[...document.querySelectorAll('figcaption')].map(f => f.firstChild.textContent)")
+        assert sorted(captions) == sorted(HOSTILE_NAMES)
+        assert page.eval("document.title") == HOSTILE_TITLE
+        assert page.eval("document.querySelector('h1').textContent") == HOSTILE_TITLE
+        assert page.eval("document.querySelectorAll('script, i, b').length") == 2  # the data and the module
+        assert page.eval("document.querySelectorAll('img').length") == len(HOSTILE_NAMES)  # the avatars only
+        assert page.eval("window.pwned") is None
+    finally:
+        page.close()
+
+
+def _shown(page: Page, index: int) -> np.ndarray:
+    """What the page displays for a viewer: its visible canvas copied through a 2D canvas, as RGBA."""
+    frame = page.eval(
+        f"(() => {{ const src = viewers[{index}].canvas; const c = document.createElement('canvas');"
+        " c.width = src.width; c.height = src.height; const g = c.getContext('2d'); g.drawImage(src, 0, 0);"
+        " const d = g.getImageData(0, 0, c.width, c.height).data; let s = '';"
+        " for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode(...d.subarray(i, i + 0x8000));"
+        " return {w: c.width, h: c.height, data: btoa(s)}; })()"
+    )
+    return np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["h"], frame["w"], 4)
+
+
+@pytest.mark.web
+def test_a_page_with_more_avatars_than_chromium_has_webgl_contexts_shows_each_in_3d(browser: Chromium, tmp_path):
+    """Chromium keeps 16 WebGL contexts per page alive; an export of 24 users must still draw every one."""
+    count = 24
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    url = (SAMPLE_AVATARS / "camera.png").as_uri()
+    make_portal(db, [url] * count)
+    portal = Portal.open(portal_config(db, tmp_path))
+    try:
+        with Image.open(DEPTHS / "camera.png") as img:
+            size = img.size
+        for i in range(count):
+            _add_result(portal, f"u{i:05d}", url, _png_of(DEPTHS / "camera.png"), size)
+        summary = export_web(portal, None, tmp_path / "web")
+    finally:
+        portal.close()
+    assert len(summary.ids("depth")) == count
+    page = browser.page(1000, 700)
+    try:
+        page.send("Page.bringToFront")
+        page.goto((tmp_path / "web" / "index.html").as_uri())
+        assert page.eval("window.previewReady") == ["webgl"] * count, page.eval(
+            "JSON.stringify(viewers.map(v => v.fallbackReason))"
+        )
+        frames = []
+        for i in (0, 15, 16, count - 1):
+            page.eval(f"viewers[{i}].container.scrollIntoView()")
+            page.eval(f"viewers[{i}].renderAt(0.6, -0.4)")
+            drawn = _frame(page, i)
+            assert np.array_equal(_shown(page, i), drawn)  # the page shows the 3D frame, not a blank canvas
+            frames.append(drawn)
+        assert all(np.array_equal(f, frames[0]) for f in frames[1:])  # same photo, map and pointer
+        page.eval("viewers[0].renderAt(0, 0)")
+        assert (np.abs(_frame(page, 0).astype(int) - frames[0]).max(axis=2) > 2).mean() > 0.01  # the pointer moves it
+        assert not [c for c in page.console() if "WebGL" in c or "shader" in c], page.console()
+    finally:
+        page.close()

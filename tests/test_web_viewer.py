@@ -297,6 +297,58 @@ def test_pointer_motion_animates_the_canvas(harness: Page):
     assert frame_a != frame_b
 
 
+def test_a_lost_context_is_reported_and_the_viewer_draws_again_once_restored(harness: Page):
+    """WEBGL_lose_context drives the browser's real loss/restore path (a GPU reset, a driver update)."""
+    _mount_interactive(harness)
+    before = harness.eval("frameAt(0.5, 0.5).data")
+    harness.eval(
+        "window.lose = current.gl.getExtension('WEBGL_lose_context');"
+        "new Promise(r => { current.gl.canvas.addEventListener('webglcontextlost', () => r(), {once: true});"
+        " lose.loseContext(); })"
+    )
+    harness.eval("current.renderAt(-0.5, 0.5)")  # no throw, no GL error storm while lost
+    assert harness.eval("current.mode") == "webgl"
+    mode = harness.eval(
+        "(() => { const v = new viewerModule.DepthViewer(document.body, {originalImg:"
+        " '/resources/demo/avatars/camera.png', depthImg: '/resources/demo/depth/camera.png'},"
+        " {shaderBase: '/shaders/', interactive: false}); window.late = v; return v.ready; })()"
+    )
+    assert mode == "image"
+    assert harness.eval("late.fallbackReason") == "the WebGL context was lost"  # not "does not compile: null"
+    harness.eval("late.destroy(); late.image.remove()")
+    harness.eval(
+        "new Promise(r => { current.gl.canvas.addEventListener('webglcontextrestored', () => setTimeout(r, 0),"
+        " {once: true}); lose.restoreContext(); })"
+    )
+    assert harness.eval("frameAt(0.5, 0.5).data") == before
+
+
+def test_changing_respond_to_rebinds_the_listeners(harness: Page):
+    _mount_interactive(harness)
+    harness.eval("current.setProps({respondTo: 'scrollOnY'})")
+    harness.mouse_move(620, 150)
+    assert harness.eval("current.target") == [0, 0]  # the pointer no longer drives it
+    harness.eval("current.setProps({respondTo: 'mouseMove'})")
+    harness.mouse_move(620, 150)
+    assert harness.eval("current.target") == pytest.approx(pointer_target(620, 150, 800, 600))
+    assert harness.eval("current._listeners.length") == 3  # pointer + touch; the scroll listener is gone
+
+
+def test_a_viewer_destroyed_before_it_is_ready_never_listens(harness: Page):
+    mode = harness.eval(
+        "(() => { const box = document.createElement('div'); document.body.appendChild(box);"
+        " const v = new viewerModule.DepthViewer(box, {originalImg: '/resources/demo/avatars/camera.png',"
+        " depthImg: '/resources/demo/depth/camera.png'}, {shaderBase: '/shaders/'});"
+        " window.early = v; v.destroy(); return v.ready; })()"
+    )
+    assert mode == "image"
+    harness.mouse_move(700, 500)
+    assert harness.eval("early._listeners.length") == 0
+    assert harness.eval("early.target") == [0, 0]
+    assert harness.eval("early.container.querySelectorAll('canvas').length") == 0
+    harness.eval("early.container.remove()")
+
+
 # --- the demo page ----------------------------------------------------------------------------------------
 
 

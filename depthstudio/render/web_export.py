@@ -11,8 +11,10 @@ blocks module scripts, ``fetch`` and WebGL textures from other files on ``file:/
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
+import logging
 import re
 import shutil
 import uuid
@@ -42,13 +44,16 @@ from depthstudio.resources import resources_dir
 VIEWER_FILE = "depthstudio-viewer.js"
 SHADER_FILES = {"vertex": "parallax.vert", "fragment": "parallax.frag"}
 DEFAULTS_SETTING = "shader_defaults"  # the portal setting holding the global defaults (python names)
-MANIFEST = "users.json"  # marks a folder as a depthstudio web export (safe to replace on the next export)
+MANIFEST = "users.json"  # the export's index; with GENERATOR in it, marks a folder safe to replace
+GENERATOR = "depthstudio export-web"
 
 _BLOCK = re.compile(
     r"(// BEGIN GENERATED SCHEMA[^\n]*\n)export const SCHEMA = .*?;\n(// END GENERATED SCHEMA)", re.DOTALL
 )
 
 AvatarLoader = Callable[[str], Avatar]
+
+log = logging.getLogger(__name__)
 
 
 def viewer_dir() -> Path:
@@ -90,11 +95,21 @@ def sync_viewer_schema(*, write: bool) -> bool:
 # --- per-user parameters ----------------------------------------------------------------------------------
 
 
+def _clamped(stored: Any, what: str) -> ShaderParams:
+    """Stored values as the studio shows them: out of range is clamped (and logged), anything else refused."""
+    try:
+        return ShaderParams.from_dict(stored)
+    except ConfigError as strict:
+        params = ShaderParams.from_dict(stored, clamp=True)  # raises again for unknown names or wrong types
+        log.warning("%s: %s; exported clamped to the range, as the studio shows it", what, strict)
+        return params
+
+
 def global_defaults(portal: Portal) -> ShaderParams:
     """The designer's global defaults (setting ``shader_defaults``, python names) over the built-in ones."""
     stored = portal.get_setting(DEFAULTS_SETTING)
     try:
-        return ShaderParams.from_dict(dict(stored or {}))
+        return _clamped(stored if stored is not None else {}, "the stored global shader defaults")
     except ConfigError as err:
         raise ConfigError(
             f"the stored global shader defaults are invalid ({err}); fix them in the studio", kind="shader_param"
@@ -102,7 +117,8 @@ def global_defaults(portal: Portal) -> ShaderParams:
 
 
 def user_params(portal: Portal, defaults: ShaderParams, user_id: str) -> ShaderParams:
-    return defaults.apply(portal.get_overrides(user_id))
+    stored = {**defaults.to_dict(), **portal.get_overrides(user_id)}
+    return _clamped(stored, f"user {user_id!r}'s stored shader parameters")
 
 
 # --- images -----------------------------------------------------------------------------------------------
@@ -168,12 +184,27 @@ class ExportSummary:
         return not self.ids("failed")
 
 
+# Device names Windows refuses as file names, whatever the extension.
+_RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(10))}
+
+
 def _folder_name(user_id: str) -> str:
-    """A file-system-safe folder per user; ids that are not already safe get a readable, unique form."""
-    if re.fullmatch(r"[A-Za-z0-9_-]{1,80}", user_id):
+    """A folder per user that is safe on every disk: lower-case, so ids differing only in case (``Bob``, ``bob``)
+    never share one on case-insensitive file systems; other ids get a readable form plus a hash of the id."""
+    if re.fullmatch(r"[a-z0-9_-]{1,80}", user_id) and user_id not in _RESERVED_NAMES:
         return user_id
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", user_id)[:40].strip("-") or "user"
+    safe = re.sub(r"[^a-z0-9_-]+", "-", user_id.lower())[:40].strip("-") or "user"
     return f"{safe}-{uuid.uuid5(uuid.NAMESPACE_URL, user_id).hex[:8]}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... when an id happens to equal another id's hashed folder name."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate
 
 
 def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None:
@@ -243,22 +274,32 @@ def _data_url(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+# Inside <script> the HTML parser ends the element at ``</script`` and enters another state at ``<!--``; JSON
+# strings may carry ``<``, ``>`` and ``&`` as \u escapes, so no user string can reach the parser as markup.
+_HTML_UNSAFE_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|DATA|VIEWER)\}\}")
+
+
 def _json_for_html(value: Any) -> str:
-    """JSON safe inside a <script> element: no ``</`` can close it early."""
-    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+    """JSON that stays data inside a <script> element (ASCII only, so U+2028/2029 are escaped too)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).translate(_HTML_UNSAFE_JSON)
 
 
 def standalone_html(viewer_source: str, shaders: dict[str, str], users: list[dict[str, Any]], title: str) -> str:
-    """The preview page with everything inline, so it runs from ``file://`` with no network and no server."""
-    if "</script" in viewer_source.lower():
-        raise RenderError(f"{VIEWER_FILE} contains '</script' and cannot be inlined", kind="viewer_schema")
+    """The preview page with everything inline, so it runs from ``file://`` with no network and no server.
+
+    The template is filled in one pass: a name or title holding ``{{VIEWER}}`` is text, never a placeholder.
+    """
+    lowered = viewer_source.lower()
+    if "</script" in lowered or "<!--" in lowered:
+        raise RenderError(f"{VIEWER_FILE} contains '</script' or '<!--' and cannot be inlined", kind="viewer_schema")
     template = (viewer_dir() / "preview-template.html").read_text(encoding="utf-8")
-    data = {"shaders": shaders, "users": users}
-    return (
-        template.replace("{{TITLE}}", title.replace("&", "&amp;").replace("<", "&lt;"))
-        .replace("{{DATA}}", _json_for_html(data))
-        .replace("{{VIEWER}}", viewer_source)
-    )
+    values = {
+        "TITLE": html.escape(title, quote=True),
+        "DATA": _json_for_html({"shaders": shaders, "users": users}),
+        "VIEWER": viewer_source,
+    }
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 def _all_users(portal: Portal) -> list[UserRow]:
@@ -277,12 +318,22 @@ def _default_loader(portal: Portal) -> AvatarLoader:
     return lambda url: load_avatar(url, policy)
 
 
+def _is_earlier_export(folder: Path) -> bool:
+    """Only our own manifest counts: ``users.json`` alone is a common name in unrelated projects."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("generator") == GENERATOR
+
+
 def _replace_dir(built: Path, out_dir: Path) -> None:
     """Swap the finished export in; an existing folder is replaced only if it is empty or an earlier export."""
     if out_dir.exists():
-        if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists()):
+        if not out_dir.is_dir() or (any(out_dir.iterdir()) and not _is_earlier_export(out_dir)):
             raise ConfigError(
-                f"{out_dir} exists and is not an earlier web export; choose an empty or new folder",
+                f"{out_dir} exists and is not an earlier web export (no {MANIFEST} written by {GENERATOR}); "
+                "choose an empty or new folder",
                 kind="export_target",
             )
         old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
@@ -316,26 +367,36 @@ def export_web(
         rows = _all_users(portal)
     else:
         rows = []
-        for uid in user_ids:
-            row = portal.get_user(str(uid))
+        for uid in dict.fromkeys(str(u) for u in user_ids):  # a repeated id is exported once
+            row = portal.get_user(uid)
             if row is None:
                 raise ConfigError(f"no user with id {uid!r} in the portal", kind="unknown_user")
             rows.append(row)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     built = out_dir.with_name(f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
-    built.mkdir()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        built.mkdir()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the export folder {out_dir} ({err.strerror or err}); choose another place",
+            kind="export_target",
+        ) from None
     summary = ExportSummary(out_dir)
     try:
         entries = []
+        taken: set[str] = set()
         for row in rows:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            folder = built / "users" / _folder_name(row.id)
+            folder = built / "users" / _unique(_folder_name(row.id), taken)
             try:
                 item, entry = _export_user(portal, row, defaults, load, folder)
             except DepthstudioError as err:
                 shutil.rmtree(folder, ignore_errors=True)
                 item, entry = ExportItem(row.id, "failed", str(err), err.kind), None
+            except OSError as err:  # this user's files could not be written; the others may still be
+                shutil.rmtree(folder, ignore_errors=True)
+                item, entry = ExportItem(row.id, "failed", f"cannot write {folder.name}: {err}", "write_failed"), None
             summary.items.append(item)
             if entry is not None:
                 entries.append(entry)
@@ -343,6 +404,9 @@ def export_web(
                 on_item(item)
         _write_shared_files(built, entries, title)
         _replace_dir(built, out_dir)
+    except OSError as err:  # a full disk, a permission taken away meanwhile: nothing half-written stays
+        shutil.rmtree(built, ignore_errors=True)
+        raise RenderError(f"cannot write the export to {out_dir} ({err})", kind="export_write") from None
     except BaseException:
         shutil.rmtree(built, ignore_errors=True)
         raise
@@ -366,7 +430,7 @@ def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) 
         inline_users.append({"id": e["id"], "name": e["name"], "props": props})
     (built / "index.html").write_text(standalone_html(viewer_source, shaders, inline_users, title), encoding="utf-8")
     manifest = {
-        "generator": "depthstudio export-web",
+        "generator": GENERATOR,
         "viewer": VIEWER_FILE,
         "shaders": f"shaders/{SHADER_FILES['vertex']}, shaders/{SHADER_FILES['fragment']}",
         "users": [{"id": e["id"], "name": e["name"], "params": f"users/{e['folder']}/params.json"} for e in entries],

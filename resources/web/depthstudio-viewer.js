@@ -229,14 +229,19 @@ async function shaderSources(options) {
   return { vertex, fragment };
 }
 
+/** The context says why a call failed when it is lost: then every info log is null, which explains nothing. */
+function contextError(gl, what, log) {
+  return new Error(gl.isContextLost() ? "the WebGL context was lost" : `the parallax shader does not ${what}: ${log}`);
+}
+
 function compile(gl, type, source) {
   const shader = gl.createShader(type);
   gl.shaderSource(shader, SCHEMA.glslHeader + source);
   gl.compileShader(shader);
   if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) {
-    const log = gl.getShaderInfoLog(shader);
+    const error = contextError(gl, "compile", gl.getShaderInfoLog(shader));
     gl.deleteShader(shader);
-    throw new Error(`the parallax shader does not compile: ${log}`);
+    throw error;
   }
   return shader;
 }
@@ -252,9 +257,16 @@ function link(gl, sources) {
   gl.deleteShader(vs);
   gl.deleteShader(fs);
   if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
-    throw new Error(`the parallax shader does not link: ${gl.getProgramInfoLog(program)}`);
+    throw contextError(gl, "link", gl.getProgramInfoLog(program));
   }
-  return program;
+  const locations = {};
+  const names = [...SCHEMA.frameUniforms, ...SCHEMA.params.filter((p) => p.uniform).map((p) => p.uniform)];
+  for (const name of names) {
+    const loc = gl.getUniformLocation(program, name);
+    if (loc === null) throw contextError(gl, "declare", `the uniform ${name}`);
+    locations[name] = loc;
+  }
+  return { program, locations };
 }
 
 /** LINEAR + CLAMP_TO_EDGE like the web component; row 0 of the image at v = 0, no colour conversion. */
@@ -274,25 +286,84 @@ function texture(gl, unit, image, internalFormat, format) {
 }
 
 /**
+ * The one WebGL 2 context of the page. Chromium keeps only 16 contexts alive per page and silently kills the
+ * oldest beyond that, so a page of 24 avatars cannot give each its own: every viewer draws here, into the
+ * bottom-left corner of a canvas that is never shown, and copies its frame to its own 2D canvas.
+ */
+class SharedContext {
+  constructor() {
+    this.canvas = document.createElement("canvas");
+    this.gl = this.canvas.getContext("webgl2", {
+      alpha: false,
+      antialias: false,
+      depth: false,
+      premultipliedAlpha: false,
+      preserveDrawingBuffer: false,
+    });
+    this.viewers = new Set();
+    this.programs = new Map(); // vertex + fragment source -> {program, locations}
+    // preventDefault() asks the browser to restore the context; the objects made in it are gone by then.
+    this.canvas.addEventListener("webglcontextlost", (e) => {
+      e.preventDefault();
+      this.programs.clear();
+      for (const v of this.viewers) v._contextLost();
+    });
+    this.canvas.addEventListener("webglcontextrestored", () => {
+      for (const v of [...this.viewers]) v._contextRestored();
+    });
+  }
+
+  program(sources) {
+    const key = `${sources.vertex}\0${sources.fragment}`;
+    let entry = this.programs.get(key);
+    if (!entry) {
+      entry = link(this.gl, sources);
+      this.programs.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Grow (never shrink) the drawing buffer to hold a w x h frame; growing clears it, and each draw is whole. */
+  fit(w, h) {
+    if (this.canvas.width < w || this.canvas.height < h) {
+      this.canvas.width = Math.max(this.canvas.width, w);
+      this.canvas.height = Math.max(this.canvas.height, h);
+    }
+  }
+}
+
+let shared = null;
+
+/** The page's shared context, made on first use (null inside: no WebGL 2 here). */
+export function sharedContext() {
+  shared ??= new SharedContext();
+  return shared;
+}
+
+/**
  * One avatar: a container that shows the photo, and the parallax effect when a depth map and WebGL 2 exist.
  *
- * options: shaderBase | shaders, preserveDrawingBuffer (tests read the canvas back), fit ("image": the height
- * follows the photo's aspect like react-depth-map; "container": fill the container's box), alt,
- * pixelRatio (defaults to window.devicePixelRatio), interactive (listen to pointer/touch/scroll; default true).
+ * options: shaderBase | shaders, fit ("image": the height follows the photo's aspect like react-depth-map;
+ * "container": fill the container's box), alt, pixelRatio (defaults to window.devicePixelRatio), interactive
+ * (listen to pointer/touch/scroll; default true).
  * `ready` resolves to "webgl" or "image" (the fallback; `fallbackReason` says why).
+ * All viewers of a page draw with one shared WebGL context (see SharedContext); a viewer out of view does not
+ * animate until it scrolls back in.
  */
 export class DepthViewer {
   constructor(container, props = {}, options = {}) {
     this.container = container;
     this.props = { ...props };
-    this.options = { fit: "image", interactive: true, preserveDrawingBuffer: false, ...options };
+    this.options = { fit: "image", interactive: true, ...options };
     this.params = resolveParams(props);
     this.mode = "loading";
     this.fallbackReason = null;
     this.mouse = [0, 0];
     this.target = [0, 0];
+    this.visible = true;
     this._raf = 0;
     this._listeners = [];
+    this._destroyed = false;
     this.image = document.createElement("img");
     this.image.alt = this.options.alt ?? "";
     this.image.style.cssText = "display:block;width:100%;height:100%;object-fit:cover";
@@ -304,35 +375,36 @@ export class DepthViewer {
   async _start() {
     if (!this.props.originalImg) return this._fallback("no photo");
     if (!this.props.depthImg) return this._fallback("no depth map");
-    const canvas = document.createElement("canvas");
-    const gl = canvas.getContext("webgl2", {
-      alpha: false,
-      antialias: false,
-      depth: false,
-      premultipliedAlpha: false,
-      preserveDrawingBuffer: this.options.preserveDrawingBuffer,
-    });
-    if (!gl) return this._fallback("no WebGL 2");
+    this.shared = sharedContext();
+    this.gl = this.shared.gl;
+    if (!this.gl) return this._fallback("no WebGL 2");
     try {
-      const [sources, photo, depth] = await Promise.all([
+      [this.sources, this.photo, this.depth] = await Promise.all([
         shaderSources(this.options),
         loadImage(this.props.originalImg),
         loadImage(this.props.depthImg),
       ]);
-      this._setup(gl, sources, photo, depth);
+      if (this._destroyed) return this._fallback("destroyed before it was ready");
+      this._setup();
     } catch (err) {
       return this._fallback(err.message);
     }
+    const canvas = document.createElement("canvas");
     canvas.style.cssText = "display:block;width:100%";
     canvas.setAttribute("role", "img");
     canvas.setAttribute("aria-label", this.image.alt);
     this.canvas = canvas;
-    this.gl = gl;
+    this.ctx = canvas.getContext("2d", { alpha: false });
     this.image.replaceWith(canvas);
     this.mode = "webgl";
+    this.shared.viewers.add(this);
     this.layout();
     this._observer = new ResizeObserver(() => this.layout());
     this._observer.observe(this.container);
+    this._visibility = new IntersectionObserver((entries) => this._seen(entries.at(-1).isIntersecting), {
+      rootMargin: "50%",
+    });
+    this._visibility.observe(this.container);
     if (this.options.interactive) this._listen();
     this.draw();
     return this.mode;
@@ -344,12 +416,15 @@ export class DepthViewer {
     return this.mode;
   }
 
-  _setup(gl, sources, photo, depth) {
-    this.program = link(gl, sources);
-    this.photoSize = [photo.naturalWidth, photo.naturalHeight];
+  /** This viewer's GL objects in the shared context (again after a context loss). */
+  _setup() {
+    const gl = this.gl;
+    if (gl.isContextLost()) throw new Error("the WebGL context was lost");
+    ({ program: this.program, locations: this.locations } = this.shared.program(this.sources));
+    this.photoSize = [this.photo.naturalWidth, this.photo.naturalHeight];
     this.textures = [
-      texture(gl, SCHEMA.photoUnit, photo, gl.RGBA8, gl.RGBA),
-      texture(gl, SCHEMA.depthUnit, depth, gl.R8, gl.RED),
+      texture(gl, SCHEMA.photoUnit, this.photo, gl.RGBA8, gl.RGBA),
+      texture(gl, SCHEMA.depthUnit, this.depth, gl.R8, gl.RED),
     ];
     this.vao = gl.createVertexArray();
     gl.bindVertexArray(this.vao);
@@ -358,13 +433,31 @@ export class DepthViewer {
     gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
     gl.enableVertexAttribArray(0);
     gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
-    this.locations = {};
-    const names = [...SCHEMA.frameUniforms, ...SCHEMA.params.filter((p) => p.uniform).map((p) => p.uniform)];
-    for (const name of names) {
-      const loc = gl.getUniformLocation(this.program, name);
-      if (loc === null) throw new Error(`the parallax shader lacks the uniform ${name}`);
-      this.locations[name] = loc;
+    this.buffer = buffer;
+  }
+
+  /** The context is gone with every object in it; the canvas keeps showing the last frame meanwhile. */
+  _contextLost() {
+    cancelAnimationFrame(this._raf);
+    this._raf = 0;
+    this.program = null;
+  }
+
+  _contextRestored() {
+    try {
+      this._setup();
+    } catch (err) {
+      this.shared.viewers.delete(this);
+      this.canvas.replaceWith(this.image);
+      this._fallback(err.message);
+      return;
     }
+    this.draw();
+  }
+
+  _seen(visible) {
+    this.visible = visible;
+    if (visible) this.setTarget(...this.target);
   }
 
   /** Size the canvas in device pixels for its CSS box (react-depth-map: width x width * photo aspect). */
@@ -388,17 +481,23 @@ export class DepthViewer {
 
   /** Change some props (the parameters; not the images) and redraw. */
   setProps(props) {
+    const respondTo = this.params.respondTo;
     this.props = { ...this.props, ...props };
     this.params = resolveParams(this.props);
+    if (this.params.respondTo !== respondTo && this._listeners.length) {
+      this._unlisten();
+      this._listen();
+    }
     this.draw();
   }
 
-  /** Draw one frame with the current (eased) mouse value. */
+  /** Draw one frame with the current (eased) mouse value into the shared context and show it. */
   draw() {
-    if (this.mode !== "webgl") return;
+    if (this.mode !== "webgl" || !this.program || this.gl.isContextLost()) return;
     const gl = this.gl;
     const w = this.canvas.width;
     const h = this.canvas.height;
+    this.shared.fit(w, h);
     const [a1, a2] = aspectFit(w, h, this.photoSize[0], this.photoSize[1]);
     const loc = this.locations;
     gl.viewport(0, 0, w, h);
@@ -419,6 +518,9 @@ export class DepthViewer {
     gl.activeTexture(gl.TEXTURE0 + SCHEMA.depthUnit);
     gl.bindTexture(gl.TEXTURE_2D, this.textures[1]);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    // GL's origin is bottom-left: the frame is the bottom w x h of the shared canvas.
+    const source = this.shared.canvas;
+    this.ctx.drawImage(source, 0, source.height - h, w, h, 0, 0, w, h);
   }
 
   /** One animation frame's easing step, exactly the component's inertia. */
@@ -437,8 +539,9 @@ export class DepthViewer {
     this.draw();
   }
 
-  /** The canvas as RGBA bytes, top row first (call right after a draw, or use preserveDrawingBuffer). */
+  /** The current frame as RGBA bytes, top row first (drawn again: other viewers share the context). */
   pixels() {
+    this.draw();
     const gl = this.gl;
     const w = this.canvas.width;
     const h = this.canvas.height;
@@ -450,10 +553,10 @@ export class DepthViewer {
     return { width: w, height: h, data: flipped };
   }
 
-  /** Move the target; the loop eases towards it. */
+  /** Move the target; the loop eases towards it (once the viewer is in view). */
   setTarget(x, y) {
     this.target = [x, y];
-    if (!this._raf && this.mode === "webgl") this._raf = requestAnimationFrame(this._frame);
+    if (!this._raf && this.mode === "webgl" && this.visible) this._raf = requestAnimationFrame(this._frame);
   }
 
   _frame = () => {
@@ -462,12 +565,17 @@ export class DepthViewer {
     this.draw();
     const moving =
       Math.abs(this.target[0] - this.mouse[0]) > SETTLED || Math.abs(this.target[1] - this.mouse[1]) > SETTLED;
-    if (moving) this._raf = requestAnimationFrame(this._frame);
+    if (moving && this.visible) this._raf = requestAnimationFrame(this._frame);
   };
 
   _on(target, type, handler) {
     target.addEventListener(type, handler, { passive: true });
     this._listeners.push([target, type, handler]);
+  }
+
+  _unlisten() {
+    for (const [target, type, handler] of this._listeners) target.removeEventListener(type, handler);
+    this._listeners = [];
   }
 
   _listen() {
@@ -490,17 +598,21 @@ export class DepthViewer {
     }
   }
 
-  /** Stop listening and free the GL objects; the container keeps whatever is displayed. */
+  /** Stop listening and free this viewer's GL objects; the container keeps whatever is displayed. */
   destroy() {
+    this._destroyed = true;
     cancelAnimationFrame(this._raf);
-    for (const [target, type, handler] of this._listeners) target.removeEventListener(type, handler);
-    this._listeners = [];
+    this._raf = 0;
+    this._unlisten();
     this._observer?.disconnect();
-    if (this.gl) {
-      this.gl.deleteProgram(this.program);
+    this._visibility?.disconnect();
+    this.shared?.viewers.delete(this);
+    if (this.program && !this.gl.isContextLost()) {
       for (const t of this.textures) this.gl.deleteTexture(t);
       this.gl.deleteVertexArray(this.vao);
+      this.gl.deleteBuffer(this.buffer);
     }
+    this.program = null;
   }
 }
 
