@@ -531,6 +531,7 @@ class MainWindow(QMainWindow):
 
     def record_decisions(self, groups: list[tuple[list[str], str, str | None]]) -> None:
         """Write decisions off the GUI thread, then refresh the rows and counts."""
+        self.model.expect_changes(uid for ids, _, _ in groups for uid in ids)  # before a page can read the write
 
         def write() -> list[str]:
             done: list[str] = []
