@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.tasks = TaskRunner(parent=self)
         self.current: UserRow | None = None
         self._preview_generation = 0
+        self._reload_generation = 0  # bumped by every reload and selection: only the latest reload may land
         self._counts_generation = 0
         self.filter = FILTERS[0]
         self.sort = "name"
@@ -457,10 +458,19 @@ class MainWindow(QMainWindow):
         if self.current is None:
             return
         uid = self.current.id
-        self.tasks.submit(lambda: self.portal.get_user(uid), done=lambda row: row and self._show_user(row))
+        self._reload_generation += 1
+        generation = self._reload_generation
+        self.tasks.submit(lambda: self.portal.get_user(uid), done=lambda row: self._reloaded(generation, uid, row))
+
+    def _reloaded(self, generation: int, user_id: str, row: UserRow | None) -> None:
+        # The editor may have moved on (J) or asked again meanwhile: an older answer must not take the preview back.
+        current = self.current
+        if row is not None and generation == self._reload_generation and current is not None and current.id == user_id:
+            self._show_user(row)
 
     def _show_user(self, row: UserRow | None) -> None:
         self.current = row
+        self._reload_generation += 1
         self._preview_generation += 1
         generation = self._preview_generation
         if row is None:
