@@ -485,15 +485,14 @@ class MainWindow(QMainWindow):
         self.params.set_user(row.id)
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
-            done=lambda loaded: self._preview_ready(generation, row, loaded),
+            done=lambda loaded: self._preview_ready(generation, loaded),
             failed=lambda exc: self._preview_failed(generation, exc),
         )
 
-    def _preview_ready(self, generation: int, row: UserRow, loaded: tuple[Any, ...]) -> None:
+    def _preview_ready(self, generation: int, loaded: tuple[Any, ...]) -> None:
         if generation != self._preview_generation:
             return
-        overrides, content, message, history = loaded
-        self.params.set_user(row.id, overrides)
+        content, message, history = loaded
         self.history.clear()
         for entry in history:
             when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
@@ -633,14 +632,11 @@ def _result_label(result: ResultRow) -> str:
     return f"#{result.id} {result.backend} / {result.model}"
 
 
-def _load_preview(
-    portal: Portal, row: UserRow
-) -> tuple[dict[str, Any], PreviewContent | None, str, list[dict[str, Any]]]:
-    """Everything the preview and the side panel need for one user, read on a worker thread."""
-    overrides = portal.get_overrides(row.id)
+def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, str, list[dict[str, Any]]]:
+    """The preview and the review history for one user, read on a worker thread (the panel reads the overrides)."""
     history = portal.review_history(row.id)
     if not row.avatar:
-        return overrides, None, "This user has no photo", history
+        return None, "This user has no photo", history
     depth: np.ndarray | None = None
     label = compare_label = ""
     compare: np.ndarray | None = None
@@ -661,4 +657,4 @@ def _load_preview(
                 compare_label = _result_label(other)
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
-    return overrides, PreviewContent(photo, depth, label, compare, compare_label), "", history
+    return PreviewContent(photo, depth, label, compare, compare_label), "", history

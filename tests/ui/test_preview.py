@@ -18,7 +18,7 @@ MOUSE = (0.8, -0.6)
 def _select(qtbot, window, user_id: str) -> None:
     window.list.setCurrentIndex(window.model.index_of(user_id))
     qtbot.waitUntil(lambda: window.preview.content is not None and window.current.id == user_id, timeout=5000)
-    qtbot.waitUntil(lambda: not window.tasks.pending, timeout=5000)
+    qtbot.waitUntil(lambda: not window.tasks.pending and not window.params.loading, timeout=5000)
 
 
 def _reference(window, params: ShaderParams, mouse=MOUSE, *, depth=None) -> np.ndarray:
