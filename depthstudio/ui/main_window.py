@@ -43,7 +43,7 @@ from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
-from depthstudio.ui.workers import TaskRunner, describe
+from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.resize(1480, 900)
         self.undo_stack = QUndoStack(self)
         self.tasks = TaskRunner(parent=self)
+        self.writes = TaskRunner(write_pool(), self)  # decisions, in order (parameters use the same thread)
         self.current: UserRow | None = None
         self._preview_generation = 0
         self._reload_generation = 0  # bumped by every reload and selection: only the latest reload may land
@@ -553,7 +554,7 @@ class MainWindow(QMainWindow):
             verb = groups[0][1] if len(groups) == 1 else "restored"
             self.show_message(f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})")
 
-        self.tasks.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
+        self.writes.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
 
     def generate_selected(self) -> None:
         rows = [r for r in self.selected_rows() if r.avatar]
@@ -580,6 +581,7 @@ class MainWindow(QMainWindow):
         self.preview.set_motion(False)
         self.preview.release_gl()
         self.tasks.pool.waitForDone(5000)
+        self.writes.pool.waitForDone(5000)
         super().closeEvent(event)
 
 

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
-from depthstudio.ui.workers import TaskRunner, describe
+from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ class ParamsPanel(QWidget):
         self.scope = USER
         self.selected_ids: Callable[[], list[str]] = lambda: []
         self._tasks = TaskRunner(parent=self)
+        self._writes = TaskRunner(write_pool(), self)  # saved in the order edited, between the decisions
         self._dirty: set[str | None] = set()  # user ids (None = the global layer) waiting to be written
         self._layers: dict[str, dict[str, Any]] = {}  # user id -> layer, for users edited in this session
         self._save_timer = QTimer(self)
@@ -441,11 +442,11 @@ class ParamsPanel(QWidget):
                 else:
                     self.portal.set_overrides([user_id], layer, by=self.reviewer)
 
-        self._tasks.submit(
+        self._writes.submit(
             save,
             failed=lambda exc: self.message.emit(f"parameters not saved: {describe(exc)}"),
         )
 
     @property
     def saving(self) -> bool:
-        return bool(self._dirty) or self._tasks.pending > 0
+        return bool(self._dirty) or self._writes.pending > 0

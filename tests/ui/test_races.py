@@ -11,7 +11,14 @@ import pytest
 
 def _settled(qtbot, window) -> None:
     qtbot.waitUntil(
-        lambda: not window.model.busy and not window.tasks.pending and not window.params.saving, timeout=10000
+        lambda: (
+            not window.model.busy
+            and not window.tasks.pending
+            and not window.writes.pending
+            and not window.params.saving
+            and not window.params.loading
+        ),
+        timeout=10000,
     )
 
 
@@ -77,3 +84,23 @@ def test_an_edit_before_the_stored_overrides_arrive_cannot_erase_them(
     window.params.flush()
     _settled(qtbot, window)
     assert portal.get_overrides(uid) == {"horizontal_threshold": 20.0, "plane": 0.3, "multiplier": 2.0}
+
+
+def test_approve_then_undo_commit_in_that_order(qtbot, make_window, seeded, portal, monkeypatch, gate):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    decide = portal.decide
+
+    def slow_approval(ids, decision, **kwargs):  # e.g. a locked SQLite file or a slow round trip
+        if decision == "approved":
+            assert gate.wait(10)
+        return decide(ids, decision, **kwargs)
+
+    monkeypatch.setattr(portal, "decide", slow_approval)
+    window.decide("approved")
+    window.undo_stack.undo()
+    qtbot.wait(500)  # time enough for the undo to overtake the approval if it could
+    gate.set()
+    _settled(qtbot, window)
+    assert portal.get_user(seeded[1]).decision is None
+    assert [h["decision"] for h in portal.review_history(seeded[1])][:2] == ["cleared", "approved"]

@@ -16,7 +16,9 @@ def _rows(window):
 
 
 def _settled(qtbot, window):
-    qtbot.waitUntil(lambda: not window.model.busy and not window.tasks.pending, timeout=5000)
+    qtbot.waitUntil(
+        lambda: not window.model.busy and not window.tasks.pending and not window.writes.pending, timeout=5000
+    )
 
 
 def test_filter_chips_show_counts_and_narrow_the_list(qtbot, make_window, seeded, portal):
