@@ -35,7 +35,9 @@ from PySide6.QtWidgets import (
 
 from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
+from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.models import UserListModel, status_label
@@ -502,6 +504,8 @@ class MainWindow(QMainWindow):
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
+        if content is not None and message:
+            self.show_error(message)
         compare = content is not None and content.compare_depth is not None
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(
@@ -657,6 +661,18 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
                 if compare.shape != depth.shape:
                     compare = np.asarray(Image.fromarray(compare).resize(depth.shape[::-1], Image.Resampling.BILINEAR))
                 compare_label = _result_label(other)
+    note = ""
+    if depth is None and row.depth_url:
+        # A map the portal has from elsewhere (or one of ours published before a new photo): the web shows it,
+        # so the preview does too, read the way the exporter reads it.
+        try:
+            inputs = render_inputs(portal, row.id)
+        except DepthstudioError as exc:
+            note = f"the portal's depth map of this user cannot be read; showing the plain photo: {exc}"
+        else:
+            if inputs.depth is not None:
+                portal_map = np.asarray(inputs.depth, dtype=np.uint8)
+                return PreviewContent(inputs.photo, portal_map, "the portal's depth map"), "", history
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
-    return PreviewContent(photo, depth, label, compare, compare_label), "", history
+    return PreviewContent(photo, depth, label, compare, compare_label), note, history
