@@ -86,15 +86,17 @@ class _Decision(QUndoCommand):
         self.ids = [r.id for r in rows]
         self.decision, self.note = decision, note
         self.before = {r.id: (r.decision, r.note) for r in rows}
+        # The maps the editor saw: a user regenerated meanwhile is skipped rather than judged unseen.
+        self.shown = {r.id: r.result_id for r in rows if r.result_id is not None}
 
     def redo(self) -> None:
-        self.window.record_decisions([(self.ids, self.decision, self.note)])
+        self.window.record_decisions([(self.ids, self.decision, self.note)], self.shown)
 
     def undo(self) -> None:
         groups: dict[tuple[str, str | None], list[str]] = {}
         for uid, (decision, note) in self.before.items():
             groups.setdefault((decision or "cleared", note), []).append(uid)
-        self.window.record_decisions([(ids, d, n) for (d, n), ids in groups.items()])
+        self.window.record_decisions([(ids, d, n) for (d, n), ids in groups.items()], self.shown)
 
 
 class MainWindow(QMainWindow):
@@ -543,20 +545,25 @@ class MainWindow(QMainWindow):
         if ok:
             self.decide("rejected", note.strip() or None)
 
-    def record_decisions(self, groups: list[tuple[list[str], str, str | None]]) -> None:
-        """Write decisions off the GUI thread, then refresh the rows and counts."""
-        self.model.expect_changes(uid for ids, _, _ in groups for uid in ids)  # before a page can read the write
+    def record_decisions(self, groups: list[tuple[list[str], str, str | None]], shown: dict[str, int]) -> None:
+        """Write decisions on the results in ``shown`` off the GUI thread, then refresh the rows and counts."""
+        asked = [uid for ids, _, _ in groups for uid in ids]
+        self.model.expect_changes(asked)  # before a page can read the write
 
         def write() -> list[str]:
             done: list[str] = []
             for ids, decision, note in groups:
-                done += self.portal.decide(ids, decision, reviewer=self.reviewer, note=note)
+                done += self.portal.decide(ids, decision, reviewer=self.reviewer, note=note, expected=shown)
             return done
 
         def written(ids: list[str]) -> None:
-            self._users_changed(ids)
+            self._users_changed(asked)
             verb = groups[0][1] if len(groups) == 1 else "restored"
-            self.show_message(f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})")
+            text = f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})"
+            skipped = len(set(asked) - set(ids))
+            if skipped:
+                text += f"; {skipped} skipped: their depth map was regenerated since you looked, review it again"
+            self.show_message(text)
 
         self.writes.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
 
