@@ -267,16 +267,13 @@ class ParamsPanel(QWidget):
         self.defaults = dict(value) if isinstance(value, dict) else {}
         self._refresh()
 
-    def set_user(self, user_id: str | None, layer: dict[str, Any] | None = None) -> None:
-        """Show this user's layer: ``layer`` if given (what the database holds), else read it off the GUI thread.
-
-        This session's edits not yet saved win over either.
-        """
+    def set_user(self, user_id: str | None) -> None:
+        """Show this user's layer, read off the GUI thread; this session's edits not yet saved win over it."""
         self._user_generation += 1
         same = user_id == self.user_id and self._user_loaded
         self.user_id = user_id
-        if user_id is None or layer is not None or user_id in self._layers:
-            self.user_layer = dict(self._layers.get(user_id, layer or {})) if user_id else {}
+        if user_id is None or user_id in self._layers:
+            self.user_layer = dict(self._layers[user_id]) if user_id else {}
             self._user_loaded = True
         else:
             # The same user again (a reload) keeps the layer on screen, editable, while it is read again.
