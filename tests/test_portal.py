@@ -193,3 +193,25 @@ def test_demo_portal_is_created_on_first_start():
     assert len(rows) >= 40
     assert all(r.avatar is None or r.avatar.startswith("file://") for r in rows)
     assert cfg.demo_portal_path().exists()
+
+
+def test_a_decision_applies_only_to_the_result_the_reviewer_was_shown(db_url, tmp_path):
+    avatars = ["https://img.example/0.png", "https://img.example/1.png"]
+    make_portal(db_url, avatars)
+    portal = Portal.open(portal_config(db_url, tmp_path))
+    q = JobQueue(portal)
+
+    def generate(uid: str) -> int:
+        q.enqueue([(uid, avatars[int(uid[1:])])], backend="synthetic")
+        job = q.claim("w")
+        assert job is not None and job.user_id == uid
+        result_id = q.complete(job, _result(avatars[int(uid[1:])]))
+        assert result_id is not None
+        return result_id
+
+    shown = {"u00000": generate("u00000"), "u00001": generate("u00001")}
+    generate("u00000")  # regenerated while the reviewer looked at the first map
+    applied = portal.decide(["u00000", "u00001"], "approved", reviewer="ed", expected=shown)
+    assert applied == ["u00001"]
+    assert portal.get_user("u00000").decision is None and portal.get_user("u00001").decision == "approved"
+    assert portal.decide(["u00000"], "approved", reviewer="ed") == ["u00000"]  # without: the current result

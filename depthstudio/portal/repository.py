@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -377,8 +377,20 @@ class Portal:
 
     # --- review -------------------------------------------------------------------------------------------
 
-    def decide(self, user_ids: Iterable[str], decision: str, *, reviewer: str, note: str | None = None) -> list[str]:
-        """Record a decision on each user's current result; returns the users it applied to (those with one)."""
+    def decide(
+        self,
+        user_ids: Iterable[str],
+        decision: str,
+        *,
+        reviewer: str,
+        note: str | None = None,
+        expected: Mapping[str, int] | None = None,
+    ) -> list[str]:
+        """Record a decision on each user's current result; returns the users it applied to (those with one).
+
+        ``expected`` maps users to the result the reviewer was shown: a user whose current result is another
+        one by now (regenerated meanwhile) is skipped, so no decision lands on a map nobody looked at.
+        """
         if decision not in DECISIONS:
             raise ConfigError(f"unknown decision {decision!r}; use one of {', '.join(DECISIONS)}")
         applied: list[str] = []
@@ -388,7 +400,7 @@ class Portal:
                 result_id = conn.execute(
                     select(user_state.c.result_id).where(user_state.c.user_id == str(user_id))
                 ).scalar_one_or_none()
-                if result_id is None:
+                if result_id is None or (expected is not None and expected.get(str(user_id), result_id) != result_id):
                     continue
                 review_id = conn.execute(
                     reviews.insert()

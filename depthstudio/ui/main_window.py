@@ -35,7 +35,9 @@ from PySide6.QtWidgets import (
 
 from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
+from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.models import UserListModel, status_label
@@ -43,7 +45,7 @@ from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
-from depthstudio.ui.workers import TaskRunner, describe
+from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +86,17 @@ class _Decision(QUndoCommand):
         self.ids = [r.id for r in rows]
         self.decision, self.note = decision, note
         self.before = {r.id: (r.decision, r.note) for r in rows}
+        # The maps the editor saw: a user regenerated meanwhile is skipped rather than judged unseen.
+        self.shown = {r.id: r.result_id for r in rows if r.result_id is not None}
 
     def redo(self) -> None:
-        self.window.record_decisions([(self.ids, self.decision, self.note)])
+        self.window.record_decisions([(self.ids, self.decision, self.note)], self.shown)
 
     def undo(self) -> None:
         groups: dict[tuple[str, str | None], list[str]] = {}
         for uid, (decision, note) in self.before.items():
             groups.setdefault((decision or "cleared", note), []).append(uid)
-        self.window.record_decisions([(ids, d, n) for (d, n), ids in groups.items()])
+        self.window.record_decisions([(ids, d, n) for (d, n), ids in groups.items()], self.shown)
 
 
 class MainWindow(QMainWindow):
@@ -113,8 +117,10 @@ class MainWindow(QMainWindow):
         self.resize(1480, 900)
         self.undo_stack = QUndoStack(self)
         self.tasks = TaskRunner(parent=self)
+        self.writes = TaskRunner(write_pool(), self)  # decisions, in order (parameters use the same thread)
         self.current: UserRow | None = None
         self._preview_generation = 0
+        self._reload_generation = 0  # bumped by every reload and selection: only the latest reload may land
         self._counts_generation = 0
         self.filter = FILTERS[0]
         self.sort = "name"
@@ -457,10 +463,19 @@ class MainWindow(QMainWindow):
         if self.current is None:
             return
         uid = self.current.id
-        self.tasks.submit(lambda: self.portal.get_user(uid), done=lambda row: row and self._show_user(row))
+        self._reload_generation += 1
+        generation = self._reload_generation
+        self.tasks.submit(lambda: self.portal.get_user(uid), done=lambda row: self._reloaded(generation, uid, row))
+
+    def _reloaded(self, generation: int, user_id: str, row: UserRow | None) -> None:
+        # The editor may have moved on (J) or asked again meanwhile: an older answer must not take the preview back.
+        current = self.current
+        if row is not None and generation == self._reload_generation and current is not None and current.id == user_id:
+            self._show_user(row)
 
     def _show_user(self, row: UserRow | None) -> None:
         self.current = row
+        self._reload_generation += 1
         self._preview_generation += 1
         generation = self._preview_generation
         if row is None:
@@ -475,15 +490,14 @@ class MainWindow(QMainWindow):
         self.params.set_user(row.id)
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
-            done=lambda loaded: self._preview_ready(generation, row, loaded),
+            done=lambda loaded: self._preview_ready(generation, loaded),
             failed=lambda exc: self._preview_failed(generation, exc),
         )
 
-    def _preview_ready(self, generation: int, row: UserRow, loaded: tuple[Any, ...]) -> None:
+    def _preview_ready(self, generation: int, loaded: tuple[Any, ...]) -> None:
         if generation != self._preview_generation:
             return
-        overrides, content, message, history = loaded
-        self.params.set_user(row.id, overrides)
+        content, message, history = loaded
         self.history.clear()
         for entry in history:
             when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
@@ -492,6 +506,8 @@ class MainWindow(QMainWindow):
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
+        if content is not None and message:
+            self.show_error(message)
         compare = content is not None and content.compare_depth is not None
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(
@@ -529,21 +545,27 @@ class MainWindow(QMainWindow):
         if ok:
             self.decide("rejected", note.strip() or None)
 
-    def record_decisions(self, groups: list[tuple[list[str], str, str | None]]) -> None:
-        """Write decisions off the GUI thread, then refresh the rows and counts."""
+    def record_decisions(self, groups: list[tuple[list[str], str, str | None]], shown: dict[str, int]) -> None:
+        """Write decisions on the results in ``shown`` off the GUI thread, then refresh the rows and counts."""
+        asked = [uid for ids, _, _ in groups for uid in ids]
+        self.model.expect_changes(asked)  # before a page can read the write
 
         def write() -> list[str]:
             done: list[str] = []
             for ids, decision, note in groups:
-                done += self.portal.decide(ids, decision, reviewer=self.reviewer, note=note)
+                done += self.portal.decide(ids, decision, reviewer=self.reviewer, note=note, expected=shown)
             return done
 
         def written(ids: list[str]) -> None:
-            self._users_changed(ids)
+            self._users_changed(asked)
             verb = groups[0][1] if len(groups) == 1 else "restored"
-            self.show_message(f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})")
+            text = f"{verb}: {len(ids)} user{'s' if len(ids) != 1 else ''} (by {self.reviewer})"
+            skipped = len(set(asked) - set(ids))
+            if skipped:
+                text += f"; {skipped} skipped: their depth map was regenerated since you looked, review it again"
+            self.show_message(text)
 
-        self.tasks.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
+        self.writes.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
 
     def generate_selected(self) -> None:
         rows = [r for r in self.selected_rows() if r.avatar]
@@ -570,6 +592,7 @@ class MainWindow(QMainWindow):
         self.preview.set_motion(False)
         self.preview.release_gl()
         self.tasks.pool.waitForDone(5000)
+        self.writes.pool.waitForDone(5000)
         super().closeEvent(event)
 
 
@@ -622,14 +645,11 @@ def _result_label(result: ResultRow) -> str:
     return f"#{result.id} {result.backend} / {result.model}"
 
 
-def _load_preview(
-    portal: Portal, row: UserRow
-) -> tuple[dict[str, Any], PreviewContent | None, str, list[dict[str, Any]]]:
-    """Everything the preview and the side panel need for one user, read on a worker thread."""
-    overrides = portal.get_overrides(row.id)
+def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, str, list[dict[str, Any]]]:
+    """The preview and the review history for one user, read on a worker thread (the panel reads the overrides)."""
     history = portal.review_history(row.id)
     if not row.avatar:
-        return overrides, None, "This user has no photo", history
+        return None, "This user has no photo", history
     depth: np.ndarray | None = None
     label = compare_label = ""
     compare: np.ndarray | None = None
@@ -648,6 +668,18 @@ def _load_preview(
                 if compare.shape != depth.shape:
                     compare = np.asarray(Image.fromarray(compare).resize(depth.shape[::-1], Image.Resampling.BILINEAR))
                 compare_label = _result_label(other)
+    note = ""
+    if depth is None and row.depth_url:
+        # A map the portal has from elsewhere (or one of ours published before a new photo): the web shows it,
+        # so the preview does too, read the way the exporter reads it.
+        try:
+            inputs = render_inputs(portal, row.id)
+        except DepthstudioError as exc:
+            note = f"the portal's depth map of this user cannot be read; showing the plain photo: {exc}"
+        else:
+            if inputs.depth is not None:
+                portal_map = np.asarray(inputs.depth, dtype=np.uint8)
+                return PreviewContent(inputs.photo, portal_map, "the portal's depth map"), "", history
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
-    return overrides, PreviewContent(photo, depth, label, compare, compare_label), "", history
+    return PreviewContent(photo, depth, label, compare, compare_label), note, history

@@ -3,6 +3,12 @@
 Views never query the database: the model asks the repository for one page at a time (``canFetchMore`` /
 ``fetchMore``) on a worker thread, so 100k users cost one page of rows and one ``COUNT``, and scrolling never
 blocks the window. A query change bumps a generation number; pages of an older query are dropped on arrival.
+
+Rows stay on screen after a decision even when they leave the filter, so the next page's SQL offset is not the
+number of rows shown. The model keeps its own offset and, whenever shown users change, steps it back one per
+changed user (each can shift the rows behind it up by at most one); a page read while users changed is kept
+but the next read starts that many rows before it. Paging therefore re-reads a few rows rather than skipping
+one, and rows already shown are de-duplicated by id.
 """
 
 from __future__ import annotations
@@ -106,6 +112,9 @@ class UserListModel(QAbstractListModel):
         self._by_id: dict[str, int] = {}
         self._by_avatar: dict[str, list[int]] = {}
         self._generation = 0
+        self._shifts = 0  # steps back noted so far (see expect_changes): a page read meanwhile may be shifted
+        self._offset = 0  # the next page's SQL offset (not len(self._rows): see the module docstring)
+        self._announced = False  # ``loaded`` emitted for this query
         self._fetching = False
         self._exhausted = False
         self.thumbnails = ThumbnailCache(policy=portal.config.fetch.policy(), parent=self)
@@ -121,6 +130,8 @@ class UserListModel(QAbstractListModel):
         self.beginResetModel()
         self._rows, self._by_id, self._by_avatar = [], {}, {}
         self.total = None
+        self._offset = 0
+        self._announced = False
         self._exhausted = False
         self._fetching = False
         self.endResetModel()
@@ -153,19 +164,22 @@ class UserListModel(QAbstractListModel):
         if self._fetching or self._exhausted:
             return
         self._fetching = True
-        generation, query, offset, limit = self._generation, self.query, len(self._rows), self.page_size
+        generation, shifts, query = self._generation, self._shifts, self.query
+        offset, limit = self._offset, self.page_size
         self._tasks.submit(
             lambda: self.portal.list_users(query, offset=offset, limit=limit),
-            done=lambda rows: self._append(generation, offset, rows),
+            done=lambda rows: self._append(generation, shifts, offset, rows),
             failed=lambda exc: self._page_failed(generation, exc),
         )
 
-    def _append(self, generation: int, offset: int, rows: list[UserRow]) -> None:
-        if generation != self._generation or offset != len(self._rows):
+    def _append(self, generation: int, shifts: int, offset: int, rows: list[UserRow]) -> None:
+        if generation != self._generation:
             return
         self._fetching = False
-        self._exhausted = len(rows) < self.page_size
-        fresh = [r for r in rows if r.id not in self._by_id]  # a row can shift pages when statuses change
+        moved = self._shifts - shifts  # users changed while it was read: rows may have slid in before it
+        self._offset = max(0, offset - moved) if moved else offset + len(rows)
+        self._exhausted = not moved and len(rows) < self.page_size
+        fresh = [r for r in rows if r.id not in self._by_id]
         if fresh:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
@@ -175,9 +189,12 @@ class UserListModel(QAbstractListModel):
                     self._by_avatar.setdefault(row.avatar, []).append(first + i)
             self._rows.extend(fresh)
             self.endInsertRows()
-        if offset == 0:
+        if not self._announced:
+            self._announced = True
             self.loaded.emit()
             self._count()
+        if moved or (not fresh and not self._exhausted):
+            self._fetch_page()  # the view would not ask again for rows it cannot see yet: go on
 
     def _page_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
@@ -185,7 +202,8 @@ class UserListModel(QAbstractListModel):
         self._fetching = False
         self._exhausted = True  # no retry loop against a dead database; a filter change or refresh retries
         self.error.emit(f"cannot list users: {describe(exc)}")
-        if not self._rows:
+        if not self._announced:
+            self._announced = True
             self.loaded.emit()
             self._count()
 
@@ -201,7 +219,7 @@ class UserListModel(QAbstractListModel):
         Rows stay where they are even if they no longer match the filter, as in a culling tool: the list must
         not jump under the editor's cursor. The next filter change re-queries.
         """
-        ids = [u for u in dict.fromkeys(user_ids) if u in self._by_id]
+        ids = self.expect_changes(user_ids)
         if not ids:
             return
         generation = self._generation
@@ -210,6 +228,19 @@ class UserListModel(QAbstractListModel):
             done=lambda rows: self._replace(generation, rows),
             failed=lambda exc: self.error.emit(f"cannot refresh users: {describe(exc)}"),
         )
+
+    def expect_changes(self, user_ids: Iterable[str]) -> list[str]:
+        """Note that these users change (or just changed) in the database; returns those that are shown.
+
+        Called before a write and again when its rows are re-read: a shown user that leaves the filter or moves
+        in the sort order shifts the rows behind it by one, so the next page starts one row earlier per user.
+        Stepping back too far only re-reads rows already shown; a page in flight is read again.
+        """
+        ids = [u for u in dict.fromkeys(user_ids) if u in self._by_id]
+        if ids:
+            self._offset = max(0, self._offset - len(ids))
+            self._shifts += len(ids)
+        return ids
 
     def _replace(self, generation: int, rows: list[UserRow | None]) -> None:
         if generation != self._generation:

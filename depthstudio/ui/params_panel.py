@@ -3,6 +3,9 @@
 Two layers of values: the global defaults (studio setting ``shader_defaults``, a partial dict over the built-in
 defaults) and each user's override (a partial dict over the global defaults). The panel edits one layer at a
 time; the preview always shows the effective set, which is what the web will get for that user.
+
+A user's sliders stay disabled until their stored layer has been read: an edit made before would become the
+whole layer and be saved over the stored one.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from PySide6.QtWidgets import (
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
-from depthstudio.ui.workers import TaskRunner, describe
+from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +193,12 @@ class ParamsPanel(QWidget):
         self.defaults: dict[str, Any] = {}
         self.user_id: str | None = None
         self.user_layer: dict[str, Any] = {}
+        self._user_loaded = True  # the shown user's stored layer is in (or there is no user)
+        self._user_generation = 0  # bumped per set_user: a stored layer read for an earlier user is dropped
         self.scope = USER
         self.selected_ids: Callable[[], list[str]] = lambda: []
         self._tasks = TaskRunner(parent=self)
+        self._writes = TaskRunner(write_pool(), self)  # saved in the order edited, between the decisions
         self._dirty: set[str | None] = set()  # user ids (None = the global layer) waiting to be written
         self._layers: dict[str, dict[str, Any]] = {}  # user id -> layer, for users edited in this session
         self._save_timer = QTimer(self)
@@ -261,11 +267,42 @@ class ParamsPanel(QWidget):
         self.defaults = dict(value) if isinstance(value, dict) else {}
         self._refresh()
 
-    def set_user(self, user_id: str | None, layer: dict[str, Any] | None = None) -> None:
-        """Show this user's layer; ``layer`` is what the database holds (edits not yet saved win)."""
+    def set_user(self, user_id: str | None) -> None:
+        """Show this user's layer, read off the GUI thread; this session's edits not yet saved win over it."""
+        self._user_generation += 1
+        same = user_id == self.user_id and self._user_loaded
         self.user_id = user_id
-        self.user_layer = dict(self._layers.get(user_id, layer or {})) if user_id else {}
+        if user_id is None or user_id in self._layers:
+            self.user_layer = dict(self._layers[user_id]) if user_id else {}
+            self._user_loaded = True
+        else:
+            # The same user again (a reload) keeps the layer on screen, editable, while it is read again.
+            self._user_loaded = same
+            if not same:
+                self.user_layer = {}
+            generation = self._user_generation
+            self._tasks.submit(
+                lambda: self.portal.get_overrides(user_id),
+                done=lambda stored: self._user_layer_read(generation, user_id, stored),
+                failed=lambda exc: self._user_layer_failed(generation, exc),
+            )
         self._refresh()
+
+    def _user_layer_read(self, generation: int, user_id: str, stored: dict[str, Any]) -> None:
+        if generation != self._user_generation:
+            return
+        self.user_layer = dict(self._layers.get(user_id, stored))
+        self._user_loaded = True
+        self._refresh()
+
+    def _user_layer_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self._user_generation:
+            self.message.emit(f"cannot read this user's parameters, so they cannot be edited: {describe(exc)}")
+
+    @property
+    def loading(self) -> bool:
+        """The shown user's stored layer is still being read (their sliders are disabled)."""
+        return not self._user_loaded
 
     def set_scope(self, scope: str) -> None:
         self.scope = scope
@@ -291,6 +328,10 @@ class ParamsPanel(QWidget):
     def _edited(self, name: str, value: Any) -> None:
         if self.scope == USER and self.user_id is None:
             self.message.emit("select a user to give them their own parameters, or switch to Global defaults")
+            self._refresh()
+            return
+        if self.scope == USER and not self._user_loaded:
+            self.message.emit("this user's parameters are still being read; edit them in a moment")
             self._refresh()
             return
         user_id = self.user_id if self.scope == USER else None
@@ -328,20 +369,24 @@ class ParamsPanel(QWidget):
         params = self.current()
         values = params.to_dict()
         layer = self.defaults if self.scope == GLOBAL else self.user_layer
+        editable = self.scope == GLOBAL or (self.user_id is not None and self._user_loaded)
         for name, row in self.rows.items():
             row.show(values[name], name in layer)
-            row.widget.setEnabled(self.scope == GLOBAL or self.user_id is not None)
+            row.widget.setEnabled(editable)
         if self.scope == GLOBAL:
             self.scope_hint.setText("Editing the defaults every user without an override gets.")
         elif self.user_id is None:
             self.scope_hint.setText("Select a user to tune their parameters.")
+        elif not self._user_loaded:
+            self.scope_hint.setText("Reading this user's parameters…")
         else:
             n = len(self.user_layer)
             self.scope_hint.setText(
                 f"This user overrides {n} parameter{'s' if n != 1 else ''} (bold)." if n else
                 "This user follows the global defaults; a change here becomes their override."
             )  # fmt: skip
-        self.copy_button.setEnabled(self.scope == USER and self.user_id is not None)
+        self.reset_button.setEnabled(editable)
+        self.copy_button.setEnabled(self.scope == USER and self.user_id is not None and self._user_loaded)
         self.params_changed.emit(params)
 
     # --- actions ------------------------------------------------------------------------------------------
@@ -349,14 +394,14 @@ class ParamsPanel(QWidget):
     def reset_layer(self) -> None:
         if self.scope == GLOBAL:
             self.undo.push(_LayerReplace(self, "reset global defaults", GLOBAL, {None: dict(self.defaults)}, {}))
-        elif self.user_id is not None:
+        elif self.user_id is not None and self._user_loaded:
             self.undo.push(
                 _LayerReplace(self, "reset user parameters", USER, {self.user_id: dict(self.user_layer)}, {})
             )
 
     def copy_to_selected(self) -> None:
         targets = [u for u in self.selected_ids() if u != self.user_id]
-        if self.user_id is None or not targets:
+        if self.user_id is None or not self._user_loaded or not targets:
             self.message.emit("select the users to copy to (Ctrl/Shift+click), then Copy to selected")
             return
         layer = dict(self.user_layer)
@@ -394,11 +439,11 @@ class ParamsPanel(QWidget):
                 else:
                     self.portal.set_overrides([user_id], layer, by=self.reviewer)
 
-        self._tasks.submit(
+        self._writes.submit(
             save,
             failed=lambda exc: self.message.emit(f"parameters not saved: {describe(exc)}"),
         )
 
     @property
     def saving(self) -> bool:
-        return bool(self._dirty) or self._tasks.pending > 0
+        return bool(self._dirty) or self._writes.pending > 0

@@ -48,6 +48,21 @@ class _Task(QRunnable):
         self.signals.done.emit(value)
 
 
+_write_pool: QThreadPool | None = None
+
+
+def write_pool() -> QThreadPool:
+    """The one thread every database write of the studio goes through, first asked first committed.
+
+    On a pool of several threads "approve, then Ctrl+Z" could commit the undo first and leave the approval.
+    """
+    global _write_pool
+    if _write_pool is None:
+        _write_pool = QThreadPool()
+        _write_pool.setMaxThreadCount(1)
+    return _write_pool
+
+
 class TaskRunner(QObject):
     """Runs callables on a thread pool; ``done``/``failed`` callbacks run on the GUI thread.
 

@@ -124,6 +124,7 @@ def make_window(qtbot, portal):
             w.bulk.controller.wait(10)
         w.params.flush()
         w.tasks.pool.waitForDone(5000)
+        w.writes.pool.waitForDone(5000)
 
 
 def require_gl(window) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.ui import photos
 from depthstudio.ui.models import ThumbnailCache, UserListModel
 from tests.helpers import make_portal, portal_config, write_avatars
+from tests.ui.conftest import seed_result
 
 
 def test_model_fetches_pages_on_demand_and_counts_separately(qtbot, tmp_path):
@@ -62,3 +65,54 @@ def test_unreadable_photo_thumbnail_is_not_retried(qtbot, tmp_path):
         assert cache.get(missing) is None
     with qtbot.assertNotEmitted(cache.ready, wait=300):
         assert cache.get(missing) is None
+
+
+@pytest.mark.parametrize(
+    ("statuses", "sort"),
+    [(("generated",), "name"), (("generated",), "recent"), (("generated",), "risk"), ((), "attention")],
+)
+def test_decisions_while_paging_neither_skip_nor_repeat_users(qtbot, portal, statuses, sort):
+    """Decided rows stay on screen but leave the filter (or move down the sort): the next pages still list all."""
+    users = [r.id for r in portal.list_users(Query(), limit=100) if r.avatar][:8]
+    for i, uid in enumerate(users):
+        seed_result(portal, uid, qa_risk=0.1 + i / 100)
+    query = Query(statuses=statuses, sort=sort)
+    expected = [r.id for r in portal.list_users(query, limit=1000)]
+    model = UserListModel(portal, page_size=3)
+    model.set_query(query)
+    qtbot.waitUntil(lambda: model.rowCount() == 3 and not model.busy, timeout=5000)
+
+    first = [model.row_at(i).id for i in range(2)]
+    portal.decide(first, "approved", reviewer="t")
+    model.refresh_users(first)
+    qtbot.waitUntil(lambda: not model.busy, timeout=5000)
+    model.fetchMore()
+    qtbot.waitUntil(lambda: not model.busy, timeout=5000)
+    # A decision lands while the next page is being read: that page's offset is already off by one.
+    later = model.row_at(model.rowCount() - 1).id
+    portal.decide([later], "rejected", reviewer="t")
+    model.fetchMore()
+    model.refresh_users([later])
+    qtbot.waitUntil(lambda: not model.busy, timeout=5000)
+    while model.canFetchMore():
+        model.fetchMore()
+        qtbot.waitUntil(lambda: not model.busy, timeout=5000)
+
+    shown = [model.row_at(i).id for i in range(model.rowCount())]
+    assert len(shown) == len(set(shown))
+    assert set(expected) <= set(shown), f"never listed: {set(expected) - set(shown)}"
+
+
+def test_a_page_of_rows_already_shown_does_not_stall_paging(qtbot, portal):
+    model = UserListModel(portal, page_size=2)
+    model.set_query(Query(sort="name"))
+    qtbot.waitUntil(lambda: model.rowCount() == 2 and not model.busy, timeout=5000)
+    for _ in range(2):
+        model.fetchMore()
+        qtbot.waitUntil(lambda: not model.busy, timeout=5000)
+    assert model.rowCount() == 6
+    model.expect_changes([model.row_at(i).id for i in range(6)])  # steps back to offset 0: three pages of repeats
+    model.fetchMore()
+    qtbot.waitUntil(lambda: not model.busy, timeout=5000)
+    shown = [model.row_at(i).id for i in range(model.rowCount())]
+    assert shown == [r.id for r in portal.list_users(Query(sort="name"), limit=8)]

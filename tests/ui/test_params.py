@@ -13,7 +13,9 @@ from depthstudio.ui.params_panel import DEFAULTS_KEY
 
 def _select(qtbot, window, user_id):
     window.list.setCurrentIndex(window.model.index_of(user_id))
-    qtbot.waitUntil(lambda: window.current.id == user_id and not window.tasks.pending, timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.current.id == user_id and not window.tasks.pending and not window.params.loading, timeout=5000
+    )
 
 
 def _saved(qtbot, window):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QPoint, Qt
+from sqlalchemy import update
 
+from depthstudio.portal.repository import Query
 from depthstudio.render.motion import pointer_target
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8
+from depthstudio.resources import resources_dir
 from depthstudio.ui.preview import original_of
 from tests.ui.conftest import require_gl
 
@@ -18,7 +22,7 @@ MOUSE = (0.8, -0.6)
 def _select(qtbot, window, user_id: str) -> None:
     window.list.setCurrentIndex(window.model.index_of(user_id))
     qtbot.waitUntil(lambda: window.preview.content is not None and window.current.id == user_id, timeout=5000)
-    qtbot.waitUntil(lambda: not window.tasks.pending, timeout=5000)
+    qtbot.waitUntil(lambda: not window.tasks.pending and not window.params.loading, timeout=5000)
 
 
 def _reference(window, params: ShaderParams, mouse=MOUSE, *, depth=None) -> np.ndarray:
@@ -141,3 +145,20 @@ def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_windo
     frozen = window.preview.pointer.mouse
     qtbot.wait(100)
     assert window.preview.pointer.mouse == frozen
+
+
+def test_a_depth_map_the_portal_already_has_is_previewed(qtbot, make_window, portal):
+    """No depthstudio result, but the portal's depth column points at a map: the web shows it, so must we."""
+    depth_file = resources_dir() / "demo" / "depth" / "camera.png"
+    row = next(r for r in portal.list_users(Query(), limit=100) if r.avatar and r.status == "missing")
+    with portal.engine.begin() as conn:
+        table = portal.users.table
+        conn.execute(update(table).where(table.c.id == row.id).values({portal.users.depth.name: depth_file.as_uri()}))
+    assert portal.get_user(row.id).result_id is None
+    window = make_window()
+    _select(qtbot, window, row.id)
+    content = window.preview.content
+    assert window.preview.has_depth
+    expected = np.asarray(Image.open(depth_file).convert("L"))
+    assert np.array_equal(content.depth, expected)
+    assert content.photo.width == content.photo.height  # the square crop the map covers (textures map by UV)

@@ -9,6 +9,7 @@ from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.repository import Query
 from depthstudio.ui.models import ROW_ROLE
 from depthstudio.ui.userlist import _detail
+from tests.ui.conftest import seed_result
 
 
 def _rows(window):
@@ -16,7 +17,9 @@ def _rows(window):
 
 
 def _settled(qtbot, window):
-    qtbot.waitUntil(lambda: not window.model.busy and not window.tasks.pending, timeout=5000)
+    qtbot.waitUntil(
+        lambda: not window.model.busy and not window.tasks.pending and not window.writes.pending, timeout=5000
+    )
 
 
 def test_filter_chips_show_counts_and_narrow_the_list(qtbot, make_window, seeded, portal):
@@ -134,3 +137,19 @@ def test_approving_a_user_without_depth_map_changes_nothing(qtbot, make_window, 
     qtbot.keyClick(window.list, Qt.Key.Key_A)
     assert "no depth map" in window.statusBar().currentMessage()
     assert portal.review_history(missing.id) == []
+
+
+def test_a_decision_skips_a_user_regenerated_since_the_editor_saw_the_map(qtbot, make_window, seeded, portal):
+    window = make_window()
+    _settled(qtbot, window)
+    window.list.setCurrentIndex(window.model.index_of(seeded[1]))
+    qtbot.waitUntil(lambda: window.current.id == seeded[1], timeout=5000)
+    _settled(qtbot, window)
+    shown = window.current.result_id
+    newer = seed_result(portal, seeded[1], backend="synthetic-b")  # another studio regenerated it meanwhile
+    window.decide("approved")
+    _settled(qtbot, window)
+    row = portal.get_user(seeded[1])
+    assert row.result_id == newer != shown and row.decision is None
+    assert "1 skipped" in window.statusBar().currentMessage()
+    assert window.model.row_at(window.model.index_of(seeded[1]).row()).result_id == newer

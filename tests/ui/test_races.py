@@ -1,0 +1,106 @@
+"""Late answers from worker threads: they must never undo what the editor did after asking."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+
+def _settled(qtbot, window) -> None:
+    qtbot.waitUntil(
+        lambda: (
+            not window.model.busy
+            and not window.tasks.pending
+            and not window.writes.pending
+            and not window.params.saving
+            and not window.params.loading
+        ),
+        timeout=10000,
+    )
+
+
+def _select(qtbot, window, user_id: str) -> None:
+    window.list.setCurrentIndex(window.model.index_of(user_id))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.id == user_id, timeout=5000)
+    _settled(qtbot, window)
+
+
+@pytest.fixture
+def gate(make_window) -> Iterator[threading.Event]:
+    """Released at the latest when the test ends, before the window's teardown waits for its threads."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def _held(fn: Callable[..., Any], gate: threading.Event) -> Callable[..., Any]:
+    """``fn`` that, on a worker thread, waits for ``gate``: an answer held back until the test lets it through."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            assert gate.wait(10)
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def test_a_late_reload_does_not_switch_back_to_the_previous_user(qtbot, make_window, seeded, portal, monkeypatch, gate):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    monkeypatch.setattr(portal, "get_user", _held(portal.get_user, gate))
+    window._users_changed([seeded[1]])  # a job finished for the current user: it is re-read...
+    window.move(1)  # ...while the editor already pressed J
+    moved_to = window.model.row_at(window.list.currentIndex().row()).id
+    assert moved_to != seeded[1]
+    gate.set()
+    _settled(qtbot, window)
+    assert window.current.id == moved_to
+    assert window.params.user_id == moved_to
+
+
+def test_an_edit_before_the_stored_overrides_arrive_cannot_erase_them(
+    qtbot, make_window, seeded, portal, monkeypatch, gate
+):
+    uid = seeded[2]
+    portal.set_overrides([uid], {"horizontal_threshold": 20.0, "plane": 0.3}, by="t")
+    window = make_window()
+    _settled(qtbot, window)
+    monkeypatch.setattr(portal, "get_overrides", _held(portal.get_overrides, gate))
+    window.list.setCurrentIndex(window.model.index_of(uid))
+    qtbot.waitUntil(lambda: window.params.user_id == uid, timeout=5000)
+    field = window.params.rows["multiplier"].field
+    assert not field.isEnabled()
+    field.setValue(2.0)  # the designer nudges a slider before the stored layer is in
+    window.params.flush()
+    gate.set()
+    _settled(qtbot, window)
+    assert window.params.rows["plane"].field.value() == 0.3 and field.isEnabled()
+    assert portal.get_overrides(uid) == {"horizontal_threshold": 20.0, "plane": 0.3}
+
+    field.setValue(2.0)  # once it is in, an edit adds to it
+    window.params.flush()
+    _settled(qtbot, window)
+    assert portal.get_overrides(uid) == {"horizontal_threshold": 20.0, "plane": 0.3, "multiplier": 2.0}
+
+
+def test_approve_then_undo_commit_in_that_order(qtbot, make_window, seeded, portal, monkeypatch, gate):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    decide = portal.decide
+
+    def slow_approval(ids, decision, **kwargs):  # e.g. a locked SQLite file or a slow round trip
+        if decision == "approved":
+            assert gate.wait(10)
+        return decide(ids, decision, **kwargs)
+
+    monkeypatch.setattr(portal, "decide", slow_approval)
+    window.decide("approved")
+    window.undo_stack.undo()
+    qtbot.wait(500)  # time enough for the undo to overtake the approval if it could
+    gate.set()
+    _settled(qtbot, window)
+    assert portal.get_user(seeded[1]).decision is None
+    assert [h["decision"] for h in portal.review_history(seeded[1])][:2] == ["cleared", "approved"]
