@@ -125,16 +125,12 @@ def time_once(run: Run) -> None:
 
 def main() -> None:
     device_default = "cuda" if torch.cuda.is_available() else "cpu"
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--batches", default="1,4,8,16,32" if device_default == "cuda" else "1,2")
-    parser.add_argument(
-        "--iters", type=int, default=10 if device_default == "cuda" else 3, help="timed batches"
-    )
+    parser.add_argument("--iters", type=int, default=10 if device_default == "cuda" else 3, help="timed batches")
     parser.add_argument(
         "--budget-s",
         type=float,

@@ -64,9 +64,21 @@ def run(workers: int, args: argparse.Namespace, tmp: Path, avatars: list[str]) -
         t0 = time.perf_counter()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "depthstudio", "worker", "--until-empty", "--poll", "0.2",
-                 "--concurrency", str(args.threads)],
-                env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "depthstudio",
+                    "worker",
+                    "--until-empty",
+                    "--poll",
+                    "0.2",
+                    "--concurrency",
+                    str(args.threads),
+                ],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             for _ in range(workers)
         ]
@@ -98,8 +110,10 @@ def main() -> None:
             rate = run(w, args, tmp, avatars)
             rows.append((w, rate))
     base = rows[0][1]
-    print(f"users {args.users}, prediction {args.latency * 1000:.0f} ms + upload {args.upload_latency * 1000:.0f} ms, "
-          f"{args.threads} threads per worker (process start included)")
+    print(
+        f"users {args.users}, prediction {args.latency * 1000:.0f} ms + upload {args.upload_latency * 1000:.0f} ms, "
+        f"{args.threads} threads per worker (process start included)"
+    )
     print(f"{'workers':>7} {'jobs/s':>8} {'ideal':>8} {'ratio':>6} {'speed-up vs 1':>14}")
     for w, rate in rows:
         ideal = w * args.threads / per_job

@@ -24,7 +24,9 @@ def test_only_the_ui_imports_qt_and_the_core_imports_no_opengl():
 
 def test_ruff_is_clean():
     done = subprocess.run(
-        [_tool("ruff"), "check", "depthstudio", "tests", "benchmarks", "scripts"], cwd=REPO, capture_output=True,
+        [_tool("ruff"), "check", "depthstudio", "tests", "benchmarks", "scripts"],
+        cwd=REPO,
+        capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -38,9 +38,7 @@ def test_thumbnails_decode_off_the_gui_thread_and_are_evicted_lru(qtbot, tmp_pat
     urls = write_avatars(tmp_path / "avatars", 3, size=64)
     threads: list[str] = []
     decode = photos.thumbnail
-    monkeypatch.setattr(
-        photos, "thumbnail", lambda *a: threads.append(threading.current_thread().name) or decode(*a)
-    )
+    monkeypatch.setattr(photos, "thumbnail", lambda *a: threads.append(threading.current_thread().name) or decode(*a))
     cache = ThumbnailCache(size=32, capacity=2)
     assert cache.get(urls[0]) is None
     with qtbot.waitSignal(cache.ready, timeout=5000):
