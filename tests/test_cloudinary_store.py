@@ -121,9 +121,11 @@ def test_public_id_is_deterministic_per_user_and_photo(server: CloudinaryServer)
     other_photo = make_store(server).put(StoreKey("user/7", HASH_B), depth_png())
     other_folder = make_store(server, folder="site/depth").put(StoreKey("user/7", HASH_A), depth_png())
 
-    assert first.location == again.location == "depthstudio/user_7-" + HASH_A[:16]
-    assert other_photo.location == "depthstudio/user_7-" + HASH_B[:16]
-    assert other_folder.location == "site/depth/user_7-" + HASH_A[:16]
+    safe = StoreKey("user/7", HASH_A).public_id.rsplit("-", 1)[0]  # "user_7_<hash of the raw id>"
+    assert safe.startswith("user_7_")
+    assert first.location == again.location == f"depthstudio/{safe}-{HASH_A[:16]}"
+    assert other_photo.location == f"depthstudio/{safe}-{HASH_B[:16]}"
+    assert other_folder.location == f"site/depth/{safe}-{HASH_A[:16]}"
     assert sorted(server.assets) == sorted({first.location, other_photo.location, other_folder.location})
 
 
