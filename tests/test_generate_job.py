@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import func, select
 
@@ -218,3 +219,53 @@ def test_retrying_a_failed_publish_publishes_the_same_map_without_regenerating(d
     summary = GenerateMissingJob(portal, backend, store, cfg, publish=True, include_failed=True).run()
     assert summary.progress.outcomes == {"published": 1} and backend.calls == 0
     assert portal.get_user("u00000").result_id == row.result_id
+
+
+class _StolenMidway(SyntheticBackend):
+    """While this worker predicts, its lease expires and another worker takes the job over."""
+
+    def __init__(self, portal: Portal) -> None:
+        super().__init__()
+        self.portal = portal
+        self.thief = None
+
+    def predict(self, avatar, *, cancel=None):
+        from sqlalchemy import update
+
+        from depthstudio.portal.repository import utcnow
+
+        with self.portal.engine.begin() as conn:
+            conn.execute(update(jobs).values(lease_expires_at=utcnow()))
+        self.thief = JobQueue(self.portal).claim("thief")
+        time.sleep(1.5)  # long enough for this worker's next heartbeat to find the lease gone
+        return super().predict(avatar, cancel=cancel)
+
+
+def test_a_worker_that_loses_its_lease_mid_item_abandons_it(db_url, tmp_path):
+    portal, cfg, _ = _setup(db_url, tmp_path, 1, lease_s=1.0)
+    backend = _StolenMidway(portal)
+    job = GenerateMissingJob(portal, backend, None, cfg)
+    runner = job.runner
+    runner.queue.enqueue(job.plan(), backend="synthetic")
+    # Serve the queue (not drain it: the thief holds the job, so the queue never looks empty to this worker).
+    t = threading.Thread(target=runner.run, kwargs={"until_empty": False, "poll_s": 0.1, "total": 1})
+    t.start()
+    deadline = time.monotonic() + 20
+    while runner.progress.outcomes.get("lost", 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.stop()
+    t.join(10)
+    assert backend.thief is not None and runner.progress.outcomes == {"lost": 1}
+    with portal.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
+    new = NewResult(
+        avatar_url=backend.thief.avatar_url,
+        avatar_sha256="0" * 64,
+        backend="synthetic",
+        model="m",
+        width=2,
+        height=2,
+        png8=b"x",
+        png16=None,
+    )
+    assert JobQueue(portal).complete(backend.thief, new) is not None  # the new owner finishes undisturbed

@@ -47,6 +47,10 @@ GENERATED, PUBLISHED, STALE_OUTCOME, FAILED, RETRY, CANCELLED, LOST = (
 )
 
 
+class _LeaseLost(Exception):
+    """The job's lease went to another worker while this one was busy with it."""
+
+
 @dataclass(frozen=True)
 class ItemEvent:
     user_id: str
@@ -145,6 +149,7 @@ class BulkRunner:
         self.postprocess = postprocess
         self._stop = threading.Event()
         self._finished = threading.Event()
+        self._lost: set[int] = set()  # in-flight jobs another worker has taken over: stop spending on them
         self.give_up_s = 120.0  # how long the queue may stay unreachable before the run stops as failed
         self.fatal: str | None = None
         self.token = CancelToken()
@@ -253,6 +258,7 @@ class BulkRunner:
             finally:
                 with self._lock:
                     self._in_flight.pop(job.id, None)
+                    self._lost.discard(job.id)
                     self.progress.in_flight -= 1
 
     def _wait(self, seconds: float) -> bool:
@@ -268,7 +274,9 @@ class BulkRunner:
                 try:
                     # A job that finished since the snapshot also fails the heartbeat: only warn for live ones.
                     if not self.queue.heartbeat(job) and job.id in self._in_flight:
-                        log.warning("lost the lease on job %s (user %s)", job.id, job.user_id)
+                        log.warning("lost the lease on job %s (user %s); abandoning it", job.id, job.user_id)
+                        with self._lock:
+                            self._lost.add(job.id)
                 except Exception as exc:
                     log.warning("heartbeat failed: %s", type(exc).__name__)
 
@@ -295,6 +303,8 @@ class BulkRunner:
         except Cancelled:
             self.queue.release(job)
             self._item(ItemEvent(job.user_id, CANCELLED), final=False)
+        except _LeaseLost:
+            self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
         except DepthstudioError as err:
             self._failed(job, err.kind, str(err), err.transient, err.retry_after)
         except DBAPIError as exc:  # the database kept failing beyond the per-transaction reconnects
@@ -307,9 +317,11 @@ class BulkRunner:
         job = self._refresh_avatar(job)
         avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
         failpoint("after_fetch")
+        self._check_lease(job)
         prediction = self.backend.predict(avatar, cancel=self.token)
         self.token.raise_if_cancelled()
         failpoint("after_predict")
+        self._check_lease(job)
         depth_map = make_depth_map(prediction, avatar, self.postprocess)
         new = NewResult.from_depth_map(
             depth_map,
@@ -321,6 +333,10 @@ class BulkRunner:
         result_id = self.queue.complete(job, new)
         failpoint("after_complete")
         return result_id
+
+    def _check_lease(self, job: ClaimedJob) -> None:
+        if job.id in self._lost:
+            raise _LeaseLost
 
     @retry_on_disconnect
     def _current_avatar(self, user_id: str) -> str | None:
