@@ -50,7 +50,7 @@ def _run_job(run: Callable[[], Summary]) -> Summary:
 
 
 class _Interrupts:
-    """First Ctrl-C: finish the items in flight and stop. Second: abandon them (their jobs are requeued)."""
+    """First Ctrl-C: finish the items in flight and stop. Second: abandon them (nothing half-written stays)."""
 
     def __init__(self, stop: Callable[[], None], cancel: Callable[[], None]) -> None:
         self.stop, self.cancel, self.count = stop, cancel, 0
@@ -61,7 +61,7 @@ class _Interrupts:
             click.echo("\nstopping: finishing the items in flight (Ctrl-C again to abandon them)", err=True)
             self.stop()
         else:
-            click.echo("\ncancelling: in-flight items go back to the queue", err=True)
+            click.echo("\ncancelling: abandoning the items in flight; the next run does what is left", err=True)
             self.cancel()
 
     def install(self) -> None:

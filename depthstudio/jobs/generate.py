@@ -56,6 +56,7 @@ class GenerateMissingJob:
         self.include_failed = include_failed
         self.user_ids = user_ids
         self.batch = uuid.uuid4().hex[:12]
+        self._interrupted = False
         self.runner = BulkRunner.from_config(
             portal, backend, store, config, concurrency=concurrency, on_progress=on_progress, on_item=on_item
         )
@@ -79,12 +80,22 @@ class GenerateMissingJob:
             max_attempts=self.config.job.retries,
             batch=self.batch,
         )
-        return self.runner.run(until_empty=True)
+        summary = self.runner.run(until_empty=True)
+        if self._interrupted:
+            # What this run queued but never started goes back to "missing"/"stale" instead of lingering as
+            # "queued"; a rerun queues it again, so nothing is lost.
+            self.runner.queue.cancel_queued(batch=self.batch)
+            summary.cancelled = True
+        return summary
 
     def stop(self) -> None:
+        """Finish the items in flight, start no more."""
+        self._interrupted = True
         self.runner.stop()
 
     def cancel(self) -> None:
+        """Abandon the items in flight too (their jobs are released, then cancelled with the rest)."""
+        self._interrupted = True
         self.runner.cancel()
 
 

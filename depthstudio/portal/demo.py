@@ -8,14 +8,13 @@ resources/demo/depth/README.md) are seeded as results labelled ``hand-authored``
 from __future__ import annotations
 
 import hashlib
-import io
 import random
 import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, create_engine, insert, select
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, create_engine, insert
 
 from depthstudio.config import data_dir
 from depthstudio.resources import resources_dir
@@ -187,16 +186,3 @@ def hand_authored_depth(stem: str) -> np.ndarray | None:
     with Image.open(path) as img:
         arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     return arr
-
-
-def png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def demo_user_ids(engine: Engine) -> list[str]:
-    md = MetaData()
-    table = portal_users_table(md)
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(select(table.c.id))]
