@@ -8,6 +8,7 @@ from PIL import Image
 from sqlalchemy import MetaData, create_engine, insert, update
 
 from depthstudio.config import Config, PortalConfig
+from depthstudio.jobs.queue import NewResult
 from depthstudio.portal.demo import placeholder_avatar, portal_users_table
 
 
@@ -66,3 +67,9 @@ def portal_config(url: str, tmp_path: Path, **job: object) -> Config:
 def tiny_png(path: Path, color: tuple[int, int, int] = (200, 100, 50)) -> str:
     Image.new("RGB", (32, 32), color).save(path)
     return path.as_uri()
+
+
+def tiny_result(avatar: str, *, qa_risk: float = 0.1) -> NewResult:
+    """A result row's worth of data without running a backend (for queue and status tests)."""
+    return NewResult(avatar_url=avatar, avatar_sha256="ab" * 32, backend="synthetic", model="m", width=4, height=4,
+                     png8=b"png8", png16=None, qa={"flat": 0.0}, qa_risk=qa_risk)  # fmt: skip

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob, PublishApprovedJob
-from depthstudio.jobs.queue import JobQueue, NewResult
+from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import attempts, jobs, result_blobs, results
 from depthstudio.storage.local import LocalDirectoryStore
-from tests.helpers import make_portal, portal_config, set_avatar, write_avatars
+from tests.helpers import make_portal, portal_config, set_avatar, tiny_result, write_avatars
 
 
 def _setup(db_url, tmp_path, n=20, **job):
@@ -151,16 +151,7 @@ def test_a_worker_that_lost_its_lease_records_nothing(db_url, tmp_path):
     first = q.claim("worker-a")
     second = JobQueue(portal).claim("worker-b")  # a's lease expired at once: b takes the job over
     assert first is not None and second is not None and second.id == first.id
-    new = NewResult(
-        avatar_url=avatars[0],
-        avatar_sha256="0" * 64,
-        backend="synthetic",
-        model="m",
-        width=2,
-        height=2,
-        png8=b"x",
-        png16=None,
-    )
+    new = tiny_result(avatars[0])
     assert q.complete(first, new) is None
     with portal.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
@@ -259,14 +250,5 @@ def test_a_worker_that_loses_its_lease_mid_item_abandons_it(db_url, tmp_path):
     assert backend.thief is not None and runner.progress.outcomes == {"lost": 1}
     with portal.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
-    new = NewResult(
-        avatar_url=backend.thief.avatar_url,
-        avatar_sha256="0" * 64,
-        backend="synthetic",
-        model="m",
-        width=2,
-        height=2,
-        png8=b"x",
-        png16=None,
-    )
+    new = tiny_result(backend.thief.avatar_url)
     assert JobQueue(portal).complete(backend.thief, new) is not None  # the new owner finishes undisturbed

@@ -7,25 +7,10 @@ from sqlalchemy import create_engine, inspect, text
 
 from depthstudio.config import Config, PortalConfig
 from depthstudio.errors import ConfigError, SchemaError
-from depthstudio.jobs.queue import JobQueue, NewResult
+from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal import migrate
 from depthstudio.portal.repository import STATUSES, Portal, Query
-from tests.helpers import make_portal, portal_config, set_avatar
-
-
-def _result(avatar: str) -> NewResult:
-    return NewResult(
-        avatar_url=avatar,
-        avatar_sha256="ab" * 32,
-        backend="synthetic",
-        model="m",
-        width=4,
-        height=4,
-        png8=b"png8",
-        png16=None,
-        qa={"flat": 0.0},
-        qa_risk=0.1,
-    )
+from tests.helpers import make_portal, portal_config, set_avatar, tiny_result
 
 
 def test_missing_table_is_named_with_what_exists(db_url, tmp_path):
@@ -96,7 +81,7 @@ def test_every_status_is_derived_in_sql(db_url, tmp_path):
     q.release(claimed.pop("u00001"))  # back to queued
     q.fail(claimed.pop("u00003"), kind="not_an_image", message="the file is HTML", retry_in=None)
     for uid in ("u00004", "u00005", "u00006", "u00007"):
-        assert q.complete(claimed.pop(uid), _result(avatars[int(uid[1:])])) is not None
+        assert q.complete(claimed.pop(uid), tiny_result(avatars[int(uid[1:])])) is not None
     portal.decide(["u00005"], "approved", reviewer="ed")
     portal.decide(["u00006"], "rejected", reviewer="ed", note="halo around the hair")
     set_avatar(db_url, "u00007", "https://img.example/new.png")
@@ -205,7 +190,7 @@ def test_a_decision_applies_only_to_the_result_the_reviewer_was_shown(db_url, tm
         q.enqueue([(uid, avatars[int(uid[1:])])], backend="synthetic")
         job = q.claim("w")
         assert job is not None and job.user_id == uid
-        result_id = q.complete(job, _result(avatars[int(uid[1:])]))
+        result_id = q.complete(job, tiny_result(avatars[int(uid[1:])]))
         assert result_id is not None
         return result_id
 

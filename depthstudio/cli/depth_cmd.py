@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from depthstudio.cli import AppContext, fail, pass_app
+from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 
 
@@ -43,7 +44,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["replicate", "local", "synthetic"]),
+    type=click.Choice(BACKENDS),
     help="Depth backend; default: depth.backend from the configuration.",
 )
 @click.option("--model", help="Model for the chosen backend (a Hugging Face id for local, owner/name for replicate).")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, AppContext, fail, pass_app
+from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, STATUSES, Portal, Query, current_reviewer
 
@@ -143,7 +144,7 @@ def _store(app: AppContext):  # noqa: ANN202 - DepthStore
 
 
 @click.command("generate-missing")
-@click.option("--backend", type=click.Choice(["replicate", "local", "synthetic"]), help="Default: from config.")
+@click.option("--backend", type=click.Choice(BACKENDS), help="Default: from config.")
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Items in flight at once.")
 @click.option("--limit", type=click.IntRange(1), help="Queue at most this many users.")
 @click.option("--publish/--no-publish", default=None, help="Publish at once (default: when review is off).")
@@ -250,7 +251,7 @@ def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None,
 
 
 @click.command("worker")
-@click.option("--backend", type=click.Choice(["replicate", "local", "synthetic"]))
+@click.option("--backend", type=click.Choice(BACKENDS))
 @click.option("--concurrency", type=click.IntRange(1, 256))
 @click.option("--until-empty", is_flag=True, help="Exit when the queue is empty instead of waiting for work.")
 @click.option("--poll", "poll_s", type=float, default=2.0, show_default=True, help="Seconds between empty polls.")

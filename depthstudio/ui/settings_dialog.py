@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from depthstudio.config import Config, config_dir, get_secret, mask, set_secret
+from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import ConfigError
 from depthstudio.ui.workers import TaskRunner, describe
 
@@ -55,7 +56,7 @@ TEXT_FIELDS = {
     "studio": [("reviewer", "Reviewer name (empty: OS user)")],
 }
 CHOICES = {
-    ("depth", "backend"): ("replicate", "local", "synthetic"),
+    ("depth", "backend"): BACKENDS,
     ("depth", "device"): ("auto", "cuda", "mps", "cpu"),
     ("storage", "kind"): ("local", "cloudinary"),
 }
