@@ -10,6 +10,8 @@ uniform vec2 u_mouse;       // eased pointer offset in [-1, 1]^2
 uniform float u_pixelRatio; // 1 / devicePixelRatio on the web, 1 for offscreen renders
 uniform sampler2D u_photo;
 uniform sampler2D u_depth;  // disparity in .r, white = near
+uniform sampler2D u_plate;  // layered mode: the photo with the subject removed and the hole filled
+uniform sampler2D u_matte;  // layered mode: the subject's matte in .r, white = subject
 
 // Shader parameters (one uniform per field of depthstudio.render.params.ShaderParams).
 uniform float u_horizontalThreshold;
@@ -18,10 +20,14 @@ uniform float u_multiplier;
 uniform float u_plane;          // depth that stays still; 0.5 = original (splits avatars), 0.05 = the fix
 uniform float u_counterMotion;  // scale of the motion of pixels behind the plane; 1 = web behaviour, 0 = still
 uniform int u_occlusionSteps;   // 0 = web behaviour; N > 0 = search N depth layers for the nearest surface
+uniform float u_layered;        // 0 = one layer (the web); 1 = plate + matted subject
+uniform float u_matteThreshold; // matte value at which the subject is half opaque
+uniform float u_matteFeather;   // half-width of the matte's ramp
 
 out vec4 fragColor;
 
 const int MAX_OCCLUSION_STEPS = 32;
+const int LAYERED_STEPS = 16;  // the layered mode's occlusion search when u_occlusionSteps is 0
 
 // Mirror-repeat outside [0, 1], exactly as the web component computes it.
 vec2 mirrored(vec2 v) {
@@ -42,8 +48,15 @@ float relativeDepth(float d) {
 // than a stretched copy of the subject's edge.
 const float WALL_JUMP = 0.15;  // depth change between neighbouring samples that counts as a silhouette side
 
+int searchSteps() {
+    if (u_layered > 0.5 && u_occlusionSteps == 0) {
+        return LAYERED_STEPS;
+    }
+    return min(u_occlusionSteps, MAX_OCCLUSION_STEPS);
+}
+
 vec2 occludedLookup(vec2 vUv, vec2 threshold) {
-    int steps = min(u_occlusionSteps, MAX_OCCLUSION_STEPS);
+    int steps = searchSteps();
     float prevLayer = 1.0;
     float prevGap = 0.0;
     float prevDepth = 0.0;
@@ -78,12 +91,29 @@ vec2 occludedLookup(vec2 vUv, vec2 threshold) {
     return farthestUv;
 }
 
+// The matte through the threshold/feather ramp; linear (not smoothstep) so the numpy twin is exact.
+float matteAlpha(float m) {
+    float lo = u_matteThreshold - u_matteFeather;
+    return clamp((m - lo) / max(2.0 * u_matteFeather, 1e-3), 0.0, 1.0);
+}
+
 void main() {
     vec2 uv = u_pixelRatio * gl_FragCoord.xy / u_resolution.xy;
     vec2 vUv = (uv - vec2(0.5)) * u_resolution.zw + vec2(0.5);
     vUv.y = 1.0 - vUv.y;
     vec2 threshold = vec2(u_horizontalThreshold, u_verticalThreshold) * u_multiplier;
     vec2 fake3d;
+    if (u_layered > 0.5) {
+        // Two layers: the plate moves as the far plane (depth 0); the subject is found by the occlusion
+        // search, so a ray that slips past its silhouette lands off the matte and shows the plate.
+        vec2 subjectUv = occludedLookup(vUv, threshold);
+        vec2 plateUv = vUv + relativeDepth(0.0) * u_mouse / threshold;
+        vec4 bg = texture(u_plate, mirrored(plateUv));
+        vec4 fg = texture(u_photo, mirrored(subjectUv));
+        float a = matteAlpha(texture(u_matte, mirrored(subjectUv)).r);
+        fragColor = bg + (fg - bg) * a;
+        return;
+    }
     if (u_occlusionSteps > 0) {
         fake3d = occludedLookup(vUv, threshold);
     } else {

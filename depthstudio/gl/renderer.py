@@ -15,7 +15,14 @@ from OpenGL import GL
 from depthstudio.errors import RenderError
 from depthstudio.render.params import PARAM_SPECS, ShaderParams
 from depthstudio.render.reference import Textures, aspect_fit
-from depthstudio.render.shader_source import DEPTH_UNIT, PHOTO_UNIT, Target, parallax_sources
+from depthstudio.render.shader_source import (
+    DEPTH_UNIT,
+    MATTE_UNIT,
+    PHOTO_UNIT,
+    PLATE_UNIT,
+    Target,
+    parallax_sources,
+)
 
 # Two triangles as a strip covering clip space, as the web component draws it.
 _QUAD = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype=np.float32)
@@ -114,9 +121,11 @@ class ParallaxRenderer:
         self.quad = FullScreenQuad()
         self._photo: int | None = None
         self._depth: int | None = None
+        self._plate: int | None = None
+        self._matte: int | None = None
         self._photo_size = (1, 1)
         self._float_depth = target == "gl330"
-        names = ["u_resolution", "u_mouse", "u_pixelRatio", "u_photo", "u_depth"]
+        names = ["u_resolution", "u_mouse", "u_pixelRatio", "u_photo", "u_depth", "u_plate", "u_matte"]
         names += [s.uniform for s in PARAM_SPECS if s.uniform is not None]
         self._loc = {name: GL.glGetUniformLocation(self.program, name) for name in names}
         missing = [name for name, loc in self._loc.items() if loc < 0]
@@ -129,7 +138,18 @@ class ParallaxRenderer:
     def set_textures(self, textures: Textures) -> None:
         self._photo = upload_texture(textures.photo, self._photo)
         self._depth = upload_texture(textures.depth, self._depth, float_depth=self._float_depth)
+        if textures.plate is not None and textures.matte is not None:
+            self._plate = upload_texture(textures.plate, self._plate)
+            self._matte = upload_texture(textures.matte, self._matte, float_depth=self._float_depth)
+        else:
+            self._drop_layers()
         self._photo_size = textures.photo_size
+
+    def _drop_layers(self) -> None:
+        layers = [t for t in (self._plate, self._matte) if t is not None]
+        if layers:
+            GL.glDeleteTextures(len(layers), layers)
+        self._plate = self._matte = None
 
     def draw(
         self,
@@ -142,6 +162,11 @@ class ParallaxRenderer:
         """Draw into the bound framebuffer; ``width``/``height`` in device pixels, as the web's canvas."""
         if self._photo is None or self._depth is None:
             raise RenderError("no avatar loaded: call set_textures() before draw()", kind="no_textures")
+        if params.layered and (self._plate is None or self._matte is None):
+            raise RenderError(
+                "the layered mode needs the result's background plate and matte; this avatar has none",
+                kind="no_layers",
+            )
         css_w, css_h = width / device_pixel_ratio, height / device_pixel_ratio
         a1, a2 = aspect_fit(width, height, *self._photo_size)
         GL.glViewport(0, 0, width, height)
@@ -152,6 +177,8 @@ class ParallaxRenderer:
         GL.glUniform1f(self._loc["u_pixelRatio"], 1.0 / device_pixel_ratio)
         GL.glUniform1i(self._loc["u_photo"], PHOTO_UNIT)
         GL.glUniform1i(self._loc["u_depth"], DEPTH_UNIT)
+        GL.glUniform1i(self._loc["u_plate"], PLATE_UNIT)
+        GL.glUniform1i(self._loc["u_matte"], MATTE_UNIT)
         values = params.uniforms()
         for spec in PARAM_SPECS:
             if spec.uniform is None:
@@ -164,10 +191,16 @@ class ParallaxRenderer:
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._photo)
         GL.glActiveTexture(GL.GL_TEXTURE0 + DEPTH_UNIT)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._depth)
+        # Without layers the plate/matte units hold the photo and depth: never sampled, but always complete.
+        GL.glActiveTexture(GL.GL_TEXTURE0 + PLATE_UNIT)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._plate if self._plate is not None else self._photo)
+        GL.glActiveTexture(GL.GL_TEXTURE0 + MATTE_UNIT)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._matte if self._matte is not None else self._depth)
         self.quad.draw()
         GL.glActiveTexture(GL.GL_TEXTURE0)
 
     def release(self) -> None:
+        self._drop_layers()
         textures = [t for t in (self._photo, self._depth) if t is not None]
         if textures:
             GL.glDeleteTextures(len(textures), textures)

@@ -7,6 +7,9 @@ slides; what that costs is counted in output pixels per frame:
 - ``split``: subject content shown where the ideal frame has background, i.e. a copy of the subject's edge
   detached from the subject by a band of background. This is the "split into two" of the original shader.
 - ``clipped``: background shown where the ideal frame has the subject (cut by its own still silhouette).
+- ``smeared``: background the motion uncovers (subject at rest, background in the ideal frame) whose colour
+  comes from the subject's side of the edge (a source within a few texels of the silhouette, or the subject
+  layer where the layered mode draws it opaque): the halo of a stretched edge.
 - ``counter_motion``: mean displacement, in pixels, of the frame moving against the subject's direction.
 """
 
@@ -20,6 +23,7 @@ from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import (
     Textures,
     aspect_fit,
+    layer_coords,
     mirrored,
     prepare_textures,
     relative_depth,
@@ -34,6 +38,7 @@ class ArtifactScore:
     clipped_px: float
     counter_motion_px: float
     subject_px: float
+    smeared_px: float = 0.0
 
     @property
     def split_percent(self) -> float:
@@ -45,8 +50,8 @@ class ArtifactScore:
         return 100.0 * self.clipped_px / max(self.subject_px, 1.0)
 
 
-def subject_mask(depth: np.ndarray) -> np.ndarray:
-    """Near/far split of an 8-bit depth map by Otsu's threshold (a portrait's subject is the near class)."""
+def otsu_threshold(depth: np.ndarray) -> int:
+    """Otsu's threshold of an 8-bit depth map: levels above it are the near class."""
     hist = np.bincount(depth.ravel(), minlength=256).astype(np.float64)
     levels = np.arange(256, dtype=np.float64)
     w0 = np.cumsum(hist)
@@ -55,7 +60,12 @@ def subject_mask(depth: np.ndarray) -> np.ndarray:
     mean0 = m0 / np.maximum(w0, 1)
     mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
     between = w0 * w1 * (mean0 - mean1) ** 2
-    return depth > int(np.argmax(between))
+    return int(np.argmax(between))
+
+
+def subject_mask(depth: np.ndarray) -> np.ndarray:
+    """Near/far split of an 8-bit depth map by Otsu's threshold (a portrait's subject is the near class)."""
+    return depth > otsu_threshold(depth)
 
 
 def _ideal_subject(
@@ -95,6 +105,9 @@ def _ideal_subject(
     return ideal
 
 
+EDGE_BAND = 3  # texels of the depth map either side of the silhouette that count as "the subject's side"
+
+
 def _dilate(mask: np.ndarray) -> np.ndarray:
     """3x3 dilation: a one-pixel tolerance, so rounding at the silhouette is not counted as an artifact."""
     padded = np.pad(mask, 1)
@@ -117,9 +130,23 @@ def score_frame(
     """Artifacts of one frame; ``mask``: the subject in depth-map pixels (default: :func:`subject_mask`)."""
     if mask is None:
         mask = subject_mask(textures.depth)
-    pu, pv = source_coords(textures, params, mouse, width, height)
-    shown = sample_linear(mask.astype(np.float32), mirrored(pu), mirrored(pv)) >= 0.5
+    if params.layered:
+        layers = layer_coords(textures, params, mouse, width, height)
+        pu, pv = layers.subject_u, layers.subject_v
+        shown = layers.alpha >= 0.5
+    else:
+        pu, pv = source_coords(textures, params, mouse, width, height)
+        shown = sample_linear(mask.astype(np.float32), mirrored(pu), mirrored(pv)) >= 0.5
     ideal = _ideal_subject(textures, mask, params, mouse, width, height)
+    ru, rv = source_coords(textures, params, (0.0, 0.0), width, height)
+    at_rest = sample_linear(mask.astype(np.float32), mirrored(ru), mirrored(rv)) >= 0.5
+    band = mask
+    for _ in range(EDGE_BAND):
+        band = _dilate(band)
+    from_subject_side = sample_linear(band.astype(np.float32), mirrored(pu), mirrored(pv)) >= 0.5
+    if params.layered:
+        from_subject_side &= shown
+    uncovered = at_rest & ~_dilate(ideal)
     # Per-pixel displacement at rest (in output pixels), compared with the subject's mean direction.
     a1, a2 = aspect_fit(width, height, *textures.photo_size)
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
@@ -142,6 +169,7 @@ def score_frame(
         clipped_px=float((ideal & ~_dilate(shown)).sum()),
         counter_motion_px=counter,
         subject_px=subject_area,
+        smeared_px=float((uncovered & from_subject_side).sum()),
     )
 
 
@@ -162,6 +190,7 @@ def score_motion(
         clipped_px=float(np.mean([s.clipped_px for s in scores])),
         counter_motion_px=float(np.mean([s.counter_motion_px for s in scores])),
         subject_px=scores[0].subject_px,
+        smeared_px=float(np.mean([s.smeared_px for s in scores])),
     )
 
 

@@ -121,6 +121,43 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
         step=1,
     ),
     ParamSpec(
+        name="layered",
+        kind="bool",
+        default=False,
+        label="Layered (plate + matte)",
+        help=(
+            "Draw two layers: the background plate (subject removed, hole filled) with the background's "
+            "motion, and the subject with its depth displacement and occlusion search, composited by the "
+            "matte. Needs the result's plate and matte; off is the web shader."
+        ),
+        web="layered",
+        uniform="u_layered",
+    ),
+    ParamSpec(
+        name="matte_threshold",
+        kind="float",
+        default=0.5,
+        label="Matte threshold",
+        help="Matte value at which the subject is half opaque (layered mode): higher trims the edge inwards.",
+        web="matteThreshold",
+        uniform="u_matteThreshold",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    ),
+    ParamSpec(
+        name="matte_feather",
+        kind="float",
+        default=0.25,
+        label="Matte feather",
+        help="Half-width of the matte's ramp around the threshold (layered mode): larger is a softer edge.",
+        web="matteFeather",
+        uniform="u_matteFeather",
+        minimum=0.0,
+        maximum=0.5,
+        step=0.01,
+    ),
+    ParamSpec(
         name="reverse_motion",
         kind="bool",
         default=False,
@@ -197,6 +234,9 @@ class ShaderParams:
     plane: float = PLANE_FIXED
     counter_motion: float = 1.0
     occlusion_steps: int = 0
+    layered: bool = False
+    matte_threshold: float = 0.5
+    matte_feather: float = 0.25
     reverse_motion: bool = False
     respond_to: str = "mouseMove"
 

@@ -12,19 +12,28 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from depthstudio.errors import ImagingError
+from depthstudio.errors import ImagingError, RenderError
 from depthstudio.render.params import ShaderParams
 
 MAX_OCCLUSION_STEPS = 32  # same caps as the GLSL constants
 WALL_JUMP = np.float32(0.15)
+LAYERED_STEPS = 16  # the layered mode's occlusion search when occlusion_steps is 0
 
 
 @dataclass(frozen=True)
 class Textures:
-    """The two textures as uploaded: ``photo`` uint8 (H, W, 4), ``depth`` uint8 (h, w); row 0 is the top."""
+    """The textures as uploaded: ``photo`` uint8 (H, W, 4), ``depth`` uint8 (h, w); row 0 is the top.
+
+    ``plate`` (RGBA like the photo) and ``matte`` (uint8, 255 = subject) exist for layered results only.
+    """
 
     photo: np.ndarray
     depth: np.ndarray
+    plate: np.ndarray | None = None
+    matte: np.ndarray | None = None
+
+    def with_layers(self, plate: np.ndarray, matte: np.ndarray) -> Textures:
+        return Textures(self.photo, self.depth, np.ascontiguousarray(plate), np.ascontiguousarray(matte))
 
     @property
     def photo_size(self) -> tuple[int, int]:
@@ -97,11 +106,18 @@ def relative_depth(d: np.ndarray | float, params: ShaderParams) -> np.ndarray:
     return np.where(s < 0, s * np.float32(params.counter_motion), s)
 
 
+def _search_steps(params: ShaderParams) -> int:
+    """GLSL ``searchSteps``: the occlusion search length (the layered mode searches even at 0)."""
+    if params.layered and params.occlusion_steps == 0:
+        return LAYERED_STEPS
+    return min(params.occlusion_steps, MAX_OCCLUSION_STEPS)
+
+
 def _occluded_lookup(
     vu: np.ndarray, vv: np.ndarray, depth: np.ndarray, params: ShaderParams, k: tuple[np.float32, np.float32]
 ) -> tuple[np.ndarray, np.ndarray]:
     """``occludedLookup`` of the GLSL for all pixels at once: a pixel stops at its first accepted hit."""
-    steps = min(params.occlusion_steps, MAX_OCCLUSION_STEPS)
+    steps = _search_steps(params)
     out_u, out_v = vu.copy(), vv.copy()
     pending = np.ones(vu.shape, dtype=bool)
     prev_layer = np.float32(1.0)
@@ -136,6 +152,18 @@ def _occluded_lookup(
     return np.where(pending, far_u, out_u), np.where(pending, far_v, out_v)
 
 
+def _base_uv(textures: Textures, width: int, height: int, pixel_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """``vUv`` of every output pixel: the aspect fit and the y flip."""
+    a1, a2 = aspect_fit(width, height, *textures.photo_size)
+    frag_x = np.arange(width, dtype=np.float32) + np.float32(0.5)
+    frag_y = np.arange(height - 1, -1, -1, dtype=np.float32) + np.float32(0.5)  # GL's y grows upwards
+    pr = np.float32(pixel_ratio)
+    u = (pr * frag_x / np.float32(width) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
+    v = (pr * frag_y / np.float32(height) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
+    vu, vv = np.meshgrid(u, np.float32(1.0) - v)
+    return vu, vv
+
+
 def source_coords(
     textures: Textures,
     params: ShaderParams,
@@ -144,21 +172,61 @@ def source_coords(
     height: int,
     pixel_ratio: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Where each output pixel samples the photo (``fake3d`` before ``mirrored``), shape (height, width)."""
+    """Where each output pixel samples the photo (``fake3d`` before ``mirrored``), shape (height, width).
+
+    In the layered mode this is the subject layer's lookup; :func:`layer_coords` adds the plate's and alpha.
+    """
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    a1, a2 = aspect_fit(width, height, *textures.photo_size)
-    frag_x = np.arange(width, dtype=np.float32) + np.float32(0.5)
-    frag_y = np.arange(height - 1, -1, -1, dtype=np.float32) + np.float32(0.5)  # GL's y grows upwards
-    pr = np.float32(pixel_ratio)
-    u = (pr * frag_x / np.float32(width) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
-    v = (pr * frag_y / np.float32(height) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
-    vu, vv = np.meshgrid(u, np.float32(1.0) - v)
+    vu, vv = _base_uv(textures, width, height, pixel_ratio)
     th, tv = params.threshold()
     mx, my = np.float32(mouse[0]), np.float32(mouse[1])
-    if params.occlusion_steps > 0:
+    if params.occlusion_steps > 0 or params.layered:
         return _occluded_lookup(vu, vv, depth, params, (mx / np.float32(th), my / np.float32(tv)))
     s = relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
     return vu + s * mx / np.float32(th), vv + s * my / np.float32(tv)
+
+
+def matte_alpha(m: np.ndarray, params: ShaderParams) -> np.ndarray:
+    """GLSL ``matteAlpha``: the matte through the threshold/feather ramp (a hard cut at feather 0)."""
+    lo = np.float32(params.matte_threshold) - np.float32(params.matte_feather)
+    width = np.maximum(np.float32(2.0) * np.float32(params.matte_feather), np.float32(1e-3))
+    return np.clip((m.astype(np.float32) - lo) / width, np.float32(0.0), np.float32(1.0))
+
+
+@dataclass(frozen=True)
+class LayerCoords:
+    """The layered mode's lookups per output pixel: subject uv, plate uv and the subject's opacity."""
+
+    subject_u: np.ndarray
+    subject_v: np.ndarray
+    plate_u: np.ndarray
+    plate_v: np.ndarray
+    alpha: np.ndarray
+
+
+def layer_coords(
+    textures: Textures,
+    params: ShaderParams,
+    mouse: tuple[float, float],
+    width: int,
+    height: int,
+    pixel_ratio: float = 1.0,
+) -> LayerCoords:
+    """Both layers' lookups: the plate moves as the far plane (depth 0), the subject as its occlusion search."""
+    if textures.plate is None or textures.matte is None:
+        raise RenderError(
+            "the layered mode needs the result's background plate and matte; this avatar has none",
+            kind="no_layers",
+        )
+    su, sv = source_coords(textures, params, mouse, width, height, pixel_ratio)
+    vu, vv = _base_uv(textures, width, height, pixel_ratio)
+    th, tv = params.threshold()
+    far = relative_depth(np.float32(0.0), params)
+    pu = vu + far * np.float32(mouse[0]) / np.float32(th)
+    pv = vv + far * np.float32(mouse[1]) / np.float32(tv)
+    matte = textures.matte.astype(np.float32) / np.float32(255.0)
+    alpha = matte_alpha(sample_linear(matte, mirrored(su), mirrored(sv)), params)
+    return LayerCoords(su, sv, pu, pv, alpha)
 
 
 def render_float(
@@ -170,8 +238,16 @@ def render_float(
     pixel_ratio: float = 1.0,
 ) -> np.ndarray:
     """One frame as float32 (height, width, 4) in [0, 1], row 0 at the top (like GL's, read back flipped)."""
-    pu, pv = source_coords(textures, params, mouse, width, height, pixel_ratio)
     photo = textures.photo.astype(np.float32) / np.float32(255.0)
+    if params.layered:
+        c = layer_coords(textures, params, mouse, width, height, pixel_ratio)
+        assert textures.plate is not None
+        plate = textures.plate.astype(np.float32) / np.float32(255.0)
+        bg = sample_linear(plate, mirrored(c.plate_u), mirrored(c.plate_v))
+        fg = sample_linear(photo, mirrored(c.subject_u), mirrored(c.subject_v))
+        a = c.alpha[..., None]
+        return (bg + (fg - bg) * a).astype(np.float32)
+    pu, pv = source_coords(textures, params, mouse, width, height, pixel_ratio)
     return sample_linear(photo, mirrored(pu), mirrored(pv)).astype(np.float32)
 
 

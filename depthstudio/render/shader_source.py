@@ -28,9 +28,13 @@ FRAME_UNIFORMS: dict[str, str] = {
     "u_pixelRatio": "float: 1 / devicePixelRatio (1 offscreen)",
     "u_photo": "sampler2D on texture unit 0: the avatar photo",
     "u_depth": "sampler2D on texture unit 1: the depth map (disparity in .r, white = near)",
+    "u_plate": "sampler2D on texture unit 2: the background plate (layered mode)",
+    "u_matte": "sampler2D on texture unit 3: the subject matte in .r (layered mode)",
 }
 PHOTO_UNIT = 0
 DEPTH_UNIT = 1
+PLATE_UNIT = 2
+MATTE_UNIT = 3
 POSITION_ATTRIBUTE = "a_position"  # location 0: the full-screen quad's corners in clip space
 
 

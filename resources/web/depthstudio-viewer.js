@@ -18,7 +18,9 @@ export const SCHEMA = {
     "u_mouse",
     "u_pixelRatio",
     "u_photo",
-    "u_depth"
+    "u_depth",
+    "u_plate",
+    "u_matte"
   ],
   "glslHeader": "#version 300 es\nprecision highp float;\n",
   "params": [
@@ -99,6 +101,45 @@ export const SCHEMA = {
       "step": 1,
       "uniform": "u_occlusionSteps",
       "web": "occlusionSteps"
+    },
+    {
+      "choices": [],
+      "default": false,
+      "help": "Draw two layers: the background plate (subject removed, hole filled) with the background's motion, and the subject with its depth displacement and occlusion search, composited by the matte. Needs the result's plate and matte; off is the web shader.",
+      "kind": "bool",
+      "label": "Layered (plate + matte)",
+      "maximum": null,
+      "minimum": null,
+      "name": "layered",
+      "step": null,
+      "uniform": "u_layered",
+      "web": "layered"
+    },
+    {
+      "choices": [],
+      "default": 0.5,
+      "help": "Matte value at which the subject is half opaque (layered mode): higher trims the edge inwards.",
+      "kind": "float",
+      "label": "Matte threshold",
+      "maximum": 1.0,
+      "minimum": 0.0,
+      "name": "matte_threshold",
+      "step": 0.01,
+      "uniform": "u_matteThreshold",
+      "web": "matteThreshold"
+    },
+    {
+      "choices": [],
+      "default": 0.25,
+      "help": "Half-width of the matte's ramp around the threshold (layered mode): larger is a softer edge.",
+      "kind": "float",
+      "label": "Matte feather",
+      "maximum": 0.5,
+      "minimum": 0.0,
+      "name": "matte_feather",
+      "step": 0.01,
+      "uniform": "u_matteFeather",
+      "web": "matteFeather"
     },
     {
       "choices": [],

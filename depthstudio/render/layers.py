@@ -1,0 +1,82 @@
+"""The two layers of a layered avatar: a soft subject matte and a background plate with the subject removed.
+
+A photo has one layer; where the subject moves it uncovers background the photo never saw. The matte comes
+from the depth map (the near class) refined on the photo by a guided filter, so its edge follows the hair and
+ears of the photo rather than the depth map's blur; no extra model. The plate is the photo with the subject's
+area (grown by a margin, so no edge colour survives) inpainted from the surrounding background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from depthstudio.render.artifact import otsu_threshold
+
+GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
+GUIDE_EPS = 1e-2
+SOFT_LEVELS = 24.0  # depth levels over which the raw matte ramps from background to subject
+PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subject's edge colours go too
+
+
+def _box(img: np.ndarray, r: int) -> np.ndarray:
+    return cv2.boxFilter(img, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide: ``src`` smoothed except where ``guide`` has edges."""
+    mean_i = _box(guide, radius)
+    mean_p = _box(src, radius)
+    cov_ip = _box(guide * src, radius) - mean_i * mean_p
+    var_i = _box(guide * guide, radius) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return _box(a, radius) * guide + _box(b, radius)
+
+
+def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """uint8 matte at the depth map's size (255 = subject): the near class, edge-refined on the photo."""
+    h, w = depth.shape
+    threshold = otsu_threshold(depth)
+    levels = depth.astype(np.float32)
+    far = levels[depth <= threshold]
+    # The ramp is centred on Otsu's cut and never reaches down into the far class's typical level.
+    half = max(0.5, min(SOFT_LEVELS / 2, threshold + 0.5 - (float(far.mean()) if far.size else 0.0)))
+    raw = np.clip((levels - threshold - 0.5) / (2 * half) + 0.5, 0.0, 1.0).astype(np.float32)
+    grey = cv2.cvtColor(np.ascontiguousarray(photo[..., :3]), cv2.COLOR_RGB2GRAY)
+    guide = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / np.float32(255.0)
+    radius = max(2, round(GUIDE_RADIUS * max(h, w) / 256))
+    refined = guided_filter(guide, raw, radius, GUIDE_EPS)
+    return np.round(np.clip(refined, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_TELEA) -> np.ndarray:
+    """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it."""
+    h, w = photo.shape[:2]
+    hole = cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR) > 5
+    grow = max(1, round(PLATE_MARGIN * w))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    hole = cv2.dilate(hole.astype(np.uint8), kernel)
+    rgb = np.ascontiguousarray(photo[..., :3])
+    filled = cv2.inpaint(rgb, hole, max(3, grow), method)
+    return np.dstack([filled, np.full((h, w), 255, np.uint8)])
+
+
+@dataclass(frozen=True)
+class MatteQuality:
+    """The matte against a reference mask: IoU of the 0.5 cut, and the mean width of its soft edge in px."""
+
+    iou: float
+    edge_width_px: float
+
+
+def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
+    cut = matte >= 128
+    union = float((cut | reference).sum())
+    iou = float((cut & reference).sum()) / union if union else 1.0
+    soft = float(((matte > 12) & (matte < 243)).sum())
+    contour = cv2.findContours(reference.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)[0]
+    length = float(sum(cv2.arcLength(c, True) for c in contour))
+    return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
