@@ -1,6 +1,6 @@
 """Frame time of the parallax shader vs a bare textured quad, and the exporter's frames/s (GL and reference).
 
-    xvfb-run -a /work/venv/bin/python benchmarks/render.py [--sizes 512 1024] [--frames 30]
+    xvfb-run -a .venv/bin/python benchmarks/render.py [--sizes 512 1024] [--frames 30] [--skip-export]
 
 Every GL figure is the median of per-frame times, each frame closed by glFinish (the GPU work is
 really done, not just queued); both programs draw the same textures into the same framebuffer in the
@@ -11,6 +11,7 @@ faster in absolute terms).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -34,8 +35,9 @@ from depthstudio.gl.renderer import (
     upload_texture,
 )
 from depthstudio.render.export import ExportOptions, ReferenceFrameRenderer, export_animation
+from depthstudio.render.layers import prepare_layered_textures
 from depthstudio.render.params import ShaderParams
-from depthstudio.render.reference import aspect_fit, prepare_textures
+from depthstudio.render.reference import aspect_fit
 from depthstudio.render.shader_source import HEADERS, raw_source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,7 +68,7 @@ def _median_ms(draw, frames: int) -> float:
     return 1000.0 * statistics.median(times)
 
 
-def bench_gl(textures, sizes: list[int], frames: int) -> None:
+def bench_gl(textures, sizes: list[int], frames: int) -> list[dict[str, float | int]]:
     ctx = OffscreenContext("gl")
     print(f"GL: {ctx.renderer} ({ctx.version}), EGL platform {ctx.platform}")
     parallax = ParallaxRenderer()
@@ -78,7 +80,9 @@ def bench_gl(textures, sizes: list[int], frames: int) -> None:
         "fixed web shader (default)": ShaderParams(),
         "occlusion_steps=8": ShaderParams(occlusion_steps=8),
         "occlusion_steps=16": ShaderParams(occlusion_steps=16),
+        "layered (plate + matte)": ShaderParams(layered=True),
     }
+    records: list[dict[str, float | int]] = []
     for size in sizes:
         fb = Framebuffer(size, size)
         fb.bind()
@@ -95,15 +99,28 @@ def bench_gl(textures, sizes: list[int], frames: int) -> None:
 
         base = _median_ms(draw_bare, frames)
         print(f"  {size}x{size}: bare textured quad {base:7.3f} ms/frame (median of {frames})")
+        figures = {}
         for name, params in modes.items():
             ms = _median_ms(lambda p=params, s=size: parallax.draw(p, (0.7, -0.3), s, s), frames)
+            figures[name] = ms
             print(f"  {size}x{size}: {name:28s} {ms:7.3f} ms/frame  ratio {ms / base:5.2f}x the bare quad")
+        fixed, layered = figures["fixed web shader (default)"], figures["layered (plate + matte)"]
+        print(f"  {size}x{size}: layered / fixed = {layered / fixed:5.2f}x")
+        records.append(
+            {
+                "size": size,
+                "fixed_ms": round(fixed, 3),
+                "layered_ms": round(layered, 3),
+                "ratio": round(layered / fixed, 2),
+            }
+        )
         fb.release()
     quad.release()
     GL.glDeleteProgram(bare)
     GL.glDeleteTextures(1, [photo])
     parallax.release()
     ctx.close()
+    return records
 
 
 def bench_export(textures, size: int, frames: int) -> None:
@@ -142,14 +159,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30, help="timed frames per measurement")
     parser.add_argument("--export-frames", type=int, default=24)
     parser.add_argument("--export-size", type=int, default=512)
+    parser.add_argument("--skip-export", action="store_true", help="only the per-frame GL figures")
     args = parser.parse_args()
     avatars = REPO / "resources" / "demo"
-    textures = prepare_textures(
+    textures = prepare_layered_textures(
         Image.open(avatars / "avatars" / "grace_hopper.jpg"),
         Image.open(avatars / "depth" / "grace_hopper.png"),
     )
-    bench_gl(textures, args.sizes, args.frames)
-    bench_export(textures, args.export_size, args.export_frames)
+    records = bench_gl(textures, args.sizes, args.frames)
+    if not args.skip_export:
+        bench_export(textures, args.export_size, args.export_frames)
+    print(json.dumps(records))
 
 
 if __name__ == "__main__":

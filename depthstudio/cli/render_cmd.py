@@ -26,6 +26,7 @@ from depthstudio.render.export import (
     frame_size,
     output_format,
 )
+from depthstudio.render.layers import prepare_layered_textures
 from depthstudio.render.motion import PRESETS
 from depthstudio.render.params import ShaderParams, parse_assignment
 from depthstudio.render.reference import Textures, prepare_textures
@@ -64,7 +65,7 @@ def export_avatar(
     """Export one avatar: ``photo`` (EXIF-oriented), ``depth`` float [0, 1] or uint8 (white = near)."""
     if renderer not in RENDERERS:
         raise ConfigError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}", kind="renderer")
-    textures = prepare_textures(photo, depth)
+    textures = prepare_layered_textures(photo, depth) if params.layered else prepare_textures(photo, depth)
     width, height = frame_size(options, output_format(out))
     frames = open_frame_renderer(renderer, textures, width, height)
     try:

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from depthstudio.render.artifact import otsu_threshold
+from depthstudio.render.reference import Textures, prepare_textures
 
 GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
 GUIDE_EPS = 1e-2
@@ -80,3 +82,14 @@ def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
     contour = cv2.findContours(reference.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)[0]
     length = float(sum(cv2.arcLength(c, True) for c in contour))
     return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
+
+
+def with_derived_layers(textures: Textures) -> Textures:
+    """The textures plus the matte and plate derived from them (what the layered mode draws)."""
+    matte = matte_from_depth(textures.photo, textures.depth)
+    return textures.with_layers(background_plate(textures.photo, matte), matte)
+
+
+def prepare_layered_textures(photo: Image.Image | np.ndarray, depth: np.ndarray | Image.Image) -> Textures:
+    """:func:`prepare_textures` with the derived plate and matte, so every mode (layered included) can draw."""
+    return with_derived_layers(prepare_textures(photo, depth))
