@@ -109,3 +109,24 @@ def test_the_layered_mode_leaves_no_smear_where_occlusion_steps_smear():
     assert occlusion.smeared_px > 10
     assert two_layers.smeared_px <= max(0.1 * occlusion.smeared_px, 5.0)  # the target
     assert two_layers.split_px <= 5.0
+
+
+def test_the_cli_exports_a_layered_png_with_the_derived_plate_and_matte(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from depthstudio.cli import main
+    from tests.conftest import SAMPLE_AVATARS
+
+    photo, depth = SAMPLE_AVATARS / "camera.png", SAMPLE_AVATARS.parent / "depth" / "camera.png"
+    outs = {}
+    for mode in ("false", "true"):
+        outs[mode] = tmp_path / f"layered-{mode}.png"
+        result = CliRunner().invoke(
+            main,
+            ["render", str(photo), str(depth), "-o", str(outs[mode]), "--size", "64x64", "--param",
+             f"layered={mode}", "--param", "occlusionSteps=16", "--renderer", "reference"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    one, two = (np.asarray(Image.open(outs[m]).convert("RGB")).astype(int) for m in ("false", "true"))
+    assert np.abs(one - two).max() > 16  # the plate shows where the single layer stretches the edge
