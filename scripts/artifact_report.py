@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image
 
 from depthstudio.render.artifact import score_motion, synthetic_portrait
-from depthstudio.render.layers import background_plate, matte_from_depth
+from depthstudio.render.layers import with_derived_layers
 from depthstudio.render.motion import preset_path
 from depthstudio.render.params import ShaderParams
-from depthstudio.render.reference import Textures, prepare_textures
+from depthstudio.render.reference import prepare_textures
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = {
@@ -33,11 +33,6 @@ MODES = {
     "occlusion": ShaderParams(occlusion_steps=16),
     "layered": ShaderParams(layered=True),
 }
-
-
-def with_layers(textures: Textures) -> Textures:
-    matte = matte_from_depth(textures.photo, textures.depth)
-    return textures.with_layers(background_plate(textures.photo, matte), matte)
 
 
 def main() -> None:
@@ -56,7 +51,7 @@ def main() -> None:
     if not args.json:
         print(f"{'subject':20s} {'mode':10s} {'split px (%)':>16s} {'clipped px (%)':>16s} {'smeared px':>10s}")
     for name, (textures, mask) in subjects.items():
-        layered = with_layers(textures)
+        layered = with_derived_layers(textures)
         for mode, params in MODES.items():
             s = score_motion(layered, params, path, args.size, args.size, mask)
             records.append(

@@ -27,7 +27,7 @@ uniform float u_matteFeather;   // half-width of the matte's ramp
 out vec4 fragColor;
 
 const int MAX_OCCLUSION_STEPS = 32;
-const int LAYERED_STEPS = 16;  // the layered mode's occlusion search when u_occlusionSteps is 0
+const int LAYERED_STEPS = 32;  // the layered mode's occlusion search when u_occlusionSteps is 0
 
 // Mirror-repeat outside [0, 1], exactly as the web component computes it.
 vec2 mirrored(vec2 v) {

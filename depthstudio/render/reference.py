@@ -17,7 +17,7 @@ from depthstudio.render.params import ShaderParams
 
 MAX_OCCLUSION_STEPS = 32  # same caps as the GLSL constants
 WALL_JUMP = np.float32(0.15)
-LAYERED_STEPS = 16  # the layered mode's occlusion search when occlusion_steps is 0
+LAYERED_STEPS = 32  # the layered mode's occlusion search when occlusion_steps is 0
 
 
 @dataclass(frozen=True)
