@@ -130,3 +130,23 @@ def test_the_cli_exports_a_layered_png_with_the_derived_plate_and_matte(tmp_path
         assert result.exit_code == 0, result.output
     one, two = (np.asarray(Image.open(outs[m]).convert("RGB")).astype(int) for m in ("false", "true"))
     assert np.abs(one - two).max() > 16  # the plate shows where the single layer stretches the edge
+
+
+def test_the_artifact_report_prints_one_json_record_per_subject_and_mode():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "artifact_report.py"), "--size", "48", "--frames", "2", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    records = json.loads(out)
+    assert {r["mode"] for r in records} == {"original", "fixed", "occlusion", "layered"}
+    assert len(records) == 4 * len({r["subject"] for r in records}) >= 4 * 5
+    assert all(set(r) == {"subject", "mode", "split", "clipped", "smeared"} for r in records)
+    assert all(r["split"] >= 0 and r["clipped"] >= 0 and r["smeared"] >= 0 for r in records)
