@@ -54,8 +54,12 @@ def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return np.round(np.clip(refined, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_TELEA) -> np.ndarray:
-    """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it."""
+def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS) -> np.ndarray:
+    """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it.
+
+    Navier-Stokes by default: on the synthetic portrait's striped wall it is nearer the true wall than Telea
+    (mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md).
+    """
     h, w = photo.shape[:2]
     hole = cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR) > 5
     grow = max(1, round(PLATE_MARGIN * w))
