@@ -373,3 +373,40 @@ def test_demo_page_shows_the_samples_in_3d_and_one_plain_image(browser: Chromium
         assert not [e for e in page.console() if "error" in e.lower()], page.console()
     finally:
         page.close()
+
+
+LAYERED_CASES = [
+    Case("astronaut.png", ShaderParams(layered=True), (1.0, 0.0)),
+    Case("grace_hopper.jpg", ShaderParams(layered=True, matte_threshold=0.4, matte_feather=0.1), (-0.7, 0.5)),
+    Case("camera.png", ShaderParams(layered=True, occlusion_steps=12), (0.8, -0.8), size=(160, 120)),
+]
+
+
+@pytest.mark.parametrize("case", LAYERED_CASES, ids=lambda c: c.id)
+def test_the_layered_canvas_matches_the_numpy_reference(case: Case, harness: Page):
+    from depthstudio.render.layers import with_derived_layers
+
+    textures = with_derived_layers(_textures(case.photo))
+    assert textures.plate is not None and textures.matte is not None
+    props = {
+        "originalImg": _data_url(textures.photo),
+        "depthImg": _data_url(textures.depth),
+        "plateImg": _data_url(textures.plate),
+        "matteImg": _data_url(textures.matte),
+        **case.params.web_props(),
+    }
+    w, h = case.size
+    assert harness.eval(f"mount({json.dumps(props)}, {w}, {h})") == "webgl", harness.eval("current.fallbackReason")
+    frame = harness.eval(f"frameAt({case.mouse[0]}, {case.mouse[1]})")
+    web = np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["height"], frame["width"], 4)
+    reference = to_uint8(render_float(textures, case.params, case.mouse, w, h))
+    ref_max, ref_over, ref_any = _diff(web, reference)
+    print(f"\n{case.id} layered: web vs reference max {ref_max}/255, >2/255 {ref_over:.4%}, >0 {ref_any:.4%}")
+    assert ref_over <= MAX_FRACTION_OVER
+
+
+def test_a_portal_without_published_layers_keeps_the_single_layer(harness: Page):
+    textures = _textures("camera.png")
+    web = _web_frame(harness, textures, ShaderParams(layered=True), (0.9, 0.2), 128, 128)
+    single = to_uint8(render_float(textures, ShaderParams(), (0.9, 0.2), 128, 128))
+    assert _diff(web, single)[1] <= MAX_FRACTION_OVER

@@ -35,7 +35,9 @@ from depthstudio.render.shader_source import (
     DEPTH_UNIT,
     FRAME_UNIFORMS,
     HEADERS,
+    MATTE_UNIT,
     PHOTO_UNIT,
+    PLATE_UNIT,
     POSITION_ATTRIBUTE,
     raw_source,
 )
@@ -69,7 +71,9 @@ def viewer_schema() -> dict[str, Any]:
         "frameUniforms": list(FRAME_UNIFORMS),
         "glslHeader": HEADERS["es300"],
         "params": specs_for_web(),
+        "matteUnit": MATTE_UNIT,
         "photoUnit": PHOTO_UNIT,
+        "plateUnit": PLATE_UNIT,
         "respondTo": list(SPECS_BY_NAME["respond_to"].choices),
         "shaderFiles": SHADER_FILES,
     }

@@ -23,6 +23,7 @@ export const SCHEMA = {
     "u_matte"
   ],
   "glslHeader": "#version 300 es\nprecision highp float;\n",
+  "matteUnit": 3,
   "params": [
     {
       "choices": [],
@@ -174,6 +175,7 @@ export const SCHEMA = {
     }
   ],
   "photoUnit": 0,
+  "plateUnit": 2,
   "respondTo": [
     "mouseMove",
     "scrollOnX",
@@ -251,6 +253,27 @@ function loadImage(url) {
     img.onerror = () => reject(new Error(`cannot load the image ${String(url).slice(0, 80)}`));
     img.src = url;
   });
+}
+
+/** Where a layer of a published depth map lives: its address with -plate/-matte before .png, any
+ * Cloudinary version segment dropped (depthstudio.storage.layers uploads the layers after the map). */
+export function layerUrl(depthUrl, layer) {
+  const url = String(depthUrl).replace(/\/v\d+\//, "/");
+  const dot = url.toLowerCase().lastIndexOf(".png");
+  if (dot < 0) throw new Error("the depth map's URL does not end in .png: no layers to find");
+  return `${url.slice(0, dot)}-${layer}${url.slice(dot)}`;
+}
+
+/** Plate and matte for the layered mode, from explicit props or next to the depth map; null if absent. */
+async function loadLayers(props) {
+  try {
+    return await Promise.all([
+      loadImage(props.plateImg ?? layerUrl(props.depthImg, "plate")),
+      loadImage(props.matteImg ?? layerUrl(props.depthImg, "matte")),
+    ]);
+  } catch {
+    return null;
+  }
 }
 
 async function fetchText(url) {
@@ -425,6 +448,9 @@ export class DepthViewer {
         loadImage(this.props.originalImg),
         loadImage(this.props.depthImg),
       ]);
+      // A portal whose depth map has no published layers keeps the single-layer shader.
+      this.layers = this.params.layered ? await loadLayers(this.props) : null;
+      if (!this.layers) this.params.layered = false;
       if (this._destroyed) return this._fallback("destroyed before it was ready");
       this._setup();
     } catch (err) {
@@ -467,6 +493,11 @@ export class DepthViewer {
       texture(gl, SCHEMA.photoUnit, this.photo, gl.RGBA8, gl.RGBA),
       texture(gl, SCHEMA.depthUnit, this.depth, gl.R8, gl.RED),
     ];
+    // Without layers the plate/matte units hold the photo and depth: never sampled, but always complete.
+    this.textures.push(
+      this.layers ? texture(gl, SCHEMA.plateUnit, this.layers[0], gl.RGBA8, gl.RGBA) : this.textures[0],
+      this.layers ? texture(gl, SCHEMA.matteUnit, this.layers[1], gl.R8, gl.RED) : this.textures[1],
+    );
     this.vao = gl.createVertexArray();
     gl.bindVertexArray(this.vao);
     const buffer = gl.createBuffer();
@@ -525,6 +556,7 @@ export class DepthViewer {
     const respondTo = this.params.respondTo;
     this.props = { ...this.props, ...props };
     this.params = resolveParams(this.props);
+    if (!this.layers) this.params.layered = false; // layers load once, with the photo
     if (this.params.respondTo !== respondTo && this._listeners.length) {
       this._unlisten();
       this._listen();
@@ -548,6 +580,8 @@ export class DepthViewer {
     gl.uniform1f(loc.u_pixelRatio, 1 / this.ratio);
     gl.uniform1i(loc.u_photo, SCHEMA.photoUnit);
     gl.uniform1i(loc.u_depth, SCHEMA.depthUnit);
+    gl.uniform1i(loc.u_plate, SCHEMA.plateUnit);
+    gl.uniform1i(loc.u_matte, SCHEMA.matteUnit);
     for (const p of SCHEMA.params) {
       if (!p.uniform) continue;
       if (p.kind === "int") gl.uniform1i(loc[p.uniform], this.params[p.web]);
@@ -558,6 +592,10 @@ export class DepthViewer {
     gl.bindTexture(gl.TEXTURE_2D, this.textures[0]);
     gl.activeTexture(gl.TEXTURE0 + SCHEMA.depthUnit);
     gl.bindTexture(gl.TEXTURE_2D, this.textures[1]);
+    gl.activeTexture(gl.TEXTURE0 + SCHEMA.plateUnit);
+    gl.bindTexture(gl.TEXTURE_2D, this.textures[2]);
+    gl.activeTexture(gl.TEXTURE0 + SCHEMA.matteUnit);
+    gl.bindTexture(gl.TEXTURE_2D, this.textures[3]);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     // GL's origin is bottom-left: the frame is the bottom w x h of the shared canvas.
     const source = this.shared.canvas;
@@ -658,4 +696,4 @@ export class DepthViewer {
 }
 
 /** Every prop the viewer understands, react-depth-map's included: the images plus the schema's parameters. */
-export const PROP_NAMES = ["originalImg", "depthImg", ...PARAM_BY_PROP.keys()];
+export const PROP_NAMES = ["originalImg", "depthImg", "plateImg", "matteImg", ...PARAM_BY_PROP.keys()];
