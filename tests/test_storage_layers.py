@@ -66,3 +66,15 @@ def test_a_missing_layer_is_refused_before_anything_is_uploaded(server: Cloudina
     with pytest.raises(StorageError, match="matte"):
         put_layers(_store(server), StoreKey("1", HASH), {"plate": _png(1)})
     assert server.assets == {}
+
+
+def test_the_local_store_keeps_the_layers_beside_the_map_where_the_viewer_looks(tmp_path) -> None:
+    from depthstudio.storage.local import LocalDirectoryStore
+
+    store = LocalDirectoryStore(tmp_path)
+    key = StoreKey("u1", HASH)
+    depth = store.put(key, _png(0))
+    layers = put_layers(store, key, {"plate": _png(1), "matte": _png(2)})
+    assert {name: a.url for name, a in layers.items()} == {n: layer_url(depth.url, n) for n in ("plate", "matte")}
+    delete_layers(store, layers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"u1-{HASH[:16]}.png"]
