@@ -78,3 +78,16 @@ def test_the_local_store_keeps_the_layers_beside_the_map_where_the_viewer_looks(
     assert {name: a.url for name, a in layers.items()} == {n: layer_url(depth.url, n) for n in ("plate", "matte")}
     delete_layers(store, layers)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"u1-{HASH[:16]}.png"]
+
+
+def test_the_layers_beside_a_superseded_map_are_found_from_the_map_alone(server: CloudinaryServer, tmp_path) -> None:
+    from depthstudio.storage.layers import delete_layers_beside
+    from depthstudio.storage.local import LocalDirectoryStore
+
+    for store in (_store(server), LocalDirectoryStore(tmp_path)):
+        key = StoreKey("old", HASH)
+        depth = store.put(key, _png(0))
+        put_layers(store, key, {"plate": _png(1), "matte": _png(2)})
+        delete_layers_beside(store, depth)
+        store.delete(depth)
+    assert server.assets == {} and list(tmp_path.iterdir()) == []

@@ -44,6 +44,17 @@ def delete_layers(store: DepthStore, assets: dict[str, StoredAsset]) -> None:
         store.delete(asset)
 
 
+def delete_layers_beside(store: DepthStore, depth: StoredAsset) -> None:
+    """Remove the layers published next to the depth map ``depth`` (when the map itself is deleted or superseded).
+
+    A layer's handle is the map's with ``-<layer>`` before ``.png`` (a file path) or appended (a public_id).
+    """
+    for name in LAYERS:
+        stem, dot, ext = depth.location.rpartition(".")
+        location = f"{stem}-{name}.png" if dot and ext.lower() == "png" else f"{depth.location}-{name}"
+        store.delete(StoredAsset(url=layer_url(depth.url, name), location=location, bytes=0))
+
+
 def layer_url(depth_url: str, layer: str) -> str:
     """Where a layer of the depth map at ``depth_url`` lives: the same address with ``-<layer>`` before .png."""
     if layer not in LAYERS:
