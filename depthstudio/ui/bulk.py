@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -28,6 +29,7 @@ from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
+from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import JobController
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ class BulkPanel(QWidget):
         self.progress_bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.status = QLabel("")
         self.status.setMinimumWidth(260)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
@@ -228,10 +232,11 @@ class BulkPanel(QWidget):
         self._touched.add(event.user_id)
         if event.outcome == "failed":
             self.failures[event.user_id] = (event.error_kind or "", event.message or "")
-            item = QTreeWidgetItem([self.name_of(event.user_id), event.error_kind or "", event.message or ""])
+            texts = [self.name_of(event.user_id), event.error_kind or "", event.message or ""]
+            item = QTreeWidgetItem([display(t) for t in texts])
             item.setData(0, Qt.ItemDataRole.UserRole, event.user_id)
             item.setToolTip(0, event.user_id)
-            item.setToolTip(2, event.message or "")
+            item.setToolTip(2, tooltip_html(event.message or ""))
             self.failure_list.addTopLevelItem(item)
             self.failure_list.setVisible(True)
         elif event.user_id in self.failures and event.outcome in ("generated", "published"):
@@ -264,6 +269,7 @@ class BulkPanel(QWidget):
         p = self.last_progress
         counted = f" {p.done}/{p.total}" if p is not None else ""
         self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
+        text = display(text)
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
-        self.status.setToolTip(text)
+        self.status.setToolTip(tooltip_html(text))
         self.stopped.emit(state, text)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -42,6 +43,7 @@ from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.models import UserListModel, status_label
 from depthstudio.ui.params_panel import ParamsPanel
+from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
         self.apply_query()
+        self.list.setFocus()
 
     # --- layout -------------------------------------------------------------------------------------------
 
@@ -172,6 +175,7 @@ class MainWindow(QMainWindow):
             button.setText(f.label)
             button.setToolTip(f"{f.label} (key {i + 1})" if i < 9 else f.label)
             button.clicked.connect(lambda _=False, f=f: self.set_filter(f.key))
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.filter_group.addButton(button)
             self.filter_buttons[f.key] = button
             bar_layout.addWidget(button)
@@ -188,6 +192,7 @@ class MainWindow(QMainWindow):
         self.sort_box.currentIndexChanged.connect(lambda _: self.set_sort(self.sort_box.currentData()))
         settings = QPushButton("Settings…")
         settings.clicked.connect(self.open_settings)
+        settings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         bar_layout.addWidget(self.search)
         bar_layout.addWidget(QLabel("Sort"))
         bar_layout.addWidget(self.sort_box)
@@ -209,6 +214,11 @@ class MainWindow(QMainWindow):
         self.user_info = QLabel("")
         self.user_info.setObjectName("hint")
         self.user_info.setWordWrap(True)
+        for label in (self.list_header, self.user_title, self.user_info):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # names and notes are written by strangers
+        # Two lines' height whatever the text: the preview and the buttons below never move under the pointer.
+        self.user_info.setFixedHeight(self.user_info.fontMetrics().lineSpacing() * 2 + 4)
+        self.user_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         center_layout.addWidget(self.user_title)
         center_layout.addWidget(self.user_info)
         center_layout.addWidget(SquareFrame(self.preview), 1)
@@ -280,11 +290,19 @@ class MainWindow(QMainWindow):
         self.motion_button = QToolButton()
         self.motion_button.setObjectName("chip")
         self.motion_button.setText("Motion (Space)")
-        self.motion_button.setToolTip("Follow the pointer and orbit when idle, eased like the web")
+        self.motion_button.setToolTip("Follow the pointer, eased like the web")
         self.motion_button.setCheckable(True)
+        self.motion_button.setChecked(self.preview.motion_enabled)
         self.motion_button.toggled.connect(self.preview.set_motion)
-        row.addWidget(self.zoom_button)
-        row.addWidget(self.motion_button)
+        self.orbit_button = QToolButton()
+        self.orbit_button.setObjectName("chip")
+        self.orbit_button.setText("Orbit (O)")
+        self.orbit_button.setToolTip("Circle on its own while the pointer is away or still")
+        self.orbit_button.setCheckable(True)
+        self.orbit_button.toggled.connect(self.preview.set_orbit)
+        for b in (self.zoom_button, self.motion_button, self.orbit_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a click must not take the keys away from the list
+            row.addWidget(b)
         return row
 
     def _review_bar(self) -> QHBoxLayout:
@@ -306,35 +324,86 @@ class MainWindow(QMainWindow):
         return row
 
     def _build_actions(self) -> None:
+        """Every action lives in the menu bar with its key; the shortcut overlay (?) is generated from the menus.
+
+        The keys are window-wide; a focused text field takes its typing first (Qt's ShortcutOverride), so
+        searching for "Alex" never approves anyone, and Escape, Return or Down hand the keys back to the list.
+        """
+        bar = self.menuBar()
+        self.menus: dict[str, Any] = {name: bar.addMenu(f"&{name}") for name in ("File", "View", "Review", "Help")}
+
+        def act(menu: str, text: str, keys: tuple[str, ...], slot: Any) -> QAction:
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(self._guard(slot))
+            self.menus[menu].addAction(action)
+            self.addAction(action)
+            return action
+
+        act("File", "Settings…", ("Ctrl+,",), self.open_settings)
+        self.menus["File"].addSeparator()
+        act("File", "Quit", ("Ctrl+Q",), self.close)
+        for i, f in enumerate(FILTERS):
+            act("View", f"Show {f.label}", (str(i + 1),) if i < 9 else (), lambda f=f: self.set_filter(f.key))
+        self.menus["View"].addSeparator()
+        act("View", "Search", ("Ctrl+F", "/"), self.focus_search)
+        for mode, button in self.view_buttons.items():
+            act("View", f"View: {button.text()}", (), lambda m=mode: self.set_view(m))
+        act("View", "Motion on/off", ("Space",), self.motion_button.toggle)
+        act("View", "Auto-orbit on/off", ("O",), self.orbit_button.toggle)
+        act("View", "Zoom 1:1 on/off", ("Z",), self.zoom_button.toggle)
         undo = self.undo_stack.createUndoAction(self, "Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.undo_stack.createRedoAction(self, "Redo")
         redo.setShortcut(QKeySequence.StandardKey.Redo)
+        act("Review", "Next user", ("J",), lambda: self.move(1))
+        act("Review", "Previous user", ("K",), lambda: self.move(-1))
+        act("Review", "Approve", ("A", "P"), lambda: self.decide("approved"))
+        act("Review", "Reject", ("X", "R"), lambda: self.decide("rejected"))
+        act("Review", "Reject with note…", ("Shift+X", "Shift+R"), self.reject_with_note)
+        act("Review", "Generate selected", ("G",), self.generate_selected)
+        self.menus["Review"].addSeparator()
+        self.menus["Review"].addAction(undo)
+        self.menus["Review"].addAction(redo)
         self.addAction(undo)
         self.addAction(redo)
+        self.menus["Review"].addSeparator()
+        act("Review", "Generate missing", (), self.bulk.generate_button.click)
+        act("Review", "Publish approved", (), self.bulk.publish_button.click)
+        act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
+        self.search.installEventFilter(self)
 
-        def key(sequence: str, slot: Any) -> None:
-            # Window-wide, but a focused text field takes its typing first (Qt's ShortcutOverride), so
-            # searching for "Alex" never approves anyone.
-            QShortcut(QKeySequence(sequence), self, activated=self._guard(slot))
+    def shortcut_table(self) -> list[tuple[str, str, str]]:
+        """(menu, action, keys) for every action in the menu bar: the overlay's content, so it never drifts."""
+        rows = []
+        for name, menu in self.menus.items():
+            for action in menu.actions():
+                if action.isSeparator():
+                    continue
+                keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+                rows.append((name, action.text().replace("&", ""), keys))
+        return rows
 
-        key("J", lambda: self.move(1))
-        key("K", lambda: self.move(-1))
-        for k in ("A", "P"):
-            key(k, lambda: self.decide("approved"))
-        for k in ("X", "R"):
-            key(k, lambda: self.decide("rejected"))
-        key("Shift+X", self.reject_with_note)
-        key("Shift+R", self.reject_with_note)
-        key("G", self.generate_selected)
-        key("Space", lambda: self.motion_button.toggle())
-        key("Ctrl+F", lambda: self.search.setFocus())
-        for i, f in enumerate(FILTERS[:9]):
-            key(str(i + 1), lambda f=f: self.set_filter(f.key))
-        settings = QAction("Settings…", self)
-        settings.setShortcut(QKeySequence.StandardKey.Preferences)
-        settings.triggered.connect(self.open_settings)
-        self.addAction(settings)
+    def show_shortcuts(self) -> None:
+        from depthstudio.ui.shortcuts import ShortcutOverlay
+
+        self.shortcut_overlay = ShortcutOverlay(self.shortcut_table(), self)
+        self.shortcut_overlay.show()
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        # Escape, Return and Down leave the search box: the typed text stays, the keys go back to the list.
+        leave = (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Down)
+        if watched is self.search and event.type() == QEvent.Type.KeyPress and event.key() in leave:
+            if self._search_timer.isActive():
+                self.apply_query()
+            self.list.setFocus()
+            return True
+        return super().eventFilter(watched, event)
 
     def _guard(self, slot: Any) -> Any:
         """A slot that reports its failure in the status bar instead of raising into Qt."""
@@ -351,11 +420,11 @@ class MainWindow(QMainWindow):
     # --- messages -----------------------------------------------------------------------------------------
 
     def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 8000)
+        self.statusBar().showMessage(display(text), 8000)
 
     def show_error(self, text: str) -> None:
         log.warning("%s", text)
-        self.statusBar().showMessage(f"⚠ {text}", 15000)
+        self.statusBar().showMessage(f"⚠ {display(text)}", 15000)
 
     # --- querying -----------------------------------------------------------------------------------------
 
@@ -485,8 +554,9 @@ class MainWindow(QMainWindow):
             self.params.set_user(None)
             self.history.clear()
             return
-        self.user_title.setText(row.name or row.id)
-        self.user_info.setText(_describe_row(row))
+        self.statusBar().clearMessage()  # the last user's messages are not this one's
+        self.user_title.setText(display(row.name or row.id))
+        self.user_info.setText(display(_describe_row(row)))
         self.params.set_user(row.id)
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
@@ -502,7 +572,7 @@ class MainWindow(QMainWindow):
         for entry in history:
             when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
             note = f" — “{entry['note']}”" if entry.get("note") else ""
-            self.history.addItem(f"{when}  {entry['decision']} by {entry['reviewer']}{note}")
+            self.history.addItem(display(f"{when}  {entry['decision']} by {entry['reviewer']}{note}"))
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)

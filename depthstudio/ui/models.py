@@ -32,6 +32,7 @@ from PySide6.QtGui import QImage
 from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.ui import photos
+from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)
@@ -265,13 +266,13 @@ class UserListModel(QAbstractListModel):
             return None
         row = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return row.name or row.id
+            return display(row.name or row.id)
         if role == ROW_ROLE:
             return row
         if role == THUMB_ROLE:
             return self.thumbnails.get(row.avatar) if row.avatar else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(row)
+            return tooltip_html(tooltip(row))
         return None
 
     def row_at(self, i: int) -> UserRow:

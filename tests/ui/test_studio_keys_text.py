@@ -1,0 +1,134 @@
+"""The studio's second pass: the 3D preview moving from the first open, keys that always work, plain text."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import update
+
+from depthstudio.render.motion import pointer_target
+from depthstudio.ui.plain import display
+from tests.ui.conftest import require_gl
+
+
+def _select(qtbot, window, user_id: str) -> None:
+    window.list.setCurrentIndex(window.model.index_of(user_id))
+    qtbot.waitUntil(lambda: window.preview.content is not None and window.current.id == user_id, timeout=5000)
+    qtbot.waitUntil(lambda: not window.tasks.pending and not window.params.loading, timeout=5000)
+
+
+def test_the_preview_follows_the_pointer_from_the_first_open(qtbot, make_window, seeded):
+    window = make_window()
+    require_gl(window)
+    _select(qtbot, window, seeded[1])
+    preview = window.preview
+    preview.set_mouse((0.0, 0.0))
+    spot = QPoint(preview.width() // 5, preview.height() // 2)
+    qtbot.mouseMove(preview, spot)  # no click, no key: the first thing a new editor does
+    expected_x, _ = pointer_target(spot.x(), spot.y(), preview.width(), preview.height())
+    qtbot.waitUntil(lambda: abs(preview.pointer.mouse_x - expected_x) < 0.05, timeout=5000)
+
+
+def test_a_still_pointer_draws_no_frames(qtbot, make_window, seeded):
+    """On demand: the clock stops once the eased motion settles, and no frame is drawn until something changes."""
+    window = make_window()
+    require_gl(window)
+    _select(qtbot, window, seeded[1])
+    preview = window.preview
+    qtbot.mouseMove(preview, QPoint(preview.width() // 3, preview.height() // 3))
+    qtbot.waitUntil(lambda: preview.animating, timeout=2000)
+    qtbot.waitUntil(lambda: not preview.animating, timeout=10000)
+    assert preview.pointer.mouse == (preview.pointer.target_x, preview.pointer.target_y)
+    qtbot.wait(100)  # the settled frame itself, asked for by the last tick
+    frames: list[int] = []
+    preview.frame_drawn.connect(lambda: frames.append(1))
+    qtbot.wait(400)  # a 60 Hz clock would draw ~24 frames here
+    assert frames == []
+    window.set_view("depth")  # a change draws exactly when it happens
+    qtbot.waitUntil(lambda: len(frames) > 0, timeout=2000)
+
+
+def test_escape_leaves_the_search_box_and_the_review_keys_act_on_the_list(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[0])
+    window.search.setFocus()
+    qtbot.waitUntil(window.search.hasFocus, timeout=2000)
+    qtbot.keyClicks(window.search, "a")
+    assert window.search.text() == "a"  # typing into the field types
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.list.hasFocus() and window.search.text() == "a"
+    qtbot.waitUntil(lambda: not window.model.busy and window.current is not None, timeout=5000)
+    target = window.current
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)
+    assert window.search.text() == "a", "A approved instead of typing"
+    qtbot.waitUntil(lambda: window.portal.get_user(target.id).decision == "approved", timeout=5000)
+
+
+def test_review_keys_work_after_clicking_a_filter_chip(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[0])
+    qtbot.mouseClick(window.filter_buttons["generated"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.model.busy and window.current is not None, timeout=5000)
+    assert not window.filter_buttons["generated"].hasFocus()
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_X)
+    qtbot.waitUntil(lambda: window.portal.get_user(window.model.row_at(0).id).decision == "rejected", timeout=5000)
+
+
+def test_the_menu_bar_holds_every_action_and_the_overlay_lists_every_key(qtbot, make_window, seeded):
+    window = make_window()
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "View", "Review", "Help"]
+    table = window.shortcut_table()
+    by_name = {action: keys for _, action, keys in table}
+    for action, key in (
+        ("Approve", "A"),
+        ("Reject", "X"),
+        ("Next user", "J"),
+        ("Previous user", "K"),
+        ("Quit", "Ctrl+Q"),
+    ):
+        assert key in by_name[action].split(", ")
+    assert "Settings…" in by_name and "Publish approved" in by_name
+    qtbot.keyClick(window.list, "?")
+    qtbot.waitUntil(lambda: getattr(window, "shortcut_overlay", None) is not None, timeout=2000)
+    overlay = window.shortcut_overlay
+    assert overlay.isVisible()
+    assert overlay.keys() == [(a, k) for _, a, k in table]
+    overlay.close()
+    qtbot.keyClick(window.list, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+HOSTILE = "<b>x</b> \u202eevil\u202c <i>note</i>"
+
+
+def test_hostile_names_show_as_plain_text_and_stay_stored(qtbot, make_window, portal, seeded):
+    table = portal.users.table
+    with portal.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == seeded[1]).values({portal.users.name.name: HOSTILE}))
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    assert window.user_title.textFormat() == Qt.TextFormat.PlainText
+    shown = window.user_title.text()
+    assert "<b>x</b>" in shown and "\u202e" not in shown and "<U+202E>" in shown
+    index = window.model.index_of(seeded[1])
+    assert "\u202e" not in window.model.data(index)
+    tip = window.model.data(index, Qt.ItemDataRole.ToolTipRole)
+    assert "&lt;b&gt;x&lt;/b&gt;" in tip and "\u202e" not in tip
+    assert portal.get_user(seeded[1]).name == HOSTILE  # the stored value is unchanged
+    window.show_error(f"cannot fetch {HOSTILE}")
+    assert "\u202e" not in window.statusBar().currentMessage()
+
+
+def test_display_neutralises_controls_but_keeps_ordinary_text():
+    assert display("Zoë Ørsted-李") == "Zoë Ørsted-李"
+    assert display("a\x00b\u2067c") == "a<U+0000>b<U+2067>c"
+    assert display("two\nlines") == "two lines"
+
+
+def test_moving_on_clears_the_last_users_message(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[0])
+    window.show_error("the photo of the last user cannot be read")
+    _select(qtbot, window, seeded[1])
+    assert "last user" not in window.statusBar().currentMessage()
