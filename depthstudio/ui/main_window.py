@@ -41,7 +41,7 @@ from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, cur
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
-from depthstudio.ui.models import UserListModel, status_label
+from depthstudio.ui.models import UserListModel, display_name, status_label
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
@@ -75,6 +75,7 @@ FILTERS = (
     Filter("failed", "Failed", ("failed",)),
     Filter("flagged", "QA-flagged", flagged=True),
     Filter("in_progress", "In progress", ("queued", "generating")),
+    Filter("no_photo", "No photo", ("no_photo",)),  # so that the status chips add up to All
 )
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
@@ -555,7 +556,7 @@ class MainWindow(QMainWindow):
             self.history.clear()
             return
         self.statusBar().clearMessage()  # the last user's messages are not this one's
-        self.user_title.setText(display(row.name or row.id))
+        self.user_title.setText(display_name(row, self.model.repeated(row)))
         self.user_info.setText(display(_describe_row(row)))
         self.params.set_user(row.id)
         self.tasks.submit(

@@ -63,7 +63,7 @@ class UserDelegate(QStyledItemDelegate):
         painter.drawText(
             QRect(x, rect.top() + 6, width, fm.height()),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            fm.elidedText(display(row.name or row.id), Qt.TextElideMode.ElideRight, width),
+            fm.elidedText(str(index.data(Qt.ItemDataRole.DisplayRole)), Qt.TextElideMode.ElideRight, width),
         )
 
         small = QFont(option.font)  # type: ignore[attr-defined]

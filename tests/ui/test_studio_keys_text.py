@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from depthstudio.render.motion import pointer_target
+from depthstudio.ui.main_window import FILTERS
 from depthstudio.ui.plain import display
 from tests.ui.conftest import require_gl
 
@@ -132,3 +133,31 @@ def test_moving_on_clears_the_last_users_message(qtbot, make_window, seeded):
     window.show_error("the photo of the last user cannot be read")
     _select(qtbot, window, seeded[1])
     assert "last user" not in window.statusBar().currentMessage()
+
+
+def _chip_count(window, key: str) -> int:
+    return int(window.filter_buttons[key].text().rsplit(None, 1)[-1].replace(",", ""))
+
+
+def test_the_status_chips_add_up_to_all(qtbot, make_window, portal, seeded):
+    table = portal.users.table
+    with portal.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == seeded[2]).values({portal.users.avatar.name: None}))
+    window = make_window()
+    qtbot.waitUntil(lambda: "  " in window.filter_buttons["no_photo"].text(), timeout=5000)
+    parts = [f.key for f in FILTERS if f.statuses]
+    assert _chip_count(window, "no_photo") == portal.status_counts()["no_photo"] >= 1
+    assert sum(_chip_count(window, k) for k in parts) == _chip_count(window, "all")
+
+
+def test_users_with_the_same_name_are_told_apart(qtbot, make_window, portal, seeded):
+    table = portal.users.table
+    with portal.engine.begin() as conn:
+        for uid in seeded[:2]:
+            conn.execute(update(table).where(table.c.id == uid).values({portal.users.name.name: "Sam Lee"}))
+    window = make_window()
+    shown = {window.model.data(window.model.index_of(uid)) for uid in seeded[:2]}
+    assert shown == {f"Sam Lee  · id {uid}" for uid in seeded[:2]}
+    _select(qtbot, window, seeded[0])
+    assert seeded[0] in window.user_title.text()
+    assert window.model.data(window.model.index_of(seeded[2])) == portal.get_user(seeded[2]).name  # unique: plain
