@@ -87,6 +87,7 @@ class BulkPanel(QWidget):
         self.config = config
         self.backend_factory = backend_factory or default_backend_factory
         self.store_factory = store_factory or default_store_factory
+        self.confirm_publish: Callable[[], bool] | None = None
         self.controller = JobController(self)
         self.controller.progress.connect(self._progress)
         self.controller.item.connect(self._item)
@@ -109,7 +110,7 @@ class BulkPanel(QWidget):
         self.generate_button.clicked.connect(lambda: self.generate())
         self.publish_button = QPushButton("Publish approved")
         self.publish_button.setToolTip("Upload every approved depth map and write its URL to the portal")
-        self.publish_button.clicked.connect(self.publish)
+        self.publish_button.clicked.connect(self.publish_confirmed)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
@@ -170,6 +171,12 @@ class BulkPanel(QWidget):
             )
 
         return self._start(title, make)
+
+    def publish_confirmed(self) -> bool:
+        """The button's publish: asks ``confirm_publish`` (the window's dialog) first, where one is set."""
+        if self.confirm_publish is not None and not self.confirm_publish():
+            return False
+        return self.publish()
 
     def publish(self) -> bool:
         def make(c: JobController) -> Any:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -148,6 +149,8 @@ class MainWindow(QMainWindow):
         self.bulk.name_of = self._name_of
         self.bulk.message.connect(self.show_error)
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
+        self.bulk.confirm_publish = self.confirm_publish
+        self.counts: dict[str, int] = {}
 
         self._build_layout()
         self._build_actions()
@@ -463,6 +466,7 @@ class MainWindow(QMainWindow):
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
             return
+        self.counts = counts
         for f in FILTERS:
             if f.flagged:
                 n = counts.get("flagged", 0)
@@ -637,6 +641,42 @@ class MainWindow(QMainWindow):
             self.show_message(text)
 
         self.writes.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
+
+    def publish_plan(self) -> tuple[int, str, str]:
+        """(how many, the question, where to and what is skipped) for the confirmation, from the shown counts."""
+        counts, storage = self.counts, self.config.storage
+        n = counts.get("approved", 0)
+        if storage.kind == "cloudinary":
+            where = f"Cloudinary, folder “{storage.cloudinary_folder}”"
+        else:
+            folder = storage.local_dir or "the data folder's depthmaps/"
+            where = f"the local folder {folder} (file:// URLs: only a portal on this machine can show them)"
+        portal = "the demo portal" if self.config.is_demo else _safe_url(self.config.portal.url)
+        skipped = [
+            (counts.get("generated", 0), "awaiting review"),
+            (counts.get("rejected", 0), "rejected"),
+            (counts.get("stale", 0), "stale (their photo changed)"),
+            (counts.get("failed", 0), "failed"),
+        ]
+        skip = ", ".join(f"{k:,} {label}" for k, label in skipped if k)
+        text = f"Publish {n:,} approved depth map{'s' if n != 1 else ''}?"
+        rest = f"Not published: {skip}." if skip else "Nothing else is waiting."
+        return n, text, f"Uploads to {where} and writes each URL to {portal}.\n{rest}"
+
+    def confirm_publish(self) -> bool:
+        n, text, details = self.publish_plan()
+        if n == 0:
+            self.show_message("nothing to publish: no user is approved (A approves the selected user)")
+            return False
+        box = QMessageBox(QMessageBox.Icon.Question, "Publish approved", display(text), parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText(display(details, newlines=True))
+        publish = box.addButton("Publish", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.publish_box = box
+        box.exec()
+        return box.clickedButton() is publish
 
     def generate_selected(self) -> None:
         rows = [r for r in self.selected_rows() if r.avatar]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
@@ -161,3 +161,33 @@ def test_users_with_the_same_name_are_told_apart(qtbot, make_window, portal, see
     _select(qtbot, window, seeded[0])
     assert seeded[0] in window.user_title.text()
     assert window.model.data(window.model.index_of(seeded[2])) == portal.get_user(seeded[2]).name  # unique: plain
+
+
+def test_publish_asks_first_saying_how_many_where_to_and_what_is_skipped(qtbot, make_window, portal, seeded):
+    portal.decide(seeded[:2], "approved", reviewer="test-editor")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.counts.get("approved") == 2, timeout=5000)
+    seen: list[str] = []
+
+    def read_and_cancel() -> None:
+        box = window.publish_box
+        seen.append(box.text() + "\n" + box.informativeText())
+        box.reject()
+
+    QTimer.singleShot(0, read_and_cancel)
+    window.bulk.publish_button.click()
+    assert seen, "no confirmation was shown"
+    text = seen[0]
+    assert "Publish 2 approved depth maps?" in text
+    assert "local folder" in text and "the demo portal" in text
+    assert "1 awaiting review" in text  # seeded[2] waits for review: said, not published
+    assert not window.bulk.running
+    assert all(portal.get_user(uid).status == "approved" for uid in seeded[:2]), "cancel publishes nothing"
+
+
+def test_publish_with_nothing_approved_says_so_and_starts_nothing(qtbot, make_window, seeded):
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.counts), timeout=5000)
+    window.bulk.publish_button.click()
+    assert not window.bulk.running
+    assert "nothing to publish" in window.statusBar().currentMessage()
