@@ -481,7 +481,11 @@ class MainWindow(QMainWindow):
 
     def _first_page_loaded(self) -> None:
         self.refresh_counts()
-        if self.model.rowCount() and not self.list.currentIndex().isValid():
+        # The user being looked at stays selected when the list is re-queried (clearing the search, say).
+        keep = self.model.index_of(self.current.id) if self.current is not None else QModelIndex()
+        if keep.isValid() and not self.list.currentIndex().isValid():
+            self.list.setCurrentIndex(keep)
+        elif self.model.rowCount() and not self.list.currentIndex().isValid():
             self.list.setCurrentIndex(self.model.index(0))
         elif not self.model.rowCount():
             self._show_user(None)

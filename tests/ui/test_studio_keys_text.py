@@ -191,3 +191,18 @@ def test_publish_with_nothing_approved_says_so_and_starts_nothing(qtbot, make_wi
     window.bulk.publish_button.click()
     assert not window.bulk.running
     assert "nothing to publish" in window.statusBar().currentMessage()
+
+
+def test_clearing_the_search_keeps_the_selected_user(qtbot, make_window, portal, seeded):
+    window = make_window()
+    target = portal.get_user(seeded[2])
+    window.search.setText(target.name)
+    window.apply_query()
+    qtbot.waitUntil(lambda: window.current is not None and window.current.id == target.id, timeout=5000)
+    window.search.clear()
+    window.apply_query()
+    qtbot.waitUntil(lambda: not window.model.busy and window.model.rowCount() > 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.list.currentIndex().isValid(), timeout=5000)
+    assert window.model.index_of(target.id).row() > 0, "the first row would be selected anyway: not a test"
+    assert window.current.id == target.id
+    assert window.list.currentIndex() == window.model.index_of(target.id)
