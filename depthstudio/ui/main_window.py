@@ -170,6 +170,18 @@ class MainWindow(QMainWindow):
         bar_layout = QHBoxLayout(bar)
         bar_layout.setContentsMargins(8, 6, 8, 6)
         bar_layout.setSpacing(4)
+        # The chips scroll sideways when the window is narrow, so a new chip or a long count never widens the window.
+        chips = QWidget()
+        chips_layout = QHBoxLayout(chips)
+        chips_layout.setContentsMargins(0, 0, 0, 0)
+        chips_layout.setSpacing(4)
+        self.chip_area = QScrollArea()
+        self.chip_area.setWidget(chips)
+        self.chip_area.setWidgetResizable(True)
+        self.chip_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.chip_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chip_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        bar_layout.addWidget(self.chip_area, 1)
         self.filter_group = QButtonGroup(self)
         self.filter_buttons: dict[str, QToolButton] = {}
         for i, f in enumerate(FILTERS):
@@ -182,9 +194,11 @@ class MainWindow(QMainWindow):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.filter_group.addButton(button)
             self.filter_buttons[f.key] = button
-            bar_layout.addWidget(button)
+            chips_layout.addWidget(button)
         self.filter_buttons["all"].setChecked(True)
-        bar_layout.addStretch(1)
+        chips_layout.addStretch(1)
+        scrollbar = self.chip_area.horizontalScrollBar().sizeHint().height()
+        self.chip_area.setFixedHeight(chips.sizeHint().height() + scrollbar + 2)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name…")
         self.search.setClearButtonEnabled(True)

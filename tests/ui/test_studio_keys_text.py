@@ -206,3 +206,16 @@ def test_clearing_the_search_keeps_the_selected_user(qtbot, make_window, portal,
     assert window.model.index_of(target.id).row() > 0, "the first row would be selected anyway: not a test"
     assert window.current.id == target.id
     assert window.list.currentIndex() == window.model.index_of(target.id)
+
+
+def test_the_window_never_widens_itself(qtbot, make_window, seeded):
+    """A long error, a long name, a new chip: the window keeps the size the editor gave it."""
+    window = make_window()
+    window.resize(1480, 800)
+    qtbot.waitUntil(lambda: window.width() == 1480, timeout=2000)
+    window.show_error("x" * 600)
+    window.bulk.status.setText("y" * 600)
+    _select(qtbot, window, seeded[0])
+    qtbot.wait(50)
+    assert window.width() == 1480 and window.minimumSizeHint().width() <= 1480
+    assert window.chip_area.minimumSizeHint().width() < 100  # the chips scroll rather than push the window wider
