@@ -41,6 +41,7 @@ def test_screenshots_of_the_review_loop(qtbot, make_window, portal):
     qtbot.keyClick(window.list, "?")
     qtbot.waitUntil(lambda: getattr(window, "shortcut_overlay", None) is not None, timeout=2000)
     qtbot.waitExposed(window.shortcut_overlay)
+    qtbot.wait(300)  # the window manager-less Xvfb maps it a moment after exposure
     _save_screen("review-shortcuts.png")
     window.shortcut_overlay.close()
 
