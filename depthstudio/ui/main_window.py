@@ -8,6 +8,7 @@ load that comes back for a user who is no longer selected is dropped (generation
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ from depthstudio.ui.workers import TaskRunner, describe, write_pool
 log = logging.getLogger(__name__)
 
 SEARCH_DEBOUNCE_MS = 250
+PREFETCH_KEEP = 8  # loaded previews kept (the current user and its neighbours): about 1 MB each
 PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
 
 
@@ -151,6 +153,8 @@ class MainWindow(QMainWindow):
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
         self.bulk.confirm_publish = self.confirm_publish
         self.counts: dict[str, int] = {}
+        self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self._prefetching: set[str] = set()
 
         self._build_layout()
         self._build_actions()
@@ -581,11 +585,54 @@ class MainWindow(QMainWindow):
         self.user_title.setText(display_name(row, self.model.repeated(row)))
         self.user_info.setText(display(_describe_row(row)))
         self.params.set_user(row.id)
+        cached = self._prefetched.get(_row_key(row))
+        if cached is not None:  # J/K onto a neighbour loaded ahead: its 3D frame is drawn at once
+            self._preview_ready(generation, cached)
+            self._prefetch_around(row)
+            return
+
+        def ready(loaded: tuple[Any, ...]) -> None:
+            self._remember(row, loaded)
+            self._preview_ready(generation, loaded)
+            self._prefetch_around(row)
+
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
-            done=lambda loaded: self._preview_ready(generation, loaded),
+            done=ready,
             failed=lambda exc: self._preview_failed(generation, exc),
         )
+
+    def _remember(self, row: UserRow, loaded: tuple[Any, ...]) -> None:
+        self._prefetched[_row_key(row)] = loaded
+        self._prefetched.move_to_end(_row_key(row))
+        while len(self._prefetched) > PREFETCH_KEEP:
+            self._prefetched.popitem(last=False)
+
+    def _prefetch_around(self, row: UserRow) -> None:
+        """Load the neighbours' photos and maps on the worker while the editor looks at this one.
+
+        Keyed by the whole row, so a neighbour whose status, decision or map changed since is loaded afresh.
+        """
+        at = self.model.index_of(row.id).row()
+        for step in (1, -1, 2):
+            i = at + step
+            if at < 0 or not 0 <= i < self.model.rowCount():
+                continue
+            neighbour = self.model.row_at(i)
+            key = _row_key(neighbour)
+            if key in self._prefetched or key in self._prefetching:
+                continue
+            self._prefetching.add(key)
+
+            def done(loaded: tuple[Any, ...], n: UserRow = neighbour, k: str = key) -> None:
+                self._prefetching.discard(k)
+                self._remember(n, loaded)
+
+            self.tasks.submit(
+                lambda n=neighbour: _load_preview(self.portal, n),
+                done=done,
+                failed=lambda _exc, k=key: self._prefetching.discard(k),  # selecting it will say why
+            )
 
     def _preview_ready(self, generation: int, loaded: tuple[Any, ...]) -> None:
         if generation != self._preview_generation:
@@ -737,6 +784,11 @@ class SquareFrame(QWidget):
         side = min(self.width(), self.height())
         self.child.setGeometry((self.width() - side) // 2, (self.height() - side) // 2, side, side)
         super().resizeEvent(event)
+
+
+def _row_key(row: UserRow) -> str:
+    """Every field of the row (some are dicts, so the dataclass repr rather than a tuple)."""
+    return repr(row)
 
 
 def _describe_row(row: UserRow) -> str:

@@ -219,3 +219,18 @@ def test_the_window_never_widens_itself(qtbot, make_window, seeded):
     qtbot.wait(50)
     assert window.width() == 1480 and window.minimumSizeHint().width() <= 1480
     assert window.chip_area.minimumSizeHint().width() < 100  # the chips scroll rather than push the window wider
+
+
+def test_j_shows_a_prefetched_neighbour_at_once(qtbot, make_window, seeded):
+    """The next user's photo and map are loaded ahead: J draws them without waiting for the worker."""
+    window = make_window()
+    window.set_filter("generated")
+    qtbot.waitUntil(lambda: not window.model.busy and window.model.rowCount() >= 3, timeout=5000)
+    _select(qtbot, window, window.model.row_at(0).id)
+    qtbot.waitUntil(lambda: not window.tasks.pending, timeout=5000)  # the neighbours' loads too
+    following, before = window.model.row_at(1).id, window.preview.content
+    qtbot.keyClick(window.list, Qt.Key.Key_J)
+    # No event loop turn in between: the content was there before the key.
+    assert window.current.id == following
+    assert window.preview.content is not None and window.preview.content is not before
+    assert window.preview.has_depth
