@@ -188,12 +188,13 @@ def in_process(url: str, folder: Path, repeat: int) -> dict[str, tuple[float, fl
     wait(app, lambda: not window.tasks.pending)
     nexts: list[float] = []
     for i in range(min(window.model.rowCount() - 1, repeat * 6)):
-        target = window.model.row_at(i + 1).id
+        target, before = window.model.row_at(i + 1).id, window.preview.content
         seen = [0.0]
 
-        def frame(target: str = target, seen: list[float] = seen) -> None:
-            current = window.current
-            if not seen[0] and current is not None and current.id == target and window.preview.has_depth:
+        def frame(target: str = target, seen: list[float] = seen, before: object = before) -> None:
+            current, preview = window.current, window.preview
+            fresh = preview.content is not None and preview.content is not before and preview.has_depth
+            if not seen[0] and current is not None and current.id == target and fresh:
                 seen[0] = time.perf_counter()
 
         window.preview.frame_drawn.connect(frame)
