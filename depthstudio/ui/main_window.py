@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[str] = set()
+        self._logged: set[tuple[str, str]] = set()  # (user id, problem): selecting the user again logs nothing new
 
         self._build_layout()
         self._build_actions()
@@ -444,8 +445,12 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(display(text), 8000)
 
-    def show_error(self, text: str) -> None:
-        log.warning("%s", text)
+    def show_error(self, text: str, *, about: str | None = None) -> None:
+        """Show ``text``; log it unless it is the same problem of the same user (``about``) logged before."""
+        if about is None or (about, text) not in self._logged:
+            log.warning("%s", text)
+            if about is not None:
+                self._logged.add((about, text))
         self.statusBar().showMessage(f"⚠ {display(text)}", 15000)
 
     # --- querying -----------------------------------------------------------------------------------------
@@ -647,7 +652,7 @@ class MainWindow(QMainWindow):
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
         if content is not None and message:
-            self.show_error(message)
+            self.show_error(message, about=self.current.id if self.current else None)
         compare = content is not None and content.compare_depth is not None
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(
@@ -659,7 +664,7 @@ class MainWindow(QMainWindow):
             return
         text = describe(exc)
         self.preview.set_content(None, f"Cannot show this user: {text}")
-        self.show_error(text)
+        self.show_error(text, about=self.current.id if self.current else None)
 
     def set_view(self, mode: str) -> None:
         self.view_buttons[mode].setChecked(True)

@@ -234,3 +234,20 @@ def test_j_shows_a_prefetched_neighbour_at_once(qtbot, make_window, seeded):
     assert window.current.id == following
     assert window.preview.content is not None and window.preview.content is not before
     assert window.preview.has_depth
+
+
+def test_selecting_a_user_again_does_not_log_its_problem_again(qtbot, make_window, portal, seeded, caplog, tmp_path):
+    from depthstudio.portal.repository import Query
+
+    row = next(r for r in portal.list_users(Query(), limit=100) if r.avatar and r.status == "missing")
+    table = portal.users.table
+    with portal.engine.begin() as conn:
+        missing = (tmp_path / "gone.png").as_uri()
+        conn.execute(update(table).where(table.c.id == row.id).values({portal.users.depth.name: missing}))
+    window = make_window()
+    with caplog.at_level("WARNING", logger="depthstudio.ui.main_window"):
+        for uid in (row.id, seeded[0], row.id):
+            _select(qtbot, window, uid)
+    logged = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(logged) == 1
+    assert "cannot be read" in window.statusBar().currentMessage()  # still shown each time
