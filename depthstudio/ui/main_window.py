@@ -654,10 +654,16 @@ class MainWindow(QMainWindow):
         if content is not None and message:
             self.show_error(message, about=self.current.id if self.current else None)
         compare = content is not None and content.compare_depth is not None
+        if compare:
+            reason = "This depth result beside the user's previous one"
+        elif content is None:
+            reason = "Compare needs a photo: this user has none to show"
+        elif content.depth is None:
+            reason = "Compare needs a depth map: this user has none yet (G generates one)"
+        else:
+            reason = "Compare needs two depth results of the same photo: this user has one (G makes another)"
         self.view_buttons["compare"].setEnabled(compare)
-        self.view_buttons["compare"].setToolTip(
-            "This depth result beside the user's previous one" if compare else "This user has only one depth result"
-        )
+        self.view_buttons["compare"].setToolTip(reason)
 
     def _preview_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._preview_generation:

@@ -251,3 +251,17 @@ def test_selecting_a_user_again_does_not_log_its_problem_again(qtbot, make_windo
     logged = [r for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(logged) == 1
     assert "cannot be read" in window.statusBar().currentMessage()  # still shown each time
+
+
+def test_compare_is_disabled_with_the_reason_that_applies(qtbot, make_window, portal, seeded):
+    from depthstudio.portal.repository import Query
+
+    missing = next(r for r in portal.list_users(Query(), limit=100) if r.avatar and r.status == "missing")
+    window = make_window()
+    _select(qtbot, window, missing.id)
+    button = window.view_buttons["compare"]
+    assert not button.isEnabled() and "needs a depth map" in button.toolTip()
+    _select(qtbot, window, seeded[1])  # one result
+    assert not button.isEnabled() and "two depth results" in button.toolTip()
+    _select(qtbot, window, seeded[0])  # two results of the same photo
+    assert button.isEnabled()
