@@ -12,6 +12,7 @@ saves over drawing the frame on the CPU).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -60,6 +61,8 @@ def wait(app, predicate, timeout: float = 60.0) -> None:
 
 
 def in_process(url: str, folder: Path, repeat: int) -> dict[str, tuple[float, float | None]]:
+    from PySide6.QtCore import QEventLoop, QTimer
+
     from depthstudio.depth.synthetic import SyntheticBackend
     from depthstudio.portal.repository import Portal, Query
     from depthstudio.render.reference import prepare_textures, render_float
@@ -179,6 +182,46 @@ def in_process(url: str, folder: Path, repeat: int) -> dict[str, tuple[float, fl
         render_float(textures, window.params.current(), (0.7, -0.4), w, h)
         cpu.append(time.perf_counter() - t0)
     results[f"slider -> next GL frame ({w}x{h})"] = (median_ms(frames), median_ms(cpu))
+
+    # J -> the next user's first 3D frame on screen (a frame drawn with that user's content and depth map).
+    window.list.setCurrentIndex(window.model.index(0))
+    wait(app, lambda: not window.tasks.pending)
+    nexts: list[float] = []
+    for i in range(min(window.model.rowCount() - 1, repeat * 6)):
+        target, before = window.model.row_at(i + 1).id, window.preview.content
+        seen = [0.0]
+
+        def frame(target: str = target, seen: list[float] = seen, before: object = before) -> None:
+            current, preview = window.current, window.preview
+            fresh = preview.content is not None and preview.content is not before and preview.has_depth
+            if not seen[0] and current is not None and current.id == target and fresh:
+                seen[0] = time.perf_counter()
+
+        window.preview.frame_drawn.connect(frame)
+        t0 = time.perf_counter()
+        window.move(1)
+        wait(app, lambda seen=seen: bool(seen[0]))
+        window.preview.frame_drawn.disconnect(frame)
+        nexts.append(seen[0] - t0)
+        wait(app, lambda: not window.tasks.pending)
+    nexts.sort()
+    results["J -> next user's first 3D frame"] = (median_ms(nexts), None)
+    results["J -> next user's first 3D frame, p95"] = (nexts[min(len(nexts) - 1, int(0.95 * len(nexts)))] * 1000, None)
+
+    # Idle: motion on, the pointer still, the eased motion settled; CPU seconds of this process per wall second.
+    window.preview.set_motion(True)
+    window.preview.set_mouse((0.3, 0.2))
+    wait(app, lambda: True)
+    loop = QEventLoop()
+    QTimer.singleShot(500, loop.quit)  # let any easing settle first
+    loop.exec()
+    c0, t0 = time.process_time(), time.perf_counter()
+    QTimer.singleShot(3000, loop.quit)
+    loop.exec()
+    results["idle CPU % (motion on, pointer still, 3 s)"] = (
+        100.0 * (time.process_time() - c0) / (time.perf_counter() - t0),
+        None,
+    )
     window.params.flush()
     wait(app, lambda: not window.params.saving)
     window.close()
@@ -251,6 +294,18 @@ def main() -> None:
             print(f"{name:62} {value:10.1f} {base:12.1f} {value / base:7.2f}")
     print("baselines: list/filter/search = the repository's SQL calls alone; slider = the numpy reference")
     print("renderer drawing the same frame on the CPU; cold start = `python -c pass`.")
+    summary = {
+        "next_user_ms_median": round(results["J -> next user's first 3D frame"][0], 1),
+        "next_user_ms_p95": round(results["J -> next user's first 3D frame, p95"][0], 1),
+        "idle_cpu_percent": round(results["idle CPU % (motion on, pointer still, 3 s)"][0], 1),
+        "grid_fps": None,  # no culling grid yet (issue 13 item 8 not built)
+        "first_page_ms": round(results["first list page (window -> rows painted)"][0], 1),
+        "filter_ms": round(results["filter chip: first page shown"][0], 1),
+        "search_ms": round(results["search (after the 250 ms debounce): first page shown"][0], 1),
+        "cold_start_ms": round(results["cold start -> first 3D preview frame"][0], 1),
+        "users": args.users,
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

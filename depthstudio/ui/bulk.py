@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -28,6 +29,7 @@ from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
+from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import JobController
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class BulkPanel(QWidget):
         self.config = config
         self.backend_factory = backend_factory or default_backend_factory
         self.store_factory = store_factory or default_store_factory
+        self.confirm_publish: Callable[[], bool] | None = None
         self.controller = JobController(self)
         self.controller.progress.connect(self._progress)
         self.controller.item.connect(self._item)
@@ -107,7 +110,7 @@ class BulkPanel(QWidget):
         self.generate_button.clicked.connect(lambda: self.generate())
         self.publish_button = QPushButton("Publish approved")
         self.publish_button.setToolTip("Upload every approved depth map and write its URL to the portal")
-        self.publish_button.clicked.connect(self.publish)
+        self.publish_button.clicked.connect(self.publish_confirmed)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
@@ -116,6 +119,8 @@ class BulkPanel(QWidget):
         self.progress_bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.status = QLabel("")
         self.status.setMinimumWidth(260)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
@@ -166,6 +171,12 @@ class BulkPanel(QWidget):
             )
 
         return self._start(title, make)
+
+    def publish_confirmed(self) -> bool:
+        """The button's publish: asks ``confirm_publish`` (the window's dialog) first, where one is set."""
+        if self.confirm_publish is not None and not self.confirm_publish():
+            return False
+        return self.publish()
 
     def publish(self) -> bool:
         def make(c: JobController) -> Any:
@@ -228,10 +239,11 @@ class BulkPanel(QWidget):
         self._touched.add(event.user_id)
         if event.outcome == "failed":
             self.failures[event.user_id] = (event.error_kind or "", event.message or "")
-            item = QTreeWidgetItem([self.name_of(event.user_id), event.error_kind or "", event.message or ""])
+            texts = [self.name_of(event.user_id), event.error_kind or "", event.message or ""]
+            item = QTreeWidgetItem([display(t) for t in texts])
             item.setData(0, Qt.ItemDataRole.UserRole, event.user_id)
             item.setToolTip(0, event.user_id)
-            item.setToolTip(2, event.message or "")
+            item.setToolTip(2, tooltip_html(event.message or ""))
             self.failure_list.addTopLevelItem(item)
             self.failure_list.setVisible(True)
         elif event.user_id in self.failures and event.outcome in ("generated", "published"):
@@ -264,6 +276,7 @@ class BulkPanel(QWidget):
         p = self.last_progress
         counted = f" {p.done}/{p.total}" if p is not None else ""
         self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
+        text = display(text)
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
-        self.status.setToolTip(text)
+        self.status.setToolTip(tooltip_html(text))
         self.stopped.emit(state, text)

@@ -8,13 +8,14 @@ load that comes back for a user who is no longer selected is dropped (generation
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -25,8 +26,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -40,8 +43,9 @@ from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, cur
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
-from depthstudio.ui.models import UserListModel, status_label
+from depthstudio.ui.models import UserListModel, display_name, status_label
 from depthstudio.ui.params_panel import ParamsPanel
+from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
@@ -50,6 +54,7 @@ from depthstudio.ui.workers import TaskRunner, describe, write_pool
 log = logging.getLogger(__name__)
 
 SEARCH_DEBOUNCE_MS = 250
+PREFETCH_KEEP = 8  # loaded previews kept (the current user and its neighbours): about 1 MB each
 PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
 
 
@@ -73,6 +78,7 @@ FILTERS = (
     Filter("failed", "Failed", ("failed",)),
     Filter("flagged", "QA-flagged", flagged=True),
     Filter("in_progress", "In progress", ("queued", "generating")),
+    Filter("no_photo", "No photo", ("no_photo",)),  # so that the status chips add up to All
 )
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
@@ -145,6 +151,11 @@ class MainWindow(QMainWindow):
         self.bulk.name_of = self._name_of
         self.bulk.message.connect(self.show_error)
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
+        self.bulk.confirm_publish = self.confirm_publish
+        self.counts: dict[str, int] = {}
+        self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self._prefetching: set[str] = set()
+        self._logged: set[tuple[str, str]] = set()  # (user id, problem): selecting the user again logs nothing new
 
         self._build_layout()
         self._build_actions()
@@ -154,6 +165,7 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
         self.apply_query()
+        self.list.setFocus()
 
     # --- layout -------------------------------------------------------------------------------------------
 
@@ -163,6 +175,18 @@ class MainWindow(QMainWindow):
         bar_layout = QHBoxLayout(bar)
         bar_layout.setContentsMargins(8, 6, 8, 6)
         bar_layout.setSpacing(4)
+        # The chips scroll sideways when the window is narrow, so a new chip or a long count never widens the window.
+        chips = QWidget()
+        chips_layout = QHBoxLayout(chips)
+        chips_layout.setContentsMargins(0, 0, 0, 0)
+        chips_layout.setSpacing(4)
+        self.chip_area = QScrollArea()
+        self.chip_area.setWidget(chips)
+        self.chip_area.setWidgetResizable(True)
+        self.chip_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.chip_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chip_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        bar_layout.addWidget(self.chip_area, 1)
         self.filter_group = QButtonGroup(self)
         self.filter_buttons: dict[str, QToolButton] = {}
         for i, f in enumerate(FILTERS):
@@ -172,11 +196,14 @@ class MainWindow(QMainWindow):
             button.setText(f.label)
             button.setToolTip(f"{f.label} (key {i + 1})" if i < 9 else f.label)
             button.clicked.connect(lambda _=False, f=f: self.set_filter(f.key))
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.filter_group.addButton(button)
             self.filter_buttons[f.key] = button
-            bar_layout.addWidget(button)
+            chips_layout.addWidget(button)
         self.filter_buttons["all"].setChecked(True)
-        bar_layout.addStretch(1)
+        chips_layout.addStretch(1)
+        scrollbar = self.chip_area.horizontalScrollBar().sizeHint().height()
+        self.chip_area.setFixedHeight(chips.sizeHint().height() + scrollbar + 2)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name…")
         self.search.setClearButtonEnabled(True)
@@ -188,6 +215,7 @@ class MainWindow(QMainWindow):
         self.sort_box.currentIndexChanged.connect(lambda _: self.set_sort(self.sort_box.currentData()))
         settings = QPushButton("Settings…")
         settings.clicked.connect(self.open_settings)
+        settings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         bar_layout.addWidget(self.search)
         bar_layout.addWidget(QLabel("Sort"))
         bar_layout.addWidget(self.sort_box)
@@ -209,6 +237,11 @@ class MainWindow(QMainWindow):
         self.user_info = QLabel("")
         self.user_info.setObjectName("hint")
         self.user_info.setWordWrap(True)
+        for label in (self.list_header, self.user_title, self.user_info):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # names and notes are written by strangers
+        # Two lines' height whatever the text: the preview and the buttons below never move under the pointer.
+        self.user_info.setFixedHeight(self.user_info.fontMetrics().lineSpacing() * 2 + 4)
+        self.user_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         center_layout.addWidget(self.user_title)
         center_layout.addWidget(self.user_info)
         center_layout.addWidget(SquareFrame(self.preview), 1)
@@ -280,11 +313,19 @@ class MainWindow(QMainWindow):
         self.motion_button = QToolButton()
         self.motion_button.setObjectName("chip")
         self.motion_button.setText("Motion (Space)")
-        self.motion_button.setToolTip("Follow the pointer and orbit when idle, eased like the web")
+        self.motion_button.setToolTip("Follow the pointer, eased like the web")
         self.motion_button.setCheckable(True)
+        self.motion_button.setChecked(self.preview.motion_enabled)
         self.motion_button.toggled.connect(self.preview.set_motion)
-        row.addWidget(self.zoom_button)
-        row.addWidget(self.motion_button)
+        self.orbit_button = QToolButton()
+        self.orbit_button.setObjectName("chip")
+        self.orbit_button.setText("Orbit (O)")
+        self.orbit_button.setToolTip("Circle on its own while the pointer is away or still")
+        self.orbit_button.setCheckable(True)
+        self.orbit_button.toggled.connect(self.preview.set_orbit)
+        for b in (self.zoom_button, self.motion_button, self.orbit_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a click must not take the keys away from the list
+            row.addWidget(b)
         return row
 
     def _review_bar(self) -> QHBoxLayout:
@@ -306,35 +347,86 @@ class MainWindow(QMainWindow):
         return row
 
     def _build_actions(self) -> None:
+        """Every action lives in the menu bar with its key; the shortcut overlay (?) is generated from the menus.
+
+        The keys are window-wide; a focused text field takes its typing first (Qt's ShortcutOverride), so
+        searching for "Alex" never approves anyone, and Escape, Return or Down hand the keys back to the list.
+        """
+        bar = self.menuBar()
+        self.menus: dict[str, Any] = {name: bar.addMenu(f"&{name}") for name in ("File", "View", "Review", "Help")}
+
+        def act(menu: str, text: str, keys: tuple[str, ...], slot: Any) -> QAction:
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(self._guard(slot))
+            self.menus[menu].addAction(action)
+            self.addAction(action)
+            return action
+
+        act("File", "Settings…", ("Ctrl+,",), self.open_settings)
+        self.menus["File"].addSeparator()
+        act("File", "Quit", ("Ctrl+Q",), self.close)
+        for i, f in enumerate(FILTERS):
+            act("View", f"Show {f.label}", (str(i + 1),) if i < 9 else (), lambda f=f: self.set_filter(f.key))
+        self.menus["View"].addSeparator()
+        act("View", "Search", ("Ctrl+F", "/"), self.focus_search)
+        for mode, button in self.view_buttons.items():
+            act("View", f"View: {button.text()}", (), lambda m=mode: self.set_view(m))
+        act("View", "Motion on/off", ("Space",), self.motion_button.toggle)
+        act("View", "Auto-orbit on/off", ("O",), self.orbit_button.toggle)
+        act("View", "Zoom 1:1 on/off", ("Z",), self.zoom_button.toggle)
         undo = self.undo_stack.createUndoAction(self, "Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.undo_stack.createRedoAction(self, "Redo")
         redo.setShortcut(QKeySequence.StandardKey.Redo)
+        act("Review", "Next user", ("J",), lambda: self.move(1))
+        act("Review", "Previous user", ("K",), lambda: self.move(-1))
+        act("Review", "Approve", ("A", "P"), lambda: self.decide("approved"))
+        act("Review", "Reject", ("X", "R"), lambda: self.decide("rejected"))
+        act("Review", "Reject with note…", ("Shift+X", "Shift+R"), self.reject_with_note)
+        act("Review", "Generate selected", ("G",), self.generate_selected)
+        self.menus["Review"].addSeparator()
+        self.menus["Review"].addAction(undo)
+        self.menus["Review"].addAction(redo)
         self.addAction(undo)
         self.addAction(redo)
+        self.menus["Review"].addSeparator()
+        act("Review", "Generate missing", (), self.bulk.generate_button.click)
+        act("Review", "Publish approved", (), self.bulk.publish_button.click)
+        act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
+        self.search.installEventFilter(self)
 
-        def key(sequence: str, slot: Any) -> None:
-            # Window-wide, but a focused text field takes its typing first (Qt's ShortcutOverride), so
-            # searching for "Alex" never approves anyone.
-            QShortcut(QKeySequence(sequence), self, activated=self._guard(slot))
+    def shortcut_table(self) -> list[tuple[str, str, str]]:
+        """(menu, action, keys) for every action in the menu bar: the overlay's content, so it never drifts."""
+        rows = []
+        for name, menu in self.menus.items():
+            for action in menu.actions():
+                if action.isSeparator():
+                    continue
+                keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+                rows.append((name, action.text().replace("&", ""), keys))
+        return rows
 
-        key("J", lambda: self.move(1))
-        key("K", lambda: self.move(-1))
-        for k in ("A", "P"):
-            key(k, lambda: self.decide("approved"))
-        for k in ("X", "R"):
-            key(k, lambda: self.decide("rejected"))
-        key("Shift+X", self.reject_with_note)
-        key("Shift+R", self.reject_with_note)
-        key("G", self.generate_selected)
-        key("Space", lambda: self.motion_button.toggle())
-        key("Ctrl+F", lambda: self.search.setFocus())
-        for i, f in enumerate(FILTERS[:9]):
-            key(str(i + 1), lambda f=f: self.set_filter(f.key))
-        settings = QAction("Settings…", self)
-        settings.setShortcut(QKeySequence.StandardKey.Preferences)
-        settings.triggered.connect(self.open_settings)
-        self.addAction(settings)
+    def show_shortcuts(self) -> None:
+        from depthstudio.ui.shortcuts import ShortcutOverlay
+
+        self.shortcut_overlay = ShortcutOverlay(self.shortcut_table(), self)
+        self.shortcut_overlay.show()
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        # Escape, Return and Down leave the search box: the typed text stays, the keys go back to the list.
+        leave = (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Down)
+        if watched is self.search and event.type() == QEvent.Type.KeyPress and event.key() in leave:
+            if self._search_timer.isActive():
+                self.apply_query()
+            self.list.setFocus()
+            return True
+        return super().eventFilter(watched, event)
 
     def _guard(self, slot: Any) -> Any:
         """A slot that reports its failure in the status bar instead of raising into Qt."""
@@ -351,11 +443,15 @@ class MainWindow(QMainWindow):
     # --- messages -----------------------------------------------------------------------------------------
 
     def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 8000)
+        self.statusBar().showMessage(display(text), 8000)
 
-    def show_error(self, text: str) -> None:
-        log.warning("%s", text)
-        self.statusBar().showMessage(f"⚠ {text}", 15000)
+    def show_error(self, text: str, *, about: str | None = None) -> None:
+        """Show ``text``; log it unless it is the same problem of the same user (``about``) logged before."""
+        if about is None or (about, text) not in self._logged:
+            log.warning("%s", text)
+            if about is not None:
+                self._logged.add((about, text))
+        self.statusBar().showMessage(f"⚠ {display(text)}", 15000)
 
     # --- querying -----------------------------------------------------------------------------------------
 
@@ -393,6 +489,7 @@ class MainWindow(QMainWindow):
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
             return
+        self.counts = counts
         for f in FILTERS:
             if f.flagged:
                 n = counts.get("flagged", 0)
@@ -407,7 +504,11 @@ class MainWindow(QMainWindow):
 
     def _first_page_loaded(self) -> None:
         self.refresh_counts()
-        if self.model.rowCount() and not self.list.currentIndex().isValid():
+        # The user being looked at stays selected when the list is re-queried (clearing the search, say).
+        keep = self.model.index_of(self.current.id) if self.current is not None else QModelIndex()
+        if keep.isValid() and not self.list.currentIndex().isValid():
+            self.list.setCurrentIndex(keep)
+        elif self.model.rowCount() and not self.list.currentIndex().isValid():
             self.list.setCurrentIndex(self.model.index(0))
         elif not self.model.rowCount():
             self._show_user(None)
@@ -485,14 +586,58 @@ class MainWindow(QMainWindow):
             self.params.set_user(None)
             self.history.clear()
             return
-        self.user_title.setText(row.name or row.id)
-        self.user_info.setText(_describe_row(row))
+        self.statusBar().clearMessage()  # the last user's messages are not this one's
+        self.user_title.setText(display_name(row, self.model.repeated(row)))
+        self.user_info.setText(display(_describe_row(row)))
         self.params.set_user(row.id)
+        cached = self._prefetched.get(_row_key(row))
+        if cached is not None:  # J/K onto a neighbour loaded ahead: its 3D frame is drawn at once
+            self._preview_ready(generation, cached)
+            self._prefetch_around(row)
+            return
+
+        def ready(loaded: tuple[Any, ...]) -> None:
+            self._remember(row, loaded)
+            self._preview_ready(generation, loaded)
+            self._prefetch_around(row)
+
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
-            done=lambda loaded: self._preview_ready(generation, loaded),
+            done=ready,
             failed=lambda exc: self._preview_failed(generation, exc),
         )
+
+    def _remember(self, row: UserRow, loaded: tuple[Any, ...]) -> None:
+        self._prefetched[_row_key(row)] = loaded
+        self._prefetched.move_to_end(_row_key(row))
+        while len(self._prefetched) > PREFETCH_KEEP:
+            self._prefetched.popitem(last=False)
+
+    def _prefetch_around(self, row: UserRow) -> None:
+        """Load the neighbours' photos and maps on the worker while the editor looks at this one.
+
+        Keyed by the whole row, so a neighbour whose status, decision or map changed since is loaded afresh.
+        """
+        at = self.model.index_of(row.id).row()
+        for step in (1, -1, 2):
+            i = at + step
+            if at < 0 or not 0 <= i < self.model.rowCount():
+                continue
+            neighbour = self.model.row_at(i)
+            key = _row_key(neighbour)
+            if key in self._prefetched or key in self._prefetching:
+                continue
+            self._prefetching.add(key)
+
+            def done(loaded: tuple[Any, ...], n: UserRow = neighbour, k: str = key) -> None:
+                self._prefetching.discard(k)
+                self._remember(n, loaded)
+
+            self.tasks.submit(
+                lambda n=neighbour: _load_preview(self.portal, n),
+                done=done,
+                failed=lambda _exc, k=key: self._prefetching.discard(k),  # selecting it will say why
+            )
 
     def _preview_ready(self, generation: int, loaded: tuple[Any, ...]) -> None:
         if generation != self._preview_generation:
@@ -502,24 +647,30 @@ class MainWindow(QMainWindow):
         for entry in history:
             when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
             note = f" — “{entry['note']}”" if entry.get("note") else ""
-            self.history.addItem(f"{when}  {entry['decision']} by {entry['reviewer']}{note}")
+            self.history.addItem(display(f"{when}  {entry['decision']} by {entry['reviewer']}{note}"))
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
         if content is not None and message:
-            self.show_error(message)
+            self.show_error(message, about=self.current.id if self.current else None)
         compare = content is not None and content.compare_depth is not None
+        if compare:
+            reason = "This depth result beside the user's previous one"
+        elif content is None:
+            reason = "Compare needs a photo: this user has none to show"
+        elif content.depth is None:
+            reason = "Compare needs a depth map: this user has none yet (G generates one)"
+        else:
+            reason = "Compare needs two depth results of the same photo: this user has one (G makes another)"
         self.view_buttons["compare"].setEnabled(compare)
-        self.view_buttons["compare"].setToolTip(
-            "This depth result beside the user's previous one" if compare else "This user has only one depth result"
-        )
+        self.view_buttons["compare"].setToolTip(reason)
 
     def _preview_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._preview_generation:
             return
         text = describe(exc)
         self.preview.set_content(None, f"Cannot show this user: {text}")
-        self.show_error(text)
+        self.show_error(text, about=self.current.id if self.current else None)
 
     def set_view(self, mode: str) -> None:
         self.view_buttons[mode].setChecked(True)
@@ -567,6 +718,42 @@ class MainWindow(QMainWindow):
 
         self.writes.submit(write, done=written, failed=lambda exc: self.show_error(f"not recorded: {describe(exc)}"))
 
+    def publish_plan(self) -> tuple[int, str, str]:
+        """(how many, the question, where to and what is skipped) for the confirmation, from the shown counts."""
+        counts, storage = self.counts, self.config.storage
+        n = counts.get("approved", 0)
+        if storage.kind == "cloudinary":
+            where = f"Cloudinary, folder “{storage.cloudinary_folder}”"
+        else:
+            folder = storage.local_dir or "the data folder's depthmaps/"
+            where = f"the local folder {folder} (file:// URLs: only a portal on this machine can show them)"
+        portal = "the demo portal" if self.config.is_demo else _safe_url(self.config.portal.url)
+        skipped = [
+            (counts.get("generated", 0), "awaiting review"),
+            (counts.get("rejected", 0), "rejected"),
+            (counts.get("stale", 0), "stale (their photo changed)"),
+            (counts.get("failed", 0), "failed"),
+        ]
+        skip = ", ".join(f"{k:,} {label}" for k, label in skipped if k)
+        text = f"Publish {n:,} approved depth map{'s' if n != 1 else ''}?"
+        rest = f"Not published: {skip}." if skip else "Nothing else is waiting."
+        return n, text, f"Uploads to {where} and writes each URL to {portal}.\n{rest}"
+
+    def confirm_publish(self) -> bool:
+        n, text, details = self.publish_plan()
+        if n == 0:
+            self.show_message("nothing to publish: no user is approved (A approves the selected user)")
+            return False
+        box = QMessageBox(QMessageBox.Icon.Question, "Publish approved", display(text), parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText(display(details, newlines=True))
+        publish = box.addButton("Publish", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.publish_box = box
+        box.exec()
+        return box.clickedButton() is publish
+
     def generate_selected(self) -> None:
         rows = [r for r in self.selected_rows() if r.avatar]
         if not rows:
@@ -608,6 +795,11 @@ class SquareFrame(QWidget):
         side = min(self.width(), self.height())
         self.child.setGeometry((self.width() - side) // 2, (self.height() - side) // 2, side, side)
         super().resizeEvent(event)
+
+
+def _row_key(row: UserRow) -> str:
+    """Every field of the row (some are dicts, so the dataclass repr rather than a tuple)."""
+    return repr(row)
 
 
 def _describe_row(row: UserRow) -> str:

@@ -14,7 +14,7 @@ one, and rows already shown are de-duplicated by id.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,6 +32,7 @@ from PySide6.QtGui import QImage
 from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.ui import photos
+from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class UserListModel(QAbstractListModel):
         self.total: int | None = None
         self._rows: list[UserRow] = []
         self._by_id: dict[str, int] = {}
+        self._names: Counter[str] = Counter()  # names seen in the loaded rows: a repeated one gets its id shown
         self._by_avatar: dict[str, list[int]] = {}
         self._generation = 0
         self._shifts = 0  # steps back noted so far (see expect_changes): a page read meanwhile may be shifted
@@ -129,6 +131,7 @@ class UserListModel(QAbstractListModel):
         self._generation += 1
         self.beginResetModel()
         self._rows, self._by_id, self._by_avatar = [], {}, {}
+        self._names = Counter()
         self.total = None
         self._offset = 0
         self._announced = False
@@ -188,6 +191,7 @@ class UserListModel(QAbstractListModel):
                 if row.avatar:
                     self._by_avatar.setdefault(row.avatar, []).append(first + i)
             self._rows.extend(fresh)
+            self._names.update(r.name or "" for r in fresh)
             self.endInsertRows()
         if not self._announced:
             self._announced = True
@@ -251,6 +255,8 @@ class UserListModel(QAbstractListModel):
             i = self._by_id[row.id]
             if row.avatar and row.avatar != self._rows[i].avatar:
                 self._by_avatar.setdefault(row.avatar, []).append(i)
+            self._names[self._rows[i].name or ""] -= 1
+            self._names[row.name or ""] += 1
             self._rows[i] = row
             index = self.index(i)
             self.dataChanged.emit(index, index)
@@ -265,14 +271,18 @@ class UserListModel(QAbstractListModel):
             return None
         row = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return row.name or row.id
+            return display_name(row, self.repeated(row))
         if role == ROW_ROLE:
             return row
         if role == THUMB_ROLE:
             return self.thumbnails.get(row.avatar) if row.avatar else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(row)
+            return tooltip_html(tooltip(row))
         return None
+
+    def repeated(self, row: UserRow) -> bool:
+        """Whether another loaded user has the same name, so the list and header must say which one this is."""
+        return self._names[row.name or ""] > 1
 
     def row_at(self, i: int) -> UserRow:
         return self._rows[i]
@@ -285,6 +295,12 @@ class UserListModel(QAbstractListModel):
         for i in self._by_avatar.get(source, ()):
             index = self.index(i)
             self.dataChanged.emit(index, index, [THUMB_ROLE])
+
+
+def display_name(row: UserRow, repeated: bool) -> str:
+    """The name to draw; where names repeat, with the id that tells the users apart."""
+    name = display(row.name or row.id)
+    return f"{name}  · id {display(row.id)}" if repeated and row.name else name
 
 
 def tooltip(row: UserRow) -> str:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 from depthstudio.portal.repository import UserRow
 from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE, status_label
+from depthstudio.ui.plain import display
 
 STATUS_COLORS = {
     "missing": "#8a8f98",
@@ -62,7 +63,7 @@ class UserDelegate(QStyledItemDelegate):
         painter.drawText(
             QRect(x, rect.top() + 6, width, fm.height()),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            fm.elidedText(row.name or row.id, Qt.TextElideMode.ElideRight, width),
+            fm.elidedText(str(index.data(Qt.ItemDataRole.DisplayRole)), Qt.TextElideMode.ElideRight, width),
         )
 
         small = QFont(option.font)  # type: ignore[attr-defined]
@@ -88,7 +89,7 @@ class UserDelegate(QStyledItemDelegate):
             painter.drawText(
                 rest,
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                sfm.elidedText(detail, Qt.TextElideMode.ElideRight, rest.width()),
+                sfm.elidedText(display(detail), Qt.TextElideMode.ElideRight, rest.width()),
             )
         painter.restore()
 

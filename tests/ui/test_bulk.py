@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
@@ -19,6 +19,10 @@ def _run(qtbot, window, start, timeout: int = 60000):
     state, text = stopped.args
     assert state in ("done", "cancelled"), text
     return window.bulk.last_summary
+
+
+def _button(box, text: str):
+    return next(b for b in box.buttons() if b.text() == text)
 
 
 def _running_jobs(portal) -> int:
@@ -96,7 +100,13 @@ def test_generate_key_regenerates_the_selected_user(qtbot, make_window, seeded, 
 def test_publish_approved_writes_the_portal_column(qtbot, make_window, seeded, portal):
     portal.decide(seeded[:2], "approved", reviewer="test-editor")
     window = make_window()
-    assert _run(qtbot, window, window.bulk.publish_button.click).progress.done == 2
+    qtbot.waitUntil(lambda: window.counts.get("approved") == 2, timeout=5000)
+
+    def confirmed() -> None:
+        QTimer.singleShot(0, lambda: _button(window.publish_box, "Publish").click())  # inside the dialog's loop
+        window.bulk.publish_button.click()
+
+    assert _run(qtbot, window, confirmed).progress.done == 2
     for uid in seeded[:2]:
         row = portal.get_user(uid)
         assert row.status == "published" and row.depth_url and row.depth_url.startswith("file://")

@@ -128,8 +128,9 @@ def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_windo
     require_gl(window)
     _select(qtbot, window, seeded[1])
     window.preview.set_mouse((0.0, 0.0))
-    qtbot.keyClick(window.list, Qt.Key.Key_Space)  # Space toggles motion
-    assert window.motion_button.isChecked() and window.preview.motion_enabled
+    assert window.motion_button.isChecked() and window.preview.motion_enabled  # on from the first open
+    qtbot.keyClick(window.list, Qt.Key.Key_O)  # O toggles auto-orbit
+    assert window.orbit_button.isChecked() and window.preview.orbit_enabled
     qtbot.waitUntil(lambda: abs(window.preview.pointer.mouse_x) > 0.05, timeout=5000)
     first = window.preview.pointer.mouse
     qtbot.wait(200)
@@ -140,7 +141,7 @@ def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_windo
     expected = pointer_target(spot.x(), spot.y(), preview.width(), preview.height())
     qtbot.waitUntil(lambda: preview.pointer.target_x == pytest.approx(expected[0], abs=0.01), timeout=2000)
     qtbot.waitUntil(lambda: abs(preview.pointer.mouse_x - expected[0]) < 0.05, timeout=5000)  # eased towards it
-    qtbot.keyClick(window.list, Qt.Key.Key_Space)
+    qtbot.keyClick(window.list, Qt.Key.Key_Space)  # Space freezes the picture
     assert not window.preview.motion_enabled
     frozen = window.preview.pointer.mouse
     qtbot.wait(100)
