@@ -154,6 +154,7 @@ class PublishApprovedJob:
                     self.store,
                     result_id,
                     delete_superseded=self.config.storage.delete_superseded,
+                    require_approval=True,
                 )
                 event = ItemEvent(user_id, STALE_OUTCOME if out.outcome == STALE else PUBLISHED, result_id=result_id)
             except DepthstudioError as err:

@@ -28,7 +28,7 @@ from depthstudio.errors import Cancelled, DepthstudioError
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.publish import STALE, publish_result
-from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
+from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
 from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
@@ -113,8 +113,13 @@ class Summary:
         return ", ".join(parts)
 
 
+def worker_id_for_pid(pid: int) -> str:
+    """``host/boot:pid:nonce``: the boot id tells two machines with one host name apart (dead-PID expiry)."""
+    return f"{socket.gethostname()}/{boot_id()}:{pid}:{uuid.uuid4().hex[:6]}"
+
+
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return worker_id_for_pid(os.getpid())
 
 
 class BulkRunner:
@@ -290,7 +295,9 @@ class BulkRunner:
                 return
             outcome = GENERATED
             if job.publish and self.store is not None:
-                published = publish_result(self.portal, self.store, result_id, delete_superseded=self.delete_superseded)
+                published = publish_result(
+                    self.portal, self.store, result_id, delete_superseded=self.delete_superseded, require_approval=False
+                )
                 failpoint("after_publish")
                 outcome = STALE_OUTCOME if published.outcome == STALE else PUBLISHED
             elif job.publish:
