@@ -192,3 +192,17 @@ def test_two_runners_sharing_a_worker_id_with_a_lapsing_lease_make_one_result_an
         assert conn.execute(select(jobs.c.status)).scalars().all() == ["done"]
     assert len(list((tmp_path / "store").glob("*.png"))) == 1
     assert _depth(portal) is not None and store.owns(_depth(portal) or "")
+
+
+# --- 6. SQLite transactions begin before their first read ----------------------------------------------------
+
+
+def test_a_sqlite_transaction_holds_its_snapshot_from_the_first_read(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+    portal, avatars = _portal(url, tmp_path)
+    record_result(portal, "u00000", tiny_result(avatars[0]))
+    with portal.engine.begin() as conn:
+        before = conn.execute(select(func.count()).select_from(results)).scalar_one()
+        assert conn.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
+        record_result(portal, "u00000", tiny_result(avatars[0]))  # another connection commits meanwhile
+        assert conn.execute(select(func.count()).select_from(results)).scalar_one() == before == 1

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
-from depthstudio.portal.engine import retry_on_disconnect
+from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.tables import result_blobs, results, reviews, user_state
 from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
@@ -122,7 +122,7 @@ def _compare_and_set(portal: Portal, r: Any, asset: StoredAsset, approval: bool)
     transaction first re-checks (under a row lock) that the result is still current and approved."""
     u = portal.users
     user_id = r["user_id"]
-    with portal.engine.begin() as conn:
+    with writer(portal.engine).begin() as conn:
         if not _publishable(conn, user_id, r["id"], approval, lock=True):
             return STALE
         written = conn.execute(

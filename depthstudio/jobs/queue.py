@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from depthstudio.depth.postprocess import DepthMap
-from depthstudio.portal.engine import retry_on_disconnect
+from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, upsert_state, utcnow
 from depthstudio.portal.tables import (
     ACTIVE,
@@ -197,7 +197,7 @@ class JobQueue:
     @retry_on_disconnect
     def _enqueue_chunk(self, chunk: list[dict[str, Any]]) -> int:
         """Repeatable: a user whose job a lost-acknowledgement commit already created is skipped by the index."""
-        with self.engine.begin() as conn:
+        with writer(self.engine).begin() as conn:
             self._carry_unpublished_results(conn, chunk)
             ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
             created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
@@ -250,7 +250,7 @@ class JobQueue:
             jobs.c.max_attempts,
             jobs.c.result_id,
         )
-        with self.engine.begin() as conn:
+        with writer(self.engine).begin() as conn:
             row = conn.execute(select(*returning).where(jobs.c.lease_token == token, jobs.c.status == RUNNING)).first()
             if row is not None:
                 attempt_id = conn.execute(

@@ -33,7 +33,7 @@ from sqlalchemy.sql import Select
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError, PortalError
 from depthstudio.portal import migrate
-from depthstudio.portal.engine import make_engine
+from depthstudio.portal.engine import make_engine, writer
 from depthstudio.portal.schema import UsersTable, reflect_users
 from depthstudio.portal.tables import (
     FAILED,
@@ -395,7 +395,7 @@ class Portal:
             raise ConfigError(f"unknown decision {decision!r}; use one of {', '.join(DECISIONS)}")
         applied: list[str] = []
         now = utcnow()
-        with self.engine.begin() as conn:
+        with writer(self.engine).begin() as conn:
             for user_id in user_ids:
                 result_id = conn.execute(
                     select(user_state.c.result_id).where(user_state.c.user_id == str(user_id))
