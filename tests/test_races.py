@@ -206,3 +206,42 @@ def test_a_sqlite_transaction_holds_its_snapshot_from_the_first_read(tmp_path):
         assert conn.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
         record_result(portal, "u00000", tiny_result(avatars[0]))  # another connection commits meanwhile
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == before == 1
+
+
+# --- 4. runs stay in their lane ----------------------------------------------------------------------------
+
+
+def test_a_limited_run_claims_only_the_jobs_it_enqueued(db_url, tmp_path):
+    from depthstudio.jobs.generate import GenerateMissingJob
+
+    portal, avatars = _portal(db_url, tmp_path, 4)
+    other = [("u00002", avatars[2]), ("u00003", avatars[3])]
+    JobQueue(portal).enqueue(other, backend="synthetic", batch="someone-elses-run")
+    summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config, limit=2).run()
+    assert summary.ok and summary.progress.total == 2 and summary.progress.done == 2
+    assert {portal.get_user(u).status for u in ("u00000", "u00001")} == {"generated"}  # type: ignore[union-attr]
+    assert {portal.get_user(u).status for u in ("u00002", "u00003")} == {"queued"}  # type: ignore[union-attr]
+
+
+def test_a_run_does_not_wait_for_its_users_job_held_by_a_live_worker_elsewhere(db_url, tmp_path):
+    from depthstudio.jobs.generate import GenerateMissingJob
+
+    portal, avatars = _portal(db_url, tmp_path, 2)
+    q = JobQueue(portal, lease_s=3600.0)
+    q.enqueue([("u00001", avatars[1])], backend="synthetic", batch="run-on-another-machine")
+    assert q.claim("elsewhere/0:1:x") is not None  # a live lease on another machine
+    summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config, user_ids=["u00000", "u00001"]).run()
+    assert summary.progress.total == 1 and summary.progress.done == 1
+    assert portal.get_user("u00001").status == "generating"  # type: ignore[union-attr]
+
+
+def test_jobs_left_by_a_run_that_died_are_taken_over_by_the_next_run_for_those_users(db_url, tmp_path):
+    from depthstudio.jobs.generate import GenerateMissingJob
+
+    portal, avatars = _portal(db_url, tmp_path, 3)
+    q = JobQueue(portal, lease_s=0.0)
+    q.enqueue([(f"u{i:05d}", avatars[i]) for i in range(3)], backend="synthetic", batch="dead-run")
+    assert q.claim("gone/0:1:x", batch="dead-run") is not None  # died holding u00000; u00001-2 still queued
+    summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config).run()
+    assert summary.ok and summary.progress.done == 3
+    assert {portal.get_user(f"u{i:05d}").status for i in range(3)} == {"generated"}  # type: ignore[union-attr]

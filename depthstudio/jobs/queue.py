@@ -203,6 +203,20 @@ class JobQueue:
             created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
             for job_id, uid in created:
                 upsert_state(conn, uid, job_id=job_id)
+            batch = chunk[0]["batch"] if chunk else None
+            skipped = {row["user_id"] for row in chunk} - {uid for _, uid in created}
+            if batch is not None and skipped:
+                # A user's job left behind by a run that died (still queued, or its lease lapsed) joins this
+                # run's lane: the run that asks for the user takes it over. A job held by a live worker stays there.
+                now = self._now(conn)
+                conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.user_id.in_(sorted(skipped)),
+                        or_(jobs.c.status == QUEUED, and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)),
+                    )
+                    .values(batch=batch)
+                )
         return len(created)
 
     @staticmethod
@@ -233,13 +247,14 @@ class JobQueue:
             return func.timezone("UTC", func.now()).cast(DateTime)
         return utcnow()
 
-    def claim(self, worker: str) -> ClaimedJob | None:
-        """Take the oldest claimable job under a fresh fencing token. A retry after a lost commit acknowledgement
-        finds the job already carrying this token and returns it, instead of leaving a second claim behind."""
-        return self._claim(worker, uuid.uuid4().hex)
+    def claim(self, worker: str, *, batch: str | None = None) -> ClaimedJob | None:
+        """Take the oldest claimable job (of ``batch`` only, when given) under a fresh fencing token. A retry
+        after a lost commit acknowledgement finds the job already carrying this token and returns it, instead of
+        leaving a second claim behind."""
+        return self._claim(worker, uuid.uuid4().hex, batch)
 
     @retry_on_disconnect
-    def _claim(self, worker: str, token: str) -> ClaimedJob | None:
+    def _claim(self, worker: str, token: str, batch: str | None) -> ClaimedJob | None:
         returning = (
             jobs.c.id,
             jobs.c.user_id,
@@ -265,6 +280,8 @@ class JobQueue:
             exhausted = and_(
                 jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
             )
+            if batch is not None:
+                claimable = and_(claimable, jobs.c.batch == batch)
             pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
             pick = pick.with_for_update(skip_locked=True).scalar_subquery()
             stmt = (
@@ -475,6 +492,24 @@ class JobQueue:
             stmt = stmt.where(jobs.c.batch == batch)
         with self.engine.begin() as conn:
             return conn.execute(stmt.values(status=CANCELLED, updated_at=utcnow())).rowcount
+
+    @retry_on_disconnect
+    def waiting(self, batch: str) -> int:
+        """Jobs of ``batch`` that this run could still claim, now or after a backoff (queued, or a lapsed lease).
+
+        A job of the batch held by a live worker elsewhere is not counted: a run never ends waiting on it.
+        """
+        with self.engine.connect() as conn:
+            now = self._now(conn)
+            stmt = (
+                select(func.count())
+                .select_from(jobs)
+                .where(
+                    jobs.c.batch == batch,
+                    or_(jobs.c.status == QUEUED, and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)),
+                )
+            )
+            return int(conn.execute(stmt).scalar_one())
 
     @retry_on_disconnect
     def pending(self, *, batch: str | None = None) -> int:

@@ -160,6 +160,7 @@ class BulkRunner:
         self.token = CancelToken()
         self._lock = threading.Lock()
         self._in_flight: dict[int, ClaimedJob] = {}
+        self.batch: str | None = None
         self.progress = Progress(total=0)
         self.failures: list[ItemEvent] = []
 
@@ -203,11 +204,20 @@ class BulkRunner:
 
     # --- running ------------------------------------------------------------------------------------------
 
-    def run(self, *, until_empty: bool = True, poll_s: float = 2.0, total: int | None = None) -> Summary:
-        """Drain the queue (``until_empty``) or serve it forever (a worker) until stopped."""
+    def run(
+        self, *, until_empty: bool = True, poll_s: float = 2.0, total: int | None = None, batch: str | None = None
+    ) -> Summary:
+        """Drain the queue (``until_empty``) or serve it forever (a worker) until stopped.
+
+        With ``batch`` the run stays in its lane: it claims, counts and waits for that batch's jobs only (a
+        ``generate-missing --limit`` or the studio's selection); without, it serves the whole queue (a worker).
+        """
         self._finished.clear()
+        self.batch = batch
         self.queue.expire_dead_local_leases(socket.gethostname())
-        self.progress = Progress(total=self.queue.pending() if total is None else total)
+        if total is None:
+            total = self.queue.pending(batch=batch)
+        self.progress = Progress(total=total)
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
         beat.start()
@@ -232,8 +242,8 @@ class BulkRunner:
         failing_since: float | None = None
         while not self._stop.is_set():
             try:
-                job = self.queue.claim(self.worker_id)
-                drained = job is None and until_empty and self.queue.pending() == 0
+                job = self.queue.claim(self.worker_id, batch=self.batch)
+                drained = job is None and until_empty and self._nothing_left()
                 failing_since = None
             except Exception as exc:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
                 now = time.monotonic()
@@ -265,6 +275,13 @@ class BulkRunner:
                     self._in_flight.pop(job.id, None)
                     self._lost.discard(job.id)
                     self.progress.in_flight -= 1
+
+    def _nothing_left(self) -> bool:
+        """A lane ends when none of its jobs is left to claim (its in-flight items end with their threads); the
+        whole queue's drain also waits for jobs other workers hold, whose lease may lapse to this run."""
+        if self.batch is not None:
+            return self.queue.waiting(self.batch) == 0
+        return self.queue.pending() == 0
 
     def _wait(self, seconds: float) -> bool:
         return self._stop.wait(seconds)

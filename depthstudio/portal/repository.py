@@ -320,9 +320,16 @@ class Portal:
             m = conn.execute(stmt).mappings().first()
         return self._row(m) if m else None
 
-    def ids_needing_depth(self, *, include_failed: bool = False, limit: int | None = None) -> list[tuple[str, str]]:
-        """(user id, avatar) of users to generate for, oldest id first; the job's selection, done in SQL."""
+    def ids_needing_depth(
+        self, *, include_failed: bool = False, include_active: bool = False, limit: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(user id, avatar) of users to generate for, oldest id first; the job's selection, done in SQL.
+
+        ``include_active`` adds users with a queued or running job, so that a run takes over the jobs a dead
+        run left behind (the queue adopts only those no live worker holds)."""
         wanted = [*NEEDS_DEPTH, "failed"] if include_failed else list(NEEDS_DEPTH)
+        if include_active:
+            wanted += ["queued", "generating"]
         stmt, _ = self._filtered(Query(statuses=wanted))
         rows = stmt.subquery("needing")
         stmt = select(rows.c.id, rows.c.avatar).order_by(rows.c.id)
