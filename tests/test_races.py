@@ -245,3 +245,19 @@ def test_jobs_left_by_a_run_that_died_are_taken_over_by_the_next_run_for_those_u
     summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config).run()
     assert summary.ok and summary.progress.done == 3
     assert {portal.get_user(f"u{i:05d}").status for i in range(3)} == {"generated"}  # type: ignore[union-attr]
+
+
+# --- 5. retries that are safe to repeat ----------------------------------------------------------------------
+
+
+def test_a_repeated_finish_after_a_lost_acknowledgement_is_not_reported_lost(db_url, tmp_path):
+    portal, avatars = _portal(db_url, tmp_path)
+    q = JobQueue(portal)
+    q.enqueue([("u00000", avatars[0])], backend="synthetic", publish=True)
+    job = q.claim("w")
+    assert job is not None and q.complete(job, tiny_result(avatars[0])) is not None
+    assert q.finish(job)
+    assert q.finish(job)  # what retry_on_disconnect does when the first commit's acknowledgement was lost
+    assert q.complete(job, tiny_result(avatars[0])) is not None  # likewise for the result: the linked one, not None
+    with portal.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 1

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from depthstudio.cancel import CancelToken
 from depthstudio.config import Config
@@ -333,6 +334,8 @@ class BulkRunner:
             self._failed(job, err.kind, str(err), err.transient, err.retry_after)
         except DBAPIError as exc:  # the database kept failing beyond the per-transaction reconnects
             self._failed(job, "database", f"database error: {type(exc.orig).__name__}", True)
+        except PoolTimeout:  # every pooled connection busy for a while: a wait, not a bug in this user
+            self._failed(job, "database", "no free database connection (pool timeout); retrying", True)
         except Exception as exc:  # a bug must fail this user, never the batch
             log.exception("unexpected error for user %s", job.user_id)
             self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)
