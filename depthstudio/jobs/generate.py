@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -67,12 +68,15 @@ class GenerateMissingJob:
             wanted = []
             for uid in self.user_ids:
                 row = self.portal.get_user(uid)
-                if row is not None and row.avatar and row.status not in ("queued", "generating"):
+                # A queued or generating user is asked for too: a job left behind by a dead run joins this lane.
+                if row is not None and row.avatar:
                     wanted.append((row.id, row.avatar))
             return wanted[: self.limit] if self.limit is not None else wanted
-        return self.portal.ids_needing_depth(include_failed=self.include_failed, limit=self.limit)
+        return self.portal.ids_needing_depth(include_failed=self.include_failed, include_active=True, limit=self.limit)
 
     def run(self) -> Summary:
+        # Before enqueueing: jobs held by dead processes of this machine are then free to join this run's lane.
+        self.runner.queue.expire_dead_local_leases(socket.gethostname())
         self.runner.queue.enqueue(
             self.plan(),
             backend=self.runner.backend.name,
@@ -80,7 +84,7 @@ class GenerateMissingJob:
             max_attempts=self.config.job.retries,
             batch=self.batch,
         )
-        summary = self.runner.run(until_empty=True)
+        summary = self.runner.run(until_empty=True, batch=self.batch)
         if self._interrupted:
             # What this run queued but never started goes back to "missing"/"stale" instead of lingering as
             # "queued"; a rerun queues it again, so nothing is lost.
@@ -154,6 +158,7 @@ class PublishApprovedJob:
                     self.store,
                     result_id,
                     delete_superseded=self.config.storage.delete_superseded,
+                    require_approval=True,
                 )
                 event = ItemEvent(user_id, STALE_OUTCOME if out.outcome == STALE else PUBLISHED, result_id=result_id)
             except DepthstudioError as err:

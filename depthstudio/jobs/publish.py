@@ -4,6 +4,11 @@ Order matters for crash safety: (1) the asset is put under a deterministic key (
 asset, never makes a second), (2) the portal column and the result's ``published_*`` fields change together, and
 only if the user's avatar is still the one the map was made from. A rerun after a crash between (1) and (2)
 repeats (1) idempotently and then does (2); a rerun after (2) finds the column already set and writes nothing.
+
+"Still publishable" is checked twice, before the upload (no asset for a map that was rejected or replaced) and
+again inside the compare-and-set transaction, with the user-state row locked: the result must still be the user's
+current one and still approved (unless review is off), so a decision or a regeneration that lands during a long
+upload wins, and an older result can never overwrite a newer one's URL.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
 
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
-from depthstudio.portal.engine import retry_on_disconnect
+from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, utcnow
-from depthstudio.portal.tables import result_blobs, results
+from depthstudio.portal.tables import result_blobs, results, reviews, user_state
 from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
 
 log = logging.getLogger(__name__)
@@ -35,14 +41,25 @@ class PublishOutcome:
 
 
 def publish_result(
-    portal: Portal, store: DepthStore, result_id: int, *, delete_superseded: bool = False
+    portal: Portal,
+    store: DepthStore,
+    result_id: int,
+    *,
+    delete_superseded: bool = False,
+    require_approval: bool | None = None,
 ) -> PublishOutcome:
+    """``require_approval`` defaults to the portal's ``review_required``; a job queued to publish at once passes
+    False (nobody reviews its maps), though the result must still be the user's current one."""
+    approval = portal.config.studio.review_required if require_approval is None else require_approval
     r, png, current = _read(portal, result_id)
     user_id = r["user_id"]
     if current is None or current[0] != r["avatar_url"]:
         return PublishOutcome(user_id, result_id, STALE)  # checked first: no upload for a photo that changed
     if r["published_url"] and current[1] == r["published_url"]:
         return PublishOutcome(user_id, result_id, ALREADY, r["published_url"])
+    if not _still_publishable(portal, user_id, result_id, approval):
+        log.info("user %s: result %s is no longer current and approved; not uploaded", user_id, result_id)
+        return PublishOutcome(user_id, result_id, STALE)
 
     asset = store.put(StoreKey(user_id, r["avatar_sha256"]), png)
     failpoint("after_store_put")
@@ -50,7 +67,7 @@ def publish_result(
         raise StorageError(f"the store returned a URL it does not own ({asset.url}); refusing to publish it")
 
     previous = _previous_asset(portal, user_id, result_id)
-    outcome = _compare_and_set(portal, r, asset)
+    outcome = _compare_and_set(portal, r, asset, approval)
     failpoint("after_portal_write")
     if outcome == STALE:
         log.info("user %s changed their photo before publishing; depth map not written", user_id)
@@ -74,12 +91,40 @@ def _read(portal: Portal, result_id: int) -> tuple[Any, bytes, Any]:
     return r, png, current
 
 
+def _publishable(conn: Connection, user_id: str, result_id: int, approval: bool, *, lock: bool) -> bool:
+    """The result is the user's current one and (if review is on) the current decision on it is "approved".
+
+    ``lock`` takes the user-state row FOR UPDATE (PostgreSQL), so a decision or a regeneration committed by
+    another editor waits for this transaction instead of slipping in between the check and the write.
+    """
+    s, v = user_state, reviews
+    stmt = select(s.c.result_id, v.c.decision).select_from(
+        s.outerjoin(v, and_(v.c.id == s.c.review_id, v.c.result_id == s.c.result_id))
+    )
+    stmt = stmt.where(s.c.user_id == str(user_id))
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=s)
+    row = conn.execute(stmt).first()
+    if row is None or row.result_id != result_id:
+        return False
+    return not approval or row.decision == "approved"
+
+
 @retry_on_disconnect
-def _compare_and_set(portal: Portal, r: Any, asset: StoredAsset) -> str:
-    """The portal column and the result's ``published_*`` change in one transaction, or neither does."""
+def _still_publishable(portal: Portal, user_id: str, result_id: int, approval: bool) -> bool:
+    with portal.engine.connect() as conn:
+        return _publishable(conn, user_id, result_id, approval, lock=False)
+
+
+@retry_on_disconnect
+def _compare_and_set(portal: Portal, r: Any, asset: StoredAsset, approval: bool) -> str:
+    """The portal column and the result's ``published_*`` change in one transaction, or neither does; the
+    transaction first re-checks (under a row lock) that the result is still current and approved."""
     u = portal.users
     user_id = r["user_id"]
-    with portal.engine.begin() as conn:
+    with writer(portal.engine).begin() as conn:
+        if not _publishable(conn, user_id, r["id"], approval, lock=True):
+            return STALE
         written = conn.execute(
             update(u.table)
             .where(

@@ -2,25 +2,28 @@
 
 Claiming uses ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never block each other) and a single
 atomic ``UPDATE`` on SQLite (one writer at a time anyway). A claim is a lease: the worker renews it with a
-heartbeat; a job whose lease expired (its worker died) is claimable again. Every state change of a job is
-conditional on the claimant still holding the lease, so a worker that lost its lease can never overwrite the
-work of the one that took over.
+heartbeat; a job whose lease expired (its worker died) is claimable again. Every claim writes its own fencing
+token on the job row, and every state change (heartbeat, result, failure, release) is conditional on that token:
+two claims of one job (even by threads of one runner, which share a worker id) never both pass, so a worker that
+lost its lease can never overwrite or undo the work of the one that took over. Lease times come from the database
+server's clock on PostgreSQL (workers on several machines compare against one clock).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import DateTime, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from depthstudio.depth.postprocess import DepthMap
-from depthstudio.portal.engine import retry_on_disconnect
+from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, upsert_state, utcnow
 from depthstudio.portal.tables import (
     ACTIVE,
@@ -49,6 +52,7 @@ class ClaimedJob:
     worker: str
     attempt_id: int
     result_id: int | None = None  # set when an earlier attempt generated the map but did not finish publishing
+    token: str = ""  # this claim's fencing token, as written on the job row
 
 
 @dataclass
@@ -120,6 +124,23 @@ def record_result(portal: Portal, user_id: str, new: NewResult) -> int:
     return result_id
 
 
+def boot_id() -> str:
+    """This machine's current boot (Linux ``boot_id``; else the machine id, else the MAC-derived node id).
+
+    A worker id carries it, so "the process is dead" is only concluded for PIDs of this very machine and boot:
+    two machines (or containers) that share a host name never expire each other's leases.
+    """
+    for path in ("/proc/sys/kernel/random/boot_id", "/etc/machine-id"):
+        try:
+            with open(path, encoding="ascii") as fh:
+                value = fh.read().strip().replace("-", "")
+        except OSError:
+            continue
+        if value:
+            return value[:12]
+    return f"{uuid.getnode():012x}"
+
+
 def _pid_alive(owner: str) -> bool:
     try:
         pid = int(owner.split(":")[1])
@@ -176,12 +197,26 @@ class JobQueue:
     @retry_on_disconnect
     def _enqueue_chunk(self, chunk: list[dict[str, Any]]) -> int:
         """Repeatable: a user whose job a lost-acknowledgement commit already created is skipped by the index."""
-        with self.engine.begin() as conn:
+        with writer(self.engine).begin() as conn:
             self._carry_unpublished_results(conn, chunk)
             ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
             created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
             for job_id, uid in created:
                 upsert_state(conn, uid, job_id=job_id)
+            batch = chunk[0]["batch"] if chunk else None
+            skipped = {row["user_id"] for row in chunk} - {uid for _, uid in created}
+            if batch is not None and skipped:
+                # A user's job left behind by a run that died (still queued, or its lease lapsed) joins this
+                # run's lane: the run that asks for the user takes it over. A job held by a live worker stays there.
+                now = self._now(conn)
+                conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.user_id.in_(sorted(skipped)),
+                        or_(jobs.c.status == QUEUED, and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)),
+                    )
+                    .values(batch=batch)
+                )
         return len(created)
 
     @staticmethod
@@ -206,40 +241,62 @@ class JobQueue:
 
     # --- consuming ----------------------------------------------------------------------------------------
 
+    def _now(self, conn: Connection) -> Any:
+        """The database server's clock (naive UTC) on PostgreSQL; this machine's on SQLite (a local file)."""
+        if conn.dialect.name == "postgresql":
+            return func.timezone("UTC", func.now()).cast(DateTime)
+        return utcnow()
+
+    def claim(self, worker: str, *, batch: str | None = None) -> ClaimedJob | None:
+        """Take the oldest claimable job (of ``batch`` only, when given) under a fresh fencing token. A retry
+        after a lost commit acknowledgement finds the job already carrying this token and returns it, instead of
+        leaving a second claim behind."""
+        return self._claim(worker, uuid.uuid4().hex, batch)
+
     @retry_on_disconnect
-    def claim(self, worker: str) -> ClaimedJob | None:
-        now = utcnow()
-        claimable = or_(
-            and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
-            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+    def _claim(self, worker: str, token: str, batch: str | None) -> ClaimedJob | None:
+        returning = (
+            jobs.c.id,
+            jobs.c.user_id,
+            jobs.c.avatar_url,
+            jobs.c.backend,
+            jobs.c.publish,
+            jobs.c.attempts,
+            jobs.c.max_attempts,
+            jobs.c.result_id,
         )
-        exhausted = and_(
-            jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
-        )
-        pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
-        pick = pick.with_for_update(skip_locked=True).scalar_subquery()
-        stmt = (
-            update(jobs)
-            .where(jobs.c.id == pick, claimable)
-            .values(
-                status=RUNNING,
-                lease_owner=worker,
-                lease_expires_at=now + self.lease,
-                attempts=jobs.c.attempts + 1,
-                updated_at=now,
+        with writer(self.engine).begin() as conn:
+            row = conn.execute(select(*returning).where(jobs.c.lease_token == token, jobs.c.status == RUNNING)).first()
+            if row is not None:
+                attempt_id = conn.execute(
+                    select(func.max(attempts.c.id)).where(attempts.c.job_id == row.id, attempts.c.worker == worker)
+                ).scalar_one()
+                return self._claimed(row, worker, attempt_id, token)
+            now = self._now(conn)
+            claimable = or_(
+                and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
+                and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
             )
-            .returning(
-                jobs.c.id,
-                jobs.c.user_id,
-                jobs.c.avatar_url,
-                jobs.c.backend,
-                jobs.c.publish,
-                jobs.c.attempts,
-                jobs.c.max_attempts,
-                jobs.c.result_id,
+            exhausted = and_(
+                jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
             )
-        )
-        with self.engine.begin() as conn:
+            if batch is not None:
+                claimable = and_(claimable, jobs.c.batch == batch)
+            pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
+            pick = pick.with_for_update(skip_locked=True).scalar_subquery()
+            stmt = (
+                update(jobs)
+                .where(jobs.c.id == pick, claimable)
+                .values(
+                    status=RUNNING,
+                    lease_owner=worker,
+                    lease_token=token,
+                    lease_expires_at=now + self.lease,
+                    attempts=jobs.c.attempts + 1,
+                    updated_at=utcnow(),
+                )
+                .returning(*returning)
+            )
             # A job whose worker died on every attempt (a poison photo that kills the process) stops here.
             conn.execute(
                 update(jobs)
@@ -249,22 +306,28 @@ class JobQueue:
                     error_kind="worker_lost",
                     error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
                     lease_owner=None,
+                    lease_token=None,
                     lease_expires_at=None,
-                    updated_at=now,
+                    updated_at=utcnow(),
                 )
             )
             row = conn.execute(stmt).first()
             if row is None:
                 return None
+            started = utcnow()
             if row.attempts > 1:  # maybe a lease taken over from a dead worker: close its dangling attempt as lost
                 conn.execute(
                     update(attempts)
                     .where(attempts.c.job_id == row.id, attempts.c.finished_at.is_(None))
-                    .values(finished_at=now, outcome="lost")
+                    .values(finished_at=started, outcome="lost")
                 )
             attempt_id = conn.execute(
-                attempts.insert().values(job_id=row.id, worker=worker, started_at=now).returning(attempts.c.id)
+                attempts.insert().values(job_id=row.id, worker=worker, started_at=started).returning(attempts.c.id)
             ).scalar_one()
+        return self._claimed(row, worker, attempt_id, token)
+
+    @staticmethod
+    def _claimed(row: Any, worker: str, attempt_id: int, token: str) -> ClaimedJob:
         return ClaimedJob(
             id=row.id,
             user_id=row.user_id,
@@ -276,18 +339,21 @@ class JobQueue:
             worker=worker,
             attempt_id=attempt_id,
             result_id=row.result_id,
+            token=token,
         )
 
     def _held(self, job: ClaimedJob) -> Any:
-        return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_owner == job.worker)
+        """This very claim still holds the job: its fencing token, not the (shared) worker id, decides."""
+        return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_token == job.token)
 
     @retry_on_disconnect
     def heartbeat(self, job: ClaimedJob) -> bool:
         """Extend the lease; False means it was lost (another worker took the job): stop working on it."""
-        now = utcnow()
         with self.engine.begin() as conn:
             n = conn.execute(
-                update(jobs).where(self._held(job)).values(lease_expires_at=now + self.lease, updated_at=now)
+                update(jobs)
+                .where(self._held(job))
+                .values(lease_expires_at=self._now(conn) + self.lease, updated_at=utcnow())
             ).rowcount
         return n == 1
 
@@ -311,20 +377,38 @@ class JobQueue:
             if not job.publish:
                 values.update(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
             fresh = and_(self._held(job), jobs.c.result_id.is_(None))
-            if not conn.execute(update(jobs).where(fresh).values(values)).rowcount:
+            linked = conn.execute(update(jobs).where(fresh).values(values)).rowcount
+            if not linked:
                 conn.rollback()
-                return None
-            if not job.publish:
-                self._finish_attempt(conn, job, "done")
-            upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
+            else:
+                if not job.publish:
+                    self._finish_attempt(conn, job, "done")
+                upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
+        if not linked:
+            with self.engine.connect() as conn:
+                return self._completed_by(conn, job)
         return result_id
+
+    @staticmethod
+    def _completed_by(conn: Connection, job: ClaimedJob) -> int | None:
+        """A repeat of ``complete`` whose first commit landed (the acknowledgement was lost): the job row still
+        carries this claim's token and the result it linked, so the repeat returns that result, not "lost"."""
+        return conn.execute(
+            select(jobs.c.result_id).where(
+                jobs.c.id == job.id, jobs.c.lease_token == job.token, jobs.c.status.in_((RUNNING, DONE))
+            )
+        ).scalar_one_or_none()
 
     @retry_on_disconnect
     def finish(self, job: ClaimedJob) -> bool:
-        """The publishing step is over: the job is done."""
+        """The publishing step is over: the job is done. A repeat whose first commit landed (a lost
+        acknowledgement) finds the job done under this claim's token and reports success, not "lost"."""
         with self.engine.begin() as conn:
             if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=utcnow())).rowcount:
-                return False
+                done = select(jobs.c.id).where(
+                    jobs.c.id == job.id, jobs.c.lease_token == job.token, jobs.c.status == DONE
+                )
+                return conn.execute(done).first() is not None
             self._mark_done(conn, job)
         return True
 
@@ -351,6 +435,7 @@ class JobQueue:
                     error_kind=kind,
                     error=message[:2000],
                     lease_owner=None,
+                    lease_token=None,
                     lease_expires_at=None,
                     updated_at=now,
                     not_before=now + dt.timedelta(seconds=retry_in) if retry and retry_in else None,
@@ -370,6 +455,7 @@ class JobQueue:
                 .values(
                     status=QUEUED,
                     lease_owner=None,
+                    lease_token=None,
                     lease_expires_at=None,
                     attempts=jobs.c.attempts - 1,
                     updated_at=utcnow(),
@@ -382,10 +468,11 @@ class JobQueue:
     def expire_dead_local_leases(self, host: str) -> int:
         """Leases held by processes of this host that no longer exist: expire them now instead of waiting.
 
-        A worker id is ``host:pid:nonce``; a rerun after ``kill -9`` on the same machine resumes at once, while
-        a dead worker on another machine is only recognised when its lease runs out.
+        A worker id is ``host/boot:pid:nonce``; a rerun after ``kill -9`` on the same machine resumes at once,
+        while a dead worker on another machine (even one with the same host name) is only recognised when its
+        lease runs out.
         """
-        prefix = f"{host}:"
+        prefix = f"{host}/{boot_id()}:"
         with self.engine.connect() as conn:
             held = conn.execute(
                 select(jobs.c.id, jobs.c.lease_owner).where(
@@ -399,7 +486,7 @@ class JobQueue:
             return conn.execute(
                 update(jobs)
                 .where(jobs.c.id.in_(dead), jobs.c.status == RUNNING)
-                .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+                .values(lease_expires_at=self._now(conn) - dt.timedelta(seconds=1))
             ).rowcount
 
     @retry_on_disconnect
@@ -409,6 +496,24 @@ class JobQueue:
             stmt = stmt.where(jobs.c.batch == batch)
         with self.engine.begin() as conn:
             return conn.execute(stmt.values(status=CANCELLED, updated_at=utcnow())).rowcount
+
+    @retry_on_disconnect
+    def waiting(self, batch: str) -> int:
+        """Jobs of ``batch`` that this run could still claim, now or after a backoff (queued, or a lapsed lease).
+
+        A job of the batch held by a live worker elsewhere is not counted: a run never ends waiting on it.
+        """
+        with self.engine.connect() as conn:
+            now = self._now(conn)
+            stmt = (
+                select(func.count())
+                .select_from(jobs)
+                .where(
+                    jobs.c.batch == batch,
+                    or_(jobs.c.status == QUEUED, and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)),
+                )
+            )
+            return int(conn.execute(stmt).scalar_one())
 
     @retry_on_disconnect
     def pending(self, *, batch: str | None = None) -> int:

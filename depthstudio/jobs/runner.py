@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from depthstudio.cancel import CancelToken
 from depthstudio.config import Config
@@ -28,7 +29,7 @@ from depthstudio.errors import Cancelled, DepthstudioError
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.publish import STALE, publish_result
-from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
+from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
 from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
@@ -113,8 +114,13 @@ class Summary:
         return ", ".join(parts)
 
 
+def worker_id_for_pid(pid: int) -> str:
+    """``host/boot:pid:nonce``: the boot id tells two machines with one host name apart (dead-PID expiry)."""
+    return f"{socket.gethostname()}/{boot_id()}:{pid}:{uuid.uuid4().hex[:6]}"
+
+
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return worker_id_for_pid(os.getpid())
 
 
 class BulkRunner:
@@ -155,6 +161,7 @@ class BulkRunner:
         self.token = CancelToken()
         self._lock = threading.Lock()
         self._in_flight: dict[int, ClaimedJob] = {}
+        self.batch: str | None = None
         self.progress = Progress(total=0)
         self.failures: list[ItemEvent] = []
 
@@ -198,11 +205,20 @@ class BulkRunner:
 
     # --- running ------------------------------------------------------------------------------------------
 
-    def run(self, *, until_empty: bool = True, poll_s: float = 2.0, total: int | None = None) -> Summary:
-        """Drain the queue (``until_empty``) or serve it forever (a worker) until stopped."""
+    def run(
+        self, *, until_empty: bool = True, poll_s: float = 2.0, total: int | None = None, batch: str | None = None
+    ) -> Summary:
+        """Drain the queue (``until_empty``) or serve it forever (a worker) until stopped.
+
+        With ``batch`` the run stays in its lane: it claims, counts and waits for that batch's jobs only (a
+        ``generate-missing --limit`` or the studio's selection); without, it serves the whole queue (a worker).
+        """
         self._finished.clear()
+        self.batch = batch
         self.queue.expire_dead_local_leases(socket.gethostname())
-        self.progress = Progress(total=self.queue.pending() if total is None else total)
+        if total is None:
+            total = self.queue.pending(batch=batch)
+        self.progress = Progress(total=total)
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
         beat.start()
@@ -227,8 +243,8 @@ class BulkRunner:
         failing_since: float | None = None
         while not self._stop.is_set():
             try:
-                job = self.queue.claim(self.worker_id)
-                drained = job is None and until_empty and self.queue.pending() == 0
+                job = self.queue.claim(self.worker_id, batch=self.batch)
+                drained = job is None and until_empty and self._nothing_left()
                 failing_since = None
             except Exception as exc:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
                 now = time.monotonic()
@@ -261,6 +277,13 @@ class BulkRunner:
                     self._lost.discard(job.id)
                     self.progress.in_flight -= 1
 
+    def _nothing_left(self) -> bool:
+        """A lane ends when none of its jobs is left to claim (its in-flight items end with their threads); the
+        whole queue's drain also waits for jobs other workers hold, whose lease may lapse to this run."""
+        if self.batch is not None:
+            return self.queue.waiting(self.batch) == 0
+        return self.queue.pending() == 0
+
     def _wait(self, seconds: float) -> bool:
         return self._stop.wait(seconds)
 
@@ -290,7 +313,9 @@ class BulkRunner:
                 return
             outcome = GENERATED
             if job.publish and self.store is not None:
-                published = publish_result(self.portal, self.store, result_id, delete_superseded=self.delete_superseded)
+                published = publish_result(
+                    self.portal, self.store, result_id, delete_superseded=self.delete_superseded, require_approval=False
+                )
                 failpoint("after_publish")
                 outcome = STALE_OUTCOME if published.outcome == STALE else PUBLISHED
             elif job.publish:
@@ -309,6 +334,8 @@ class BulkRunner:
             self._failed(job, err.kind, str(err), err.transient, err.retry_after)
         except DBAPIError as exc:  # the database kept failing beyond the per-transaction reconnects
             self._failed(job, "database", f"database error: {type(exc.orig).__name__}", True)
+        except PoolTimeout:  # every pooled connection busy for a while: a wait, not a bug in this user
+            self._failed(job, "database", "no free database connection (pool timeout); retrying", True)
         except Exception as exc:  # a bug must fail this user, never the batch
             log.exception("unexpected error for user %s", job.user_id)
             self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)

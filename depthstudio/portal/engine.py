@@ -35,6 +35,9 @@ def _with_password(url: URL, secret_name: str) -> URL:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite would only BEGIN at the first write, so a transaction's reads were not part of it; SQLAlchemy's
+    # documented recipe: switch pysqlite's own transaction handling off and emit BEGIN ourselves (_sqlite_begin).
+    dbapi_conn.isolation_level = None
     # WAL lets the studio read while a job writes; busy_timeout turns lock contention into waiting, not errors.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -42,6 +45,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """A transaction that reads before it writes asks for the write lock up front (``sqlite_immediate``): a
+    deferred one would fail at once (SQLITE_BUSY, no busy wait) when another writer committed after its read."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine for a read-then-write transaction (``with writer(engine).begin()``); the same pool."""
+    return engine.execution_options(sqlite_immediate=True) if engine.dialect.name == "sqlite" else engine
 
 
 def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size: int = 10) -> Engine:
@@ -74,6 +88,7 @@ def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size:
         ) from None
     if parsed.drivername.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

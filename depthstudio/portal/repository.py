@@ -33,7 +33,7 @@ from sqlalchemy.sql import Select
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError, PortalError
 from depthstudio.portal import migrate
-from depthstudio.portal.engine import make_engine
+from depthstudio.portal.engine import make_engine, writer
 from depthstudio.portal.schema import UsersTable, reflect_users
 from depthstudio.portal.tables import (
     FAILED,
@@ -320,9 +320,16 @@ class Portal:
             m = conn.execute(stmt).mappings().first()
         return self._row(m) if m else None
 
-    def ids_needing_depth(self, *, include_failed: bool = False, limit: int | None = None) -> list[tuple[str, str]]:
-        """(user id, avatar) of users to generate for, oldest id first; the job's selection, done in SQL."""
+    def ids_needing_depth(
+        self, *, include_failed: bool = False, include_active: bool = False, limit: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(user id, avatar) of users to generate for, oldest id first; the job's selection, done in SQL.
+
+        ``include_active`` adds users with a queued or running job, so that a run takes over the jobs a dead
+        run left behind (the queue adopts only those no live worker holds)."""
         wanted = [*NEEDS_DEPTH, "failed"] if include_failed else list(NEEDS_DEPTH)
+        if include_active:
+            wanted += ["queued", "generating"]
         stmt, _ = self._filtered(Query(statuses=wanted))
         rows = stmt.subquery("needing")
         stmt = select(rows.c.id, rows.c.avatar).order_by(rows.c.id)
@@ -395,7 +402,7 @@ class Portal:
             raise ConfigError(f"unknown decision {decision!r}; use one of {', '.join(DECISIONS)}")
         applied: list[str] = []
         now = utcnow()
-        with self.engine.begin() as conn:
+        with writer(self.engine).begin() as conn:
             for user_id in user_ids:
                 result_id = conn.execute(
                     select(user_state.c.result_id).where(user_state.c.user_id == str(user_id))

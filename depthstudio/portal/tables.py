@@ -55,6 +55,8 @@ jobs = Table(
     Column("not_before", DateTime, nullable=True),
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expires_at", DateTime, nullable=True),
+    # The fencing token of the current claim: every transition checks it, so two claims never both pass.
+    Column("lease_token", String(32), nullable=True),
     Column("error_kind", String(64), nullable=True),
     Column("error", Text, nullable=True),
     Column("result_id", Integer, nullable=True),
