@@ -81,7 +81,9 @@ class FetchConfig:
     allow_private: bool = False
     private_hosts: list[str] = field(default_factory=list)  # "host" or "host:port" exempt from the SSRF guard
     allowed_schemes: list[str] = field(default_factory=lambda: ["https", "http"])
-    allow_local_paths: bool = True  # file:// and plain paths (the demo portal's avatars are files)
+    # file:// and plain paths. Off: a real portal's avatar values are written by its users, and "/proc/self/environ"
+    # must not be read. The embedded demo portal (whose avatars are files) always allows them.
+    allow_local_paths: bool = False
     max_bytes: int = 20 * 1024 * 1024
     timeout_s: float = 15.0
     max_redirects: int = 3
@@ -89,17 +91,23 @@ class FetchConfig:
     crop_size: int = 512
 
     def policy(self) -> FetchPolicy:
+        """The limits for fetching avatars of the configured portal (local paths: demo or explicit opt-in)."""
         return FetchPolicy(
             allow_private=self.allow_private,
             private_hosts=tuple(self.private_hosts),
             allowed_schemes=tuple(self.allowed_schemes),
-            allow_local_paths=self.allow_local_paths,
+            allow_local_paths=self.allow_local_paths or self._owner_is_demo(),
             max_bytes=self.max_bytes,
             timeout_s=self.timeout_s,
             max_redirects=self.max_redirects,
             max_pixels=self.max_pixels,
             crop_size=self.crop_size,
         )
+
+    def _owner_is_demo(self) -> bool:
+        # Set by Config.__post_init__; a FetchConfig on its own (no portal known) is treated as a real portal.
+        owner = getattr(self, "_owner", None)
+        return bool(owner is not None and owner.is_demo)
 
 
 @dataclass
@@ -119,6 +127,11 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     job: JobConfig = field(default_factory=JobConfig)
     source: str = "defaults"
+
+    def __post_init__(self) -> None:
+        # The fetch policy depends on which portal is open (demo or not), read when the policy is made, so that a
+        # portal URL changed later (Settings) is honoured. Not a dataclass field: it is no setting.
+        self.fetch._owner = self  # type: ignore[attr-defined]
 
     @property
     def is_demo(self) -> bool:
