@@ -70,6 +70,8 @@ class DepthConfig:
 class StorageConfig:
     kind: str = "local"  # local | cloudinary
     local_dir: str = ""  # empty = <data dir>/depthmaps
+    # The URL at which the portal's web server serves local_dir; a real portal needs one (it cannot serve file://).
+    local_public_base_url: str = ""
     cloudinary_folder: str = "depthstudio"
     cloudinary_upload_prefix: str = ""  # empty = Cloudinary's API
     cloudinary_timeout_s: float = 60.0
