@@ -42,6 +42,9 @@ class PortalConfig:
     name_column: str = "name"
     avatar_column: str = "avatar"
     depth_column: str = "avatarDepthMap"
+    # A firewalled host or a stuck query fails in seconds instead of hanging the studio or a cron run.
+    connect_timeout_s: float = 10.0
+    statement_timeout_s: float = 120.0
 
 
 @dataclass
@@ -225,6 +228,8 @@ _MINIMUM: dict[str, float] = {
     "fetch.max_pixels": 1,
     "fetch.crop_size": 16,
     "depth.batch_size": 1,
+    "portal.connect_timeout_s": 1,
+    "portal.statement_timeout_s": 1,
 }
 
 

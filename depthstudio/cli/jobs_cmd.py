@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from depthstudio.jobs.runner import Summary
 
 
-def open_portal(app: AppContext) -> Portal:
-    """The configured portal; the demo portal is created and seeded on first use."""
+def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
+    """The configured portal; the demo portal is created and seeded on first use. ``upgrade=False`` for commands
+    that only read: they never create or alter a table of a real portal."""
     from depthstudio.jobs.demo import seed_demo
 
     try:
-        portal = Portal.open(app.config)
+        portal = Portal.open(app.config, upgrade=upgrade or app.config.is_demo)
         seed_demo(portal, app.config)
         return portal
     except DepthstudioError as err:
@@ -90,7 +91,7 @@ def users_cmd(
     as_json: bool,
 ) -> None:
     """List the portal's users with their depth status."""
-    portal = open_portal(app)
+    portal = open_portal(app, upgrade=False)
     query = Query(statuses=statuses, search=search, flagged=flagged, sort=sort)
     rows = portal.list_users(query, offset=offset, limit=limit)
     if as_json:
