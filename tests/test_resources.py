@@ -44,3 +44,12 @@ def test_resources_do_not_depend_on_the_current_directory(tmp_path):
         check=True,
     )
     assert Path(out.stdout.strip()) == REPO / "shaders" / "parallax.frag"
+
+
+def test_the_server_requirements_are_the_dependencies_without_qt_and_opengl():
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    lines = [line.split("#")[0].strip() for line in (REPO / "requirements-server.txt").read_text().splitlines()]
+    server = [line for line in lines if line]
+    assert set(server) == {d for d in deps if not d.startswith(("PySide6", "PyOpenGL"))} | {"psycopg[binary]>=3.1"}

@@ -186,3 +186,64 @@ def test_the_wheel_holds_every_tracked_shader_and_resource(installed):
     missing = [f for f in tracked if packaged[f.split("/")[0]] + f[f.index("/") :] not in names]
     assert not missing
     assert "depthstudio/portal/migrations/script.py.mako" in names
+
+
+# --- the server install: no Qt, no OpenGL ---------------------------------------------------------------------
+
+QT_AND_GL = ("PySide6", "shiboken6", "OpenGL", "pyside6", "PyOpenGL")
+
+
+def _without_qt(site_dirs: list[str], farm: Path) -> list[str]:
+    """Each dependency folder as a folder of links to everything in it except Qt and OpenGL: as if never installed."""
+    views = []
+    for i, d in enumerate(site_dirs):
+        view = farm / f"site{i}"
+        view.mkdir(parents=True)
+        for entry in Path(d).iterdir():
+            if not entry.name.startswith(QT_AND_GL) and not entry.name.endswith(".pth"):
+                (view / entry.name).symlink_to(entry)
+        views.append(str(view))
+    return views
+
+
+def test_a_server_install_without_qt_runs_generate_missing_and_a_worker(installed, tmp_path):
+    from tests.helpers import make_portal, write_avatars
+
+    (wheel,) = installed.root.parent.joinpath("dist").glob("*.whl")
+    root = tmp_path / "server-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    (site_dir,) = (root / "lib").glob("python3*/site-packages")
+    views = _without_qt(_layered_site_dirs(), tmp_path / "deps")
+    (site_dir / "_layered_dependencies.pth").write_text("\n".join(views) + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install", "-q"]
+    subprocess.run([*pip, "--no-deps", "--no-index", "--ignore-installed", str(wheel)], check=True)
+    python = str(root / "bin" / "python")
+    for module in ("PySide6", "OpenGL"):
+        probe = subprocess.run([python, "-c", f"import {module}"], env=installed.env, capture_output=True, text=True)
+        assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr
+    db = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    make_portal(db, write_avatars(tmp_path / "avatars", 6, size=48))
+    env = {**installed.env, "DEPTHSTUDIO_PORTAL_URL": db, "DEPTHSTUDIO_FETCH_ALLOW_LOCAL_PATHS": "true"}
+    env["DEPTHSTUDIO_FETCH_CROP_SIZE"] = "64"
+    cli = [str(root / "bin" / "depthstudio")]
+    gen = subprocess.run(
+        [*cli, "generate-missing", "--backend", "synthetic", "--limit", "3", "--no-progress"],
+        env=env, cwd=installed.cwd, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert gen.returncode == 0 and "3 generated" in gen.stdout, gen.stderr
+    from depthstudio.config import Config, PortalConfig
+    from depthstudio.jobs.queue import JobQueue
+    from depthstudio.portal.repository import Portal
+
+    portal = Portal.open(Config(portal=PortalConfig(url=db)))
+    JobQueue(portal).enqueue(portal.ids_needing_depth(), backend="synthetic")
+    portal.close()
+    worker = subprocess.run(
+        [*cli, "worker", "--backend", "synthetic", "--until-empty"],
+        env=env, cwd=installed.cwd, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    portal = Portal.open(Config(portal=PortalConfig(url=db)))
+    assert portal.status_counts()["generated"] == 6
+    portal.close()
+    installed.report.append("ok: without PySide6 and PyOpenGL, `generate-missing` and `worker --until-empty` ran")

@@ -135,12 +135,16 @@ def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend,
         fail(err)
 
 
-def _store(app: AppContext):  # noqa: ANN202 - DepthStore
+def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthStore
+    """``optional`` (a worker): a store that may not publish here is no store; its publishing jobs end generated."""
     from depthstudio.storage import open_store
 
     try:
         return open_store(app.config)
     except DepthstudioError as err:
+        if optional and err.kind == "store_not_public":
+            click.echo(f"note: not publishing from this worker: {err}", err=True)
+            return None
         fail(err)
 
 
@@ -265,7 +269,7 @@ def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, un
     portal = open_portal(app)
     cfg = app.config
     be = _backend(app, backend)
-    store = _store(app)
+    store = _store(app, optional=True)
     with ProgressReporter("worker", interactive=False, every_s=30.0) as rep:
         runner = BulkRunner.from_config(
             portal, be, store, cfg, concurrency=concurrency, on_progress=rep.progress, on_item=rep.item
