@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.render_cmd",
     "depthstudio.cli.studio_cmd",
     "depthstudio.cli.db_cmd",
+    "depthstudio.cli.desktop_cmd",
 ]
 
 

@@ -9,11 +9,12 @@ import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QSurfaceFormat
+from PySide6.QtGui import QIcon, QSurfaceFormat
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
 from depthstudio.config import Config
 from depthstudio.errors import DepthstudioError
+from depthstudio.resources import resource
 from depthstudio.ui.bulk import BackendFactory, StoreFactory
 from depthstudio.ui.preview import surface_format
 from depthstudio.ui.workers import describe
@@ -25,12 +26,21 @@ def application() -> QApplication:
     """The one QApplication; the GL format must be the default before it exists so every context shares it."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
+        _brand(app)
         return app
     QSurfaceFormat.setDefaultFormat(surface_format())
     app = QApplication(sys.argv[:1])
     app.setApplicationName("depthstudio")
     app.setOrganizationName("depthstudio")
+    _brand(app)
     return app
+
+
+def _brand(app: QApplication) -> None:
+    """The icon every window shows, and the launcher (``depthstudio desktop-entry install``) the windows belong to."""
+    app.setDesktopFileName("depthstudio")
+    if app.windowIcon().isNull():
+        app.setWindowIcon(QIcon(str(resource("resources", "icons", "depthstudio.svg"))))
 
 
 def install_excepthook(window: QMainWindow) -> None:
