@@ -247,3 +247,13 @@ def test_a_server_install_without_qt_runs_generate_missing_and_a_worker(installe
     assert portal.status_counts()["generated"] == 6
     portal.close()
     installed.report.append("ok: without PySide6 and PyOpenGL, `generate-missing` and `worker --until-empty` ran")
+
+
+def test_zz_a_broken_install_names_the_missing_file(installed):
+    """Last in the module: it breaks the shared installation on purpose."""
+    (viewer,) = installed.root.glob("lib/python3*/site-packages/depthstudio/_resources/web/depthstudio-viewer.js")
+    viewer.unlink()
+    out = installed.run("export-web", "--all", "-o", str(installed.cwd / "web-broken"))
+    assert out.returncode == 2 and "resources/web/depthstudio-viewer.js is missing" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    installed.report.append(f"ok: a broken install fails with one sentence: {out.stderr.strip()[:110]}…")
