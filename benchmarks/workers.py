@@ -54,6 +54,7 @@ def run(workers: int, args: argparse.Namespace, tmp: Path, avatars: list[str]) -
             "DEPTHSTUDIO_PORTAL_URL": db,
             "DEPTHSTUDIO_DATA_DIR": str(tmp / "data"),
             "DEPTHSTUDIO_FETCH_CROP_SIZE": "128",
+            "DEPTHSTUDIO_FETCH_ALLOW_LOCAL_PATHS": "true",  # the benchmark portal's avatars are files
             "DEPTHSTUDIO_DEPTH_BACKEND": "replicate",
             "DEPTHSTUDIO_DEPTH_REPLICATE_BASE_URL": replicate.url,
             "REPLICATE_API_TOKEN": replicate.token,

@@ -42,6 +42,9 @@ class PortalConfig:
     name_column: str = "name"
     avatar_column: str = "avatar"
     depth_column: str = "avatarDepthMap"
+    # A firewalled host or a stuck query fails in seconds instead of hanging the studio or a cron run.
+    connect_timeout_s: float = 10.0
+    statement_timeout_s: float = 120.0
 
 
 @dataclass
@@ -70,6 +73,8 @@ class DepthConfig:
 class StorageConfig:
     kind: str = "local"  # local | cloudinary
     local_dir: str = ""  # empty = <data dir>/depthmaps
+    # The URL at which the portal's web server serves local_dir; a real portal needs one (it cannot serve file://).
+    local_public_base_url: str = ""
     cloudinary_folder: str = "depthstudio"
     cloudinary_upload_prefix: str = ""  # empty = Cloudinary's API
     cloudinary_timeout_s: float = 60.0
@@ -81,7 +86,9 @@ class FetchConfig:
     allow_private: bool = False
     private_hosts: list[str] = field(default_factory=list)  # "host" or "host:port" exempt from the SSRF guard
     allowed_schemes: list[str] = field(default_factory=lambda: ["https", "http"])
-    allow_local_paths: bool = True  # file:// and plain paths (the demo portal's avatars are files)
+    # file:// and plain paths. Off: a real portal's avatar values are written by its users, and "/proc/self/environ"
+    # must not be read. The embedded demo portal (whose avatars are files) always allows them.
+    allow_local_paths: bool = False
     max_bytes: int = 20 * 1024 * 1024
     timeout_s: float = 15.0
     max_redirects: int = 3
@@ -89,17 +96,23 @@ class FetchConfig:
     crop_size: int = 512
 
     def policy(self) -> FetchPolicy:
+        """The limits for fetching avatars of the configured portal (local paths: demo or explicit opt-in)."""
         return FetchPolicy(
             allow_private=self.allow_private,
             private_hosts=tuple(self.private_hosts),
             allowed_schemes=tuple(self.allowed_schemes),
-            allow_local_paths=self.allow_local_paths,
+            allow_local_paths=self.allow_local_paths or self._owner_is_demo(),
             max_bytes=self.max_bytes,
             timeout_s=self.timeout_s,
             max_redirects=self.max_redirects,
             max_pixels=self.max_pixels,
             crop_size=self.crop_size,
         )
+
+    def _owner_is_demo(self) -> bool:
+        # Set by Config.__post_init__; a FetchConfig on its own (no portal known) is treated as a real portal.
+        owner = getattr(self, "_owner", None)
+        return bool(owner is not None and owner.is_demo)
 
 
 @dataclass
@@ -119,6 +132,11 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     job: JobConfig = field(default_factory=JobConfig)
     source: str = "defaults"
+
+    def __post_init__(self) -> None:
+        # The fetch policy depends on which portal is open (demo or not), read when the policy is made, so that a
+        # portal URL changed later (Settings) is honoured. Not a dataclass field: it is no setting.
+        self.fetch._owner = self  # type: ignore[attr-defined]
 
     @property
     def is_demo(self) -> bool:
@@ -210,6 +228,8 @@ _MINIMUM: dict[str, float] = {
     "fetch.max_pixels": 1,
     "fetch.crop_size": 16,
     "depth.batch_size": 1,
+    "portal.connect_timeout_s": 1,
+    "portal.statement_timeout_s": 1,
 }
 
 

@@ -27,6 +27,8 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("DEPTHSTUDIO_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # The test portals' avatars are files: opt in explicitly, as an operator would (tests of the refusal unset it).
+    monkeypatch.setenv("DEPTHSTUDIO_FETCH_ALLOW_LOCAL_PATHS", "true")
     for var in ("REPLICATE_API_TOKEN", "CLOUDINARY_URL", "DEPTHSTUDIO_CONFIG"):
         monkeypatch.delenv(var, raising=False)
 

@@ -57,6 +57,7 @@ def portal_config(url: str, tmp_path: Path, **job: object) -> Config:
     cfg = Config(portal=PortalConfig(url=url))
     cfg.storage.local_dir = str(tmp_path / "store")
     cfg.fetch.allow_private = True
+    cfg.fetch.allow_local_paths = True  # the test avatars are files; the refusal has its own tests
     cfg.fetch.crop_size = 64
     cfg.job.backoff_s = 0.0
     for key, value in job.items():

@@ -40,6 +40,8 @@ def _portal(tmp_path: Path, n: int) -> tuple[str, dict[str, str]]:
         "DEPTHSTUDIO_FETCH_CROP_SIZE": "64",
         "DEPTHSTUDIO_JOB_BACKOFF_S": "0",
         "DEPTHSTUDIO_STORAGE_LOCAL_DIR": str(tmp_path / "store"),
+        # a real portal needs the folder's public URL; the test's "web server" is the file system itself
+        "DEPTHSTUDIO_STORAGE_LOCAL_PUBLIC_BASE_URL": (tmp_path / "store").resolve().as_uri(),
     }
     return db, env
 

@@ -505,3 +505,14 @@ def test_model_references_are_parsed_and_checked():
         parse_model_ref("cjwbw/midas:abc", "def")
     with pytest.raises(ConfigError):
         parse_model_ref("midas", "")
+
+
+def test_a_signed_avatar_urls_query_string_reaches_no_log_line(make_backend, server, caplog):
+    signed = "https://portal.example.com/avatars/7.jpg?X-Amz-Signature=sig0123456789secret&X-Amz-Expires=600"
+    avatar = make_avatar(SAMPLE_AVATARS / "grace_hopper.jpg", signed)
+    server.internet[signed] = png_bytes(avatar.original)
+    caplog.set_level(logging.DEBUG)
+    make_backend().predict(avatar)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("portal.example.com/avatars/7.jpg" in line for line in lines), "the debug line names the avatar"
+    assert not [line for line in lines if "sig0123456789secret" in line]

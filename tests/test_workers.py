@@ -54,6 +54,7 @@ def _env(db: str, cloud, tmp_path: Path, **extra: str) -> dict[str, str]:
         DEPTHSTUDIO_STORAGE_CLOUDINARY_UPLOAD_PREFIX=cloud.upload_prefix,
         CLOUDINARY_URL=cloud.cloudinary_url,
         DEPTHSTUDIO_FETCH_CROP_SIZE="64",
+        DEPTHSTUDIO_FETCH_ALLOW_LOCAL_PATHS="true",  # the test avatars are files (set here: module fixtures use it)
         DEPTHSTUDIO_JOB_BACKOFF_S="0",
         DEPTHSTUDIO_DATA_DIR=str(tmp_path / "data"),
         PYTHONPATH=str(REPO),

@@ -29,6 +29,8 @@ COMMAND_MODULES = [
     "depthstudio.cli.web_cmd",
     "depthstudio.cli.render_cmd",
     "depthstudio.cli.studio_cmd",
+    "depthstudio.cli.db_cmd",
+    "depthstudio.cli.desktop_cmd",
 ]
 
 

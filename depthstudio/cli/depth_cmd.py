@@ -106,7 +106,8 @@ def depth_command(
             changes["dtype"] = dtype
         cfg = dataclasses.replace(cfg, depth=dataclasses.replace(cfg.depth, **changes))  # type: ignore[arg-type]
         options = PostprocessOptions.parse(postprocess, base=cfg.depth.postprocess)
-        avatar = load_avatar(photo, cfg.fetch.policy())
+        # the photo is the operator's own argument, not a portal user's value: a local file is fine here
+        avatar = load_avatar(photo, dataclasses.replace(cfg.fetch.policy(), allow_local_paths=True))
         engine = make_backend(cfg)
         try:
             started = time.perf_counter()

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from depthstudio.jobs.runner import Summary
 
 
-def open_portal(app: AppContext) -> Portal:
-    """The configured portal; the demo portal is created and seeded on first use."""
+def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
+    """The configured portal; the demo portal is created and seeded on first use. ``upgrade=False`` for commands
+    that only read: they never create or alter a table of a real portal."""
     from depthstudio.jobs.demo import seed_demo
 
     try:
-        portal = Portal.open(app.config)
+        portal = Portal.open(app.config, upgrade=upgrade or app.config.is_demo)
         seed_demo(portal, app.config)
         return portal
     except DepthstudioError as err:
@@ -90,7 +91,7 @@ def users_cmd(
     as_json: bool,
 ) -> None:
     """List the portal's users with their depth status."""
-    portal = open_portal(app)
+    portal = open_portal(app, upgrade=False)
     query = Query(statuses=statuses, search=search, flagged=flagged, sort=sort)
     rows = portal.list_users(query, offset=offset, limit=limit)
     if as_json:
@@ -134,12 +135,16 @@ def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend,
         fail(err)
 
 
-def _store(app: AppContext):  # noqa: ANN202 - DepthStore
+def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthStore
+    """``optional`` (a worker): a store that may not publish here is no store; its publishing jobs end generated."""
     from depthstudio.storage import open_store
 
     try:
         return open_store(app.config)
     except DepthstudioError as err:
+        if optional and err.kind == "store_not_public":
+            click.echo(f"note: not publishing from this worker: {err}", err=True)
+            return None
         fail(err)
 
 
@@ -264,7 +269,7 @@ def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, un
     portal = open_portal(app)
     cfg = app.config
     be = _backend(app, backend)
-    store = _store(app)
+    store = _store(app, optional=True)
     with ProgressReporter("worker", interactive=False, every_s=30.0) as rep:
         runner = BulkRunner.from_config(
             portal, be, store, cfg, concurrency=concurrency, on_progress=rep.progress, on_item=rep.item

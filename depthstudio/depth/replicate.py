@@ -43,6 +43,7 @@ from depthstudio.cancel import CancelToken
 from depthstudio.config import DepthConfig, get_secret
 from depthstudio.depth.backend import DepthPrediction, Frame
 from depthstudio.errors import BackendError, Cancelled, ConfigError
+from depthstudio.imaging.errors import display_source
 from depthstudio.imaging.types import Avatar
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,8 @@ class ReplicateBackend:
         inputs = {k: v for k, v in self._inputs.items() if v != AVATAR_PLACEHOLDER}
         inputs[self._image_key] = value
         prediction = self._create(inputs, strategy, deadline, cancel)
-        log.debug("prediction %s created for %s: %s", prediction.id, avatar.source, prediction.status)
+        # display_source: a signed avatar URL's query string is a credential and never reaches a log
+        log.debug("prediction %s created for %s: %s", prediction.id, display_source(avatar.source), prediction.status)
         try:
             if not (prediction.status == "processing" and prediction.output):
                 # A sync create can answer "processing" with the output already there; replicate/run.py

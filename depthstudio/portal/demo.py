@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, create_engine, insert
 
 from depthstudio.config import data_dir
-from depthstudio.resources import resources_dir
+from depthstudio.resources import resource, resources_dir
 
 SAMPLES = {
     "astronaut.png": "Eileen Collins",
@@ -132,11 +132,8 @@ def _create(engine: Engine, avatars: Path) -> None:
     md.create_all(engine)
     rows = []
     t0 = dt.datetime(2026, 1, 5, 9, 0)
-    samples = resources_dir() / "demo" / "avatars"
     for i, (file, name) in enumerate(SAMPLES.items()):
-        src = samples / file
-        if not src.exists():
-            continue
+        src = resource("resources", "demo", "avatars", file)  # a broken install fails here, naming the file
         dst = avatars / file
         shutil.copyfile(src, dst)
         rows.append(

@@ -58,8 +58,16 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_immediate=True) if engine.dialect.name == "sqlite" else engine
 
 
-def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size: int = 10) -> Engine:
-    """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run."""
+def make_engine(
+    url: str,
+    *,
+    secret_name: str = "portal_db_password",
+    pool_size: int = 10,
+    connect_timeout_s: float = 10.0,
+    statement_timeout_s: float = 120.0,
+) -> Engine:
+    """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run;
+    connection and statement timeouts so that a firewalled host or a stuck query fails instead of hanging."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -74,7 +82,14 @@ def make_engine(url: str, *, secret_name: str = "portal_db_password", pool_size:
     if parsed.drivername.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_timeout=connect_timeout_s)
+    if parsed.drivername.startswith("postgresql"):
+        # libpq's connect_timeout bounds the whole connection setup (TCP and the startup exchange), in whole
+        # seconds, at least 2; statement_timeout makes the server cancel a statement that runs too long.
+        kwargs["connect_args"] = {
+            "connect_timeout": max(2, round(connect_timeout_s)),
+            "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
+        }
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:

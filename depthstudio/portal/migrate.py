@@ -1,7 +1,9 @@
-"""Create and upgrade depthstudio's tables with Alembic, automatically at start."""
+"""Create and upgrade depthstudio's tables with Alembic: explicitly (``depthstudio db upgrade``), or at the start of
+a writing command when the role may create tables. Read-only paths only check, and say what to run."""
 
 from __future__ import annotations
 
+import importlib.resources
 import zlib
 from pathlib import Path
 
@@ -11,9 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from depthstudio.errors import PortalError
 from depthstudio.portal.tables import VERSION_TABLE
 
-_SCRIPTS = Path(__file__).with_name("migrations")
+_SCRIPTS = Path(str(importlib.resources.files("depthstudio.portal") / "migrations"))
 # Several workers may start at once against one PostgreSQL database: serialise their migrations.
 _LOCK_KEY = zlib.crc32(b"depthstudio-migrations")
 
@@ -45,3 +48,28 @@ def upgrade(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def may_create_tables(engine: Engine) -> bool:
+    """Whether the connected role may create tables where depthstudio's live (PostgreSQL: the current schema)."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            return True  # SQLite: whoever can open the file for writing can create tables in it
+        return bool(conn.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar())
+
+
+def ensure_current(engine: Engine, *, auto_upgrade: bool) -> None:
+    """Upgrade when allowed and possible; otherwise fail, before anything is written, with the command to run."""
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    if auto_upgrade and may_create_tables(engine):
+        upgrade(engine)
+        return
+    state = "are not created yet" if current is None else f"are at schema version {current}, not {head}"
+    why = " (the database role may not create tables here)" if auto_upgrade else " (this command only reads)"
+    raise PortalError(
+        f"depthstudio's tables in this database {state}{why}; run `depthstudio db upgrade` "
+        "as a role that may create tables in the portal's database, then retry",
+        kind="schema_not_current",
+    )

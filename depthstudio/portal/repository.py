@@ -182,8 +182,9 @@ class Portal:
     # --- opening ------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, config: Config, *, engine: Engine | None = None) -> Portal:
-        """Connect, migrate depthstudio's tables, reflect and check the users table (fails naming what's wrong)."""
+    def open(cls, config: Config, *, engine: Engine | None = None, upgrade: bool = True) -> Portal:
+        """Connect, reflect and check the users table, and bring depthstudio's tables to the current schema
+        (``upgrade=False``, for read-only paths: only check it) — failing with a sentence naming what's wrong."""
         if config.studio.url and config.studio.url != config.portal_url():
             raise ConfigError(
                 "a studio database separate from the portal's is not supported: statuses are computed by "
@@ -194,13 +195,18 @@ class Portal:
                 from depthstudio.portal.demo import ensure_demo_portal
 
                 ensure_demo_portal(config.demo_portal_path())
-            engine = make_engine(config.portal_url())
+            engine = make_engine(
+                config.portal_url(),
+                connect_timeout_s=config.portal.connect_timeout_s,
+                statement_timeout_s=config.portal.statement_timeout_s,
+            )
         try:
             users = reflect_users(engine, config.portal)
-            migrate.upgrade(engine)
+            migrate.ensure_current(engine, auto_upgrade=upgrade)
         except OperationalError as exc:
+            where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
             raise PortalError(
-                f"cannot use the portal database: {exc.orig}", kind="unreachable", transient=True
+                f"cannot use the portal database{where}: {exc.orig}", kind="unreachable", transient=True
             ) from None
         return cls(config, engine, users)
 

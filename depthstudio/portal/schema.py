@@ -37,8 +37,9 @@ def reflect_users(engine: Engine, cfg: PortalConfig) -> UsersTable:
         insp = inspect(engine)
         tables = insp.get_table_names(schema=schema)
     except OperationalError as exc:
+        host = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""  # never the password
         raise PortalError(
-            f"cannot connect to the portal database: {exc.orig}", kind="unreachable", transient=True
+            f"cannot connect to the portal database{host}: {exc.orig}", kind="unreachable", transient=True
         ) from None
     except SQLAlchemyError as exc:
         raise PortalError(f"cannot read the portal database: {exc}", kind="database") from None

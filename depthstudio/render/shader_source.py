@@ -7,14 +7,12 @@ offscreen exporter and the web viewer (WebGL 2) compile the very same text; only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from depthstudio.errors import ConfigError
+from depthstudio.resources import resource
 
 Target = Literal["gl330", "es300"]
-
-SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
 
 HEADERS: dict[str, str] = {
     "gl330": "#version 330 core\n",
@@ -46,13 +44,13 @@ class ShaderSources:
 
 def raw_source(name: str) -> str:
     """The file as stored in ``shaders/`` (what the web viewer fetches before adding its own header)."""
-    path = SHADER_DIR / name
+    path = resource("shaders", name)
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
             f"the shader file {path} cannot be read ({exc.strerror}); reinstall depthstudio",
-            kind="shader_missing",
+            kind="resource_missing",
         ) from exc
 
 

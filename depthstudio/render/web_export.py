@@ -41,7 +41,7 @@ from depthstudio.render.shader_source import (
     POSITION_ATTRIBUTE,
     raw_source,
 )
-from depthstudio.resources import resources_dir
+from depthstudio.resources import resource
 
 VIEWER_FILE = "depthstudio-viewer.js"
 SHADER_FILES = {"vertex": "parallax.vert", "fragment": "parallax.frag"}
@@ -56,10 +56,6 @@ _BLOCK = re.compile(
 AvatarLoader = Callable[[str], Avatar]
 
 log = logging.getLogger(__name__)
-
-
-def viewer_dir() -> Path:
-    return resources_dir() / "web"
 
 
 def viewer_schema() -> dict[str, Any]:
@@ -88,7 +84,7 @@ def _with_schema(module_text: str) -> str:
 
 def sync_viewer_schema(*, write: bool) -> bool:
     """True when the viewer's schema block matches PARAM_SPECS; with ``write``, make it so."""
-    path = viewer_dir() / VIEWER_FILE
+    path = resource("resources", "web", VIEWER_FILE)
     current = path.read_text(encoding="utf-8")
     wanted = _with_schema(current)
     if wanted != current and write:
@@ -297,7 +293,7 @@ def standalone_html(viewer_source: str, shaders: dict[str, str], users: list[dic
     lowered = viewer_source.lower()
     if "</script" in lowered or "<!--" in lowered:
         raise RenderError(f"{VIEWER_FILE} contains '</script' or '<!--' and cannot be inlined", kind="viewer_schema")
-    template = (viewer_dir() / "preview-template.html").read_text(encoding="utf-8")
+    template = resource("resources", "web", "preview-template.html").read_text(encoding="utf-8")
     values = {
         "TITLE": html.escape(title, quote=True),
         "DATA": _json_for_html({"shaders": shaders, "users": users}),
@@ -418,7 +414,7 @@ def export_web(
 
 
 def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) -> None:
-    viewer_source = (viewer_dir() / VIEWER_FILE).read_text(encoding="utf-8")
+    viewer_source = resource("resources", "web", VIEWER_FILE).read_text(encoding="utf-8")
     shaders = {kind: raw_source(name) for kind, name in SHADER_FILES.items()}
     (built / VIEWER_FILE).write_text(viewer_source, encoding="utf-8")
     (built / "shaders").mkdir()

@@ -9,11 +9,11 @@ import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QSurfaceFormat
+from PySide6.QtGui import QIcon, QSurfaceFormat
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
 from depthstudio.config import Config
-from depthstudio.errors import DepthstudioError
+from depthstudio.resources import resource
 from depthstudio.ui.bulk import BackendFactory, StoreFactory
 from depthstudio.ui.preview import surface_format
 from depthstudio.ui.workers import describe
@@ -25,12 +25,21 @@ def application() -> QApplication:
     """The one QApplication; the GL format must be the default before it exists so every context shares it."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
+        _brand(app)
         return app
     QSurfaceFormat.setDefaultFormat(surface_format())
     app = QApplication(sys.argv[:1])
     app.setApplicationName("depthstudio")
     app.setOrganizationName("depthstudio")
+    _brand(app)
     return app
+
+
+def _brand(app: QApplication) -> None:
+    """The icon every window shows, and the launcher (``depthstudio desktop-entry install``) the windows belong to."""
+    app.setDesktopFileName("depthstudio")
+    if app.windowIcon().isNull():
+        app.setWindowIcon(QIcon(str(resource("resources", "icons", "depthstudio.svg"))))
 
 
 def install_excepthook(window: QMainWindow) -> None:
@@ -64,29 +73,25 @@ def run_studio(
     backend_factory: BackendFactory | None = None,
     store_factory: StoreFactory | None = None,
 ) -> int:
-    """Open the portal, show the window, run the event loop; a bad config or database is a dialog, not a trace."""
-    from depthstudio.jobs.demo import seed_demo
+    """Show a window at once, open the portal in the background (ui/startup.py), then the main window; a bad config
+    or database is shown in that first window with "Settings…", not a trace and never a frozen blank screen."""
     from depthstudio.portal.repository import Portal
     from depthstudio.ui.main_window import MainWindow
-    from depthstudio.ui.settings_dialog import SettingsDialog
+    from depthstudio.ui.startup import StartupWindow
 
     app = application()
-    while True:
-        try:
-            portal = Portal.open(config)
-            seed_demo(portal, config)
-            break
-        except DepthstudioError as err:
-            box = QMessageBox(QMessageBox.Icon.Critical, "depthstudio", f"Cannot open the portal.\n\n{err}")
-            settings = box.addButton("Settings…", QMessageBox.ButtonRole.AcceptRole)
-            box.addButton(QMessageBox.StandardButton.Close)
-            box.exec()
-            if box.clickedButton() is not settings or not SettingsDialog(config).exec():
-                return 2
-    window = MainWindow(portal, config, backend_factory=backend_factory, store_factory=store_factory)
-    install_excepthook(window)
-    window.show()
+
+    def open_main(portal: Portal) -> QMainWindow:
+        window = MainWindow(portal, config, backend_factory=backend_factory, store_factory=store_factory)
+        install_excepthook(window)
+        return window
+
+    startup = StartupWindow(config, open_main)
+    startup.show()
+    startup.start()
     try:
-        return app.exec()
+        code = app.exec()
     finally:
-        portal.close()
+        if startup.portal is not None:
+            startup.portal.close()
+    return code if startup.portal is not None or code else 2

@@ -258,7 +258,7 @@ class SettingsDialog(QDialog):
     def _test_database(cfg: Config) -> str:
         from depthstudio.portal.repository import Portal
 
-        portal = Portal.open(cfg)
+        portal = Portal.open(cfg, upgrade=cfg.is_demo)  # a test only reads: it never creates a real portal's tables
         try:
             n = portal.count_users()
         finally:

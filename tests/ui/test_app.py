@@ -64,8 +64,13 @@ def test_test_connection_reports_success_and_failure(qtbot, portal, tmp_path):
     qtbot.waitUntil(lambda: result.text().startswith("✗"), timeout=15000)
     assert "cannot connect to the portal database" in result.text() and "port 1" in result.text()
 
-    dialog.findChild(QPushButton, "test_store").click()
+    dialog.findChild(QPushButton, "test_store").click()  # the local store cannot publish into a real portal
     qtbot.waitUntil(lambda: dialog.results["store"].text().startswith(("✓", "✗")), timeout=10000)
+    assert dialog.results["store"].text().startswith("✗") and "Cloudinary" in dialog.results["store"].text()
+
+    dialog.fields[("portal", "url")].setText("")  # the demo portal: file:// URLs are fine there
+    dialog.findChild(QPushButton, "test_store").click()
+    qtbot.waitUntil(lambda: dialog.results["store"].text().startswith("✓"), timeout=10000)
     assert dialog.results["store"].text().startswith("✓ writable:")
 
 

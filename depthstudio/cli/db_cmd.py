@@ -1,0 +1,94 @@
+"""``depthstudio db upgrade`` / ``db status``: depthstudio's own tables, migrated on purpose."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from depthstudio.cli import EXIT_OK, AppContext, fail, pass_app
+from depthstudio.errors import DepthstudioError, PortalError
+
+
+def _engine(app: AppContext) -> Engine:
+    from depthstudio.portal.engine import make_engine
+
+    cfg = app.config
+    if cfg.is_demo:
+        from depthstudio.portal.demo import ensure_demo_portal
+
+        ensure_demo_portal(cfg.demo_portal_path())
+    return make_engine(
+        cfg.studio_url(),
+        connect_timeout_s=cfg.portal.connect_timeout_s,
+        statement_timeout_s=cfg.portal.statement_timeout_s,
+    )
+
+
+def _unreachable(engine: Engine, exc: OperationalError) -> PortalError:
+    where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
+    return PortalError(f"cannot use the database{where}: {exc.orig}", kind="unreachable", transient=True)
+
+
+@click.group("db")
+def db_group() -> None:
+    """depthstudio's own tables in the portal's database (prefix depthstudio_)."""
+
+
+@db_group.command("upgrade")
+@pass_app
+def upgrade_cmd(app: AppContext) -> None:
+    """Create or upgrade depthstudio's tables to the current schema (needs a role that may create tables)."""
+    from depthstudio.portal import migrate
+
+    try:
+        engine = _engine(app)
+        try:
+            before = migrate.current_revision(engine)
+            if not migrate.may_create_tables(engine):
+                raise PortalError(
+                    f"the database role {engine.url.username or '(default)'} may not create tables here; run "
+                    "`depthstudio db upgrade` with the schema owner's role (e.g. --portal-url with that user)",
+                    kind="no_create_privilege",
+                )
+            migrate.upgrade(engine)
+            after = migrate.current_revision(engine)
+        except OperationalError as exc:
+            raise _unreachable(engine, exc) from None
+        finally:
+            engine.dispose()
+    except DepthstudioError as err:
+        fail(err)
+        return
+    if before == after:
+        click.echo(f"depthstudio's tables are current (schema version {after})")
+    else:
+        click.echo(f"upgraded depthstudio's tables from {before or 'nothing'} to schema version {after}")
+
+
+@db_group.command("status")
+@pass_app
+def status_cmd(app: AppContext) -> None:
+    """Print the schema version of depthstudio's tables and whether it is current; changes nothing."""
+    from depthstudio.portal import migrate
+
+    try:
+        engine = _engine(app)
+        try:
+            current, head = migrate.current_revision(engine), migrate.head_revision()
+        except OperationalError as exc:
+            raise _unreachable(engine, exc) from None
+        finally:
+            engine.dispose()
+    except DepthstudioError as err:
+        fail(err)
+        return
+    if current == head:
+        click.echo(f"schema version {current} (current)")
+    else:
+        click.echo(f"schema version {current or 'none'}; current is {head}: run `depthstudio db upgrade`")
+    click.get_current_context().exit(EXIT_OK if current == head else 1)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(db_group)

@@ -1,0 +1,1 @@
+"""Shipped inside the package as ``depthstudio._resources``; found only through depthstudio.resources."""
