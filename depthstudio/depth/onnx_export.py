@@ -1,6 +1,10 @@
 """Export a torch depth network to ONNX in the published export's form (``pixel_values`` in, ``predicted_depth``
-out, dynamic batch, height and width), so tests and benchmarks can run ONNX Runtime on the same weights as torch
-without downloading anything. Needs the ``local`` extra (torch) and ``onnx``/``onnxscript``.
+out, dynamic batch), so tests and benchmarks can run ONNX Runtime on the same weights as torch without
+downloading anything. Needs the ``local`` extra (torch) and ``onnx``/``onnxscript``.
+
+Height and width are fixed at ``side``: the ``transformers`` head computes its output size with Python ints, which
+both of torch's exporters bake into the graph (tried: the dynamo exporter and the TorchScript one). The published
+export is dynamic in H/W; depthstudio's square crops always give one input size (518² for Depth Anything).
 """
 
 from __future__ import annotations
@@ -27,21 +31,19 @@ class _DepthOnly:
         return Wrapped().eval()
 
 
-def export_onnx(network: Any, path: str | Path, *, side: int, multiple: int) -> Path:
-    """Write ``network`` (a ``transformers`` depth model) to ``path``; ``side`` is a sample input size."""
+def export_onnx(network: Any, path: str | Path, *, side: int) -> Path:
+    """Write ``network`` (a ``transformers`` depth model) to ``path`` for ``side`` x ``side`` inputs."""
     import torch
 
     path = Path(path)
     module = _DepthOnly.wrap(network.float().eval())
     sample = torch.zeros(2, 3, side, side)
     batch = torch.export.Dim("batch", min=1, max=64)
-    height = torch.export.Dim("height", min=1, max=128) * multiple
-    width = torch.export.Dim("width", min=1, max=128) * multiple
     with torch.inference_mode():
         program = torch.onnx.export(
             module,
             (sample,),
-            dynamic_shapes={"pixel_values": {0: batch, 2: height, 3: width}},
+            dynamic_shapes={"pixel_values": {0: batch}},
             input_names=["pixel_values"],
             output_names=["predicted_depth"],
             dynamo=True,
