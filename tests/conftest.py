@@ -67,7 +67,7 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_onnx(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - tests.onnx_model.TinyOnnx
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory):
     """Exported once per session (the export takes seconds); read-only for the tests."""
     from tests.onnx_model import export_tiny
 
