@@ -70,7 +70,7 @@ def test_waiting_callers_are_served_in_batches_of_batch_size():
     for t in threads + threads2:
         t.join(10)
     results.update(more)
-    assert [len(c) for c in inner.batch_calls] == [1, 3, 3] and sorted(sum(inner.batch_calls, [])) == [
+    assert [len(c) for c in inner.batch_calls] == [1, 3, 3] and sorted(s for c in inner.batch_calls for s in c) == [
         a.source for a in avatars
     ]
     assert backend.batches == [1, 3, 3]
@@ -83,7 +83,7 @@ def test_waiting_callers_are_served_in_batches_of_batch_size():
 def test_a_failing_avatar_fails_only_its_caller():
     inner = GatedBatches(bad="a2")
     backend = BatchingBackend(inner, batch_size=4, gather_s=0.0)
-    first, t0 = _call_all(backend, [_avatar(0)])
+    _first, t0 = _call_all(backend, [_avatar(0)])
     assert inner.entered.wait(10)
     rest, t1 = _call_all(backend, [_avatar(i) for i in (1, 2, 3)])
     assert backend.wait_queued(3)

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.web_cmd",
     "depthstudio.cli.render_cmd",
     "depthstudio.cli.studio_cmd",
+    "depthstudio.cli.models_cmd",
 ]
 
 

@@ -154,10 +154,10 @@ def _progress_class(progress: DownloadProgress | None, cancel: CancelToken | Non
 
         def update(self, n: float | None = 1) -> bool | None:
             self._done += int(n or 0)
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled(f"the download of {filename} was cancelled")
             if progress is not None:
                 progress(self._done, self._total, filename)
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(f"the download of {filename} was cancelled")
             return None
 
     return _Reporting
