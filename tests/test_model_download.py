@@ -15,6 +15,16 @@ from tests.servers.hub_server import Faults, HubServer
 REPO, FILE = "onnx-community/depth-anything-v2-small", "onnx/model.onnx"
 
 
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    """The suite runs with HF_HUB_OFFLINE=1, which the client reads once at import; these tests are about the
+    online path against 127.0.0.1, so that one reading is turned back."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 @pytest.fixture
 def hub(tiny_onnx, tmp_path, monkeypatch):
     server = HubServer(REPO, FILE, tiny_onnx.content)

@@ -192,11 +192,12 @@ def fetch(
             )
         except Cancelled:
             raise
-        except EntryNotFoundError:
-            raise unavailable(entry, f"the hub at {hub_endpoint()} has no such file (404)") from None
+        # LocalEntryNotFoundError is a subclass of EntryNotFoundError, so it goes first.
         except LocalEntryNotFoundError as exc:  # the client's answer to an unreachable or failing hub
             cause = exc.__cause__ or exc.__context__
             raise unavailable(entry, f"the hub at {hub_endpoint()} did not answer: {_short(cause or exc)}") from None
+        except EntryNotFoundError:
+            raise unavailable(entry, f"the hub at {hub_endpoint()} has no such file (404)") from None
         except (HfHubHTTPError, OSError) as exc:
             raise unavailable(entry, f"the download failed: {_short(exc)}") from None
     try:
