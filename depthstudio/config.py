@@ -56,17 +56,23 @@ class StudioConfig:
 
 @dataclass
 class DepthConfig:
-    backend: str = "replicate"  # replicate | local | synthetic
+    backend: str = "auto"  # auto (replicate with a token, else local) | replicate | local | synthetic
     replicate_model: str = "cjwbw/midas"
     replicate_version: str = "a6ba5798f04f80d3b314de0f0a62277f21ab3503c60c84d4817de83c5edfdae0"
     replicate_input: dict[str, Any] = field(default_factory=lambda: {"model_type": "dpt_beit_large_512"})
     replicate_base_url: str = ""  # empty = Replicate's public API
-    local_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    local_model: str = "onnx-community/depth-anything-v2-small"
     local_weights_dir: str = ""
     device: str = "auto"  # auto | cuda | mps | cpu
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16
     batch_size: int = 4
     postprocess: dict[str, Any] = field(default_factory=dict)
+    local_weights: str = ""  # an .onnx file, or a folder (ONNX or transformers), for machines with no network
+    local_runtime: str = "auto"  # auto (onnxruntime for ONNX models, torch otherwise) | onnxruntime | torch
+    model_revision: str = ""  # override the pinned hub revision of local_model (a mirror of your own)
+    model_sha256: str = ""  # ... and the file's checksum that goes with it
+    model_size: int = 0  # ... and its size in bytes
+    batch_gather_ms: float = 10.0  # how long the inference worker waits to fill a batch
 
 
 @dataclass

@@ -66,3 +66,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database, for tests that only make sense there (row locks, several workers)."""
     yield from _pg_database()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory):
+    """Exported once per session (the export takes seconds); read-only for the tests."""
+    from tests.onnx_model import export_tiny
+
+    return export_tiny(tmp_path_factory.mktemp("onnx"))

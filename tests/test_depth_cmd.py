@@ -62,7 +62,7 @@ def test_missing_weights_fail_with_instructions_and_write_nothing(tmp_path):
     args = ["depth", PHOTO, "-o", str(out), "--backend", "local", "--weights-dir", str(tmp_path / "none")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == EXIT_FATAL
-    assert "huggingface-cli download" in result.output
+    assert "depth.local_weights" in result.output and "REPLICATE_API_TOKEN" in result.output
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 

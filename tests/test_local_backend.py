@@ -166,8 +166,9 @@ def test_the_factory_builds_the_local_backend_from_the_configuration(tmp_path):
     config.depth.local_weights_dir = str(tmp_path)
     config.depth.device = "cpu"
     backend = make_backend(config, "local")
-    assert isinstance(backend, LocalBackend) and backend.model == DPT_BEIT_LARGE_512
+    assert isinstance(backend.inner, LocalBackend) and backend.model == DPT_BEIT_LARGE_512
     assert backend.predict(_avatar(9)).disparity.shape == (72, 72)
+    backend.close()
 
 
 def test_weights_are_found_in_the_hugging_face_cache(tmp_path, monkeypatch):

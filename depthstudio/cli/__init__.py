@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.studio_cmd",
     "depthstudio.cli.db_cmd",
     "depthstudio.cli.desktop_cmd",
+    "depthstudio.cli.models_cmd",
 ]
 
 

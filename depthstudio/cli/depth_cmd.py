@@ -99,7 +99,7 @@ def depth_command(
         if model:
             changes["local_model" if name == "local" else "replicate_model"] = model
         if weights_dir:
-            changes["local_weights_dir"] = str(weights_dir)
+            changes["local_weights_dir"] = changes["local_weights"] = str(weights_dir)
         if device:
             changes["device"] = device
         if dtype:

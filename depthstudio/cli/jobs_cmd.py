@@ -127,12 +127,18 @@ def users_cmd(
 
 
 def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend, imported lazily
-    from depthstudio.depth.factory import make_backend
+    from depthstudio.cli.download import DownloadReporter
+    from depthstudio.depth.factory import describe, make_backend
 
+    reporter = DownloadReporter()
     try:
-        return make_backend(app.config, name)
+        backend = make_backend(app.config, name, progress=reporter)
     except DepthstudioError as err:
+        reporter.close()
         fail(err)
+    reporter.close()
+    click.echo(f"depth backend: {describe(backend)}", err=True)
+    return backend
 
 
 def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthStore
@@ -197,7 +203,9 @@ def generate_missing_cmd(
         _Interrupts(job.stop, job.cancel).install()
         summary = _run_job(job.run)
     be.close()
-    click.echo(f"generate-missing: {summary.line()}")
+    from depthstudio.depth.factory import describe
+
+    click.echo(f"generate-missing: {summary.line()}  [depth: {describe(be)}]")
     for f in summary.failures:
         click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
     sys.exit(_exit_code(summary))

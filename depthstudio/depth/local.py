@@ -19,7 +19,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from depthstudio.cancel import CancelToken
 from depthstudio.depth.backend import DepthPrediction
+from depthstudio.depth.preprocess import PREPROCESSING, Preprocessing, to_maps, to_network_input
 from depthstudio.errors import BackendError, Cancelled, ConfigError
 from depthstudio.imaging.types import Avatar
 
@@ -41,61 +42,9 @@ DA_V2_SMALL = "depth-anything/Depth-Anything-V2-Small-hf"
 DPT_BEIT_LARGE_512 = "Intel/dpt-beit-large-512"
 KNOWN_MODELS = (DA_V2_SMALL, DPT_BEIT_LARGE_512)
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-_HALF_MEAN = (0.5, 0.5, 0.5)
-_HALF_STD = (0.5, 0.5, 0.5)
-
 # Only what inference needs; skips the PyTorch .bin duplicates and ONNX exports some repositories carry.
 _WEIGHT_PATTERNS = ["*.json", "*.safetensors"]
 _HUB_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a photo becomes the network's input, per the model's published processor configuration."""
-
-    size: int  # target side; the input is scaled as little as possible towards size x size
-    multiple: int  # the patch grid (14 for DINOv2, 32 for the DPT/BEiT decoder)
-    keep_aspect: bool
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def input_size(self, width: int, height: int) -> tuple[int, int]:
-        """(height, width) of the network input, following ``DPTImageProcessor``'s rule: keep the aspect by
-        using whichever of the two scale factors is closer to 1, then round each side to the nearest
-        multiple."""
-        sh, sw = self.size / height, self.size / width
-        if self.keep_aspect:
-            s = sw if abs(1 - sw) < abs(1 - sh) else sh
-            sh = sw = s
-
-        def snap(x: float) -> int:
-            return max(self.multiple, round(x / self.multiple) * self.multiple)
-
-        return snap(height * sh), snap(width * sw)
-
-    def with_processor_config(self, data: dict[str, Any]) -> Preprocessing:
-        """Override the built-in values with what a weights directory's ``preprocessor_config.json``
-        says."""
-        size = data.get("size") or {}
-        side = size.get("height") if isinstance(size, dict) else size
-        return replace(
-            self,
-            size=int(side or self.size),
-            multiple=int(data.get("ensure_multiple_of") or self.multiple),
-            keep_aspect=bool(data.get("keep_aspect_ratio", self.keep_aspect)),
-            mean=tuple(data.get("image_mean") or self.mean),  # type: ignore[arg-type]
-            std=tuple(data.get("image_std") or self.std),  # type: ignore[arg-type]
-        )
-
-
-# MiDaS-style defaults per family (DPTImageProcessor values); a preprocessor_config.json next to the weights
-# (both published repositories have one) overrides them at load time.
-PREPROCESSING: dict[str, Preprocessing] = {
-    "depth_anything": Preprocessing(518, 14, True, _IMAGENET_MEAN, _IMAGENET_STD),
-    "dpt": Preprocessing(512, 32, True, _HALF_MEAN, _HALF_STD),
-}
 
 
 def architecture_config(model_id: str, *, tiny: bool = False) -> Any:
@@ -276,6 +225,7 @@ class LocalBackend:
     batch."""
 
     name = "local"
+    runtime = "torch"
 
     def __init__(
         self,
@@ -302,8 +252,6 @@ class LocalBackend:
         if self._channels_last:
             network = network.to(memory_format=torch.channels_last)
         self._network = network
-        self._mean = torch.tensor(preprocessing.mean, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(preprocessing.std, device=self.device).view(1, 3, 1, 1)
 
     # --- construction -------------------------------------------------------------------------------------
 
@@ -419,36 +367,25 @@ class LocalBackend:
 
     def _run(self, images: Sequence[Any]) -> list[np.ndarray]:
         import torch
-        import torch.nn.functional as F
 
         if self._network is None:
             raise BackendError("the local depth backend was used after close()", kind="closed")
-        width, height = images[0].size
-        in_h, in_w = self.preprocessing.input_size(width, height)
-        pixels = np.stack([np.asarray(img.convert("RGB"), dtype=np.uint8) for img in images])
+        pixels = to_network_input(images, self.preprocessing)
         try:
             with torch.inference_mode():
-                # uint8 crosses to the device (4x less than float), the resize runs there.
                 x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
-                x = x.permute(0, 3, 1, 2).float()
-                if (in_h, in_w) != (height, width):
-                    x = F.interpolate(x, size=(in_h, in_w), mode="bicubic", align_corners=False, antialias=True)
-                x = (x.clamp(0.0, 255.0) / 255.0 - self._mean) / self._std
                 if self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
                     depth = self._network(pixel_values=x).predicted_depth
-                depth = F.interpolate(
-                    depth.float().unsqueeze(1), size=(height, width), mode="bicubic", align_corners=False
-                )
-                out = depth[:, 0].cpu().numpy()
+                raw = depth.float().cpu().numpy()
         except torch.OutOfMemoryError:
             raise BackendError(
                 f"the {self.device} device ran out of memory for a batch of {len(images)}; lower "
                 "depth.batch_size or use depth.dtype=bfloat16",
                 kind="out_of_memory",
             ) from None
-        return [np.ascontiguousarray(m, dtype=np.float32) for m in out]
+        return to_maps(raw, images[0].size)
 
     def close(self) -> None:
         import torch
@@ -461,9 +398,11 @@ class LocalBackend:
 def make_local_backend(config: DepthConfig) -> LocalBackend:
     """The backend the configuration describes: ``local_model`` with weights from ``local_weights_dir`` or
     the cache."""
+    # The ONNX export's name stands for the same network in its transformers form (depth.local_runtime=torch).
+    model = DA_V2_SMALL if config.local_model == "onnx-community/depth-anything-v2-small" else config.local_model
     return LocalBackend.load(
-        config.local_model,
-        weights_dir=config.local_weights_dir or None,
+        model,
+        weights_dir=config.local_weights_dir or config.local_weights or None,
         device=config.device,
         dtype=config.dtype,
         batch_size=config.batch_size,

@@ -1,0 +1,48 @@
+"""``depthstudio models list`` / ``models fetch NAME``: prepare a machine's local depth model ahead of time."""
+
+from __future__ import annotations
+
+import click
+
+from depthstudio.cli import fail
+from depthstudio.errors import DepthstudioError
+
+
+@click.group("models")
+def models_cmd() -> None:
+    """The local depth models: which are known, which are here, and fetching one."""
+
+
+@models_cmd.command("list")
+def list_cmd() -> None:
+    """Each pinned model with its file, size, licence and whether it is in the Hugging Face cache."""
+    from depthstudio.depth import models
+
+    for entry in models.MODELS.values():
+        here = models.cached(entry)
+        state = f"cached at {here}" if here else "not downloaded"
+        click.echo(
+            f"{entry.name}  {entry.filename}  {entry.size / 1e6:.1f} MB  {entry.licence}  "
+            f"rev {entry.revision[:12]}  {state}"
+        )
+
+
+@models_cmd.command("fetch")
+@click.argument("name")
+def fetch_cmd(name: str) -> None:
+    """Download NAME once into the Hugging Face cache (resumable), and check its size and sha256."""
+    from depthstudio.cli.download import DownloadReporter
+    from depthstudio.depth import models
+
+    reporter = DownloadReporter()
+    try:
+        path = models.fetch(models.model_file(name), progress=reporter)
+    except DepthstudioError as err:
+        reporter.close()
+        fail(err)
+    reporter.close()
+    click.echo(f"{name}: {path}")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(models_cmd)

@@ -1,0 +1,95 @@
+"""One preprocessing and postprocessing path for every local runtime (PyTorch and ONNX Runtime).
+
+Both runtimes see the same float32 input for the same photo and hand back the network's raw output to the same
+resize, so the same weights give the same map whichever runtime ran them. Plain numpy + Pillow: the ONNX path
+must not need torch, and the ``transformers`` image processors need torchvision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_HALF_MEAN = (0.5, 0.5, 0.5)
+_HALF_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a photo becomes the network's input, per the model's published processor configuration."""
+
+    size: int  # target side; the input is scaled as little as possible towards size x size
+    multiple: int  # the patch grid (14 for DINOv2, 32 for the DPT/BEiT decoder)
+    keep_aspect: bool
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """(height, width) of the network input, following ``DPTImageProcessor``'s rule: keep the aspect by
+        using whichever of the two scale factors is closer to 1, then round each side to the nearest
+        multiple."""
+        sh, sw = self.size / height, self.size / width
+        if self.keep_aspect:
+            s = sw if abs(1 - sw) < abs(1 - sh) else sh
+            sh = sw = s
+
+        def snap(x: float) -> int:
+            return max(self.multiple, round(x / self.multiple) * self.multiple)
+
+        return snap(height * sh), snap(width * sw)
+
+    def with_processor_config(self, data: dict[str, Any]) -> Preprocessing:
+        """Override the built-in values with what a weights directory's ``preprocessor_config.json``
+        says."""
+        size = data.get("size") or {}
+        side = size.get("height") if isinstance(size, dict) else size
+        return replace(
+            self,
+            size=int(side or self.size),
+            multiple=int(data.get("ensure_multiple_of") or self.multiple),
+            keep_aspect=bool(data.get("keep_aspect_ratio", self.keep_aspect)),
+            mean=tuple(data.get("image_mean") or self.mean),  # type: ignore[arg-type]
+            std=tuple(data.get("image_std") or self.std),  # type: ignore[arg-type]
+        )
+
+
+# MiDaS-style defaults per family (DPTImageProcessor values); a preprocessor_config.json next to the weights
+# (the published repositories have one) overrides them at load time.
+PREPROCESSING: dict[str, Preprocessing] = {
+    "depth_anything": Preprocessing(518, 14, True, _IMAGENET_MEAN, _IMAGENET_STD),
+    "dpt": Preprocessing(512, 32, True, _HALF_MEAN, _HALF_STD),
+}
+
+
+def to_network_input(images: Sequence[Image.Image], prep: Preprocessing) -> np.ndarray:
+    """Same-size RGB images -> (N, 3, H, W) float32, bicubic (antialiased when shrinking, as Pillow does in
+    the published processors), scaled to [0, 1], normalised by the model's mean/std."""
+    width, height = images[0].size
+    in_h, in_w = prep.input_size(width, height)
+    mean = np.asarray(prep.mean, dtype=np.float32).reshape(1, 1, 3)
+    std = np.asarray(prep.std, dtype=np.float32).reshape(1, 1, 3)
+    batch = np.empty((len(images), 3, in_h, in_w), dtype=np.float32)
+    for i, img in enumerate(images):
+        rgb = img.convert("RGB")
+        if (in_w, in_h) != (width, height):
+            rgb = rgb.resize((in_w, in_h), Image.Resampling.BICUBIC)
+        x = (np.asarray(rgb, dtype=np.float32) / 255.0 - mean) / std
+        batch[i] = x.transpose(2, 0, 1)
+    return batch
+
+
+def to_maps(depth: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
+    """The network's (N, h, w) output back to (width, height) = ``size`` of the crop, one float32 map each."""
+    width, height = size
+    out: list[np.ndarray] = []
+    for m in np.asarray(depth, dtype=np.float32):
+        if m.shape != (height, width):
+            m = np.asarray(Image.fromarray(m, mode="F").resize((width, height), Image.Resampling.BICUBIC))
+        out.append(np.ascontiguousarray(m, dtype=np.float32))
+    return out

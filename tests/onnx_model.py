@@ -1,0 +1,32 @@
+"""The real Depth-Anything-V2-Small architecture (reduced widths/depth), random weights, exported to ONNX once per
+test session in the published export's form; the torch network stays alongside for same-weights comparisons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class TinyOnnx:
+    path: Path
+    torch_backend: object  # depthstudio.depth.local.LocalBackend with the same weights
+
+    @property
+    def content(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def export_tiny(folder: Path) -> TinyOnnx:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from depthstudio.depth.local import DA_V2_SMALL, LocalBackend
+    from depthstudio.depth.onnx_export import export_onnx
+    from depthstudio.depth.preprocess import PREPROCESSING
+
+    backend = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu", batch_size=4)
+    backend.preprocessing = PREPROCESSING["depth_anything"]  # the product's 518² input, as the ONNX model gets it
+    path = export_onnx(backend.network, folder / "model.onnx", side=518)
+    return TinyOnnx(path, backend)
