@@ -56,7 +56,9 @@ class Installed:
 
 def _layered_site_dirs() -> list[str]:
     dirs = [*site.getsitepackages(), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
-    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir() and not Path(d).resolve().is_relative_to(REPO)]
+    # A folder on the path that holds depthstudio itself (the checkout) is left out; a venv inside the checkout is
+    # fine: its editable-install hook is a .pth file, which a folder named in a .pth line does not run.
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir() and not (Path(d) / "depthstudio").exists()]
 
 
 @pytest.fixture(scope="module")
