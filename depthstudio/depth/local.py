@@ -27,8 +27,14 @@ import numpy as np
 
 from depthstudio.cancel import CancelToken
 from depthstudio.depth.backend import DepthPrediction
-from depthstudio.depth.preprocess import PREPROCESSING, Preprocessing, to_maps, to_network_input
-from depthstudio.errors import BackendError, Cancelled, ConfigError
+from depthstudio.depth.preprocess import (
+    PREPROCESSING,
+    Preprocessing,
+    predict_in_batches,
+    to_maps,
+    to_network_input,
+)
+from depthstudio.errors import BackendError, ConfigError
 from depthstudio.imaging.types import Avatar
 
 if TYPE_CHECKING:
@@ -341,29 +347,16 @@ class LocalBackend:
 
     def predict_many(self, avatars: Sequence[Avatar], *, cancel: CancelToken | None = None) -> list[DepthPrediction]:
         """Same-size crops share a batch (all of them, normally: the crops have one configured size)."""
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, avatar in enumerate(avatars):
-            groups.setdefault(avatar.image.size, []).append(i)
-        results: list[DepthPrediction | None] = [None] * len(avatars)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.batch_size):
-                if cancel is not None and cancel.cancelled:
-                    raise Cancelled("the local depth prediction was cancelled")
-                chunk = indices[start : start + self.batch_size]
-                maps = self._run([avatars[i].image for i in chunk])
-                for i, disparity in zip(chunk, maps, strict=True):
-                    results[i] = DepthPrediction(
-                        disparity=disparity,
-                        frame="crop",
-                        backend=self.name,
-                        model=self.model,
-                        metadata={
-                            "device": str(self.device),
-                            "dtype": str(self.dtype).removeprefix("torch."),
-                            "input_size": list(self.preprocessing.input_size(*avatars[i].image.size)),
-                        },
-                    )
-        return [r for r in results if r is not None]
+        return predict_in_batches(
+            avatars,
+            batch_size=self.batch_size,
+            run=self._run,
+            preprocessing=self.preprocessing,
+            backend=self.name,
+            model=self.model,
+            metadata={"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch.")},
+            cancel=cancel,
+        )
 
     def _run(self, images: Sequence[Any]) -> list[np.ndarray]:
         import torch

@@ -7,12 +7,16 @@ must not need torch, and the ``transformers`` image processors need torchvision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from depthstudio.cancel import CancelToken
+from depthstudio.depth.backend import DepthPrediction
+from depthstudio.errors import Cancelled
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -93,3 +97,38 @@ def to_maps(depth: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
             m = np.asarray(Image.fromarray(m, mode="F").resize((width, height), Image.Resampling.BICUBIC))
         out.append(np.ascontiguousarray(m, dtype=np.float32))
     return out
+
+
+def predict_in_batches(
+    avatars: Sequence[Any],
+    *,
+    batch_size: int,
+    run: Callable[[list[Any]], list[np.ndarray]],
+    preprocessing: Preprocessing,
+    backend: str,
+    model: str,
+    metadata: dict[str, Any],
+    cancel: CancelToken | None = None,
+) -> list[DepthPrediction]:
+    """Both local runtimes batch alike: same-size crops share a batch of at most ``batch_size``, cancel is checked
+    between batches, and results come back in input order with what ran in their metadata."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, avatar in enumerate(avatars):
+        groups.setdefault(avatar.image.size, []).append(i)
+    results: list[DepthPrediction | None] = [None] * len(avatars)
+    for indices in groups.values():
+        for start in range(0, len(indices), batch_size):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("the local depth prediction was cancelled")
+            chunk = indices[start : start + batch_size]
+            maps = run([avatars[i].image for i in chunk])
+            for i, disparity in zip(chunk, maps, strict=True):
+                size = list(preprocessing.input_size(*avatars[i].image.size))
+                results[i] = DepthPrediction(
+                    disparity=disparity,
+                    frame="crop",
+                    backend=backend,
+                    model=model,
+                    metadata={**metadata, "input_size": size},
+                )
+    return [r for r in results if r is not None]
