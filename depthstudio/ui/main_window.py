@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from depthstudio.config import Config
+from depthstudio.depth.factory import planned
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
@@ -152,6 +153,10 @@ class MainWindow(QMainWindow):
         self.bulk.message.connect(self.show_error)
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
         self.bulk.confirm_publish = self.confirm_publish
+        self.backend_label = QLabel("")
+        self.backend_label.setObjectName("hint")
+        self.backend_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.bulk.backend_described.connect(lambda text: self.backend_label.setText(f"Depth: {text}"))
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[str] = set()
@@ -282,6 +287,12 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.bulk)
         self.setCentralWidget(root)
         self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+        self.statusBar().addPermanentWidget(self.backend_label)
+        # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
+        self.tasks.submit(
+            lambda: planned(self.config),
+            lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
+        )
 
     def _view_bar(self) -> QHBoxLayout:
         row = QHBoxLayout()
