@@ -48,6 +48,7 @@ from depthstudio.ui.models import UserListModel, display_name, status_label
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
+from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
@@ -816,7 +817,7 @@ def _row_key(row: UserRow) -> str:
 def _describe_row(row: UserRow) -> str:
     parts = [status_label(row.status)]
     if row.backend:
-        parts.append(f"{row.backend} / {row.model}")
+        parts.append(depth_source(row.backend, row.model))
     if row.result_id is not None:
         parts.append(f"QA risk {row.qa_risk:.2f}")
     if row.decision:
@@ -845,7 +846,7 @@ def _depth_array(png: bytes) -> np.ndarray:
 
 
 def _result_label(result: ResultRow) -> str:
-    return f"#{result.id} {result.backend} / {result.model}"
+    return f"#{result.id} {depth_source(result.backend, result.model)}"
 
 
 def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, str, list[dict[str, Any]]]:

@@ -33,6 +33,7 @@ from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.ui import photos
 from depthstudio.ui.plain import display, tooltip_html
+from depthstudio.ui.sources import depth_source
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)
@@ -310,7 +311,7 @@ def tooltip(row: UserRow) -> str:
     if row.decision:
         lines.append(f"{row.decision} by {row.reviewer}" + (f": {row.note}" if row.note else ""))
     if row.backend:
-        lines.append(f"depth: {row.backend} / {row.model}, QA risk {row.qa_risk:.2f}")
+        lines.append(f"depth: {depth_source(row.backend, row.model)}, QA risk {row.qa_risk:.2f}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from depthstudio.portal.repository import UserRow
 from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE, status_label
 from depthstudio.ui.plain import display
+from depthstudio.ui.sources import HAND_AUTHORED, HAND_AUTHORED_LABEL
 
 STATUS_COLORS = {
     "missing": "#8a8f98",
@@ -102,7 +103,7 @@ def _detail(row: UserRow) -> str:
     if row.qa_risk >= 0.5:
         return f"QA risk {row.qa_risk:.2f}"
     if row.backend:
-        return row.backend
+        return HAND_AUTHORED_LABEL if row.backend == HAND_AUTHORED else row.backend
     return ""
 
 
