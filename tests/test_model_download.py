@@ -117,3 +117,16 @@ def test_a_hub_that_accepts_and_never_answers_is_the_clear_error_within_the_prob
     assert "depth.local_weights" in str(err.value) and "REPLICATE_API_TOKEN" in str(err.value)
     assert took < 15  # bounded by the 5 s probe; the hub client alone retries for much longer (a hang to a user)
     assert hub.gets == []
+
+
+def test_models_fetch_honours_the_configured_mirror_pin(hub, monkeypatch):
+    from click.testing import CliRunner
+
+    from depthstudio.cli import main
+
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_REVISION", hub.commit)
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_SHA256", hub.sha256)
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_SIZE", str(len(hub.content)))
+    result = CliRunner().invoke(main, ["models", "fetch", REPO])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("onnx/model.onnx") and hub.gets == [""]
