@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from depthstudio.depth.factory import describe, make_backend
 from depthstudio.depth.onnx import OnnxBackend
@@ -38,9 +40,14 @@ def _export(folder: Path, full: bool) -> Path:
     return export_onnx(torch_backend.network, folder / "model.onnx", side=518)
 
 
-def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Callable[[str | None, Path], str]) -> None:
-    import os
+def _model_alone(backend: OnnxBackend, loaded: list[Any], n: int, batch: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, n, batch):
+        backend.predict_many([loaded[j % len(loaded)] for j in range(i, min(n, i + batch))])
+    return n / (time.perf_counter() - t0)
 
+
+def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Callable[[str | None, Path], str]) -> None:
     users = args.users if args.users != 10_000 else 1000  # bulk_job's default is for the free backend
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -57,20 +64,14 @@ def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Cal
         cfg.depth.model_revision = "0" * 40
         cfg.depth.model_sha256, cfg.depth.model_size = hashlib.sha256(data).hexdigest(), len(data)
 
-        # The model alone, first (its warm-up is the same for both): batches of depth.batch_size.
+        # The model alone, before and after the job (the mean of the two: a shared machine's load drifts).
         alone = OnnxBackend(
             model_path, model=MODEL, preprocessing=PREPROCESSING["depth_anything"], batch_size=cfg.depth.batch_size
         )
-        policy = cfg.fetch.policy()
-        loaded = [load_avatar(a, policy) for a in avatars]
+        loaded = [load_avatar(a, cfg.fetch.policy()) for a in avatars]
         alone.predict_many(loaded[: cfg.depth.batch_size])
         n = min(users, args.model_images)
-        t0 = time.perf_counter()
-        for i in range(0, n, cfg.depth.batch_size):
-            alone.predict_many([loaded[j % len(loaded)] for j in range(i, min(n, i + cfg.depth.batch_size))])
-        model_rate = n / (time.perf_counter() - t0)
-        alone.close()
-
+        before = _model_alone(alone, loaded, n, cfg.depth.batch_size)
         portal = Portal.open(cfg)
         backend = make_backend(cfg)
         backend.predict(loaded[0])  # the same warm-up
@@ -82,6 +83,9 @@ def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Cal
         batches = list(getattr(backend, "batches", []))
         ran = describe(backend)
         backend.close()
+        after = _model_alone(alone, loaded, n, cfg.depth.batch_size)
+        model_rate = (before + after) / 2
+        alone.close()
         portal.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     full_batches = sum(1 for b in batches if b == cfg.depth.batch_size) / max(1, len(batches))
@@ -89,7 +93,10 @@ def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Cal
     print(f"backend             : {ran}; {'published' if args.full else 'reduced test'} widths, random weights")
     print(f"users, C, batch     : {users}, {args.concurrency}, {cfg.depth.batch_size}")
     print(f"baseline (L = 0)    : {free:.1f} users/s  (job overhead only, {args.baseline_users} users)")
-    print(f"model alone         : {model_rate:.2f} images/s  ({n} images, batches of {cfg.depth.batch_size})")
+    print(
+        f"model alone         : {model_rate:.2f} images/s  ({n} images in batches of {cfg.depth.batch_size}, "
+        f"before/after the job: {before:.2f}/{after:.2f})"
+    )
     print(f"product path        : {product_rate:.2f} users/s  ({len(batches)} batches, {full_batches:.0%} full)")
     print(f"ratio product/model : {product_rate / model_rate:.2f}  (target >= 0.9 on a CPU)")
     print(f"peak RSS            : {rss_mb:.0f} MB  (this process, whole run)")
@@ -101,6 +108,7 @@ def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Cal
                 "users": users,
                 "baseline_users_per_s": free,
                 "model_images_per_s": model_rate,
+                "model_images_per_s_before_after": [before, after],
                 "product_users_per_s": product_rate,
                 "ratio": product_rate / model_rate,
                 "peak_rss_mb": rss_mb,

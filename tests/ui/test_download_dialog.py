@@ -53,6 +53,14 @@ def local_window(qtbot, hub):
     portal.close()
 
 
+def _generate_until_the_hub_holds(qtbot, window, hub) -> DownloadDialog:
+    """Press Generate; the hub sends ``HELD`` bytes and holds the rest at its gate, with the dialog up."""
+    hub.faults = Faults(hold_at=HELD)
+    window.bulk.generate_button.click()
+    qtbot.waitUntil(lambda: _shown(window, HELD), timeout=20000)
+    return _dialog_showing(window, HELD)
+
+
 def _dialog_showing(window, done: int) -> DownloadDialog:
     download = window.bulk.download
     assert download is not None and download.dialog is not None and download.dialog.isVisible()
@@ -71,10 +79,7 @@ def _missing(portal: Portal) -> int:
 def test_generate_downloads_the_model_once_in_a_dialog_then_makes_every_map(qtbot, local_window, hub):
     window, portal = local_window
     missing = _missing(portal)
-    hub.faults = Faults(hold_at=HELD)
-    window.bulk.generate_button.click()
-    qtbot.waitUntil(lambda: _shown(window, HELD), timeout=20000)
-    dialog = _dialog_showing(window, HELD)
+    dialog = _generate_until_the_hub_holds(qtbot, window, hub)
     assert dialog.file_label.text() == f"Downloading {FILE}" and dialog.cancel_button.isEnabled()
     assert 0 < dialog.bar.value() < 1000
     with qtbot.waitSignal(window.bulk.stopped, timeout=120000) as stopped:
@@ -101,10 +106,7 @@ def _shown(window, done: int) -> bool:
 def test_cancel_stops_the_download_writes_nothing_and_the_next_generate_completes(qtbot, local_window, hub, tmp_path):
     window, portal = local_window
     missing = _missing(portal)
-    hub.faults = Faults(hold_at=HELD)
-    window.bulk.generate_button.click()
-    qtbot.waitUntil(lambda: _shown(window, HELD), timeout=20000)
-    dialog = _dialog_showing(window, HELD)
+    dialog = _generate_until_the_hub_holds(qtbot, window, hub)
     with qtbot.waitSignal(window.bulk.stopped, timeout=30000) as stopped:
         dialog.cancel_button.click()
         assert dialog.speed_label.text() == "cancelling…" and not dialog.cancel_button.isEnabled()
