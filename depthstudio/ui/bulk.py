@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -27,13 +27,15 @@ from PySide6.QtWidgets import (
 from depthstudio.cancel import CancelToken
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
-from depthstudio.depth.models import DownloadProgress
 from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.download_dialog import ModelDownload, make_backend
 from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import JobController
+
+if TYPE_CHECKING:
+    from depthstudio.depth.models import DownloadProgress
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 )
 
 from depthstudio.config import Config
-from depthstudio.depth.factory import planned
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
@@ -291,7 +290,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.backend_label)
         # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
         self.tasks.submit(
-            lambda: planned(self.config),
+            lambda: _planned_backend(self.config),
             lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
         )
 
@@ -828,6 +827,12 @@ def _describe_row(row: UserRow) -> str:
     if row.status == "stale":
         parts.append("the photo changed after the depth map was made: the web shows the plain photo")
     return " · ".join(parts)
+
+
+def _planned_backend(config: Config) -> str:
+    from depthstudio.depth.factory import planned  # late, as the bulk panel's: a broken install still opens
+
+    return planned(config)
 
 
 def _safe_url(url: str) -> str:
