@@ -188,6 +188,8 @@ class BulkPanel(QWidget):
         if not self._start(title, make):
             download.deleteLater()
             return False
+        if self.download is not None:
+            self.download.deleteLater()  # the last run's, ended: one per run, not one per run ever made
         self.download = download
         return True
 
