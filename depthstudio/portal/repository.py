@@ -35,6 +35,7 @@ from depthstudio.errors import ConfigError, PortalError
 from depthstudio.portal import migrate
 from depthstudio.portal.engine import make_engine, writer
 from depthstudio.portal.schema import UsersTable, reflect_users
+from depthstudio.portal.status import LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
 from depthstudio.portal.tables import (
     FAILED,
     QUEUED,
@@ -48,20 +49,6 @@ from depthstudio.portal.tables import (
     user_state,
 )
 
-# The statuses a user can be in, in the order the UI shows its filters.
-STATUSES = (
-    "missing",
-    "queued",
-    "generating",
-    "generated",
-    "approved",
-    "rejected",
-    "published",
-    "stale",
-    "failed",
-    "no_photo",
-)
-NEEDS_DEPTH = ("missing", "stale")
 DECISIONS = ("approved", "rejected", "cleared")
 SORTS = ("name", "recent", "attention", "risk")
 QA_FLAG_THRESHOLD = 0.5  # qa_risk at or above this shows under the "QA-flagged" filter
@@ -287,10 +274,8 @@ class Portal:
             order = [sub.c.activity.desc().nulls_last(), sub.c.id]
         else:
             attention = case(
-                (sub.c.status == "failed", 0),
-                (sub.c.status == "stale", 1),
-                (sub.c.status == "generated", 2),
-                else_=3,
+                *((sub.c.status == s.value, s.info.attention) for s in Status),
+                else_=LAST_ATTENTION,
             )
             order = (
                 [sub.c.qa_risk.desc(), sub.c.id]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,10 +39,11 @@ from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.portal.status import FILTERS, status_label
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
-from depthstudio.ui.models import UserListModel, display_name, status_label
+from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
@@ -58,28 +58,6 @@ PREFETCH_KEEP = 8  # loaded previews kept (the current user and its neighbours):
 PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
 
 
-@dataclass(frozen=True)
-class Filter:
-    key: str
-    label: str
-    statuses: tuple[str, ...] = ()
-    flagged: bool = False
-
-
-# Keys 1-9 jump to the first nine, in this order.
-FILTERS = (
-    Filter("all", "All"),
-    Filter("missing", "Missing", ("missing",)),
-    Filter("generated", "Awaiting review", ("generated",)),
-    Filter("approved", "Approved", ("approved",)),
-    Filter("rejected", "Rejected", ("rejected",)),
-    Filter("published", "Published", ("published",)),
-    Filter("stale", "Stale", ("stale",)),
-    Filter("failed", "Failed", ("failed",)),
-    Filter("flagged", "QA-flagged", flagged=True),
-    Filter("in_progress", "In progress", ("queued", "generating")),
-    Filter("no_photo", "No photo", ("no_photo",)),  # so that the status chips add up to All
-)
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
 
