@@ -29,6 +29,7 @@ from depthstudio.cancel import CancelToken
 from depthstudio.errors import ConfigError, DepthstudioError, RenderError
 from depthstudio.imaging.types import Avatar
 from depthstudio.portal.repository import Portal, Query, UserRow
+from depthstudio.portal.shown_map import shown_map
 from depthstudio.render.motion import EASING
 from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
 from depthstudio.render.shader_source import (
@@ -208,13 +209,14 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None:
-    """The map this user would show: the current result (unless stale or rejected), else the published one."""
-    if row.result_id is not None and row.result_avatar == row.avatar and row.decision != "rejected":
-        data = portal.result_png(row.result_id, bits=8)
+    """The map this user shows on the web (``shown_map``), as PNG bytes; None for the plain image."""
+    shown = shown_map(row)
+    if shown.result_id is not None:
+        data = portal.result_png(shown.result_id, bits=8)
         if data:
             return data
-    if row.depth_url:
-        return _png(load(row.depth_url).original.convert("L"))
+    if shown.portal_url:
+        return _png(load(shown.portal_url).original.convert("L"))
     return None
 
 

@@ -39,6 +39,7 @@ from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import FILTERS, status_label
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
@@ -823,14 +824,15 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
     depth: np.ndarray | None = None
     label = compare_label = ""
     compare: np.ndarray | None = None
-    if row.result_id is not None and row.status != "stale":
-        png = portal.result_png(row.result_id)
+    shown = shown_map(row, reviewing=True)
+    if shown.result_id is not None:
+        png = portal.result_png(shown.result_id)
         if png:
             depth = _depth_array(png)
         results = portal.results_for_user(row.id)
-        current = next((r for r in results if r.id == row.result_id), None)
+        current = next((r for r in results if r.id == shown.result_id), None)
         label = _result_label(current) if current else ""
-        other = next((r for r in results if r.id != row.result_id and r.avatar_url == row.avatar), None)
+        other = next((r for r in results if r.id != shown.result_id and r.avatar_url == row.avatar), None)
         if other is not None and depth is not None:
             other_png = portal.result_png(other.id)
             if other_png:
@@ -839,7 +841,7 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
                     compare = np.asarray(Image.fromarray(compare).resize(depth.shape[::-1], Image.Resampling.BILINEAR))
                 compare_label = _result_label(other)
     note = ""
-    if depth is None and row.depth_url:
+    if depth is None and shown.portal_url:
         # A map the portal has from elsewhere (or one of ours published before a new photo): the web shows it,
         # so the preview does too, read the way the exporter reads it.
         try:
