@@ -18,7 +18,7 @@ from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
 from depthstudio.portal.status import STATUSES
 
 if TYPE_CHECKING:
-    from depthstudio.jobs.runner import Summary
+    from depthstudio.jobs.progress import Summary
 
 
 def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
