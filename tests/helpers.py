@@ -84,7 +84,7 @@ def seed_every_status(url: str, tmp_path: Path) -> tuple[Portal, list[str | None
     portal = Portal.open(portal_config(url, tmp_path))
     q = JobQueue(portal)
     # u1 queued, u2 running, u3 failed, u4 generated, u5 approved, u6 rejected, u7 stale, u8 published elsewhere
-    q.enqueue([(f"u{i:05d}", str(avatars[i])) for i in range(1, 8)], backend="synthetic", max_attempts=1)
+    q.enqueue([(f"u{i:05d}", str(avatars[i])) for i in range(1, 8)], max_attempts=1)
     claimed = {}
     while (job := q.claim("w")) is not None:
         claimed[job.user_id] = job

@@ -141,7 +141,7 @@ def test_integer_portal_ids_work(db_url, tmp_path):
         )
     )
     portal = Portal.open(cfg)
-    JobQueue(portal).enqueue([("7", "https://a/1.png")], backend="synthetic")
+    JobQueue(portal).enqueue([("7", "https://a/1.png")])
     assert portal.get_user("7").status == "queued"
 
 
@@ -170,7 +170,7 @@ def test_a_decision_applies_only_to_the_result_the_reviewer_was_shown(db_url, tm
     q = JobQueue(portal)
 
     def generate(uid: str) -> int:
-        q.enqueue([(uid, avatars[int(uid[1:])])], backend="synthetic")
+        q.enqueue([(uid, avatars[int(uid[1:])])])
         job = q.claim("w")
         assert job is not None and job.user_id == uid
         result_id = q.complete(job, tiny_result(avatars[int(uid[1:])]))

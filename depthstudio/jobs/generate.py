@@ -72,7 +72,6 @@ class GenerateMissingJob:
         self.runner.queue.expire_dead_local_leases(socket.gethostname())
         self.runner.queue.enqueue(
             self.plan(),
-            backend=self.runner.backend.name,
             publish=self.publish,
             max_attempts=self.config.job.retries,
             batch=self.batch,

@@ -28,7 +28,7 @@ def test_studio_and_web_export_show_the_same_map(qtbot, portal, seeded):
     new_photo = portal.get_user(awaiting).avatar
     with portal.engine.begin() as conn:
         conn.execute(update(table).where(table.c.id == renewed).values({avatar.name: new_photo}))
-    JobQueue(portal).enqueue([(renewed, new_photo)], backend="synthetic")
+    JobQueue(portal).enqueue([(renewed, new_photo)])
     assert portal.get_user(renewed).status == "queued"
     for uid in (awaiting, renewed):
         studio, web = _studio_depth(portal, uid), _web_depth(portal, uid)
