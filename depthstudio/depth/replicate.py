@@ -43,8 +43,9 @@ from depthstudio.cancel import CancelToken
 from depthstudio.config import DepthConfig, get_secret
 from depthstudio.depth.backend import DepthPrediction, Frame
 from depthstudio.errors import BackendError, Cancelled, ConfigError
-from depthstudio.imaging.errors import display_source
-from depthstudio.imaging.types import Avatar
+from depthstudio.imaging.decode import SUPPORTED_FORMATS, open_image
+from depthstudio.imaging.errors import ImagingError, TooManyPixelsError, display_source
+from depthstudio.imaging.types import Avatar, FetchPolicy
 
 log = logging.getLogger(__name__)
 
@@ -492,26 +493,30 @@ class ReplicateBackend:
             ) from None
 
     def _decode(self, data: bytes, expected: tuple[int, int], prediction_id: str) -> np.ndarray:
-        """Decode and check the output: an image, grayscale-like, the aspect of what was sent."""
-        opts = self.options
+        """Decode and check the output: an image, grayscale-like, the aspect of what was sent.
+
+        The output is remote, untrusted data like an avatar, so it passes the same guards (``open_image``:
+        format allow-list, pixel limit and bomb guard, truncation) before any pixel is decoded.
+        """
+        policy = FetchPolicy(max_pixels=self.options.max_output_pixels)
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with open_image(data, policy, shown=f"Replicate prediction {prediction_id}") as img:
                 w, h = img.size
-                if w * h > opts.max_output_pixels:
-                    raise BackendError(
-                        f"The depth map of prediction {prediction_id} is {w}x{h}, over the pixel limit.",
-                        kind="bad_output",
-                    )
-                img.load()
                 arr = self._to_gray(img, prediction_id)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except TooManyPixelsError:
+            raise BackendError(
+                f"The depth map of prediction {prediction_id} is over the pixel limit "
+                f"({self.options.max_output_pixels} pixels).",
+                kind="bad_output",
+            ) from None
+        except ImagingError as exc:
             raise BackendError(
                 f"The output of Replicate prediction {prediction_id} is not a readable image "
-                f"({type(exc).__name__}: {_short(str(exc), 120)}).",
+                f"({exc.kind.replace('_', ' ')}; depth maps are read as {', '.join(SUPPORTED_FORMATS)}).",
                 kind="bad_output",
             ) from None
         ew, eh = expected
-        if abs((w / h) / (ew / eh) - 1.0) > opts.aspect_tolerance:
+        if abs((w / h) / (ew / eh) - 1.0) > self.options.aspect_tolerance:
             raise BackendError(
                 f"The depth map of prediction {prediction_id} is {w}x{h} but the photo sent was {ew}x{eh} "
                 "(a different aspect ratio); the model's output does not match its input.",
