@@ -49,7 +49,9 @@ class PortalConfig:
 
 @dataclass
 class StudioConfig:
-    url: str = ""  # empty = the portal's database (tables prefixed depthstudio_)
+    """depthstudio's own tables always live in the portal's database (prefix ``depthstudio_``): statuses are
+    computed by joining the portal's users with them in one query, so there is no setting for another database."""
+
     reviewer: str = ""  # empty = the OS user name
     review_required: bool = True  # False: generate-missing publishes at once
 
@@ -153,9 +155,6 @@ class Config:
 
     def portal_url(self) -> str:
         return self.portal.url or f"sqlite:///{self.demo_portal_path()}"
-
-    def studio_url(self) -> str:
-        return self.studio.url or self.portal_url()
 
     def local_store_dir(self) -> Path:
         return Path(self.storage.local_dir) if self.storage.local_dir else data_dir() / "depthmaps"
@@ -296,7 +295,6 @@ SECRETS: dict[str, str] = {
     "replicate_token": "REPLICATE_API_TOKEN",
     "cloudinary_url": "CLOUDINARY_URL",
     "portal_db_password": "DEPTHSTUDIO_PORTAL_PASSWORD",
-    "studio_db_password": "DEPTHSTUDIO_STUDIO_PASSWORD",
 }
 
 

@@ -19,7 +19,7 @@ def _engine(app: AppContext) -> Engine:
 
         ensure_demo_portal(cfg.demo_portal_path())
     return make_engine(
-        cfg.studio_url(),
+        cfg.portal_url(),
         connect_timeout_s=cfg.portal.connect_timeout_s,
         statement_timeout_s=cfg.portal.statement_timeout_s,
     )

@@ -1,4 +1,5 @@
-"""Engines for the portal and studio databases: passwords from the secret store, safe pool settings."""
+"""The engine for the portal's database (depthstudio's tables live there too): the password from the secret store,
+safe pool settings."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
 
 
-def _with_password(url: URL, secret_name: str) -> URL:
+def _with_password(url: URL) -> URL:
     if url.password is None and url.drivername.startswith(("postgresql", "mysql")):
-        password = get_secret(secret_name)
+        password = get_secret("portal_db_password")
         if password:
             return url.set(password=password)
     return url
@@ -61,7 +62,6 @@ def writer(engine: Engine) -> Engine:
 def make_engine(
     url: str,
     *,
-    secret_name: str = "portal_db_password",
     pool_size: int = 10,
     connect_timeout_s: float = 10.0,
     statement_timeout_s: float = 120.0,
@@ -77,7 +77,7 @@ def make_engine(
         ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    parsed = _with_password(parsed, secret_name)
+    parsed = _with_password(parsed)
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.drivername.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
