@@ -221,6 +221,15 @@ def _checked(current: Any, value: Any, where: str) -> Any:
     return value
 
 
+def coerce_setting(default: Any, value: Any, where: str) -> Any:
+    """The one validation path for typed settings (file, environment, flags, ``[depth] postprocess``): a string
+    is parsed into the type of ``default``, any other value must already have it (an int passes for a float).
+    Errors name ``where``."""
+    if isinstance(value, str) and not isinstance(default, str):
+        value = _coerce(default, value, where)
+    return _checked(default, value, where)
+
+
 # Lower bounds that keep the job sane (a zero lease would let every worker steal every job at once).
 _MINIMUM: dict[str, float] = {
     "job.concurrency": 1,
@@ -243,11 +252,8 @@ def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
     for key, value in values.items():
         if key not in names:
             raise ConfigError(f"unknown setting {where}.{key}; known: {', '.join(sorted(names))}")
-        current = getattr(section_obj, key)
         name = f"{where}.{key}"
-        if isinstance(value, str) and not isinstance(current, str):
-            value = _coerce(current, value, name)
-        value = _checked(current, value, name)
+        value = coerce_setting(getattr(section_obj, key), value, name)
         if name in _MINIMUM and value < _MINIMUM[name]:
             raise ConfigError(f"{name} must be at least {_MINIMUM[name]:g}, not {value}")
         setattr(section_obj, key, value)
