@@ -145,13 +145,6 @@ def test_integer_portal_ids_work(db_url, tmp_path):
     assert portal.get_user("7").status == "queued"
 
 
-def test_separate_studio_database_is_refused_clearly(tmp_path):
-    cfg = Config(portal=PortalConfig(url=f"sqlite:///{tmp_path}/p.db"))
-    cfg.studio.url = f"sqlite:///{tmp_path}/s.db"
-    with pytest.raises(ConfigError, match="separate"):
-        Portal.open(cfg)
-
-
 def test_demo_portal_is_created_on_first_start():
     cfg = Config()
     portal = Portal.open(cfg)

@@ -47,11 +47,6 @@ class Portal(UserListing, ResultReads, Reviews, Overrides, Settings):
     def open(cls, config: Config, *, engine: Engine | None = None, upgrade: bool = True) -> Portal:
         """Connect, reflect and check the users table, and bring depthstudio's tables to the current schema
         (``upgrade=False``, for read-only paths: only check it) — failing with a sentence naming what's wrong."""
-        if config.studio.url and config.studio.url != config.portal_url():
-            raise ConfigError(
-                "a studio database separate from the portal's is not supported: statuses are computed by "
-                "joining the portal's users with depthstudio's tables in one query. Leave [studio] url empty."
-            )
         if engine is None:
             if config.is_demo:
                 from depthstudio.portal.demo import ensure_demo_portal
