@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from depthstudio.config import Config
-from depthstudio.errors import ConfigError, PortalError
+from depthstudio.errors import PortalError
 from depthstudio.portal import migrate
 from depthstudio.portal.base import upsert_state, utcnow
 from depthstudio.portal.engine import make_engine
