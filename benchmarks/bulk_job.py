@@ -6,6 +6,7 @@ that is the overhead-only baseline (how fast the job goes when the backend is fr
 
     python benchmarks/bulk_job.py                       # 10,000 users, L = 0.05 s, C = 16, SQLite
     python benchmarks/bulk_job.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python benchmarks/bulk_job.py --backend local       # 1,000 users through the local ONNX model (bulk_local.py)
 """
 
 from __future__ import annotations
@@ -61,7 +62,16 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--db", default=os.environ.get("BENCH_DB"), help="PostgreSQL admin URL (default: SQLite)")
     ap.add_argument("--baseline-users", type=int, default=2000)
+    ap.add_argument(
+        "--backend", choices=("synthetic", "local"), default="synthetic", help="local: benchmarks/bulk_local.py"
+    )
+    ap.add_argument("--full", action="store_true", help="--backend local: the published widths, not the reduced ones")
+    ap.add_argument("--model-images", type=int, default=200, help="--backend local: images timed for the model alone")
     args = ap.parse_args()
+    if args.backend == "local":
+        from benchmarks.bulk_local import main as local_main
+
+        return local_main(args, run_once, _fresh_db)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         os.environ["DEPTHSTUDIO_DATA_DIR"] = str(tmp / "data")

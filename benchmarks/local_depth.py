@@ -1,75 +1,53 @@
-"""Throughput and peak memory of the local depth backend on the REAL architectures (random weights).
+"""Local depth runtimes on this machine: ONNX Runtime against torch eager (default), or a torch sweep.
 
-Runs DA-V2-Small (518^2) and DPT-BEiT-L-512 (512^2) end to end through ``LocalBackend.predict_many`` (uint8
-photo in, map at the crop's size out: preprocessing, network, resize, one device-to-host copy per batch) on
-512x512 avatar crops, for each dtype and batch size, and prints images/s (median over timed batches), peak
-memory and the speed ratio against batch 1 / float32 of the same model in the same run.
+Default: Depth-Anything-V2-Small with random weights (the reduced test configuration; ``--full`` for the
+published widths), exported to ONNX, both runtimes through the product's ``predict_many`` on the same crops
+(see benchmarks/runtimes.py): images/s at batch 1 and the best batch, peak RSS, the max abs difference of the
+normalised maps, the provider/device. The last line is one JSON list, a record per runtime and batch.
 
-"cpu s/img" is this process's CPU time per image (all threads): on a shared machine it moves far less than
-the wall-clock rate when other jobs compete for the cores. Peak memory: on CUDA
-``torch.cuda.max_memory_allocated`` (reset per configuration); elsewhere the process RSS sampled every 5 ms
-while the configuration runs (it includes the weights and the Python process, ~0.4 GB).
+``--torch-sweep``: the torch backend alone on the REAL DA-V2-Small (518^2) and DPT-BEiT-L-512 (512^2)
+architectures, for each dtype and batch size, with "cpu s/img" (this process's CPU time per image: on a
+shared machine it moves far less than the wall-clock rate) and peak memory (on CUDA
+``torch.cuda.max_memory_allocated``; elsewhere the process RSS sampled every 5 ms, ~0.4 GB of it Python).
 
-    python benchmarks/local_depth.py                     # CPU default: fits in ~4 minutes on 2 cores
-    python benchmarks/local_depth.py --batches 1,4,8,16  # e.g. on a GPU (the default list grows there)
+    python benchmarks/local_depth.py                         # ORT vs torch, reduced model: ~1 minute on 2 cores
+    python benchmarks/local_depth.py --full --batches 1,4    # the published widths
+    python benchmarks/local_depth.py --torch-sweep           # CPU: ~4 minutes on 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import statistics
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from benchmarks.runtimes import RssSampler, avatars, compare, ort_child, report
+
+if "--ort-child" in sys.argv:  # the ONNX Runtime half of the comparison: must not import torch
+    child = argparse.ArgumentParser()
+    child.add_argument("--ort-child")
+    child.add_argument("--batches")
+    child.add_argument("--iters", type=int)
+    child.add_argument("--maps-out")
+    a = child.parse_args()
+    ort_child(a.ort_child, [int(b) for b in a.batches.split(",")], a.iters, a.maps_out)
+    sys.exit(0)
+
+import time
+
 import torch
-from PIL import Image
 
 from depthstudio.depth.local import DA_V2_SMALL, DPT_BEIT_LARGE_512, LocalBackend
 from depthstudio.errors import BackendError
-from depthstudio.imaging.types import Avatar, CropBox
 
 MODELS = {"da-v2-s": DA_V2_SMALL, "dpt-beit-l-512": DPT_BEIT_LARGE_512}
-SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "demo" / "avatars"
-
-
-class RssSampler:
-    """Peak resident memory over a window; /proc is read directly (no psutil in the environment)."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        try:
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * self._page
-        except OSError:  # not Linux: the process-lifetime peak is the best available
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            self._stop.wait(0.005)
-
-    def __enter__(self) -> RssSampler:
-        self.peak = self._rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
 
 
 @dataclass
@@ -94,19 +72,6 @@ class Run:
         return statistics.median(self.cpu_s_per_image)
 
 
-def avatars(n: int) -> list[Avatar]:
-    """Real photos (the demo avatars, centre-cropped to 512^2), repeated to fill a batch."""
-    photos = []
-    for path in sorted(SAMPLES.glob("*.*g")):
-        img = Image.open(path).convert("RGB")
-        side = min(img.size)
-        left, top = (img.width - side) // 2, (img.height - side) // 2
-        crop = CropBox(left, top, left + side, top + side)
-        square = img.crop((left, top, left + side, top + side)).resize((512, 512), Image.Resampling.BICUBIC)
-        photos.append(Avatar(str(path), "0", img, square, crop))
-    return [photos[i % len(photos)] for i in range(n)]
-
-
 def time_once(run: Run) -> None:
     batch = avatars(run.batch)
     cuda = run.backend.device.type == "cuda"
@@ -126,6 +91,8 @@ def time_once(run: Run) -> None:
 def main() -> None:
     device_default = "cuda" if torch.cuda.is_available() else "cpu"
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--torch-sweep", action="store_true", help="the torch backend alone, every model and dtype")
+    parser.add_argument("--full", action="store_true", help="compare on the published widths, not the reduced ones")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma list of {', '.join(MODELS)}")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtypes", default="float32,bfloat16")
@@ -140,6 +107,12 @@ def main() -> None:
     args = parser.parse_args()
 
     batches = [int(b) for b in args.batches.split(",")]
+    if not args.torch_sweep:
+        wanted = batches if "--batches" in sys.argv else [1, 4, 8]
+        records = compare(wanted, args.iters, args.full)
+        report(records)
+        print(json.dumps(records))
+        return
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
     results: dict[str, list[Run]] = {}
     for key in args.models.split(","):

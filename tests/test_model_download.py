@@ -105,3 +105,28 @@ def test_no_server_is_a_clear_error_within_seconds(tiny_onnx, tmp_path, monkeypa
         models.fetch(models.MODELS[REPO])
     assert time.monotonic() - started < 30  # guards against a hang; not a timing test
     assert "99.1 MB" in str(err.value) and "4472b7362082ad9968fee890ca0f1e5aca36b93d" in str(err.value)
+
+
+def test_a_hub_that_accepts_and_never_answers_is_the_clear_error_within_the_probe_timeout(hub):
+    hub.faults = Faults(stall=True)  # the handler blocks on an Event, set only when the server stops
+    started = time.monotonic()
+    with pytest.raises(BackendError) as err:
+        models.fetch(_entry(hub))
+    took = time.monotonic() - started
+    assert err.value.kind == "no_weights" and "did not answer" in str(err.value) and "Timeout" in str(err.value)
+    assert "depth.local_weights" in str(err.value) and "REPLICATE_API_TOKEN" in str(err.value)
+    assert took < 15  # bounded by the 5 s probe; the hub client alone retries for much longer (a hang to a user)
+    assert hub.gets == []
+
+
+def test_models_fetch_honours_the_configured_mirror_pin(hub, monkeypatch):
+    from click.testing import CliRunner
+
+    from depthstudio.cli import main
+
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_REVISION", hub.commit)
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_SHA256", hub.sha256)
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_SIZE", str(len(hub.content)))
+    result = CliRunner().invoke(main, ["models", "fetch", REPO])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("onnx/model.onnx") and hub.gets == [""]

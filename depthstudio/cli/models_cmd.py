@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from depthstudio.cli import fail
+from depthstudio.cli import AppContext, fail, pass_app
 from depthstudio.errors import DepthstudioError
 
 
@@ -18,7 +18,7 @@ def list_cmd() -> None:
     """Each pinned model with its file, size, licence and whether it is in the Hugging Face cache."""
     from depthstudio.depth import models
 
-    for entry in models.MODELS.values():
+    for entry in [*models.MODELS.values(), *models.FP16.values()]:
         here = models.cached(entry)
         state = f"cached at {here}" if here else "not downloaded"
         click.echo(
@@ -29,14 +29,20 @@ def list_cmd() -> None:
 
 @models_cmd.command("fetch")
 @click.argument("name")
-def fetch_cmd(name: str) -> None:
-    """Download NAME once into the Hugging Face cache (resumable), and check its size and sha256."""
+@click.option("--fp16", is_flag=True, help="the half-precision file, which a GPU provider (CUDA/DirectML/CoreML) runs")
+@pass_app
+def fetch_cmd(app: AppContext, name: str, fp16: bool) -> None:
+    """Download NAME once into the Hugging Face cache (resumable), and check its size and sha256.
+
+    For the configured model (depth.local_model) a mirror's own pin (depth.model_revision/sha256/size) applies."""
     from depthstudio.cli.download import DownloadReporter
     from depthstudio.depth import models
 
     reporter = DownloadReporter()
     try:
-        path = models.fetch(models.model_file(name), progress=reporter)
+        depth = app.config.depth
+        entry = models.from_config(depth) if name == depth.local_model else models.model_file(name)
+        path = models.fetch(models.FP16.get(name, entry) if fp16 else entry, progress=reporter)
     except DepthstudioError as err:
         reporter.close()
         fail(err)

@@ -88,3 +88,13 @@ def describe(backend: DepthBackend) -> str:
     """What ran, for the CLI summary and the status bar: backend, model, runtime and device where known."""
     extra = [str(v) for v in (getattr(backend, "runtime", None), getattr(backend, "device", None)) if v]
     return f"{backend.name} · {backend.model}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def planned(config: Config) -> str:
+    """What a run would use, before any backend is made (no model loaded, no download): for the status bar."""
+    chosen = resolve_name(config)
+    if chosen == "local":
+        return f"local · {config.depth.local_model} ({local_runtime(config.depth)})"
+    if chosen == "replicate":
+        return f"replicate · {config.depth.replicate_model}"
+    return chosen

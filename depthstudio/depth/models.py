@@ -59,7 +59,21 @@ DA_V2_SMALL_ONNX = ModelFile(
     runtime="onnxruntime",
 )
 
+# The half-precision export in the same commit, onnx/model_fp16.onnx: 49,642,442 bytes, sha256 2df6223f….
+# Not read from the hub here either (no network): several independent public projects pin this exact revision,
+# size and sha256 (one notes it equals the hub's X-Linked-Etag). A wrong pin is a checksum error, not a bad model.
+DA_V2_SMALL_ONNX_FP16 = replace(
+    DA_V2_SMALL_ONNX,
+    filename="onnx/model_fp16.onnx",
+    sha256="2df6223f206b5164e21f664ace61dabeb9bb6a49b8b5a3e00510b4807d0f5b04",
+    size=49_642_442,
+)
+
 MODELS: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX}
+FP16: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX_FP16}
+# ONNX Runtime's GPU providers, tried in this order before the CPU; they run a half-precision graph at full speed.
+# The CPU provider computes most fp16 ops by converting back to fp32 (slower than the fp32 file): it keeps fp32.
+GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
 
 
 def hub_endpoint() -> str:
@@ -99,6 +113,23 @@ def from_config(config: Any) -> ModelFile:
     return model_file(
         config.local_model, revision=config.model_revision, sha256=config.model_sha256, size=config.model_size
     )
+
+
+def for_provider(config: Any, provider: str) -> ModelFile:
+    """The file to run on ``provider``: fp16 on a GPU provider (``depth.dtype`` auto or float16), fp32 on the CPU.
+
+    A mirror's own pin (``depth.model_revision``/``model_sha256``/``model_size``) describes one file, the fp32 one,
+    so with it set fp32 is used everywhere; ``depth.dtype=float32`` keeps fp32 on a GPU too.
+    """
+    fp32 = from_config(config)
+    dtype = (config.dtype or "auto").strip().lower()
+    if dtype not in ("auto", "float32", "float16"):
+        raise ConfigError(f"depth.dtype={dtype!r}: the ONNX runtime runs auto, float32 or float16")
+    mirrored = bool(config.model_revision or config.model_sha256 or config.model_size)
+    half = FP16.get(fp32.name)
+    if half is None or mirrored or dtype == "float32" or (dtype == "auto" and provider not in GPU_PROVIDERS):
+        return fp32
+    return half
 
 
 def unavailable(entry: ModelFile, why: str) -> BackendError:
@@ -141,8 +172,11 @@ def cached(entry: ModelFile) -> Path | None:
 
 
 def _progress_class(progress: DownloadProgress | None, cancel: CancelToken | None, filename: str) -> type:
-    """A tqdm for ``hf_hub_download`` that reports to ``progress`` and stops the transfer on cancel (the partial
-    ``.incomplete`` file stays, so the next attempt resumes)."""
+    """A tqdm for ``hf_hub_download`` that reports to ``progress`` and stops the transfer on cancel.
+
+    huggingface_hub >= 2 writes each download to a process-unique ``.incomplete`` file and deletes it when the
+    transfer fails (``_download_to_tmp_and_move``, huggingface_hub PR #4228): a cut connection is resumed with a
+    Range request within the call, but a cancelled download starts again next time."""
     from huggingface_hub.utils import tqdm as hf_tqdm
 
     class _Reporting(hf_tqdm):  # type: ignore[misc, valid-type]
@@ -151,13 +185,18 @@ def _progress_class(progress: DownloadProgress | None, cancel: CancelToken | Non
             super().__init__(*args, **kwargs)
             self._done = int(kwargs.get("initial") or 0)
             self._total = int(kwargs.get("total") or 0)
+            if progress is not None:  # at once, so a dialog shows the size (and a resume's start) before bytes move
+                progress(self._done, self._total, filename)
 
         def update(self, n: float | None = 1) -> bool | None:
             self._done += int(n or 0)
             if progress is not None:
                 progress(self._done, self._total, filename)
             if cancel is not None and cancel.cancelled:
-                raise Cancelled(f"the download of {filename} was cancelled")
+                raise Cancelled(
+                    f"the download of {filename} was cancelled at {self._done / 1e6:.1f} of {self._total / 1e6:.1f} "
+                    "MB; nothing was kept or changed, and the next attempt downloads it again"
+                )
             return None
 
     return _Reporting
@@ -228,9 +267,16 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:200]
 
 
-def locate(config: Any, *, progress: DownloadProgress | None = None, cancel: CancelToken | None = None) -> Path:
-    """``depth.local_weights`` (a file, or a folder holding it) when set — never the network — else the hub."""
-    entry = from_config(config)
+def locate(
+    config: Any,
+    *,
+    entry: ModelFile | None = None,
+    progress: DownloadProgress | None = None,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """``depth.local_weights`` (a file, or a folder holding it) when set — never the network — else the hub.
+    ``entry`` is the variant wanted (``for_provider``); the configured fp32 file by default."""
+    entry = entry or from_config(config)
     if config.local_weights:
         path = Path(config.local_weights).expanduser()
         if path.is_dir():

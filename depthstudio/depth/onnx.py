@@ -16,7 +16,7 @@ import numpy as np
 
 from depthstudio.cancel import CancelToken
 from depthstudio.depth.backend import DepthPrediction
-from depthstudio.depth.models import DownloadProgress, ModelFile
+from depthstudio.depth.models import GPU_PROVIDERS, DownloadProgress, ModelFile
 from depthstudio.depth.preprocess import (
     PREPROCESSING,
     Preprocessing,
@@ -27,7 +27,6 @@ from depthstudio.depth.preprocess import (
 from depthstudio.errors import BackendError, ConfigError
 from depthstudio.imaging.types import Avatar
 
-GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
 _SHORT = {
     "CUDAExecutionProvider": "cuda",
     "DmlExecutionProvider": "directml",
@@ -144,8 +143,11 @@ def make_onnx_backend(
     config: Any, *, progress: DownloadProgress | None = None, cancel: CancelToken | None = None
 ) -> OnnxBackend:
     """The configured ONNX model: ``depth.local_weights`` or the pinned file from the hub (downloaded once)."""
+    import onnxruntime as ort
+
     from depthstudio.depth import models
 
-    entry = models.from_config(config)
-    path = models.locate(config, progress=progress, cancel=cancel)
+    first = choose_providers(ort.get_available_providers(), config.device)[0]
+    entry = models.for_provider(config, first)
+    path = models.locate(config, entry=entry, progress=progress, cancel=cancel)
     return OnnxBackend.for_model(entry, path, device=config.device, batch_size=config.batch_size)

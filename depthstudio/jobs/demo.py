@@ -22,6 +22,7 @@ from depthstudio.storage.local import LocalDirectoryStore
 
 log = logging.getLogger(__name__)
 SEEDED = "demo_seeded"
+HAND_AUTHORED = "hand-authored"  # the backend recorded for the sample maps: drawn by hand, not a model's output
 _STATES = {"astronaut": "published", "grace_hopper": "approved"}
 
 
@@ -58,10 +59,10 @@ def _seed_one(
     if depth.shape != (avatar.original.height, avatar.original.width):
         log.warning("hand-authored depth for %s does not match the photo's size; skipped", stem)
         return 0
-    prediction = DepthPrediction(disparity=depth, frame="original", backend="hand-authored", model=stem)
+    prediction = DepthPrediction(disparity=depth, frame="original", backend=HAND_AUTHORED, model=stem)
     dm = make_depth_map(prediction, avatar)
     new = NewResult.from_depth_map(
-        dm, avatar_url=avatar_url, avatar_sha256=avatar.sha256, backend="hand-authored", model="resources/demo/depth"
+        dm, avatar_url=avatar_url, avatar_sha256=avatar.sha256, backend=HAND_AUTHORED, model="resources/demo/depth"
     )
     result_id = record_result(portal, user_id, new)
     state = _STATES.get(stem)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -24,23 +24,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from depthstudio.cancel import CancelToken
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
+from depthstudio.ui.download_dialog import ModelDownload, make_backend
 from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import JobController
 
+if TYPE_CHECKING:
+    from depthstudio.depth.models import DownloadProgress
+
 log = logging.getLogger(__name__)
 
-BackendFactory = Callable[[Config], DepthBackend]
+# Called as factory(config), or factory(config, progress=..., cancel=...) where it takes those (the download dialog).
+BackendFactory = Callable[..., DepthBackend]
 StoreFactory = Callable[[Config], DepthStore]
 REFRESH_MS = 300
 
 
-def default_backend_factory(config: Config) -> DepthBackend:
-    """The configured backend; imported late because the local one pulls in torch."""
+def default_backend_factory(
+    config: Config, *, progress: DownloadProgress | None = None, cancel: CancelToken | None = None
+) -> DepthBackend:
+    """The configured backend; imported late because the local one pulls in torch. ``progress``/``cancel``
+    see and stop the model's one-time download."""
     try:
         from depthstudio.depth.factory import make_backend
     except ModuleNotFoundError as exc:
@@ -50,7 +59,7 @@ def default_backend_factory(config: Config) -> DepthBackend:
             "this installation has no depth backends (depthstudio.depth.factory is missing); reinstall depthstudio",
             kind="not_installed",
         ) from None
-    return make_backend(config, config.depth.backend)
+    return make_backend(config, config.depth.backend, progress=progress, cancel=cancel)
 
 
 def default_store_factory(config: Config) -> DepthStore:
@@ -73,6 +82,7 @@ class BulkPanel(QWidget):
     finished = Signal(object)  # the job's Summary
     stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
     message = Signal(str)
+    backend_described = Signal(str)  # which backend and model the run uses (depthstudio.depth.factory.describe)
 
     def __init__(
         self,
@@ -97,6 +107,7 @@ class BulkPanel(QWidget):
         self.last_progress: Any = None
         self.last_summary: Any = None
         self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message)
+        self.download: ModelDownload | None = None  # the current run's model download (dialog, cancel)
         self._touched: set[str] = set()
         self._refresh = QTimer(self)
         self._refresh.setInterval(REFRESH_MS)
@@ -153,11 +164,15 @@ class BulkPanel(QWidget):
     def generate(self, user_ids: list[str] | None = None, *, title: str = "Generate all missing") -> bool:
         """Generate for ``user_ids`` (the selection, a retry) or every user who needs a depth map."""
 
+        download = ModelDownload(self)
+
         def make(c: JobController) -> Any:
+            from depthstudio.depth.factory import describe
             from depthstudio.jobs.generate import GenerateMissingJob
 
-            backend = self.backend_factory(self.config)
+            backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
+            self.backend_described.emit(describe(backend))
             store = self.store_factory(self.config) if not self.config.studio.review_required else None
             return GenerateMissingJob(
                 self.portal,
@@ -170,7 +185,13 @@ class BulkPanel(QWidget):
                 on_item=c.on_item,
             )
 
-        return self._start(title, make)
+        if not self._start(title, make):
+            download.deleteLater()
+            return False
+        if self.download is not None:
+            self.download.deleteLater()  # the last run's, ended: one per run, not one per run ever made
+        self.download = download
+        return True
 
     def publish_confirmed(self) -> bool:
         """The button's publish: asks ``confirm_publish`` (the window's dialog) first, where one is set."""
@@ -195,6 +216,8 @@ class BulkPanel(QWidget):
 
     def cancel(self) -> None:
         if self.running:
+            if self.download is not None:
+                self.download.cancel.cancel()
             self.controller.cancel()
             self.cancel_button.setEnabled(False)
             self.progress_bar.setFormat("cancelling…")

@@ -48,6 +48,7 @@ from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
+from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
@@ -131,6 +132,10 @@ class MainWindow(QMainWindow):
         self.bulk.message.connect(self.show_error)
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
         self.bulk.confirm_publish = self.confirm_publish
+        self.backend_label = QLabel("")
+        self.backend_label.setObjectName("hint")
+        self.backend_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.bulk.backend_described.connect(lambda text: self.backend_label.setText(f"Depth: {text}"))
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[str] = set()
@@ -261,6 +266,12 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.bulk)
         self.setCentralWidget(root)
         self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+        self.statusBar().addPermanentWidget(self.backend_label)
+        # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
+        self.tasks.submit(
+            lambda: _planned_backend(self.config),
+            lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
+        )
 
     def _view_bar(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -784,7 +795,7 @@ def _row_key(row: UserRow) -> str:
 def _describe_row(row: UserRow) -> str:
     parts = [status_label(row.status)]
     if row.backend:
-        parts.append(f"{row.backend} / {row.model}")
+        parts.append(depth_source(row.backend, row.model))
     if row.result_id is not None:
         parts.append(f"QA risk {row.qa_risk:.2f}")
     if row.decision:
@@ -795,6 +806,12 @@ def _describe_row(row: UserRow) -> str:
     if row.status == "stale":
         parts.append("the photo changed after the depth map was made: the web shows the plain photo")
     return " · ".join(parts)
+
+
+def _planned_backend(config: Config) -> str:
+    from depthstudio.depth.factory import planned  # late, as the bulk panel's: a broken install still opens
+
+    return planned(config)
 
 
 def _safe_url(url: str) -> str:
@@ -813,7 +830,7 @@ def _depth_array(png: bytes) -> np.ndarray:
 
 
 def _result_label(result: ResultRow) -> str:
-    return f"#{result.id} {result.backend} / {result.model}"
+    return f"#{result.id} {depth_source(result.backend, result.model)}"
 
 
 def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, str, list[dict[str, Any]]]:

@@ -34,6 +34,7 @@ from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.portal.status import status_label
 from depthstudio.ui import photos
 from depthstudio.ui.plain import display, tooltip_html
+from depthstudio.ui.sources import depth_source
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)
@@ -311,5 +312,5 @@ def tooltip(row: UserRow) -> str:
     if row.decision:
         lines.append(f"{row.decision} by {row.reviewer}" + (f": {row.note}" if row.note else ""))
     if row.backend:
-        lines.append(f"depth: {row.backend} / {row.model}, QA risk {row.qa_risk:.2f}")
+        lines.append(f"depth: {depth_source(row.backend, row.model)}, QA risk {row.qa_risk:.2f}")
     return "\n".join(lines)

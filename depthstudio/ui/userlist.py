@@ -10,6 +10,7 @@ from depthstudio.portal.repository import QA_FLAG_THRESHOLD, UserRow
 from depthstudio.portal.status import Status, status_color, status_label
 from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE
 from depthstudio.ui.plain import display
+from depthstudio.ui.sources import HAND_AUTHORED, HAND_AUTHORED_LABEL
 
 ROW_HEIGHT = 60
 THUMB = 48
@@ -90,7 +91,7 @@ def _detail(row: UserRow) -> str:
     if row.qa_risk >= QA_FLAG_THRESHOLD:
         return f"QA risk {row.qa_risk:.2f}"
     if row.backend:
-        return row.backend
+        return HAND_AUTHORED_LABEL if row.backend == HAND_AUTHORED else row.backend
     return ""
 
 

@@ -32,7 +32,9 @@ class Faults:
     status: int = 0  # the next HEADs answer this status (404, 500, 503)
     status_times: int = 0
     wrong_bytes: bool = False  # serve other bytes of the same size (the client cannot tell; our sha256 can)
-    stall: bool = False  # accept and never answer
+    stall: bool = False  # accept and never answer (until the server stops)
+    hold_at: int = 0  # the next full GET sends this many bytes, then waits for ``gate`` before the rest
+    gate: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -116,6 +118,12 @@ class HubServer:
                 if match:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.end_headers()
+                if hub.faults.hold_at and not match:
+                    held, hub.faults.hold_at = hub.faults.hold_at, 0
+                    self.wfile.write(part[:held])
+                    self.wfile.flush()
+                    hub.faults.gate.wait(30)
+                    part = part[held:]
                 if hub.faults.cut_after and not match:
                     self.wfile.write(part[: hub.faults.cut_after])
                     self.wfile.flush()
@@ -141,6 +149,7 @@ class HubServer:
             yield self
         finally:
             self._release.set()
+            self.faults.gate.set()
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)

@@ -1,0 +1,59 @@
+"""Which published file the ONNX runtime runs: fp16 where a GPU provider takes it, fp32 on the CPU.
+
+No GPU here: the choice is a function of the provider ONNX Runtime would put first, tested for each provider.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from depthstudio.config import DepthConfig
+from depthstudio.depth import models
+from depthstudio.depth.onnx import choose_providers
+from depthstudio.errors import ConfigError
+
+FP32, FP16 = models.DA_V2_SMALL_ONNX, models.DA_V2_SMALL_ONNX_FP16
+
+
+@pytest.mark.parametrize("provider", ["CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider"])
+def test_a_gpu_provider_gets_the_half_precision_export(provider):
+    chosen = models.for_provider(DepthConfig(), provider)
+    assert chosen is FP16 and chosen.filename == "onnx/model_fp16.onnx"
+    assert chosen.revision == FP32.revision and chosen.size == 49_642_442
+
+
+def test_the_cpu_keeps_fp32():
+    assert models.for_provider(DepthConfig(), "CPUExecutionProvider") is FP32
+
+
+def test_this_machine_runs_fp32_on_the_provider_onnx_runtime_puts_first():
+    import onnxruntime as ort
+
+    first = choose_providers(ort.get_available_providers(), "auto")[0]
+    assert first == "CPUExecutionProvider"  # no GPU provider installed here (CI neither)
+    assert models.for_provider(DepthConfig(), first) is FP32
+
+
+def test_float32_is_kept_on_a_gpu_when_asked_and_float16_is_used_when_asked():
+    assert models.for_provider(DepthConfig(dtype="float32"), "CUDAExecutionProvider") is FP32
+    assert models.for_provider(DepthConfig(dtype="float16"), "CPUExecutionProvider") is FP16
+
+
+def test_a_mirror_pin_describes_the_fp32_file_so_a_gpu_runs_that_one():
+    mirrored = DepthConfig(model_revision="5" * 40, model_sha256="6" * 64, model_size=1234)
+    chosen = models.for_provider(mirrored, "CUDAExecutionProvider")
+    assert chosen.filename == "onnx/model.onnx" and chosen.revision == "5" * 40 and chosen.size == 1234
+
+
+def test_a_dtype_onnx_runtime_cannot_run_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"depth\.dtype='bfloat16'"):
+        models.for_provider(DepthConfig(dtype="bfloat16"), "CUDAExecutionProvider")
+
+
+def test_local_weights_in_a_folder_are_looked_up_under_the_chosen_variants_name(tmp_path):
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model.onnx").write_bytes(b"fp32 only")
+    from depthstudio.errors import BackendError
+
+    with pytest.raises(BackendError, match=r"holds no onnx/model_fp16\.onnx"):
+        models.locate(DepthConfig(local_weights=str(tmp_path)), entry=FP16)
