@@ -38,8 +38,12 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return _box(a, radius) * guide + _box(b, radius)
 
 
-def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """uint8 matte at the depth map's size (255 = subject): the near class, edge-refined on the photo."""
+def soft_matte(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """uint8 matte at the depth map's size (255 = subject): the near class, edge-refined on the photo.
+
+    Its soft edge may reach past the depth silhouette (hair the depth map missed): the plate's hole is cut from
+    it, so no edge colour survives in the plate; the composited matte is :func:`matte_from_depth`.
+    """
     h, w = depth.shape
     threshold = otsu_threshold(depth)
     levels = depth.astype(np.float32)
@@ -52,6 +56,23 @@ def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     radius = max(2, round(GUIDE_RADIUS * max(h, w) / 256))
     refined = guided_filter(guide, raw, radius, GUIDE_EPS)
     return np.round(np.clip(refined, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """The composited matte: :func:`soft_matte` kept inside the depth silhouette (Otsu's near class).
+
+    The subject layer moves each photo pixel by its own depth, so a matte texel outside the silhouette would move
+    with the background: a strip of the subject's edge left behind ("split"). Inside the silhouette, every texel
+    the matte shows moves with the subject; the matte is at most the silhouette's own (bilinear) coverage.
+    """
+    return _inside_silhouette(soft_matte(photo, depth), depth)
+
+
+def _inside_silhouette(soft: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """0 outside the silhouette; inside, the soft matte lifted to [128, 255] (at least half opaque), so the
+    composited subject covers exactly its depth silhouette and the photo's softness blends only within it."""
+    lifted = 128 + (soft.astype(np.uint16) * 127 + 127) // 255
+    return np.where(depth > otsu_threshold(depth), lifted, 0).astype(np.uint8)
 
 
 def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS) -> np.ndarray:
@@ -88,10 +109,21 @@ def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
     return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
 
 
+def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(plate RGBA at the photo's size, composited matte at the depth's size) from an RGB(A) photo and 8-bit depth.
+
+    The plate's hole is the soft matte's extent (grown), wider than the composited matte, so the halo of edge
+    colours is inpainted away rather than copied into the uncovered background.
+    """
+    soft = soft_matte(photo, depth)
+    matte = _inside_silhouette(soft, depth)
+    return background_plate(photo, np.maximum(soft, matte)), matte
+
+
 def with_derived_layers(textures: Textures) -> Textures:
     """The textures plus the matte and plate derived from them (what the layered mode draws)."""
-    matte = matte_from_depth(textures.photo, textures.depth)
-    return textures.with_layers(background_plate(textures.photo, matte), matte)
+    plate, matte = derive_layers(textures.photo, textures.depth)
+    return textures.with_layers(plate, matte)
 
 
 def prepare_layered_textures(photo: Image.Image | np.ndarray, depth: np.ndarray | Image.Image) -> Textures:
