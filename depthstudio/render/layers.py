@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from depthstudio.depth.postprocess import guided_filter
 from depthstudio.render.artifact import otsu_threshold
 from depthstudio.render.reference import Textures, prepare_textures
 
@@ -21,21 +22,6 @@ GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
 GUIDE_EPS = 1e-2
 SOFT_LEVELS = 24.0  # depth levels over which the raw matte ramps from background to subject
 PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subject's edge colours go too
-
-
-def _box(img: np.ndarray, r: int) -> np.ndarray:
-    return cv2.boxFilter(img, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter with a grey guide: ``src`` smoothed except where ``guide`` has edges."""
-    mean_i = _box(guide, radius)
-    mean_p = _box(src, radius)
-    cov_ip = _box(guide * src, radius) - mean_i * mean_p
-    var_i = _box(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return _box(a, radius) * guide + _box(b, radius)
 
 
 def soft_matte(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -54,7 +40,7 @@ def soft_matte(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(np.ascontiguousarray(photo[..., :3]), cv2.COLOR_RGB2GRAY)
     guide = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / np.float32(255.0)
     radius = max(2, round(GUIDE_RADIUS * max(h, w) / 256))
-    refined = guided_filter(guide, raw, radius, GUIDE_EPS)
+    refined = guided_filter(raw, guide, radius, GUIDE_EPS)
     return np.round(np.clip(refined, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -65,10 +51,10 @@ def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     with the background: a strip of the subject's edge left behind ("split"). Inside the silhouette, every texel
     the matte shows moves with the subject; the matte is at most the silhouette's own (bilinear) coverage.
     """
-    return _inside_silhouette(soft_matte(photo, depth), depth)
+    return inside_silhouette(soft_matte(photo, depth), depth)
 
 
-def _inside_silhouette(soft: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def inside_silhouette(soft: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """0 outside the silhouette; inside, the soft matte lifted to [128, 255] (at least half opaque), so the
     composited subject covers exactly its depth silhouette and the photo's softness blends only within it."""
     lifted = 128 + (soft.astype(np.uint16) * 127 + 127) // 255
@@ -116,7 +102,7 @@ def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.
     colours is inpainted away rather than copied into the uncovered background.
     """
     soft = soft_matte(photo, depth)
-    matte = _inside_silhouette(soft, depth)
+    matte = inside_silhouette(soft, depth)
     return background_plate(photo, np.maximum(soft, matte)), matte
 
 
