@@ -58,6 +58,7 @@ def test_touch_up_previews_live_saves_a_new_result_and_it_is_reviewed_like_any(q
     qtbot.waitUntil(lambda: window.preview.isVisible(), timeout=2000)
     if NOTES.is_dir():
         window.grab().save(str(NOTES / "14-touchup.png"))
+        panel.grab().save(str(NOTES / "14-touchup-panel.png"))
 
     panel.reset()  # back to the stored result, live too
     qtbot.waitUntil(lambda: window.preview.content is stored, timeout=5000)
