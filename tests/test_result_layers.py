@@ -150,3 +150,24 @@ def test_the_stored_layers_sit_in_the_blob_row_not_the_result_row(db_url, tmp_pa
     with portal.engine.connect() as conn:
         row = conn.execute(select(result_blobs.c.plate_png, result_blobs.c.matte_png)).one()
     assert row.plate_png.startswith(b"\x89PNG") and row.matte_png.startswith(b"\x89PNG")
+
+
+def test_a_map_its_layers_cannot_be_made_from_is_kept_without_them(monkeypatch):
+    import cv2
+
+    from depthstudio.depth.postprocess import encode_png
+    from depthstudio.jobs.queue import NewResult
+    from depthstudio.render import result_layers
+
+    photo = Image.new("RGB", (32, 32), (10, 20, 30))
+    flat = NewResult("a", "0" * 64, "b", "m", 32, 32, encode_png(np.zeros((32, 32)), 8), None)
+    result_layers.attach_layers(flat, photo)  # an all-black map (QA flags it) still gets its layers
+    assert flat.plate_png is not None and flat.matte_png is not None
+
+    def broken(*_args: object) -> dict[str, bytes]:
+        raise cv2.error("inpainting failed")
+
+    monkeypatch.setattr(result_layers, "layer_pngs", broken)
+    kept = NewResult("a", "0" * 64, "b", "m", 32, 32, flat.png8, None)
+    result_layers.attach_layers(kept, photo)  # logs, never raises: the map is recorded without layers
+    assert kept.plate_png is None and kept.matte_png is None and kept.png8 == flat.png8
