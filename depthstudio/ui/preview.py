@@ -56,6 +56,7 @@ class PreviewContent:
     compare_depth: np.ndarray | None = None
     compare_label: str = ""
     layers: dict[str, bytes] | None = None  # the result's stored plate and matte (None: derived at upload)
+    caption: str = ""  # over the 3D view, e.g. "touch-up preview (not saved)"
 
 
 def original_of(params: ShaderParams) -> ShaderParams:
@@ -350,7 +351,7 @@ class PreviewWidget(QOpenGLWidget):
             return [(0, "original web shader (plane 0.5)"), (half, "fixed")]
         if mode == "compare":
             return [(0, content.label), (half, content.compare_label)]
-        return []
+        return [(0, content.caption)] if content.caption else []
 
     def _place_overlay(self) -> None:
         captions = self.captions()

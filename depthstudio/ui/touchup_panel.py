@@ -178,7 +178,8 @@ class TouchUpPanel(QDialog):
             return  # a later change is on its way, or the panel closed meanwhile
         self.last = touched
         photo: Image.Image = self.original.photo
-        self.preview.set_content(PreviewContent(photo, touched.levels, "touch-up (not saved)", layers=layers))
+        caption = "touch-up preview (not saved)"
+        self.preview.set_content(PreviewContent(photo, touched.levels, caption, layers=layers, caption=caption))
         self.status.setText("Previewing the touch-up (not saved)")
         self.save_button.setEnabled(True)
 
