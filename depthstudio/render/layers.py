@@ -1,9 +1,11 @@
 """The two layers of a layered avatar: a soft subject matte and a background plate with the subject removed.
 
 A photo has one layer; where the subject moves it uncovers background the photo never saw. The matte comes
-from the depth map (the near class) refined on the photo by a guided filter, so its edge follows the hair and
-ears of the photo rather than the depth map's blur; no extra model. The plate is the photo with the subject's
-area (grown by a margin, so no edge colour survives) inpainted from the surrounding background.
+from the depth map (the near class) refined on the photo by a guided filter, so its softness follows the hair
+and ears of the photo rather than the depth map's blur; no extra model. The composited matte stays inside the
+depth silhouette (what moves with the subject), so the subject's shown edge and its depth edge never part. The
+plate is the photo with the soft matte's area (grown by a margin, so no edge colour survives) inpainted from
+the surrounding background.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
 GUIDE_EPS = 1e-2
 SOFT_LEVELS = 24.0  # depth levels over which the raw matte ramps from background to subject
 PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subject's edge colours go too
-INPAINT_SIDE = 192  # px: larger photos are inpainted at this long side (2.1 s -> ~0.1 s at 512², notes/14.md)
+INPAINT_SIDE = 192  # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s -> ~0.1 s)
 
 
 def soft_matte(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
