@@ -1,15 +1,15 @@
 """layered mode: the background plate and matte stored with each result, beside its depth PNGs
 
 Revision ID: 0003_14_result_layers
-Revises: 0002 (file 0002_fencing_token.py)
+Revises: 0003_15a (chained after issue 15's migration when main was merged)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_14_result_layers"
-# 0002_fencing_token.py declares revision "0002": that id is what alembic resolves (the lead re-chains at merge).
-down_revision = "0002"
+# One head: after 0003_15a (0002_fencing_token.py's id is "0002"; the lead re-chains at merge if needed).
+down_revision = "0003_15a"
 branch_labels = None
 depends_on = None
 
