@@ -28,6 +28,7 @@ out vec4 fragColor;
 
 const int MAX_OCCLUSION_STEPS = 32;
 const int LAYERED_STEPS = 32;  // the layered mode's occlusion search when u_occlusionSteps is 0
+const int LAYERED_REFINE = 8;  // bisection steps of the layered mode's hit
 
 // Mirror-repeat outside [0, 1], exactly as the web component computes it.
 vec2 mirrored(vec2 v) {
@@ -91,6 +92,38 @@ vec2 occludedLookup(vec2 vUv, vec2 threshold) {
     return farthestUv;
 }
 
+// The layered mode's subject lookup: the ray's first crossing of the depth surface, refined by bisection. No
+// silhouette-side rule: the matte decides what is subject, and the hit is the exact inverse of each photo pixel's
+// own displacement, so the subject's shown edge and its depth silhouette move together.
+vec2 layeredLookup(vec2 vUv, vec2 threshold) {
+    int steps = searchSteps();
+    vec2 k = u_mouse / threshold;
+    float hi = 1.0;
+    float lo = 0.0;
+    float prevLayer = 1.0;
+    for (int i = 0; i <= MAX_OCCLUSION_STEPS; ++i) {
+        if (i > steps) {
+            break;
+        }
+        float layer = 1.0 - float(i) / float(steps);
+        if (texture(u_depth, mirrored(vUv + relativeDepth(layer) * k)).r >= layer) {
+            hi = i == 0 ? layer : prevLayer;
+            lo = layer;
+            break;
+        }
+        prevLayer = layer;
+    }
+    for (int j = 0; j < LAYERED_REFINE; ++j) {
+        float mid = 0.5 * (hi + lo);
+        if (texture(u_depth, mirrored(vUv + relativeDepth(mid) * k)).r >= mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return vUv + relativeDepth(lo) * k;
+}
+
 // The matte through the threshold/feather ramp; linear (not smoothstep) so the numpy twin is exact.
 float matteAlpha(float m) {
     float lo = u_matteThreshold - u_matteFeather;
@@ -104,9 +137,9 @@ void main() {
     vec2 threshold = vec2(u_horizontalThreshold, u_verticalThreshold) * u_multiplier;
     vec2 fake3d;
     if (u_layered > 0.5) {
-        // Two layers: the plate moves as the far plane (depth 0); the subject is found by the occlusion
-        // search, so a ray that slips past its silhouette lands off the matte and shows the plate.
-        vec2 subjectUv = occludedLookup(vUv, threshold);
+        // Two layers: the plate moves as the far plane (depth 0); the subject is found by the layered search,
+        // so a ray that slips past its silhouette lands off the matte and shows the plate.
+        vec2 subjectUv = layeredLookup(vUv, threshold);
         vec2 plateUv = vUv + relativeDepth(0.0) * u_mouse / threshold;
         vec4 bg = texture(u_plate, mirrored(plateUv));
         vec4 fg = texture(u_photo, mirrored(subjectUv));

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image
@@ -64,6 +65,11 @@ def portal_config(url: str, tmp_path: Path, **job: object) -> Config:
     for key, value in job.items():
         setattr(cfg.job, key, value)
     return cfg
+
+
+def maps_only(names: Iterable[object]) -> list[str]:
+    """The depth maps among stored asset names or paths, without the layered mode's -plate/-matte beside them."""
+    return [str(n) for n in names if not str(n).removesuffix(".png").endswith(("-plate", "-matte"))]
 
 
 def tiny_png(path: Path, color: tuple[int, int, int] = (200, 100, 50)) -> str:

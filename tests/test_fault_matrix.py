@@ -22,7 +22,7 @@ from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.cloudinary import CloudinaryStore
 from depthstudio.storage.local import LocalDirectoryStore
-from tests.helpers import make_portal, portal_config, write_avatars
+from tests.helpers import make_portal, maps_only, portal_config, write_avatars
 from tests.servers.cloudinary_server import running_cloudinary_server
 from tests.servers.replicate_server import ReplicateServer
 
@@ -53,7 +53,8 @@ def _job(pg_url, tmp_path, replicate, cloud, *, users=1, options=FAST, store_tim
 
 def _published(portal: Portal, cloud, n: int = 1) -> None:
     assert portal.status_counts()["published"] == n
-    assert len(cloud.assets) == n
+    assert len(maps_only(cloud.assets)) == n
+    assert len(cloud.assets) == 3 * n  # each map with its plate and matte, no second copy of any
 
 
 @pytest.mark.parametrize(
@@ -190,10 +191,10 @@ def test_disk_full_in_the_local_store_fails_clearly_and_recovers(pg_url, tmp_pat
     make_portal(pg_url, write_avatars(tmp_path / "avatars", 2, size=48))
     cfg = portal_config(pg_url, tmp_path, retries=2)
     portal = Portal.open(cfg)
-    with _tiny_disk(tmp_path / "disk", 16) as disk:
+    with _tiny_disk(tmp_path / "disk", 64) as disk:  # room for two maps with their plates and mattes
         filler = disk / "filler"
         with contextlib.suppress(OSError), filler.open("wb") as fh:
-            fh.write(b"\0" * 16 * 1024)
+            fh.write(b"\0" * 64 * 1024)
         store = LocalDirectoryStore(disk / "maps")
         summary = GenerateMissingJob(portal, SyntheticBackend(), store, cfg, publish=True).run()
         assert {f.error_kind for f in summary.failures} == {"disk_full"}

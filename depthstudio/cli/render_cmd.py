@@ -26,10 +26,10 @@ from depthstudio.render.export import (
     frame_size,
     output_format,
 )
-from depthstudio.render.layers import prepare_layered_textures
 from depthstudio.render.motion import PRESETS
 from depthstudio.render.params import ShaderParams, parse_assignment
 from depthstudio.render.reference import Textures, prepare_textures
+from depthstudio.render.result_layers import layered_textures
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,13 @@ def export_avatar(
     options: ExportOptions,
     renderer: str = "auto",
     cancel: CancelToken | None = None,
+    layers: dict[str, bytes] | None = None,
 ) -> ExportResult:
-    """Export one avatar: ``photo`` (EXIF-oriented), ``depth`` float [0, 1] or uint8 (white = near)."""
+    """Export one avatar: ``photo`` (EXIF-oriented), ``depth`` float [0, 1] or uint8 (white = near); ``layers``:
+    the result's stored plate and matte (else the layered mode derives them)."""
     if renderer not in RENDERERS:
         raise ConfigError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}", kind="renderer")
-    textures = prepare_layered_textures(photo, depth) if params.layered else prepare_textures(photo, depth)
+    textures = layered_textures(photo, depth, layers) if params.layered else prepare_textures(photo, depth)
     width, height = frame_size(options, output_format(out))
     frames = open_frame_renderer(renderer, textures, width, height)
     try:
@@ -182,9 +184,9 @@ def render_command(
         if plane is not None:
             values["plane"] = plane
         if depth is None:
-            photo_img, depth_arr, base = _user_inputs(ctx, source)
+            photo_img, depth_arr, base, layers = _user_inputs(ctx, source)
         else:
-            photo_img, depth_arr, base = load_photo(Path(source)), load_depth(depth), ShaderParams()
+            photo_img, depth_arr, base, layers = load_photo(Path(source)), load_depth(depth), ShaderParams(), None
         params = base.apply(values)
         width, height = _size(size_text)
         options = ExportOptions(
@@ -197,7 +199,7 @@ def render_command(
             still_pointer=_pointer(pointer_text),
         )
         output_format(output)
-        result = export_avatar(photo_img, depth_arr, params, output, options, renderer)
+        result = export_avatar(photo_img, depth_arr, params, output, options, renderer, layers=layers)
     except DepthstudioError as err:
         fail(err)
         return
@@ -207,14 +209,16 @@ def render_command(
     )
 
 
-def _user_inputs(ctx: click.Context, user_id: str) -> tuple[Image.Image, np.ndarray, ShaderParams]:
+def _user_inputs(
+    ctx: click.Context, user_id: str
+) -> tuple[Image.Image, np.ndarray, ShaderParams, dict[str, bytes] | None]:
     from depthstudio.cli.jobs_cmd import open_portal
     from depthstudio.render.web_export import render_inputs
 
     inputs = render_inputs(open_portal(ctx.obj), user_id)
     if inputs.depth is None:
         raise ConfigError(f"user {user_id!r} has no depth map yet: the web shows the plain photo", kind="no_depth")
-    return inputs.photo, np.asarray(inputs.depth, dtype=np.float32) / 255.0, inputs.params
+    return inputs.photo, np.asarray(inputs.depth, dtype=np.float32) / 255.0, inputs.params, inputs.layers
 
 
 def register(main: click.Group) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
+from depthstudio.jobs.publish_layers import delete_superseded_layers, publish_layers
 from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.tables import result_blobs, results, reviews, user_state
@@ -65,6 +66,7 @@ def publish_result(
     failpoint("after_store_put")
     if not store.owns(asset.url):
         raise StorageError(f"the store returned a URL it does not own ({asset.url}); refusing to publish it")
+    publish_layers(portal, store, StoreKey(user_id, r["avatar_sha256"]), result_id)  # before the portal sees the map
 
     previous = _previous_asset(portal, user_id, result_id)
     outcome = _compare_and_set(portal, r, asset, approval)
@@ -76,6 +78,7 @@ def publish_result(
     if delete_superseded and previous is not None and previous.location != asset.location and store.owns(previous.url):
         try:
             store.delete(previous)
+            delete_superseded_layers(store, previous)
         except StorageError as err:  # the new map is live; a leftover old asset is only clutter
             log.warning("could not delete the superseded depth map of %s: %s", user_id, err)
     return PublishOutcome(user_id, result_id, outcome, asset.url)

@@ -69,6 +69,8 @@ class NewResult:
     qa: dict[str, Any] | None = None
     qa_risk: float = 0.0
     postprocess: dict[str, Any] | None = None
+    plate_png: bytes | None = None  # the layered mode's images (depthstudio.render.result_layers)
+    matte_png: bytes | None = None
 
     @classmethod
     def from_depth_map(
@@ -110,7 +112,11 @@ def insert_result(conn: Connection, user_id: str, job_id: int | None, new: NewRe
         )
         .returning(results.c.id)
     ).scalar_one()
-    conn.execute(result_blobs.insert().values(result_id=result_id, png8=new.png8, png16=new.png16))
+    conn.execute(
+        result_blobs.insert().values(
+            result_id=result_id, png8=new.png8, png16=new.png16, plate_png=new.plate_png, matte_png=new.matte_png
+        )
+    )
     return result_id
 
 

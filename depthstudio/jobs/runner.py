@@ -45,6 +45,7 @@ from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
 from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal
+from depthstudio.render.result_layers import attach_layers
 from depthstudio.storage.base import DepthStore
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,7 @@ class BulkRunner:
             backend=prediction.backend,
             model=prediction.model,
         )
+        attach_layers(new, avatar.image)
         result_id = self.queue.complete(job, new)
         failpoint("after_complete")
         return result_id

@@ -117,6 +117,9 @@ result_blobs = Table(
     Column("result_id", Integer, ForeignKey("depthstudio_results.id", ondelete="CASCADE"), primary_key=True),
     Column("png8", LargeBinary, nullable=False),
     Column("png16", LargeBinary, nullable=True),
+    # The layered mode's background plate (RGB PNG) and matte (grey PNG); NULL for results made before 0003.
+    Column("plate_png", LargeBinary, nullable=True),
+    Column("matte_png", LargeBinary, nullable=True),
 )
 
 reviews = Table(

@@ -18,6 +18,7 @@ from depthstudio.render.params import ShaderParams
 MAX_OCCLUSION_STEPS = 32  # same caps as the GLSL constants
 WALL_JUMP = np.float32(0.15)
 LAYERED_STEPS = 32  # the layered mode's occlusion search when occlusion_steps is 0
+LAYERED_REFINE = 8  # bisection steps of the layered mode's hit (same constant in the GLSL)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,44 @@ def _occluded_lookup(
     return np.where(pending, far_u, out_u), np.where(pending, far_v, out_v)
 
 
+def _layered_lookup(
+    vu: np.ndarray, vv: np.ndarray, depth: np.ndarray, params: ShaderParams, k: tuple[np.float32, np.float32]
+) -> tuple[np.ndarray, np.ndarray]:
+    """GLSL ``layeredLookup``: the ray's first crossing of the depth surface, refined by bisection.
+
+    No silhouette-side rule here: the matte decides what is subject, so a ray that meets the edge's ramp lands
+    where the matte is already low and shows the plate. The hit is then exactly the inverse of each photo
+    pixel's own displacement, so the subject's shown edge and its depth silhouette move together.
+    """
+    steps = _search_steps(params)
+    hi = np.ones(vu.shape, dtype=np.float32)
+    lo = np.zeros(vu.shape, dtype=np.float32)
+    pending = np.ones(vu.shape, dtype=bool)
+    prev_layer = np.float32(1.0)
+
+    def depth_at(layer: np.ndarray | np.float32) -> np.ndarray:
+        s = relative_depth(layer, params)
+        return sample_linear(depth, mirrored(vu + s * k[0]), mirrored(vv + s * k[1]))
+
+    for i in range(steps + 1):
+        layer = np.float32(1.0) - np.float32(i) / np.float32(steps)
+        hit = pending & (depth_at(layer) >= layer)
+        # A ray that starts inside the surface (i == 0) has nothing to refine: hi == lo keeps it there.
+        hi = np.where(hit, layer if i == 0 else prev_layer, hi)
+        lo = np.where(hit, layer, lo)
+        pending &= ~hit
+        prev_layer = layer
+        if not pending.any():
+            break
+    for _ in range(LAYERED_REFINE):
+        mid = np.float32(0.5) * (hi + lo)
+        below = depth_at(mid) >= mid
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    s = relative_depth(lo, params)
+    return vu + s * k[0], vv + s * k[1]
+
+
 def _base_uv(textures: Textures, width: int, height: int, pixel_ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """``vUv`` of every output pixel: the aspect fit and the y flip."""
     a1, a2 = aspect_fit(width, height, *textures.photo_size)
@@ -178,9 +217,11 @@ def source_coords(
     """
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
     vu, vv = _base_uv(textures, width, height, pixel_ratio)
-    if params.occlusion_steps > 0 or params.layered:
-        th, tv = params.threshold()
-        mx, my = np.float32(mouse[0]), np.float32(mouse[1])
+    th, tv = params.threshold()
+    mx, my = np.float32(mouse[0]), np.float32(mouse[1])
+    if params.layered:
+        return _layered_lookup(vu, vv, depth, params, (mx / np.float32(th), my / np.float32(tv)))
+    if params.occlusion_steps > 0:
         return _occluded_lookup(vu, vv, depth, params, (mx / np.float32(th), my / np.float32(tv)))
     return _displaced(vu, vv, relative_depth(_lookup(depth, vu, vv), params), params, mouse)
 

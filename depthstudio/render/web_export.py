@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from depthstudio.cancel import CancelToken
@@ -33,6 +34,7 @@ from depthstudio.portal.shown_map import shown_map
 from depthstudio.render.motion import EASING
 from depthstudio.render.param_layers import global_defaults, user_params
 from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
+from depthstudio.render.result_layers import MATTE, PLATE, layer_pngs, stored_layers
 from depthstudio.render.shader_source import (
     DEPTH_UNIT,
     FRAME_UNIFORMS,
@@ -179,6 +181,12 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _stored_layers(portal: Portal, row: UserRow) -> dict[str, bytes] | None:
+    """The plate and matte stored with the result this user shows (None: derive them, or a foreign map)."""
+    result_id = shown_map(row).result_id
+    return stored_layers(portal, result_id) if result_id is not None else None
+
+
 def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None:
     """The map this user shows on the web (``shown_map``), as PNG bytes; None for the plain image."""
     shown = shown_map(row)
@@ -198,6 +206,7 @@ class RenderInputs:
     photo: Image.Image
     depth: Image.Image | None
     params: ShaderParams
+    layers: dict[str, bytes] | None = None  # the plate and matte stored with the shown result, if any
 
 
 def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None) -> RenderInputs:
@@ -214,7 +223,7 @@ def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None
     if depth_png is None:
         return RenderInputs(avatar.original.convert("RGB"), None, params)
     depth = _decode(depth_png, "depth map").convert("L")
-    return RenderInputs(photo_in_depth_frame(avatar, depth.size), depth, params)
+    return RenderInputs(photo_in_depth_frame(avatar, depth.size), depth, params, _stored_layers(portal, row))
 
 
 def _export_user(
@@ -236,11 +245,27 @@ def _export_user(
         (folder / "photo.png").write_bytes(_png(photo_in_depth_frame(avatar, depth.size)))
         (folder / "depth.png").write_bytes(_png(depth))
         props["originalImg"], props["depthImg"] = "photo.png", "depth.png"
+        props.update(_write_layers(portal, row, folder, params, depth))
         outcome = ExportItem(row.id, "depth")
     props.update(params.web_props())
     (folder / "params.json").write_text(json.dumps(props, indent=2) + "\n", encoding="utf-8")
     entry = {"id": row.id, "name": row.name, "folder": folder.name, "props": props}
     return outcome, entry
+
+
+def _write_layers(
+    portal: Portal, row: UserRow, folder: Path, params: ShaderParams, depth: Image.Image
+) -> dict[str, str]:
+    """plate.png and matte.png beside the map (the stored ones, or derived when the user is shown layered), and
+    their props; nothing for an older result that is not shown layered (a web developer turns it on later)."""
+    layers = _stored_layers(portal, row)
+    if layers is None and params.layered:
+        layers = layer_pngs(Image.open(folder / "photo.png").convert("RGB"), np.asarray(depth))
+    if layers is None:
+        return {}
+    (folder / "plate.png").write_bytes(layers[PLATE])
+    (folder / "matte.png").write_bytes(layers[MATTE])
+    return {"plateImg": "plate.png", "matteImg": "matte.png"}
 
 
 def _data_url(path: Path) -> str:
@@ -397,7 +422,7 @@ def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) 
     for e in entries:
         folder = built / "users" / e["folder"]
         props = dict(e["props"])
-        for key in ("originalImg", "depthImg"):
+        for key in ("originalImg", "depthImg", "plateImg", "matteImg"):
             if key in props:
                 props[key] = _data_url(folder / props[key])
         inline_users.append({"id": e["id"], "name": e["name"], "props": props})

@@ -41,6 +41,7 @@ from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import FILTERS, status_label
+from depthstudio.render.result_layers import stored_layers
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
@@ -50,6 +51,7 @@ from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
+from depthstudio.ui.touchup_panel import open_touchup
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
@@ -376,6 +378,7 @@ class MainWindow(QMainWindow):
         act("Review", "Reject", ("X", "R"), lambda: self.decide("rejected"))
         act("Review", "Reject with note…", ("Shift+X", "Shift+R"), self.reject_with_note)
         act("Review", "Generate selected", ("G",), self.generate_selected)
+        act("Review", "Touch up…", ("T",), self.touch_up)
         self.menus["Review"].addSeparator()
         self.menus["Review"].addAction(undo)
         self.menus["Review"].addAction(redo)
@@ -434,6 +437,18 @@ class MainWindow(QMainWindow):
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(display(text), 8000)
+
+    def touch_up(self) -> None:
+        """The touch-up panel on the shown result; saving reloads the user with the new result."""
+        row = self.current
+        result_id = shown_map(row, reviewing=True).result_id if row is not None else None
+        panel = open_touchup(self.portal, result_id, self.preview.content, self.preview, self)
+        if panel is None:
+            self.show_error("Nothing to touch up: this user has no depth result of their current photo")
+            return
+        assert row is not None  # a panel opens only on a shown result
+        panel.saved.connect(lambda _new_id, uid=row.id: self._users_changed([uid]))  # row, counts, preview
+        self.touchup_panel = panel
 
     def show_error(self, text: str, *, about: str | None = None) -> None:
         """Show ``text``; log it unless it is the same problem of the same user (``about``) logged before."""
@@ -871,4 +886,5 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
                 return PreviewContent(inputs.photo, portal_map, "the portal's depth map"), "", history
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
-    return PreviewContent(photo, depth, label, compare, compare_label), note, history
+    layers = stored_layers(portal, shown.result_id) if depth is not None and shown.result_id is not None else None
+    return PreviewContent(photo, depth, label, compare, compare_label, layers), note, history

@@ -21,10 +21,10 @@ from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from depthstudio.gl.renderer import Framebuffer, ParallaxRenderer
-from depthstudio.render.layers import prepare_layered_textures
 from depthstudio.render.motion import EasedPointer, auto_orbit_target, pointer_target
 from depthstudio.render.params import PLANE_ORIGINAL, ShaderParams
 from depthstudio.render.reference import prepare_textures
+from depthstudio.render.result_layers import layered_textures
 from depthstudio.ui.workers import describe
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class PreviewContent:
     label: str = ""
     compare_depth: np.ndarray | None = None
     compare_label: str = ""
+    layers: dict[str, bytes] | None = None  # the result's stored plate and matte (None: derived at upload)
+    caption: str = ""  # over the 3D view, e.g. "touch-up preview (not saved)"
 
 
 def original_of(params: ShaderParams) -> ShaderParams:
@@ -220,7 +222,7 @@ class PreviewWidget(QOpenGLWidget):
         content = self.content
         assert content is not None and self._renderer and self._compare and self._depth_view
         depth = content.depth if content.depth is not None else np.zeros((8, 8), np.uint8)
-        self._renderer.set_textures(prepare_layered_textures(content.photo, depth))
+        self._renderer.set_textures(layered_textures(content.photo, depth, content.layers))
         if content.depth is not None:
             gray = Image.fromarray(content.depth).convert("RGB")
             self._depth_view.set_textures(prepare_textures(gray, content.depth))
@@ -349,7 +351,7 @@ class PreviewWidget(QOpenGLWidget):
             return [(0, "original web shader (plane 0.5)"), (half, "fixed")]
         if mode == "compare":
             return [(0, content.label), (half, content.compare_label)]
-        return []
+        return [(0, content.caption)] if content.caption else []
 
     def _place_overlay(self) -> None:
         captions = self.captions()
