@@ -85,6 +85,9 @@ class StorageConfig:
     cloudinary_upload_prefix: str = ""  # empty = Cloudinary's API
     cloudinary_timeout_s: float = 60.0
     delete_superseded: bool = False
+    # Before an upload, confirm the photo at the avatar URL still has the content the map was made from (a
+    # conditional request, else a bounded re-fetch): portals that overwrite photos in place keep the URL.
+    confirm_photo_content: bool = True
 
 
 @dataclass
