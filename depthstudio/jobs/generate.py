@@ -22,6 +22,7 @@ from depthstudio.jobs.runner import (
     Progress,
     Summary,
 )
+from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.storage.base import DepthStore
 
@@ -122,6 +123,7 @@ class PublishApprovedJob:
         self.config = config
         self.user_ids = user_ids
         self.concurrency = concurrency or config.job.concurrency
+        fit_pool(portal, self.concurrency)
         self.on_progress = on_progress
         self.on_item = on_item
         self._stop = threading.Event()
