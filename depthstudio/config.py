@@ -133,6 +133,12 @@ class JobConfig:
 
 
 @dataclass
+class RetentionConfig:
+    # Results per user whose PNGs ``depthstudio prune`` keeps (the newest); the current and the live one always.
+    keep_results: int = 2
+
+
+@dataclass
 class Config:
     portal: PortalConfig = field(default_factory=PortalConfig)
     studio: StudioConfig = field(default_factory=StudioConfig)
@@ -140,6 +146,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     job: JobConfig = field(default_factory=JobConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: str = "defaults"
 
     def __post_init__(self) -> None:
@@ -169,7 +176,7 @@ class Config:
         return d
 
 
-_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job")
+_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job", "retention")
 
 
 def _coerce(current: Any, raw: str, where: str) -> Any:
@@ -228,6 +235,7 @@ def _checked(current: Any, value: Any, where: str) -> Any:
 # Lower bounds that keep the job sane (a zero lease would let every worker steal every job at once).
 _MINIMUM: dict[str, float] = {
     "job.concurrency": 1,
+    "retention.keep_results": 1,
     "job.retries": 1,
     "job.lease_s": 1,
     "job.backoff_s": 0,
