@@ -251,7 +251,10 @@ def test_a_worker_that_loses_its_lease_mid_item_abandons_it(db_url, tmp_path):
     portal, cfg, _ = _setup(db_url, tmp_path, 1, lease_s=1.0)
     lost, ended = _LostWatch(), threading.Event()
     backend = _StolenMidway(portal, lost)
-    job = GenerateMissingJob(portal, backend, None, cfg, on_item=lambda e: e.outcome == "lost" and ended.set())
+    # One worker thread: a sibling thread would otherwise claim the lapsed job before the thief does.
+    job = GenerateMissingJob(
+        portal, backend, None, cfg, concurrency=1, on_item=lambda e: e.outcome == "lost" and ended.set()
+    )
     runner = job.runner
     runner._lost = lost
     runner.queue.enqueue(job.plan(), backend="synthetic")
