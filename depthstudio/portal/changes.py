@@ -21,6 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 CHANNEL = "depthstudio_changes"
+_BURST_S = 0.02  # after a notification, how long to gather the ones that follow it
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,11 @@ class ChangeFeed:
             if not first:
                 self._emit(None)
             while not self._stop.is_set():
-                users = {n.payload for n in conn.notifies(timeout=self.poll_s) if n.channel == CHANNEL}
+                # Wake at the first notification (the timeout only lets ``stop()`` in), then take what came
+                # with it, so a burst of writes is one refresh.
+                users = {n.payload for n in conn.notifies(timeout=self.poll_s, stop_after=1)}
                 if users:
+                    users |= {n.payload for n in conn.notifies(timeout=_BURST_S)}
                     self._emit(users)
 
     def _poll_sqlite(self, first: bool) -> None:
