@@ -4,6 +4,8 @@ LISTEN/NOTIFY and on SQLite by polling, and nothing for a transaction that rolle
 from __future__ import annotations
 
 import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,11 +24,21 @@ _KILL_LISTENER = (
 )
 
 
-def _two_studios(db_url: str, tmp_path: Path) -> tuple[Portal, Portal, list[str]]:
+@contextmanager
+def _two_studios(db_url: str, tmp_path: Path) -> Iterator[tuple[Portal, queue.Queue, list[str]]]:
+    """A writing portal, and what a second portal's feed hears, in the order it hears it."""
     avatars = write_avatars(tmp_path / "a", 3, size=32)
     make_portal(db_url, avatars)
     cfg = portal_config(db_url, tmp_path)
-    return Portal.open(cfg), Portal.open(cfg), avatars
+    writer, watcher = Portal.open(cfg), Portal.open(cfg)
+    seen: queue.Queue = queue.Queue()
+    feed = ChangeFeed(watcher.engine, seen.put, poll_s=0.05).start()
+    try:
+        yield writer, seen, avatars
+    finally:
+        feed.stop()
+        writer.close()
+        watcher.close()
 
 
 def _next(seen: queue.Queue, timeout: float = 10.0) -> set[str] | None:
@@ -34,10 +46,7 @@ def _next(seen: queue.Queue, timeout: float = 10.0) -> set[str] | None:
 
 
 def test_the_feed_reports_decisions_new_results_and_publishes_from_another_connection(db_url, tmp_path):
-    writer, watcher, avatars = _two_studios(db_url, tmp_path)
-    seen: queue.Queue = queue.Queue()
-    feed = ChangeFeed(watcher.engine, seen.put, poll_s=0.05).start()
-    try:
+    with _two_studios(db_url, tmp_path) as (writer, seen, avatars):
         rid = record_result(writer, "u00001", tiny_result(avatars[1]))
         assert _next(seen) == {"u00001"}
         writer.decide(["u00001"], "approved", reviewer="ed")
@@ -45,15 +54,10 @@ def test_the_feed_reports_decisions_new_results_and_publishes_from_another_conne
         publish_result(writer, LocalDirectoryStore(tmp_path / "store"), rid)
         assert _next(seen) == {"u00001"}
         assert seen.empty()
-    finally:
-        feed.stop()
 
 
 def test_a_rolled_back_write_is_not_reported(db_url, tmp_path):
-    writer, watcher, _ = _two_studios(db_url, tmp_path)
-    seen: queue.Queue = queue.Queue()
-    feed = ChangeFeed(watcher.engine, seen.put, poll_s=0.05).start()
-    try:
+    with _two_studios(db_url, tmp_path) as (writer, seen, _):
         with writer.engine.connect() as conn:
             upsert_state(conn, "u00000", result_id=None)
             conn.rollback()
@@ -62,20 +66,13 @@ def test_a_rolled_back_write_is_not_reported(db_url, tmp_path):
         assert _next(seen) == {"u00002"}
         with pytest.raises(queue.Empty):
             seen.get(timeout=0.3)
-    finally:
-        feed.stop()
 
 
 def test_a_feed_that_loses_its_connection_comes_back_and_says_anything_may_have_changed(pg_url, tmp_path):
-    writer, watcher, _ = _two_studios(pg_url, tmp_path)
-    seen: queue.Queue = queue.Queue()
-    feed = ChangeFeed(watcher.engine, seen.put, poll_s=0.05).start()
-    try:
+    with _two_studios(pg_url, tmp_path) as (writer, seen, _):
         with writer.engine.begin() as conn:
             conn.execute(text(_KILL_LISTENER))
         assert _next(seen) is None
         with writer.engine.begin() as conn:
             upsert_state(conn, "u00002", result_id=None)
         assert _next(seen) == {"u00002"}
-    finally:
-        feed.stop()
