@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, insert, update
@@ -95,7 +96,8 @@ def main() -> int:
     if url.startswith("sqlite:///") and Path(url.removeprefix("sqlite:///")).exists():
         print(f"{args.target} exists; give a new file", file=sys.stderr)
         return 2
-    build(url, args.users, Path(url.removeprefix("sqlite:///")).parent / "prune-avatars")
+    with tempfile.TemporaryDirectory() as photos:  # the placeholder portraits the maps are made from
+        build(url, args.users, Path(photos))
     print(f"built {args.users} users x 3 results in {url}")
     return 0
 
