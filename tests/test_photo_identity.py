@@ -11,6 +11,7 @@ import pytest
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging import validators
+from depthstudio.imaging.errors import TooLargeError
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.portal.demo import placeholder_avatar
@@ -97,3 +98,14 @@ def test_the_content_check_can_be_turned_off(db_url, tmp_path):
         host.put("/avatars/u0.png", _png(2))
         out = publish_result(portal, LocalDirectoryStore(tmp_path / "store"), rid)
     assert out.outcome == "published" and len(host.requests) == before  # no request: the operator's choice
+
+
+def test_the_re_fetch_is_bounded_by_the_fetch_policy_and_publishes_nothing_when_it_fails(db_url, tmp_path):
+    with PhotoServer(validators=False).serving() as host:
+        portal, rid = _generated(db_url, tmp_path, host)
+        host.put("/avatars/u0.png", _png(1) + b"\0" * 4096)  # grown past the limit set below
+        portal.config.fetch.max_bytes = len(_png(1)) + 100
+        with pytest.raises(TooLargeError):
+            publish_result(portal, LocalDirectoryStore(tmp_path / "store"), rid)
+    assert portal.get_user("u00000").depth_url is None  # type: ignore[union-attr]
+    assert list((tmp_path / "store").glob("*.png")) == []
