@@ -235,7 +235,6 @@ def _checked(current: Any, value: Any, where: str) -> Any:
 # Lower bounds that keep the job sane (a zero lease would let every worker steal every job at once).
 _MINIMUM: dict[str, float] = {
     "job.concurrency": 1,
-    "retention.keep_results": 1,
     "job.retries": 1,
     "job.lease_s": 1,
     "job.backoff_s": 0,
@@ -247,6 +246,7 @@ _MINIMUM: dict[str, float] = {
     "depth.batch_size": 1,
     "portal.connect_timeout_s": 1,
     "portal.statement_timeout_s": 1,
+    "retention.keep_results": 1,
 }
 
 
