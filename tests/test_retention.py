@@ -69,7 +69,7 @@ def test_prune_keeps_the_newest_the_current_the_live_and_the_carried_and_frees_t
     with portal.engine.begin() as conn:  # an open job still carries u00002's second result to publish
         conn.execute(
             jobs.insert().values(
-                user_id="u00002", status="queued", avatar_url="x", backend="synthetic", publish=True,
+                user_id="u00002", status="queued", avatar_url="x", publish=True,
                 result_id=made["u00002"][1], created_at=func.now(), updated_at=func.now(),
             )
         )  # fmt: skip

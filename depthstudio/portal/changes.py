@@ -1,6 +1,6 @@
 """The change feed: which users another studio, a worker or a publisher just changed, within a fraction of a second.
 
-Triggers (migration 0003) announce every write to a user's state (a decision, a new result, a job pointer) and
+Triggers (migration 0004_12a) announce every write to a user's state (a decision, a new result, a job pointer) and
 every publish, inside the writing transaction, so a change is announced exactly when it becomes visible:
 
 - PostgreSQL: ``NOTIFY depthstudio_changes, '<user id>'``; the feed keeps one connection that LISTENs and wakes

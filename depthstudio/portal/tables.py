@@ -45,10 +45,8 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", String(255), nullable=False),
-    Column("kind", String(16), nullable=False, server_default="generate"),
     Column("status", String(16), nullable=False),
     Column("avatar_url", Text, nullable=False),
-    Column("backend", String(64), nullable=False),
     Column("publish", Boolean, nullable=False, server_default=text("false")),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("max_attempts", Integer, nullable=False, server_default="3"),
@@ -162,7 +160,7 @@ user_state = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
-# The change feed's log on SQLite, written by triggers (migration 0003); PostgreSQL's triggers NOTIFY instead.
+# The change feed's log on SQLite, written by triggers (migration 0004_12a); PostgreSQL's triggers NOTIFY instead.
 changes = Table(
     "depthstudio_changes",
     metadata,

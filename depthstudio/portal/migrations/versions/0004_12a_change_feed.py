@@ -5,15 +5,15 @@ commit of the very transaction that made the change and never for one that rolle
 notifications: the triggers append to depthstudio_changes, which the studio polls when PRAGMA data_version
 says another connection committed; the newest 10,000 entries are kept.
 
-Revision ID: 0003_12a
-Revises: 0002
+Revision ID: 0004_12a
+Revises: 0003_15a
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_12a"
-down_revision = "0002"
+revision = "0004_12a"
+down_revision = "0003_15a"
 branch_labels = None
 depends_on = None
 
