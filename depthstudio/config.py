@@ -87,6 +87,9 @@ class StorageConfig:
     cloudinary_upload_prefix: str = ""  # empty = Cloudinary's API
     cloudinary_timeout_s: float = 60.0
     delete_superseded: bool = False
+    # Before an upload, confirm the photo at the avatar URL still has the content the map was made from (a
+    # conditional request, else a bounded re-fetch): portals that overwrite photos in place keep the URL.
+    confirm_photo_content: bool = True
 
 
 @dataclass
@@ -132,6 +135,12 @@ class JobConfig:
 
 
 @dataclass
+class RetentionConfig:
+    # Results per user whose PNGs ``depthstudio prune`` keeps (the newest); the current and the live one always.
+    keep_results: int = 2
+
+
+@dataclass
 class Config:
     portal: PortalConfig = field(default_factory=PortalConfig)
     studio: StudioConfig = field(default_factory=StudioConfig)
@@ -139,6 +148,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     job: JobConfig = field(default_factory=JobConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: str = "defaults"
 
     def __post_init__(self) -> None:
@@ -165,7 +175,7 @@ class Config:
         return d
 
 
-_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job")
+_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job", "retention")
 
 
 def _coerce(current: Any, raw: str, where: str) -> Any:
@@ -244,6 +254,7 @@ _MINIMUM: dict[str, float] = {
     "depth.batch_size": 1,
     "portal.connect_timeout_s": 1,
     "portal.statement_timeout_s": 1,
+    "retention.keep_results": 1,
 }
 
 

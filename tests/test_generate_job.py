@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-import time
 
 from sqlalchemy import func, select
 
@@ -213,12 +213,26 @@ def test_retrying_a_failed_publish_publishes_the_same_map_without_regenerating(d
     assert portal.get_user("u00000").result_id == row.result_id
 
 
-class _StolenMidway(SyntheticBackend):
-    """While this worker predicts, its lease expires and another worker takes the job over."""
+class _LostWatch(set):
+    """The runner's set of in-flight jobs it has lost, which tells a waiting test the moment one is added."""
 
-    def __init__(self, portal: Portal) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.added = threading.Event()
+
+    def add(self, job_id: int) -> None:
+        super().add(job_id)
+        self.added.set()
+
+
+class _StolenMidway(SyntheticBackend):
+    """While this worker predicts, its lease lapses and another worker takes the job over; the prediction then
+    waits (a gate, not a sleep) until this worker's heartbeat has found the lease gone."""
+
+    def __init__(self, portal: Portal, lost: _LostWatch) -> None:
         super().__init__()
         self.portal = portal
+        self.lost = lost
         self.thief = None
 
     def predict(self, avatar, *, cancel=None):
@@ -226,25 +240,28 @@ class _StolenMidway(SyntheticBackend):
 
         from depthstudio.portal.repository import utcnow
 
-        with self.portal.engine.begin() as conn:
-            conn.execute(update(jobs).values(lease_expires_at=utcnow()))
+        with self.portal.engine.begin() as conn:  # lapsed an hour ago by any clock, the client's or the server's
+            conn.execute(update(jobs).values(lease_expires_at=utcnow() - dt.timedelta(hours=1)))
         self.thief = JobQueue(self.portal).claim("thief")
-        time.sleep(1.5)  # long enough for this worker's next heartbeat to find the lease gone
+        assert self.lost.added.wait(30), "the heartbeat never noticed the lost lease"
         return super().predict(avatar, cancel=cancel)
 
 
 def test_a_worker_that_loses_its_lease_mid_item_abandons_it(db_url, tmp_path):
     portal, cfg, _ = _setup(db_url, tmp_path, 1, lease_s=1.0)
-    backend = _StolenMidway(portal)
-    job = GenerateMissingJob(portal, backend, None, cfg)
+    lost, ended = _LostWatch(), threading.Event()
+    backend = _StolenMidway(portal, lost)
+    # One worker thread: a sibling thread would otherwise claim the lapsed job before the thief does.
+    job = GenerateMissingJob(
+        portal, backend, None, cfg, concurrency=1, on_item=lambda e: e.outcome == "lost" and ended.set()
+    )
     runner = job.runner
+    runner._lost = lost
     runner.queue.enqueue(job.plan())
     # Serve the queue (not drain it: the thief holds the job, so the queue never looks empty to this worker).
     t = threading.Thread(target=runner.run, kwargs={"until_empty": False, "poll_s": 0.1, "total": 1})
     t.start()
-    deadline = time.monotonic() + 20
-    while runner.progress.outcomes.get("lost", 0) == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert ended.wait(30)
     runner.stop()
     t.join(10)
     assert backend.thief is not None and runner.progress.outcomes == {"lost": 1}

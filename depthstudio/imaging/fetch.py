@@ -17,6 +17,7 @@ import httpx
 
 from depthstudio.cancel import CancelToken
 from depthstudio.errors import Cancelled
+from depthstudio.imaging import validators
 from depthstudio.imaging.errors import (
     CorruptImageError,
     HttpStatusError,
@@ -33,9 +34,10 @@ from depthstudio.imaging.errors import (
 )
 from depthstudio.imaging.netguard import Deadline, GuardedTransport
 from depthstudio.imaging.types import FetchPolicy
+from depthstudio.imaging.validators import Validators
 from depthstudio.retry import retry_after_seconds
 
-__all__ = ["fetch_bytes"]
+__all__ = ["fetch_bytes", "fetch_if_changed"]
 
 # a scheme has at least two characters, so that "C:\photos\a.jpg" stays a path
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
@@ -141,12 +143,40 @@ def _read_local(path: Path, source: str, policy: FetchPolicy, cancel: CancelToke
 
 
 def _fetch_http(source: str, policy: FetchPolicy, cancel: CancelToken | None) -> tuple[bytes, str | None]:
+    body, headers = _get(source, policy, cancel, {})
+    assert body is not None  # an unconditional GET never answers 304
+    validators.seen.remember(source, body, Validators.from_headers(headers))
+    return body, headers.get("content-type")
+
+
+def fetch_if_changed(
+    source: str, policy: FetchPolicy, known: Validators, *, cancel: CancelToken | None = None
+) -> bytes | None:
+    """A conditional GET of an http(s) ``source``: None if the server answers 304 Not Modified, else the bytes
+    it has now (within the policy's limits, like ``fetch_bytes``). Raises an ``ImagingError`` or ``Cancelled``."""
+    try:
+        body, headers = _get(source, policy, cancel, known.conditional_headers())
+    except (ImagingError, Cancelled):
+        raise
+    except Exception as exc:
+        raise UnexpectedImagingError(
+            f"Checking the avatar at {display_source(str(source))} failed unexpectedly ({type(exc).__name__})."
+        ) from exc
+    if body is not None:
+        validators.seen.remember(source, body, Validators.from_headers(headers))
+    return body
+
+
+def _get(
+    source: str, policy: FetchPolicy, cancel: CancelToken | None, extra: dict[str, str]
+) -> tuple[bytes | None, httpx.Headers]:
+    """The body (None for 304 Not Modified) and the headers of the final response; redirects each checked."""
     deadline = Deadline(policy.timeout_s, cancel)
     url = source
     previous: str | None = None
     client = httpx.Client(
         transport=GuardedTransport(policy, deadline),
-        headers=_HEADERS,
+        headers={**_HEADERS, **extra},
         follow_redirects=False,  # followed below, each hop checked
         trust_env=False,  # a proxy from the environment would bypass the address check
         timeout=None,  # the backend enforces one deadline for the whole download instead
@@ -159,9 +189,11 @@ def _fetch_http(source: str, policy: FetchPolicy, cancel: CancelToken | None) ->
                 if response.status_code in _REDIRECTS:
                     previous, url = deadline.shown, _redirect_target(response, deadline.shown)
                     continue
+                if response.status_code == 304 and extra:
+                    return None, response.headers
                 if not response.is_success:
                     raise _status_error(response, deadline.shown)
-                return _read_body(response, policy, deadline), response.headers.get("content-type")
+                return _read_body(response, policy, deadline), response.headers
     raise TooManyRedirectsError(
         f"The avatar at {display_source(source)} redirects more than {policy.max_redirects} times (last to "
         f"{display_source(url)}). The link is probably in a redirect loop; store the final image URL instead."

@@ -15,6 +15,7 @@ from depthstudio.errors import DepthstudioError
 from depthstudio.jobs.progress import FAILED, PUBLISHED, STALE_OUTCOME, ItemEvent, Progress, Summary, Tally
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.runner import BulkRunner
+from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.storage.base import DepthStore
 
@@ -114,6 +115,7 @@ class PublishApprovedJob:
         self.config = config
         self.user_ids = user_ids
         self.concurrency = concurrency or config.job.concurrency
+        fit_pool(portal, self.concurrency)
         self.on_progress = on_progress
         self.on_item = on_item
         self._stop = threading.Event()

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
+from depthstudio.jobs.photo_check import photo_unchanged
 from depthstudio.jobs.publish_layers import delete_superseded_layers, publish_layers
 from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, utcnow
@@ -61,6 +62,9 @@ def publish_result(
     if not _still_publishable(portal, user_id, result_id, approval):
         log.info("user %s: result %s is no longer current and approved; not uploaded", user_id, result_id)
         return PublishOutcome(user_id, result_id, STALE)
+
+    if not photo_unchanged(portal.config, r["avatar_url"], r["avatar_sha256"]):
+        return PublishOutcome(user_id, result_id, STALE)  # overwritten in place: same URL, another photo
 
     asset = store.put(StoreKey(user_id, r["avatar_sha256"]), png)
     failpoint("after_store_put")

@@ -84,7 +84,7 @@ class NewResult:
             width=depth_map.depth.shape[1],
             height=depth_map.depth.shape[0],
             png8=depth_map.png8,
-            png16=depth_map.png16,
+            png16=None,  # nothing reads the 16-bit map back from the database (see portal/retention.py)
             qa=depth_map.qa,
             qa_risk=float(depth_map.qa.get("risk", 0.0)),
             postprocess=depth_map.options,

@@ -44,6 +44,7 @@ from depthstudio.jobs.progress import (
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
 from depthstudio.portal.engine import retry_on_disconnect
+from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal
 from depthstudio.render.result_layers import attach_layers
 from depthstudio.storage.base import DepthStore
@@ -81,6 +82,7 @@ class BulkRunner:
         on_item: Callable[[ItemEvent], None] | None = None,
         postprocess: PostprocessOptions | None = None,
     ) -> None:
+        fit_pool(portal, concurrency)  # before the queue takes the portal's engine
         self.portal = portal
         self.queue = JobQueue(portal, lease_s=lease_s)
         self.backend = backend

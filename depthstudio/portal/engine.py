@@ -82,6 +82,8 @@ def make_engine(
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.drivername.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if parsed.database not in (None, "", ":memory:"):  # a file: a QueuePool, sized like the server's
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_timeout=connect_timeout_s)
     if parsed.drivername.startswith("postgresql"):

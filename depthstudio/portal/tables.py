@@ -162,3 +162,11 @@ user_state = Table(
     Column("review_id", Integer, nullable=True),
     Column("updated_at", DateTime, nullable=False),
 )
+
+# The change feed's log on SQLite, written by triggers (migration 0005_12a); PostgreSQL's triggers NOTIFY instead.
+changes = Table(
+    "depthstudio_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(255), nullable=False),
+)

@@ -45,6 +45,7 @@ from depthstudio.render.result_layers import stored_layers
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
+from depthstudio.ui.changes import ChangeWatcher
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.params.load_defaults()
         self.apply_query()
         self.list.setFocus()
+        self.changes = ChangeWatcher(self).start()  # other editors' decisions, results and publishes show here
 
     # --- layout -------------------------------------------------------------------------------------------
 
@@ -777,6 +779,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.changes.stop()
         self.params.flush()
         if self.bulk.running:
             self.bulk.cancel()

@@ -1,14 +1,13 @@
 """layered mode: the background plate and matte stored with each result, beside its depth PNGs
 
-Revision ID: 0003_14_result_layers
-Revises: 0003_15a (chained after issue 15's migration when main was merged)
+Revision ID: 0004_14
+Revises: 0003_15a
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_14_result_layers"
-# One head: after 0003_15a (0002_fencing_token.py's id is "0002"; the lead re-chains at merge if needed).
+revision = "0004_14"
 down_revision = "0003_15a"
 branch_labels = None
 depends_on = None

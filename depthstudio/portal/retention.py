@@ -1,0 +1,161 @@
+"""Retention: the PNG bytes of superseded results are freed, the history of what was made and decided is kept.
+
+Every regeneration adds a result with its PNGs (``depthstudio_result_blobs``), and nothing ever removed them, so
+a portal that regenerates often grows without bound. ``prune`` deletes the blob rows of results outside what is
+kept, per user:
+
+- the ``keep`` most recent results (``retention.keep_results``), which the studio's compare view reads;
+- the user's current result (the one the status, the review and a publish are about);
+- the result whose URL the portal shows now (the live map), however old;
+- a result an open job still carries (a publish that has not run yet).
+
+The result rows and their reviews stay (who decided what, and when, is never pruned); a pruned result's
+``location`` becomes ``"pruned"``. The 16-bit PNG, which nothing reads back from the database, is freed for
+every result. Each batch is one transaction that re-checks the rules, so a result that became current (or
+live) meanwhile is kept, and an interrupted prune leaves only complete batches behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, String, cast, delete, exists, func, or_, select, update
+from sqlalchemy.engine import Connection
+
+from depthstudio.portal.engine import retry_on_disconnect, writer
+from depthstudio.portal.repository import Portal
+from depthstudio.portal.tables import ACTIVE, jobs, result_blobs, results, user_state
+
+PRUNED = "pruned"  # results.location of a result whose PNGs were freed
+_BATCH = 500
+
+
+@dataclass
+class PruneReport:
+    """What a prune freed (or, dry, would free): blob rows deleted, and bytes by kind."""
+
+    rows: int = 0  # blob rows of superseded results
+    png8_bytes: int = 0  # ... their 8-bit PNGs
+    png16_bytes: int = 0  # 16-bit PNGs, of pruned and of kept results
+    png16_rows: int = 0  # kept results whose 16-bit PNG is dropped
+    dry_run: bool = False
+
+    @property
+    def bytes(self) -> int:
+        return self.png8_bytes + self.png16_bytes
+
+    def line(self) -> str:
+        verb = "would free" if self.dry_run else "freed"
+        return (
+            f"{verb} {self.rows} superseded result blob rows and the 16-bit maps of {self.png16_rows} kept results: "
+            f"{_mib(self.bytes)} ({_mib(self.png8_bytes)} 8-bit, {_mib(self.png16_bytes)} 16-bit)"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _kept(portal: Portal, keep: int) -> ColumnElement[bool]:
+    """True for a result that must keep its PNGs (see the module docstring), as a condition on ``results``."""
+    u = portal.users
+    newer = results.alias("newer")
+    rank = (
+        select(func.count())
+        .select_from(newer)
+        .where(newer.c.user_id == results.c.user_id, newer.c.id > results.c.id)
+        .scalar_subquery()
+    )
+    current = exists().where(user_state.c.user_id == results.c.user_id, user_state.c.result_id == results.c.id)
+    uid = u.id if isinstance(u.id.type, String) else cast(u.id, String(255))
+    live = exists().where(
+        uid == results.c.user_id, results.c.published_url.is_not(None), u.depth == results.c.published_url
+    )
+    carried = exists().where(jobs.c.result_id == results.c.id, jobs.c.status.in_(ACTIVE))
+    return or_(rank < keep, current, live, carried)
+
+
+def _candidates(portal: Portal, keep: int) -> Select[tuple[int]]:
+    return (
+        select(results.c.id)
+        .join(result_blobs, result_blobs.c.result_id == results.c.id)
+        .where(~_kept(portal, keep))
+        .order_by(results.c.id)
+    )
+
+
+def _batches(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _BATCH):
+        yield ids[start : start + _BATCH]
+
+
+def _length(col: ColumnElement[bytes]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(func.length(col)), 0)
+
+
+def _measure(conn: Connection, ids: list[int]) -> tuple[int, int]:
+    b = result_blobs
+    row = conn.execute(select(_length(b.c.png8), _length(b.c.png16)).where(b.c.result_id.in_(ids))).one()
+    return int(row[0]), int(row[1])
+
+
+def _kept_png16(conn: Connection, portal: Portal, keep: int) -> tuple[int, int]:
+    b = result_blobs
+    stmt = (
+        select(func.count(), _length(b.c.png16))
+        .select_from(b.join(results, results.c.id == b.c.result_id))
+        .where(b.c.png16.is_not(None), _kept(portal, keep))
+    )
+    n, size = conn.execute(stmt).one()
+    return int(n), int(size)
+
+
+@retry_on_disconnect
+def prune(
+    portal: Portal, *, keep: int, dry_run: bool = False, on_batch: Callable[[list[int]], None] | None = None
+) -> PruneReport:
+    """Free the PNGs of superseded results beyond ``keep`` per user (see the module docstring).
+
+    ``on_batch`` is told each batch's result ids before its transaction begins (progress).
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1 (the current result is always kept)")
+    report = PruneReport(dry_run=dry_run)
+    with portal.engine.connect() as conn:
+        ids = [int(i) for i in conn.execute(_candidates(portal, keep)).scalars()]
+        if dry_run:
+            for chunk in _batches(ids):
+                png8, png16 = _measure(conn, chunk)
+                report.rows += len(chunk)
+                report.png8_bytes += png8
+                report.png16_bytes += png16
+            report.png16_rows, kept16 = _kept_png16(conn, portal, keep)
+            report.png16_bytes += kept16
+            return report
+    for chunk in _batches(ids):
+        if on_batch is not None:
+            on_batch(chunk)
+        with writer(portal.engine).begin() as conn:
+            # The rules again, inside the transaction: what became current or live since the listing stays.
+            still = [int(i) for i in conn.execute(_candidates(portal, keep).where(results.c.id.in_(chunk))).scalars()]
+            if not still:
+                continue
+            png8, png16 = _measure(conn, still)
+            conn.execute(delete(result_blobs).where(result_blobs.c.result_id.in_(still)))
+            conn.execute(update(results).where(results.c.id.in_(still)).values(location=PRUNED))
+        report.rows += len(still)
+        report.png8_bytes += png8
+        report.png16_bytes += png16
+    with writer(portal.engine).begin() as conn:
+        report.png16_rows, kept16 = _kept_png16(conn, portal, keep)
+        conn.execute(update(result_blobs).where(result_blobs.c.png16.is_not(None)).values(png16=None))
+    report.png16_bytes += kept16
+    return report
+
+
+def prunable_rows(portal: Portal, keep: int) -> int:
+    """How many blob rows a prune with ``keep`` would delete now (for tests and the status line)."""
+    with portal.engine.connect() as conn:
+        sub = _candidates(portal, keep).subquery()
+        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
