@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.db_cmd",
     "depthstudio.cli.desktop_cmd",
     "depthstudio.cli.models_cmd",
+    "depthstudio.cli.unpublish_cmd",
 ]
 
 
