@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
+from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.plain import display, tooltip_html
@@ -73,6 +74,7 @@ class BulkPanel(QWidget):
     finished = Signal(object)  # the job's Summary
     stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
     message = Signal(str)
+    go_to_user = Signal(str)  # a double-click on a failure
 
     def __init__(
         self,
@@ -96,7 +98,8 @@ class BulkPanel(QWidget):
         self.name_of: Callable[[str], str] = lambda user_id: user_id  # the window knows names; jobs know ids
         self.last_progress: Any = None
         self.last_summary: Any = None
-        self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message)
+        self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message), this run's
+        self.retryable: list[str] = []  # every temporary failure in the database (the failures view sets it)
         self._touched: set[str] = set()
         self._refresh = QTimer(self)
         self._refresh.setInterval(REFRESH_MS)
@@ -142,6 +145,9 @@ class BulkPanel(QWidget):
         self.failure_list.setColumnWidth(1, 150)
         self.failure_list.setMaximumHeight(110)
         self.failure_list.setVisible(False)
+        self.failure_list.itemDoubleClicked.connect(
+            lambda item, _c: self.go_to_user.emit(item.data(0, Qt.ItemDataRole.UserRole))
+        )
         layout.addWidget(self.failure_list)
 
     # --- starting -----------------------------------------------------------------------------------------
@@ -188,8 +194,14 @@ class BulkPanel(QWidget):
 
         return self._start("Publish approved", make)
 
+    def set_retryable(self, user_ids: list[str]) -> None:
+        """The users "Retry failed" generates again: the temporary failures of every run, not only the last."""
+        self.retryable = list(user_ids)
+        self.retry_button.setText(f"Retry failed ({len(self.retryable):,})" if self.retryable else "Retry failed")
+        self._set_running(self.running)
+
     def retry_failed(self) -> None:
-        ids = list(self.failures)
+        ids = list(self.retryable)
         if ids:
             self.generate(ids, title=f"Retry {len(ids)} failed")
 
@@ -220,7 +232,7 @@ class BulkPanel(QWidget):
         self.generate_button.setEnabled(not running)
         self.publish_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        self.retry_button.setEnabled(not running and bool(self.failures))
+        self.retry_button.setEnabled(not running and bool(self.retryable))
 
     # --- reports from the worker --------------------------------------------------------------------------
 
@@ -239,7 +251,7 @@ class BulkPanel(QWidget):
         self._touched.add(event.user_id)
         if event.outcome == "failed":
             self.failures[event.user_id] = (event.error_kind or "", event.message or "")
-            texts = [self.name_of(event.user_id), event.error_kind or "", event.message or ""]
+            texts = [self.name_of(event.user_id), explain(event.error_kind).title, event.message or ""]
             item = QTreeWidgetItem([display(t) for t in texts])
             item.setData(0, Qt.ItemDataRole.UserRole, event.user_id)
             item.setToolTip(0, event.user_id)
@@ -273,9 +285,13 @@ class BulkPanel(QWidget):
         self._flush_touched()
         self.users_changed.emit([])  # counts change even for users not on screen
         self._set_running(False)
+        self.failure_list.setVisible(False)  # the failures view (every run's, from the database) takes over
         p = self.last_progress
-        counted = f" {p.done}/{p.total}" if p is not None else ""
-        self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
+        if p is not None and p.total == 0 and state == "done":
+            self.progress_bar.setFormat(f"{self.controller.title}: nothing to do")  # not "0/0 — done"
+        else:
+            counted = f" {p.done}/{p.total}" if p is not None else ""
+            self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
         text = display(text)
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
         self.status.setToolTip(tooltip_html(text))

@@ -39,15 +39,18 @@ from PySide6.QtWidgets import (
 from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
+from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
+from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.models import UserListModel, display_name, status_label
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.style import STYLESHEET
+from depthstudio.ui.unpublish import undo_publish
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
@@ -152,6 +155,15 @@ class MainWindow(QMainWindow):
         self.bulk.message.connect(self.show_error)
         self.bulk.finished.connect(lambda s: self.show_message(s.line()))
         self.bulk.confirm_publish = self.confirm_publish
+        self.failures = FailuresPanel(portal, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.failures)
+        self.failures.hide()
+        self.failures.go_to_user.connect(self.go_to_user)
+        self.failures.retry.connect(lambda ids: self.bulk.generate(ids, title=f"Retry {len(ids)} failed"))
+        self.failures.retryable_changed.connect(self.bulk.set_retryable)
+        self.bulk.go_to_user.connect(self.go_to_user)
+        self.bulk.stopped.connect(lambda *_: self.failures.refresh(show=bool(self.bulk.failures)))
+        self._pending_user: str | None = None  # go_to_user's target while its filter loads
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[str] = set()
@@ -165,6 +177,7 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
         self.apply_query()
+        self.failures.refresh()
         self.list.setFocus()
 
     # --- layout -------------------------------------------------------------------------------------------
@@ -394,6 +407,8 @@ class MainWindow(QMainWindow):
         self.menus["Review"].addSeparator()
         act("Review", "Generate missing", (), self.bulk.generate_button.click)
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
+        act("Review", "Undo publish of selected…", (), lambda: undo_publish(self))
+        act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
         self.search.installEventFilter(self)
 
@@ -504,6 +519,9 @@ class MainWindow(QMainWindow):
 
     def _first_page_loaded(self) -> None:
         self.refresh_counts()
+        if self._pending_user is not None:
+            self._land_on(self._pending_user)
+            return
         # The user being looked at stays selected when the list is re-queried (clearing the search, say).
         keep = self.model.index_of(self.current.id) if self.current is not None else QModelIndex()
         if keep.isValid() and not self.list.currentIndex().isValid():
@@ -550,6 +568,27 @@ class MainWindow(QMainWindow):
         row = self.model.row_at(current.row())
         if row != self.current or self.preview.content is None:
             self._show_user(row)
+
+    def go_to_user(self, user_id: str) -> None:
+        """Select a user (from the failures view): in the list if shown, else under the Failed filter."""
+        if self.model.index_of(user_id).isValid():
+            self._land_on(user_id)
+            return
+        self._pending_user = user_id
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self.set_filter("failed")
+
+    def _land_on(self, user_id: str) -> None:
+        self._pending_user = None
+        index = self.model.index_of(user_id)
+        if index.isValid():
+            self.list.setCurrentIndex(index)
+        else:  # not on the first page: show it anyway
+            self.list.clearSelection()
+            self.tasks.submit(lambda: self.portal.get_user(user_id), done=self._show_user)
+        self.list.setFocus()
 
     def move(self, step: int) -> None:
         index = self.list.currentIndex()
@@ -812,7 +851,8 @@ def _describe_row(row: UserRow) -> str:
         when = row.reviewed_at.strftime("%Y-%m-%d %H:%M") if row.reviewed_at else ""
         parts.append(f"{row.decision} by {row.reviewer} {when}".strip() + (f" — “{row.note}”" if row.note else ""))
     if row.status == "failed":
-        parts.append(f"failed after {row.attempts} attempt(s): {row.error_kind}: {row.error}")
+        how = explain(row.error_kind)  # the attempts are counted in the failures view (F), over every run
+        parts.append(f"{how.title.lower()}: {row.error} — {'temporary: retry' if how.transient else how.todo}")
     if row.status == "stale":
         parts.append("the photo changed after the depth map was made: the web shows the plain photo")
     return " · ".join(parts)
