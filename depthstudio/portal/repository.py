@@ -286,11 +286,14 @@ class Portal:
         elif query.sort == "recent":
             order = [sub.c.activity.desc().nulls_last(), sub.c.id]
         else:
+            # What an editor must act on first: failures, rejections (regenerate), new photos, risky maps.
             attention = case(
                 (sub.c.status == "failed", 0),
-                (sub.c.status == "stale", 1),
-                (sub.c.status == "generated", 2),
-                else_=3,
+                (sub.c.status == "rejected", 1),
+                (sub.c.status == "stale", 2),
+                (sub.c.qa_risk >= QA_FLAG_THRESHOLD, 3),
+                (sub.c.status == "generated", 4),
+                else_=5,
             )
             order = (
                 [sub.c.qa_risk.desc(), sub.c.id]

@@ -52,6 +52,7 @@ from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.unpublish import undo_publish
 from depthstudio.ui.userlist import UserListView
+from depthstudio.ui.view_state import ViewState
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,8 @@ class MainWindow(QMainWindow):
         self._reload_generation = 0  # bumped by every reload and selection: only the latest reload may land
         self._counts_generation = 0
         self.filter = FILTERS[0]
-        self.sort = "name"
+        self.view_state = ViewState()
+        self.sort = self.view_state.get("list/sort", SORT_LABELS, "name")
 
         self.model = UserListModel(portal, parent=self)
         self.model.error.connect(self.show_error)
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
         self.bulk.go_to_user.connect(self.go_to_user)
         self.bulk.stopped.connect(lambda *_: self.failures.refresh(show=bool(self.bulk.failures)))
         self._pending_user: str | None = None  # go_to_user's target while its filter loads
+        self._opened = False  # the first page has landed once (see _landing_row)
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[str] = set()
@@ -171,6 +174,7 @@ class MainWindow(QMainWindow):
 
         self._build_layout()
         self._build_actions()
+        self.set_view(self.view_state.get("preview/view", self.view_buttons, "shader"))
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
@@ -220,23 +224,27 @@ class MainWindow(QMainWindow):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name…")
         self.search.setClearButtonEnabled(True)
-        self.search.setFixedWidth(220)
+        self.search.setMinimumWidth(120)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         self.sort_box = QComboBox()
         for key, label in SORT_LABELS.items():
             self.sort_box.addItem(label, key)
+        self.sort_box.setCurrentIndex(self.sort_box.findData(self.sort))
         self.sort_box.currentIndexChanged.connect(lambda _: self.set_sort(self.sort_box.currentData()))
         settings = QPushButton("Settings…")
         settings.clicked.connect(self.open_settings)
         settings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        bar_layout.addWidget(self.search)
-        bar_layout.addWidget(QLabel("Sort"))
-        bar_layout.addWidget(self.sort_box)
         bar_layout.addWidget(settings)
 
+        # Search and sort sit over the list they act on, so the chips get the window's whole width and show whole.
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        query_row = QHBoxLayout()
+        query_row.setContentsMargins(4, 4, 0, 0)
+        query_row.addWidget(self.search, 1)
+        query_row.addWidget(self.sort_box)
+        left_layout.addLayout(query_row)
         self.list_header = QLabel("Loading…")
         self.list_header.setObjectName("hint")
         left_layout.addWidget(self.list_header)
@@ -303,8 +311,8 @@ class MainWindow(QMainWindow):
         for mode, label, tip in (
             ("shader", "3D", "The avatar as the web shows it"),
             ("depth", "Depth map", "The depth map itself (white = near)"),
-            ("split", "Split: original | fixed", "Left: the published shader (plane 0.5); right: these parameters"),
-            ("compare", "Compare results", "This depth result beside the user's previous one"),
+            ("split", "Split", "Left: the published shader (plane 0.5); right: these parameters"),
+            ("compare", "Compare", "This depth result beside the user's previous one"),
         ):
             button = QToolButton()
             button.setObjectName("chip")
@@ -320,20 +328,21 @@ class MainWindow(QMainWindow):
         self.zoom_button = QToolButton()
         self.zoom_button.setObjectName("chip")
         self.zoom_button.setText("1:1")
-        self.zoom_button.setToolTip("Show the photo's pixels at screen size")
+        self.zoom_button.setToolTip("The photo at its real pixel size (Z); then the wheel zooms and a drag pans")
         self.zoom_button.setCheckable(True)
         self.zoom_button.toggled.connect(self.preview.set_zoom_1to1)
+        self.zoom_button.toggled.connect(lambda _on: self._load_native())
         self.motion_button = QToolButton()
         self.motion_button.setObjectName("chip")
-        self.motion_button.setText("Motion (Space)")
-        self.motion_button.setToolTip("Follow the pointer, eased like the web")
+        self.motion_button.setText("Motion")
+        self.motion_button.setToolTip("Follow the pointer, eased like the web (Space)")
         self.motion_button.setCheckable(True)
         self.motion_button.setChecked(self.preview.motion_enabled)
         self.motion_button.toggled.connect(self.preview.set_motion)
         self.orbit_button = QToolButton()
         self.orbit_button.setObjectName("chip")
-        self.orbit_button.setText("Orbit (O)")
-        self.orbit_button.setToolTip("Circle on its own while the pointer is away or still")
+        self.orbit_button.setText("Orbit")
+        self.orbit_button.setToolTip("Circle on its own while the pointer is away or still (O)")
         self.orbit_button.setCheckable(True)
         self.orbit_button.toggled.connect(self.preview.set_orbit)
         for b in (self.zoom_button, self.motion_button, self.orbit_button):
@@ -349,7 +358,8 @@ class MainWindow(QMainWindow):
         self.reject_button = QPushButton("Reject  (X)")
         self.reject_button.setObjectName("reject")
         self.reject_button.clicked.connect(lambda: self.decide("rejected"))
-        self.reject_note_button = QPushButton("Reject with note…  (Shift+X)")
+        self.reject_note_button = QPushButton("Reject + note…  (⇧X)")
+        self.reject_note_button.setToolTip("Reject with a note for whoever regenerates it (Shift+X)")
         self.reject_note_button.clicked.connect(self.reject_with_note)
         self.generate_button = QPushButton("Generate  (G)")
         self.generate_button.setToolTip("(Re)generate the depth map of the selected users")
@@ -490,6 +500,10 @@ class MainWindow(QMainWindow):
 
     def set_sort(self, sort: str) -> None:
         self.sort = sort
+        self.view_state.set("list/sort", sort)
+        blocked = self.sort_box.blockSignals(True)  # when set from code the box says so, without asking again
+        self.sort_box.setCurrentIndex(self.sort_box.findData(sort))
+        self.sort_box.blockSignals(blocked)
         self.apply_query()
 
     def refresh_counts(self) -> None:
@@ -527,9 +541,18 @@ class MainWindow(QMainWindow):
         if keep.isValid() and not self.list.currentIndex().isValid():
             self.list.setCurrentIndex(keep)
         elif self.model.rowCount() and not self.list.currentIndex().isValid():
-            self.list.setCurrentIndex(self.model.index(0))
+            self.list.setCurrentIndex(self.model.index(self._landing_row()))
         elif not self.model.rowCount():
             self._show_user(None)
+
+    def _landing_row(self) -> int:
+        """The row to select when nobody is: on opening, the first user with a depth map, so the first thing seen
+        is an avatar moving in 3D (the demo's first names are placeholders without one); afterwards the top."""
+        if self._opened:
+            return 0
+        self._opened = True
+        rows = (self.model.row_at(i) for i in range(self.model.rowCount()))
+        return next((i for i, r in enumerate(rows) if r.result_id is not None and r.status != "stale"), 0)
 
     def _users_changed(self, ids: list[str]) -> None:
         if ids:
@@ -614,6 +637,7 @@ class MainWindow(QMainWindow):
             self._show_user(row)
 
     def _show_user(self, row: UserRow | None) -> None:
+        moved = row is None or self.current is None or row.id != self.current.id
         self.current = row
         self._reload_generation += 1
         self._preview_generation += 1
@@ -625,7 +649,8 @@ class MainWindow(QMainWindow):
             self.params.set_user(None)
             self.history.clear()
             return
-        self.statusBar().clearMessage()  # the last user's messages are not this one's
+        if moved:
+            self.statusBar().clearMessage()  # the last user's messages are not this one's
         self.user_title.setText(display_name(row, self.model.repeated(row)))
         self.user_info.setText(display(_describe_row(row)))
         self.params.set_user(row.id)
@@ -690,6 +715,7 @@ class MainWindow(QMainWindow):
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
+        self._load_native()
         if content is not None and message:
             self.show_error(message, about=self.current.id if self.current else None)
         compare = content is not None and content.compare_depth is not None
@@ -704,6 +730,20 @@ class MainWindow(QMainWindow):
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(reason)
 
+    def _load_native(self) -> None:
+        """In the 1:1 view, the shown user's photo at its own pixel size, read on the worker."""
+        row, content = self.current, self.preview.content
+        if not self.zoom_button.isChecked() or row is None or not row.avatar or content is None:
+            return
+        generation, avatar, policy = self._preview_generation, row.avatar, self.portal.config.fetch.policy()
+        h, w = content.depth.shape if content.depth is not None else (content.photo.height, content.photo.width)
+
+        def ready(photo: Image.Image) -> None:
+            if generation == self._preview_generation:
+                self.preview.set_native_photo(photo)
+
+        self.tasks.submit(lambda: photos.native_photo(avatar, w, h, policy), done=ready)
+
     def _preview_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._preview_generation:
             return
@@ -714,6 +754,7 @@ class MainWindow(QMainWindow):
     def set_view(self, mode: str) -> None:
         self.view_buttons[mode].setChecked(True)
         self.preview.set_mode(mode)
+        self.view_state.set("preview/view", mode)
 
     # --- review -------------------------------------------------------------------------------------------
 
