@@ -24,6 +24,11 @@ class Explanation:
     transient: bool  # trying again later can help, with nobody doing anything
     todo: str  # what to do next
 
+    @property
+    def phrase(self) -> str:
+        """The title inside a sentence: "the photo file is corrupt", "no API token is set"."""
+        return self.title[:1].lower() + self.title[1:]
+
 
 _UPLOAD_AGAIN = "ask the user to upload a new photo"
 _FIX_URL = "the portal's avatar value cannot be used: ask the user to upload the photo again"

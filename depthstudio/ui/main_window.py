@@ -893,7 +893,7 @@ def _describe_row(row: UserRow) -> str:
         parts.append(f"{row.decision} by {row.reviewer} {when}".strip() + (f" — “{row.note}”" if row.note else ""))
     if row.status == "failed":
         how = explain(row.error_kind)  # the attempts are counted in the failures view (F), over every run
-        parts.append(f"{how.title.lower()}: {row.error} — {'temporary: retry' if how.transient else how.todo}")
+        parts.append(f"{how.phrase}: {row.error} — {'temporary: retry' if how.transient else how.todo}")
     if row.status == "stale":
         parts.append("the photo changed after the depth map was made: the web shows the plain photo")
     return " · ".join(parts)

@@ -307,7 +307,7 @@ def display_name(row: UserRow, repeated: bool) -> str:
 def tooltip(row: UserRow) -> str:
     lines = [f"{row.name or '(no name)'} — {status_label(row.status)}", f"id {row.id}"]
     if row.error:
-        lines.append(f"failed ({explain(row.error_kind).title.lower()}): {row.error}")
+        lines.append(f"failed ({explain(row.error_kind).phrase}): {row.error}")
     if row.decision:
         lines.append(f"{row.decision} by {row.reviewer}" + (f": {row.note}" if row.note else ""))
     if row.backend:

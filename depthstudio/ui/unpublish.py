@@ -27,9 +27,10 @@ def undo_publish(window: MainWindow, *, confirm: bool = True) -> None:
         who = display(rows[0].name or rows[0].id) if n == 1 else f"{n} users"
         box = QMessageBox(QMessageBox.Icon.Question, "Undo publish", f"Undo the publish of {who}?", parent=window)
         box.setTextFormat(Qt.TextFormat.PlainText)
+        back = "the user goes" if n == 1 else "the users go"
         box.setInformativeText(
-            "The portal gets back the depth map value it had before (only where it still shows ours); the users go "
-            "back to awaiting review. The stored files are kept."
+            "The portal gets back the depth map value it had before (only where it still shows ours); "
+            f"{back} back to awaiting review. The stored files are kept."
         )
         undo = box.addButton("Undo publish", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)

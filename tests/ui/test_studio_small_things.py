@@ -257,7 +257,7 @@ def test_an_unsuitable_photo_is_flagged_before_the_backend_in_the_list_and_the_d
     assert calls == []  # it never reached the backend
     qtbot.waitUntil(lambda: window.model.row_at(window.model.index_of(user).row()).status == "failed", timeout=5000)
     tip = window.model.index_of(user).data(Qt.ItemDataRole.ToolTipRole)
-    assert "the photo cannot make a good 3d avatar" in tip and "24 px" in tip
+    assert "the photo cannot make a good 3D avatar" in tip and "24 px" in tip
     _select(qtbot, window, user)
     assert "ask the user to upload a larger, ordinary portrait photo" in window.user_info.text()
 
