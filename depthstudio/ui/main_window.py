@@ -518,6 +518,8 @@ class MainWindow(QMainWindow):
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
             return
+        if self.counts and counts.get("failed") != self.counts.get("failed"):
+            self.failures.refresh()  # failures from elsewhere (a worker, the CLI): the queue and Retry follow
         self.counts = counts
         for f in FILTERS:
             if f.flagged:

@@ -69,6 +69,17 @@ def test_every_failed_user_in_the_database_is_listed_by_kind_in_plain_words(qtbo
     assert "2 temporary, 2 need action first" in panel.summary.text()
 
 
+def test_attempts_are_counted_over_every_run_at_the_same_photo(qtbot, make_window, portal):
+    user = portal.list_users(Query(statuses=["missing"]), limit=1)[0].id
+    for _ in range(3):  # three runs (Retry failed, three times), one attempt each
+        fail_user(portal, user, "corrupt", CORRUPT)
+    (group,) = failure_groups(portal)
+    assert [u.attempts for u in group.users] == [3]
+    window = make_window()
+    panel = _open(qtbot, window)
+    assert _user_items(panel)[0].text(1) == "3 attempts"
+
+
 def test_retry_failed_is_enabled_from_the_database_and_retries_only_the_temporary_ones(qtbot, make_window, portal):
     failed = _earlier_failures(portal)
     window = make_window()
