@@ -95,7 +95,8 @@ class _Decision(QUndoCommand):
         self.window = window
         self.ids = [r.id for r in rows]
         self.decision, self.note = decision, note
-        self.before = {r.id: (r.decision, r.note) for r in rows}
+        # Only a decision can be restored; an "unpublished" history entry restores as no decision.
+        self.before = {r.id: (r.decision if r.decision in ("approved", "rejected") else None, r.note) for r in rows}
         # The maps the editor saw: a user regenerated meanwhile is skipped rather than judged unseen.
         self.shown = {r.id: r.result_id for r in rows if r.result_id is not None}
 
@@ -332,6 +333,7 @@ class MainWindow(QMainWindow):
         self.zoom_button.setCheckable(True)
         self.zoom_button.toggled.connect(self.preview.set_zoom_1to1)
         self.zoom_button.toggled.connect(lambda _on: self._load_native())
+        self.preview.zoom_changed.connect(lambda z: self.zoom_button.setText(f"{z:g}:1" if z >= 1 else f"1:{1 / z:g}"))
         self.motion_button = QToolButton()
         self.motion_button.setObjectName("chip")
         self.motion_button.setText("Motion")

@@ -65,6 +65,7 @@ def original_of(params: ShaderParams) -> ShaderParams:
 class PreviewWidget(QOpenGLWidget):
     frame_drawn = Signal()  # after every paintGL: lets benchmarks time "slider moved -> frame on screen"
     gl_failed = Signal(str)
+    zoom_changed = Signal(float)  # the 1:1 view's scale (screen pixels per photo pixel)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,6 +126,7 @@ class PreviewWidget(QOpenGLWidget):
     def set_zoom_1to1(self, on: bool) -> None:
         self.zoom_1to1 = on
         self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
+        self.zoom_changed.emit(self.zoom)
         self._dirty_textures = True
         self.update()
 
@@ -147,6 +149,7 @@ class PreviewWidget(QOpenGLWidget):
             super().wheelEvent(event)
             return
         self.zoom = float(min(8.0, max(0.25, self.zoom * 2.0 ** round(steps))))
+        self.zoom_changed.emit(self.zoom)
         self.update()
         event.accept()
 

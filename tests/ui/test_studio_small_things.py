@@ -123,11 +123,11 @@ def test_one_to_one_shows_the_photo_at_its_real_pixel_size_with_zoom_and_pan(qtb
     assert close(patch(preview.frame_rgb()), centre), "1:1: one screen pixel per photo pixel"
 
     _wheel(preview, 1)
-    assert preview.zoom == 2.0
+    assert preview.zoom == 2.0 and window.zoom_button.text() == "2:1"
     doubled = np.repeat(np.repeat(truth[256 - 20 : 256 + 20, 256 - 20 : 256 + 20], 2, axis=0), 2, axis=1)
     assert close(patch(preview.frame_rgb()), doubled), "zoomed in: each photo pixel is 2 x 2 screen pixels"
     _wheel(preview, -1)
-    assert preview.zoom == 1.0
+    assert preview.zoom == 1.0 and window.zoom_button.text() == "1:1"
 
     start = QPoint(preview.width() // 2, preview.height() // 2)
     qtbot.mousePress(preview, Qt.MouseButton.LeftButton, pos=start)
@@ -237,6 +237,11 @@ def test_undo_publish_from_the_review_menu_restores_the_portal_and_says_so(qtbot
     assert "publish undone" in message() and portal.get_user(user).depth_url is None
     assert portal.get_user(user).status == "generated"
     assert portal.review_history(user)[0]["decision"] == "unpublished"
+    window.decide("approved")  # approved again, then Ctrl+Z: back to no decision, not an error
+    qtbot.waitUntil(lambda: portal.get_user(user).decision == "approved", timeout=5000)
+    window.undo_stack.undo()
+    qtbot.waitUntil(lambda: portal.review_history(user)[0]["decision"] == "cleared", timeout=5000)
+    assert portal.get_user(user).status == "generated"
 
 
 # --- (9) photo QA, in the list and the user's details -------------------------------------------------------------
