@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
-from depthstudio.jobs.failures import explain
+from depthstudio.jobs.failures import explain, failure_groups, retryable_ids
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.plain import display, tooltip_html
@@ -156,12 +156,16 @@ class BulkPanel(QWidget):
     def running(self) -> bool:
         return self.controller.running
 
-    def generate(self, user_ids: list[str] | None = None, *, title: str = "Generate all missing") -> bool:
-        """Generate for ``user_ids`` (the selection, a retry) or every user who needs a depth map."""
+    def generate(
+        self, user_ids: list[str] | Callable[[], list[str]] | None = None, *, title: str = "Generate all missing"
+    ) -> bool:
+        """Generate for ``user_ids`` (the selection, a retry; a callable is asked on the worker) or every user who
+        needs a depth map."""
 
         def make(c: JobController) -> Any:
             from depthstudio.jobs.generate import GenerateMissingJob
 
+            ids = user_ids() if callable(user_ids) else user_ids
             backend = self.backend_factory(self.config)
             c.cleanup = backend.close
             store = self.store_factory(self.config) if not self.config.studio.review_required else None
@@ -170,8 +174,8 @@ class BulkPanel(QWidget):
                 backend,
                 store,
                 self.config,
-                user_ids=user_ids,
-                include_failed=user_ids is not None,
+                user_ids=ids,
+                include_failed=ids is not None,
                 on_progress=c.on_progress,
                 on_item=c.on_item,
             )
@@ -201,9 +205,9 @@ class BulkPanel(QWidget):
         self._set_running(self.running)
 
     def retry_failed(self) -> None:
-        ids = list(self.retryable)
-        if ids:
-            self.generate(ids, title=f"Retry {len(ids)} failed")
+        """Every temporary failure in the database when the job starts, whatever the button last counted."""
+        if self.retryable:
+            self.generate(lambda: retryable_ids(failure_groups(self.portal)), title="Retry failed")
 
     def cancel(self) -> None:
         if self.running:

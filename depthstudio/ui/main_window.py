@@ -182,7 +182,6 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
         self.apply_query()
-        self.failures.refresh()
         self.list.setFocus()
 
     # --- layout -------------------------------------------------------------------------------------------
@@ -520,8 +519,10 @@ class MainWindow(QMainWindow):
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
             return
-        if self.counts and counts.get("failed") != self.counts.get("failed"):
-            self.failures.refresh()  # failures from elsewhere (a worker, the CLI): the queue and Retry follow
+        if counts.get("failed", 0) != self.counts.get("failed", 0):
+            # After the first page, not before it (a cold start waits for nothing), and whenever failures come
+            # from elsewhere (a worker, the CLI): the queue and "Retry failed" follow the database.
+            self.failures.refresh()
         self.counts = counts
         for f in FILTERS:
             if f.flagged:
