@@ -22,8 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from depthstudio.errors import DepthstudioError
+from depthstudio.portal.base import upsert_state, utcnow
 from depthstudio.portal.engine import retry_on_disconnect, writer
-from depthstudio.portal.repository import Portal, upsert_state, utcnow
+from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import publications, results, reviews, user_state
 
 UNPUBLISHED = "unpublished"  # the review-history entry an undo leaves

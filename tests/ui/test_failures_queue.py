@@ -18,7 +18,7 @@ def fail_user(portal: Portal, user_id: str, kind: str, message: str, *, tries: i
     """A job that failed ``tries`` times (retried in between) and then for good, as an earlier run leaves it."""
     row = portal.get_user(user_id)
     queue = JobQueue(portal)
-    queue.enqueue([(row.id, row.avatar)], backend="synthetic", max_attempts=tries)
+    queue.enqueue([(row.id, row.avatar)], max_attempts=tries)
     for attempt in range(tries):
         job = queue.claim("earlier-run")
         assert job is not None and job.user_id == user_id

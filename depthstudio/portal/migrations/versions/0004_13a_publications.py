@@ -1,14 +1,14 @@
 """publications: the portal value before each publish, so that a publish can be undone
 
-Revision ID: 0003_13a_publications
-Revises: 0002
+Revision ID: 0004_13a
+Revises: 0003_15a
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_13a_publications"
-down_revision = "0002"
+revision = "0004_13a"
+down_revision = "0003_15a"
 branch_labels = None
 depends_on = None
 
