@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "depthstudio.cli.desktop_cmd",
     "depthstudio.cli.models_cmd",
     "depthstudio.cli.prune_cmd",
+    "depthstudio.cli.unpublish_cmd",
 ]
 
 

@@ -24,6 +24,7 @@ from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.photo_check import photo_unchanged
 from depthstudio.jobs.publish_layers import delete_superseded_layers, publish_layers
+from depthstudio.jobs.unpublish import mark_previous_deleted, portal_value, record_publication
 from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.tables import result_blobs, results, reviews, user_state
@@ -83,6 +84,7 @@ def publish_result(
         try:
             store.delete(previous)
             delete_superseded_layers(store, previous)
+            mark_previous_deleted(portal, user_id, previous.url)
         except StorageError as err:  # the new map is live; a leftover old asset is only clutter
             log.warning("could not delete the superseded depth map of %s: %s", user_id, err)
     return PublishOutcome(user_id, result_id, outcome, asset.url)
@@ -132,6 +134,7 @@ def _compare_and_set(portal: Portal, r: Any, asset: StoredAsset, approval: bool)
     with writer(portal.engine).begin() as conn:
         if not _publishable(conn, user_id, r["id"], approval, lock=True):
             return STALE
+        before = portal_value(conn, portal, user_id)  # locked: the undo restores exactly what this replaced
         written = conn.execute(
             update(u.table)
             .where(
@@ -143,6 +146,7 @@ def _compare_and_set(portal: Portal, r: Any, asset: StoredAsset, approval: bool)
         ).rowcount
         if written:
             outcome = PUBLISHED
+            record_publication(conn, user_id, r["id"], before, asset.url)
         else:
             avatar_now, depth_now = conn.execute(select(u.avatar, u.depth).where(u.id == u.portal_id(user_id))).one()
             # Nothing written: either the photo changed since the check (stale, column untouched) or an earlier

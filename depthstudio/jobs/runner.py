@@ -24,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from depthstudio.cancel import CancelToken
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
+from depthstudio.depth.photo_qa import require_suitable, with_photo_checks
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError
 from depthstudio.imaging import FetchPolicy, load_avatar
@@ -290,6 +291,7 @@ class BulkRunner:
     def _generate(self, job: ClaimedJob) -> int | None:
         job = self._refresh_avatar(job)
         avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
+        photo_qa = require_suitable(avatar, self.policy.crop_size)  # before any backend call is spent on it
         failpoint("after_fetch")
         self._check_lease(job)
         prediction = self.backend.predict(avatar, cancel=self.token)
@@ -297,6 +299,7 @@ class BulkRunner:
         failpoint("after_predict")
         self._check_lease(job)
         depth_map = make_depth_map(prediction, avatar, self.postprocess)
+        depth_map.qa = with_photo_checks(depth_map.qa, photo_qa)
         new = NewResult.from_depth_map(
             depth_map,
             avatar_url=job.avatar_url,

@@ -18,7 +18,7 @@ from depthstudio.config import Config
 from depthstudio.errors import ConfigError
 from depthstudio.portal.base import PortalBase
 from depthstudio.portal.schema import UsersTable
-from depthstudio.portal.status import LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
+from depthstudio.portal.status import FLAGGED_ATTENTION, LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
 from depthstudio.portal.tables import FAILED, QUEUED, RUNNING, jobs, results, reviews, user_state
 
 SORTS = ("name", "recent", "attention", "risk")
@@ -156,8 +156,11 @@ class UserListing(PortalBase):
         elif query.sort == "recent":
             order = [sub.c.activity.desc().nulls_last(), sub.c.id]
         else:
+            ranked = sorted(Status, key=lambda s: s.info.attention)
             attention = case(
-                *((sub.c.status == s.value, s.info.attention) for s in Status),
+                *((sub.c.status == s.value, s.info.attention) for s in ranked if s.info.attention < FLAGGED_ATTENTION),
+                (sub.c.qa_risk >= QA_FLAG_THRESHOLD, FLAGGED_ATTENTION),
+                *((sub.c.status == s.value, s.info.attention) for s in ranked if s.info.attention > FLAGGED_ATTENTION),
                 else_=LAST_ATTENTION,
             )
             order = (

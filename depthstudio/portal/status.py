@@ -45,17 +45,20 @@ class Status(StrEnum):
         return _INFO[self].color
 
 
-LAST_ATTENTION = 3  # everything that needs no one's attention, after failures, stale maps and maps awaiting review
+# "Needs attention" ranks: failures, rejections (regenerate), new photos, then QA-flagged maps of any status (a
+# rank of the listing, not a status), then maps awaiting review, then everything that needs no one's attention.
+FLAGGED_ATTENTION = 3
+LAST_ATTENTION = 5
 
 _INFO: dict[Status, StatusInfo] = {
     Status.MISSING: StatusInfo("missing", "#8a8f98", "missing", LAST_ATTENTION),
     Status.QUEUED: StatusInfo("queued", "#5b8def", "in_progress", LAST_ATTENTION),
     Status.GENERATING: StatusInfo("generating", "#5b8def", "in_progress", LAST_ATTENTION),
-    Status.GENERATED: StatusInfo("awaiting review", "#e0a030", "generated", 2),
+    Status.GENERATED: StatusInfo("awaiting review", "#e0a030", "generated", 4),
     Status.APPROVED: StatusInfo("approved", "#3fae5a", "approved", LAST_ATTENTION),
-    Status.REJECTED: StatusInfo("rejected", "#d9534f", "rejected", LAST_ATTENTION),
+    Status.REJECTED: StatusInfo("rejected", "#d9534f", "rejected", 1),
     Status.PUBLISHED: StatusInfo("published", "#2e8b9a", "published", LAST_ATTENTION),
-    Status.STALE: StatusInfo("stale (new photo)", "#b07cc6", "stale", 1),
+    Status.STALE: StatusInfo("stale (new photo)", "#b07cc6", "stale", 2),
     Status.FAILED: StatusInfo("failed", "#d9534f", "failed", 0),
     Status.NO_PHOTO: StatusInfo("no photo", "#b0b4ba", "no_photo", LAST_ATTENTION),
 }

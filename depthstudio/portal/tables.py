@@ -170,3 +170,20 @@ changes = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", String(255), nullable=False),
 )
+
+# One row per portal write by the publisher: the value the column held before, so that a publish can be undone
+# (compare-and-set back to ``previous``, only while the column still shows ``written``), and who undid it.
+publications = Table(
+    "depthstudio_publications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(255), nullable=False),
+    Column("result_id", Integer, ForeignKey("depthstudio_results.id", ondelete="CASCADE"), nullable=False),
+    Column("previous", Text, nullable=True),  # the portal's value before the write (NULL: it was empty)
+    Column("written", Text, nullable=False),
+    Column("published_at", DateTime, nullable=False),
+    Column("previous_deleted", Boolean, nullable=False, server_default=text("false")),  # delete_superseded took it
+    Column("undone_at", DateTime, nullable=True),
+    Column("undone_by", String(255), nullable=True),
+    Index("ix_depthstudio_publications_user_id", "user_id"),
+)

@@ -28,6 +28,7 @@ from depthstudio.cancel import CancelToken
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
+from depthstudio.jobs.failures import explain, failure_groups, retryable_ids
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.download_dialog import ModelDownload, make_backend
@@ -83,6 +84,7 @@ class BulkPanel(QWidget):
     stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
     message = Signal(str)
     backend_described = Signal(str)  # which backend and model the run uses (depthstudio.depth.factory.describe)
+    go_to_user = Signal(str)  # a double-click on a failure
 
     def __init__(
         self,
@@ -106,7 +108,8 @@ class BulkPanel(QWidget):
         self.name_of: Callable[[str], str] = lambda user_id: user_id  # the window knows names; jobs know ids
         self.last_progress: Any = None
         self.last_summary: Any = None
-        self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message)
+        self.failures: dict[str, tuple[str, str]] = {}  # user id -> (kind, message), this run's
+        self.retryable: list[str] = []  # every temporary failure in the database (the failures view sets it)
         self.download: ModelDownload | None = None  # the current run's model download (dialog, cancel)
         self._touched: set[str] = set()
         self._refresh = QTimer(self)
@@ -153,6 +156,9 @@ class BulkPanel(QWidget):
         self.failure_list.setColumnWidth(1, 150)
         self.failure_list.setMaximumHeight(110)
         self.failure_list.setVisible(False)
+        self.failure_list.itemDoubleClicked.connect(
+            lambda item, _c: self.go_to_user.emit(item.data(0, Qt.ItemDataRole.UserRole))
+        )
         layout.addWidget(self.failure_list)
 
     # --- starting -----------------------------------------------------------------------------------------
@@ -161,8 +167,11 @@ class BulkPanel(QWidget):
     def running(self) -> bool:
         return self.controller.running
 
-    def generate(self, user_ids: list[str] | None = None, *, title: str = "Generate all missing") -> bool:
-        """Generate for ``user_ids`` (the selection, a retry) or every user who needs a depth map."""
+    def generate(
+        self, user_ids: list[str] | Callable[[], list[str]] | None = None, *, title: str = "Generate all missing"
+    ) -> bool:
+        """Generate for ``user_ids`` (the selection, a retry; a callable is asked on the worker) or every user who
+        needs a depth map."""
 
         download = ModelDownload(self)
 
@@ -170,6 +179,7 @@ class BulkPanel(QWidget):
             from depthstudio.depth.factory import describe
             from depthstudio.jobs.generate import GenerateMissingJob
 
+            ids = user_ids() if callable(user_ids) else user_ids
             backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
             self.backend_described.emit(describe(backend))
@@ -179,8 +189,8 @@ class BulkPanel(QWidget):
                 backend,
                 store,
                 self.config,
-                user_ids=user_ids,
-                include_failed=user_ids is not None,
+                user_ids=ids,
+                include_failed=ids is not None,
                 on_progress=c.on_progress,
                 on_item=c.on_item,
             )
@@ -209,10 +219,16 @@ class BulkPanel(QWidget):
 
         return self._start("Publish approved", make)
 
+    def set_retryable(self, user_ids: list[str]) -> None:
+        """The users "Retry failed" generates again: the temporary failures of every run, not only the last."""
+        self.retryable = list(user_ids)
+        self.retry_button.setText(f"Retry failed ({len(self.retryable):,})" if self.retryable else "Retry failed")
+        self._set_running(self.running)
+
     def retry_failed(self) -> None:
-        ids = list(self.failures)
-        if ids:
-            self.generate(ids, title=f"Retry {len(ids)} failed")
+        """Every temporary failure in the database when the job starts, whatever the button last counted."""
+        if self.retryable:
+            self.generate(lambda: retryable_ids(failure_groups(self.portal)), title="Retry failed")
 
     def cancel(self) -> None:
         if self.running:
@@ -243,7 +259,7 @@ class BulkPanel(QWidget):
         self.generate_button.setEnabled(not running)
         self.publish_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        self.retry_button.setEnabled(not running and bool(self.failures))
+        self.retry_button.setEnabled(not running and bool(self.retryable))
 
     # --- reports from the worker --------------------------------------------------------------------------
 
@@ -262,7 +278,7 @@ class BulkPanel(QWidget):
         self._touched.add(event.user_id)
         if event.outcome == "failed":
             self.failures[event.user_id] = (event.error_kind or "", event.message or "")
-            texts = [self.name_of(event.user_id), event.error_kind or "", event.message or ""]
+            texts = [self.name_of(event.user_id), explain(event.error_kind).title, event.message or ""]
             item = QTreeWidgetItem([display(t) for t in texts])
             item.setData(0, Qt.ItemDataRole.UserRole, event.user_id)
             item.setToolTip(0, event.user_id)
@@ -296,9 +312,13 @@ class BulkPanel(QWidget):
         self._flush_touched()
         self.users_changed.emit([])  # counts change even for users not on screen
         self._set_running(False)
+        self.failure_list.setVisible(False)  # the failures view (every run's, from the database) takes over
         p = self.last_progress
-        counted = f" {p.done}/{p.total}" if p is not None else ""
-        self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
+        if p is not None and p.total == 0 and state == "done":
+            self.progress_bar.setFormat(f"{self.controller.title}: nothing to do")  # not "0/0 — done"
+        else:
+            counted = f" {p.done}/{p.total}" if p is not None else ""
+            self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
         text = display(text)
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
         self.status.setToolTip(tooltip_html(text))

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
+from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import FILTERS, status_label
@@ -46,6 +47,7 @@ from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
+from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
@@ -53,7 +55,9 @@ from depthstudio.ui.preview import PreviewContent, PreviewWidget
 from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.touchup_panel import open_touchup
+from depthstudio.ui.unpublish import undo_publish
 from depthstudio.ui.userlist import UserListView
+from depthstudio.ui.view_state import ViewState
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
@@ -74,7 +78,8 @@ class _Decision(QUndoCommand):
         self.window = window
         self.ids = [r.id for r in rows]
         self.decision, self.note = decision, note
-        self.before = {r.id: (r.decision, r.note) for r in rows}
+        # Only a decision can be restored; an "unpublished" history entry restores as no decision.
+        self.before = {r.id: (r.decision if r.decision in ("approved", "rejected") else None, r.note) for r in rows}
         # The maps the editor saw: a user regenerated meanwhile is skipped rather than judged unseen.
         self.shown = {r.id: r.result_id for r in rows if r.result_id is not None}
 
@@ -112,7 +117,8 @@ class MainWindow(QMainWindow):
         self._reload_generation = 0  # bumped by every reload and selection: only the latest reload may land
         self._counts_generation = 0
         self.filter = FILTERS[0]
-        self.sort = "name"
+        self.view_state = ViewState()
+        self.sort = self.view_state.get("list/sort", SORT_LABELS, "name")
 
         self.model = UserListModel(portal, parent=self)
         self.model.error.connect(self.show_error)
@@ -139,6 +145,16 @@ class MainWindow(QMainWindow):
         self.backend_label.setObjectName("hint")
         self.backend_label.setTextFormat(Qt.TextFormat.PlainText)
         self.bulk.backend_described.connect(lambda text: self.backend_label.setText(f"Depth: {text}"))
+        self.failures = FailuresPanel(portal, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.failures)
+        self.failures.hide()
+        self.failures.go_to_user.connect(self.go_to_user)
+        self.failures.retry.connect(lambda ids: self.bulk.generate(ids, title=f"Retry {len(ids)} failed"))
+        self.failures.retryable_changed.connect(self.bulk.set_retryable)
+        self.bulk.go_to_user.connect(self.go_to_user)
+        self.bulk.stopped.connect(lambda *_: self.failures.refresh(show=bool(self.bulk.failures)))
+        self._pending_user: str | None = None  # go_to_user's target while its filter loads
+        self._opened = False  # the first page has landed once (see _landing_row)
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[str] = set()
@@ -146,6 +162,7 @@ class MainWindow(QMainWindow):
 
         self._build_layout()
         self._build_actions()
+        self.set_view(self.view_state.get("preview/view", self.view_buttons, "shader"))
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
@@ -195,23 +212,27 @@ class MainWindow(QMainWindow):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name…")
         self.search.setClearButtonEnabled(True)
-        self.search.setFixedWidth(220)
+        self.search.setMinimumWidth(120)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         self.sort_box = QComboBox()
         for key, label in SORT_LABELS.items():
             self.sort_box.addItem(label, key)
+        self.sort_box.setCurrentIndex(self.sort_box.findData(self.sort))
         self.sort_box.currentIndexChanged.connect(lambda _: self.set_sort(self.sort_box.currentData()))
         settings = QPushButton("Settings…")
         settings.clicked.connect(self.open_settings)
         settings.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        bar_layout.addWidget(self.search)
-        bar_layout.addWidget(QLabel("Sort"))
-        bar_layout.addWidget(self.sort_box)
         bar_layout.addWidget(settings)
 
+        # Search and sort sit over the list they act on, so the chips get the window's whole width and show whole.
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        query_row = QHBoxLayout()
+        query_row.setContentsMargins(4, 4, 0, 0)
+        query_row.addWidget(self.search, 1)
+        query_row.addWidget(self.sort_box)
+        left_layout.addLayout(query_row)
         self.list_header = QLabel("Loading…")
         self.list_header.setObjectName("hint")
         left_layout.addWidget(self.list_header)
@@ -284,8 +305,8 @@ class MainWindow(QMainWindow):
         for mode, label, tip in (
             ("shader", "3D", "The avatar as the web shows it"),
             ("depth", "Depth map", "The depth map itself (white = near)"),
-            ("split", "Split: original | fixed", "Left: the published shader (plane 0.5); right: these parameters"),
-            ("compare", "Compare results", "This depth result beside the user's previous one"),
+            ("split", "Split", "Left: the published shader (plane 0.5); right: these parameters"),
+            ("compare", "Compare", "This depth result beside the user's previous one"),
         ):
             button = QToolButton()
             button.setObjectName("chip")
@@ -301,20 +322,22 @@ class MainWindow(QMainWindow):
         self.zoom_button = QToolButton()
         self.zoom_button.setObjectName("chip")
         self.zoom_button.setText("1:1")
-        self.zoom_button.setToolTip("Show the photo's pixels at screen size")
+        self.zoom_button.setToolTip("The photo at its real pixel size (Z); then the wheel zooms and a drag pans")
         self.zoom_button.setCheckable(True)
         self.zoom_button.toggled.connect(self.preview.set_zoom_1to1)
+        self.zoom_button.toggled.connect(lambda _on: self._load_native())
+        self.preview.zoom_changed.connect(lambda z: self.zoom_button.setText(f"{z:g}:1" if z >= 1 else f"1:{1 / z:g}"))
         self.motion_button = QToolButton()
         self.motion_button.setObjectName("chip")
-        self.motion_button.setText("Motion (Space)")
-        self.motion_button.setToolTip("Follow the pointer, eased like the web")
+        self.motion_button.setText("Motion")
+        self.motion_button.setToolTip("Follow the pointer, eased like the web (Space)")
         self.motion_button.setCheckable(True)
         self.motion_button.setChecked(self.preview.motion_enabled)
         self.motion_button.toggled.connect(self.preview.set_motion)
         self.orbit_button = QToolButton()
         self.orbit_button.setObjectName("chip")
-        self.orbit_button.setText("Orbit (O)")
-        self.orbit_button.setToolTip("Circle on its own while the pointer is away or still")
+        self.orbit_button.setText("Orbit")
+        self.orbit_button.setToolTip("Circle on its own while the pointer is away or still (O)")
         self.orbit_button.setCheckable(True)
         self.orbit_button.toggled.connect(self.preview.set_orbit)
         for b in (self.zoom_button, self.motion_button, self.orbit_button):
@@ -330,7 +353,8 @@ class MainWindow(QMainWindow):
         self.reject_button = QPushButton("Reject  (X)")
         self.reject_button.setObjectName("reject")
         self.reject_button.clicked.connect(lambda: self.decide("rejected"))
-        self.reject_note_button = QPushButton("Reject with note…  (Shift+X)")
+        self.reject_note_button = QPushButton("Reject + note…  (⇧X)")
+        self.reject_note_button.setToolTip("Reject with a note for whoever regenerates it (Shift+X)")
         self.reject_note_button.clicked.connect(self.reject_with_note)
         self.generate_button = QPushButton("Generate  (G)")
         self.generate_button.setToolTip("(Re)generate the depth map of the selected users")
@@ -389,6 +413,8 @@ class MainWindow(QMainWindow):
         self.menus["Review"].addSeparator()
         act("Review", "Generate missing", (), self.bulk.generate_button.click)
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
+        act("Review", "Undo publish of selected…", (), lambda: undo_publish(self))
+        act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
         self.search.installEventFilter(self)
 
@@ -482,6 +508,10 @@ class MainWindow(QMainWindow):
 
     def set_sort(self, sort: str) -> None:
         self.sort = sort
+        self.view_state.set("list/sort", sort)
+        blocked = self.sort_box.blockSignals(True)  # when set from code the box says so, without asking again
+        self.sort_box.setCurrentIndex(self.sort_box.findData(sort))
+        self.sort_box.blockSignals(blocked)
         self.apply_query()
 
     def refresh_counts(self) -> None:
@@ -496,6 +526,10 @@ class MainWindow(QMainWindow):
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
             return
+        if counts.get("failed", 0) != self.counts.get("failed", 0):
+            # After the first page, not before it (a cold start waits for nothing), and whenever failures come
+            # from elsewhere (a worker, the CLI): the queue and "Retry failed" follow the database.
+            self.failures.refresh()
         self.counts = counts
         for f in FILTERS:
             if f.flagged:
@@ -511,14 +545,26 @@ class MainWindow(QMainWindow):
 
     def _first_page_loaded(self) -> None:
         self.refresh_counts()
+        if self._pending_user is not None:
+            self._land_on(self._pending_user)
+            return
         # The user being looked at stays selected when the list is re-queried (clearing the search, say).
         keep = self.model.index_of(self.current.id) if self.current is not None else QModelIndex()
         if keep.isValid() and not self.list.currentIndex().isValid():
             self.list.setCurrentIndex(keep)
         elif self.model.rowCount() and not self.list.currentIndex().isValid():
-            self.list.setCurrentIndex(self.model.index(0))
+            self.list.setCurrentIndex(self.model.index(self._landing_row()))
         elif not self.model.rowCount():
             self._show_user(None)
+
+    def _landing_row(self) -> int:
+        """The row to select when nobody is: on opening, the first user with a depth map, so the first thing seen
+        is an avatar moving in 3D (the demo's first names are placeholders without one); afterwards the top."""
+        if self._opened:
+            return 0
+        self._opened = True
+        rows = (self.model.row_at(i) for i in range(self.model.rowCount()))
+        return next((i for i, r in enumerate(rows) if r.result_id is not None and r.status != "stale"), 0)
 
     def _users_changed(self, ids: list[str]) -> None:
         if ids:
@@ -558,6 +604,27 @@ class MainWindow(QMainWindow):
         if row != self.current or self.preview.content is None:
             self._show_user(row)
 
+    def go_to_user(self, user_id: str) -> None:
+        """Select a user (from the failures view): in the list if shown, else under the Failed filter."""
+        if self.model.index_of(user_id).isValid():
+            self._land_on(user_id)
+            return
+        self._pending_user = user_id
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self.set_filter("failed")
+
+    def _land_on(self, user_id: str) -> None:
+        self._pending_user = None
+        index = self.model.index_of(user_id)
+        if index.isValid():
+            self.list.setCurrentIndex(index)
+        else:  # not on the first page: show it anyway
+            self.list.clearSelection()
+            self.tasks.submit(lambda: self.portal.get_user(user_id), done=self._show_user)
+        self.list.setFocus()
+
     def move(self, step: int) -> None:
         index = self.list.currentIndex()
         row = (index.row() + step) if index.isValid() else 0
@@ -582,6 +649,7 @@ class MainWindow(QMainWindow):
             self._show_user(row)
 
     def _show_user(self, row: UserRow | None) -> None:
+        moved = row is None or self.current is None or row.id != self.current.id
         self.current = row
         self._reload_generation += 1
         self._preview_generation += 1
@@ -593,7 +661,8 @@ class MainWindow(QMainWindow):
             self.params.set_user(None)
             self.history.clear()
             return
-        self.statusBar().clearMessage()  # the last user's messages are not this one's
+        if moved:
+            self.statusBar().clearMessage()  # the last user's messages are not this one's
         self.user_title.setText(display_name(row, self.model.repeated(row)))
         self.user_info.setText(display(_describe_row(row)))
         self.params.set_user(row.id)
@@ -658,6 +727,7 @@ class MainWindow(QMainWindow):
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
+        self._load_native()
         if content is not None and message:
             self.show_error(message, about=self.current.id if self.current else None)
         compare = content is not None and content.compare_depth is not None
@@ -672,6 +742,20 @@ class MainWindow(QMainWindow):
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(reason)
 
+    def _load_native(self) -> None:
+        """In the 1:1 view, the shown user's photo at its own pixel size, read on the worker."""
+        row, content = self.current, self.preview.content
+        if not self.zoom_button.isChecked() or row is None or not row.avatar or content is None:
+            return
+        generation, avatar, policy = self._preview_generation, row.avatar, self.portal.config.fetch.policy()
+        h, w = content.depth.shape if content.depth is not None else (content.photo.height, content.photo.width)
+
+        def ready(photo: Image.Image) -> None:
+            if generation == self._preview_generation:
+                self.preview.set_native_photo(photo)
+
+        self.tasks.submit(lambda: photos.native_photo(avatar, w, h, policy), done=ready)
+
     def _preview_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._preview_generation:
             return
@@ -682,6 +766,7 @@ class MainWindow(QMainWindow):
     def set_view(self, mode: str) -> None:
         self.view_buttons[mode].setChecked(True)
         self.preview.set_mode(mode)
+        self.view_state.set("preview/view", mode)
 
     # --- review -------------------------------------------------------------------------------------------
 
@@ -820,7 +905,8 @@ def _describe_row(row: UserRow) -> str:
         when = row.reviewed_at.strftime("%Y-%m-%d %H:%M") if row.reviewed_at else ""
         parts.append(f"{row.decision} by {row.reviewer} {when}".strip() + (f" — “{row.note}”" if row.note else ""))
     if row.status == "failed":
-        parts.append(f"failed after {row.attempts} attempt(s): {row.error_kind}: {row.error}")
+        how = explain(row.error_kind)  # the attempts are counted in the failures view (F), over every run
+        parts.append(f"{how.phrase}: {row.error} — {'temporary: retry' if how.transient else how.todo}")
     if row.status == "stale":
         parts.append("the photo changed after the depth map was made: the web shows the plain photo")
     return " · ".join(parts)

@@ -30,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QImage
 
 from depthstudio.imaging import FetchPolicy
+from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.portal.status import status_label
 from depthstudio.ui import photos
@@ -308,7 +309,7 @@ def display_name(row: UserRow, repeated: bool) -> str:
 def tooltip(row: UserRow) -> str:
     lines = [f"{row.name or '(no name)'} — {status_label(row.status)}", f"id {row.id}"]
     if row.error:
-        lines.append(f"failed ({row.error_kind}): {row.error}")
+        lines.append(f"failed ({explain(row.error_kind).phrase}): {row.error}")
     if row.decision:
         lines.append(f"{row.decision} by {row.reviewer}" + (f": {row.note}" if row.note else ""))
     if row.backend:

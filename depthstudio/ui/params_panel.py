@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QGuiApplication, QUndoCommand, QUndoStack
+from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QButtonGroup,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -105,6 +106,10 @@ class _Row:
         self.on_edit = on_edit
         self.label = QLabel(spec.label)
         self.label.setToolTip(spec.help)
+        # As wide as its widest form (bold, with the override dot), so marking an override never shifts the field.
+        bold = QFont(self.label.font())
+        bold.setBold(True)
+        self.label.setMinimumWidth(QFontMetrics(bold).horizontalAdvance(spec.label + "  •") + 2)
         self.widget = QWidget()
         layout = QHBoxLayout(self.widget)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -228,6 +233,9 @@ class ParamsPanel(QWidget):
         self.scope_hint = QLabel()
         self.scope_hint.setWordWrap(True)
         self.scope_hint.setObjectName("hint")
+        # Two lines' height and no width of its own whatever the text: the sliders below never move.
+        self.scope_hint.setFixedHeight(self.scope_hint.fontMetrics().lineSpacing() * 2 + 4)
+        self.scope_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         layout.addWidget(self.scope_hint)
 
         form = QFormLayout()

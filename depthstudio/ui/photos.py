@@ -25,3 +25,20 @@ def thumbnail(source: str, size: int, policy: FetchPolicy | None = None) -> Imag
     """The avatar's square crop at thumbnail size."""
     avatar = load_avatar(source, policy or FetchPolicy())
     return avatar.image.resize((size, size), Image.Resampling.BILINEAR)
+
+
+NATIVE_LIMIT = 2048  # the 1:1 view's largest side: a texture bigger than this is no avatar any more
+
+
+def native_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
+    """The photo in the same frame as ``framed_photo`` but at its own pixel size (the 1:1 view)."""
+    avatar = load_avatar(source, policy or FetchPolicy())
+    box = avatar.crop
+    if avatar.original.size == (width, height) or width != height:  # a map made on the whole original
+        photo = avatar.original
+    else:
+        photo = avatar.original.crop((box.left, box.top, box.right, box.bottom))
+    if max(photo.size) > NATIVE_LIMIT:
+        photo = photo.copy()
+        photo.thumbnail((NATIVE_LIMIT, NATIVE_LIMIT), Image.Resampling.LANCZOS)
+    return photo

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 from PIL import Image
-from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QMouseEvent, QResizeEvent, QSurfaceFormat
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QMouseEvent, QResizeEvent, QSurfaceFormat, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
@@ -67,6 +67,7 @@ def original_of(params: ShaderParams) -> ShaderParams:
 class PreviewWidget(QOpenGLWidget):
     frame_drawn = Signal()  # after every paintGL: lets benchmarks time "slider moved -> frame on screen"
     gl_failed = Signal(str)
+    zoom_changed = Signal(float)  # the 1:1 view's scale (screen pixels per photo pixel)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +77,10 @@ class PreviewWidget(QOpenGLWidget):
         self.params = ShaderParams()
         self.mode = "shader"
         self.zoom_1to1 = False
+        self.zoom = 1.0  # in the 1:1 view: screen pixels per photo pixel (the wheel), 1 = the real size
+        self.pan = QPointF(0.0, 0.0)  # in the 1:1 view: the photo's offset from the centre (a drag), widget px
+        self._drag: QPointF | None = None
+        self._native: Image.Image | None = None  # the photo at its own pixel size, for the 1:1 view
         self.content: PreviewContent | None = None
         self.message = "Select a user"
         self.gl_error: str | None = None
@@ -104,6 +109,7 @@ class PreviewWidget(QOpenGLWidget):
     def set_content(self, content: PreviewContent | None, message: str = "") -> None:
         self.content = content
         self.message = message
+        self._native = None  # another user's: the window loads this one's if 1:1 is on
         self._dirty_textures = True
         self._place_overlay()
         self.update()
@@ -121,7 +127,42 @@ class PreviewWidget(QOpenGLWidget):
 
     def set_zoom_1to1(self, on: bool) -> None:
         self.zoom_1to1 = on
+        self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
+        self.zoom_changed.emit(self.zoom)
+        self._dirty_textures = True
         self.update()
+
+    def set_native_photo(self, photo: Image.Image | None) -> None:
+        """The current user's photo at its own pixel size: the 1:1 view draws it pixel for pixel."""
+        self._native = photo
+        self._dirty_textures = True
+        self.update()
+
+    @property
+    def scene_size(self) -> tuple[int, int]:
+        """(width, height) in pixels of the picture the 1:1 view draws: the photo's own when it is loaded."""
+        photo = self._native if self._native is not None else self.content.photo if self.content else None
+        return photo.size if photo is not None else (0, 0)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """In the 1:1 view the wheel zooms by powers of two (1/4 .. 8); elsewhere it does nothing."""
+        steps = event.angleDelta().y() / 120
+        if not self.zoom_1to1 or not steps:
+            super().wheelEvent(event)
+            return
+        self.zoom = float(min(8.0, max(0.25, self.zoom * 2.0 ** round(steps))))
+        self.zoom_changed.emit(self.zoom)
+        self.update()
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.zoom_1to1 and event.button() == Qt.MouseButton.LeftButton:
+            self._drag = event.position()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._drag = None
+        super().mouseReleaseEvent(event)
 
     def set_motion(self, on: bool) -> None:
         """Pointer-follow on, or the picture frozen where it is now."""
@@ -158,6 +199,11 @@ class PreviewWidget(QOpenGLWidget):
     # --- motion -------------------------------------------------------------------------------------------
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag is not None:  # panning the 1:1 view: the picture follows the hand, the 3D motion holds
+            self.pan += event.position() - self._drag
+            self._drag = event.position()
+            self.update()
+            return
         self._hovering = True
         self._last_pointer = time.monotonic()
         pos = event.position()
@@ -222,7 +268,12 @@ class PreviewWidget(QOpenGLWidget):
         content = self.content
         assert content is not None and self._renderer and self._compare and self._depth_view
         depth = content.depth if content.depth is not None else np.zeros((8, 8), np.uint8)
-        self._renderer.set_textures(layered_textures(content.photo, depth, content.layers))
+        photo, layers = content.photo, content.layers
+        if self.zoom_1to1 and self._native is not None and self._native.size != photo.size:
+            photo = self._native  # the map is sampled with LINEAR filtering, so it can stay at its own size
+            depth = np.asarray(Image.fromarray(depth).resize(photo.size, Image.Resampling.BILINEAR))
+            layers = None  # the stored plate and matte are at the preview's size: derive them at the photo's own
+        self._renderer.set_textures(layered_textures(photo, depth, layers))
         if content.depth is not None:
             gray = Image.fromarray(content.depth).convert("RGB")
             self._depth_view.set_textures(prepare_textures(gray, content.depth))
@@ -275,8 +326,7 @@ class PreviewWidget(QOpenGLWidget):
         """Render into ``rect`` (device pixels, top-left origin); each draw may be clipped to a sub-rectangle."""
         full_widget = rect.topLeft() == QPoint(0, 0) and rect.size() == self.size() * self.devicePixelRatioF()
         if self.zoom_1to1 and self.content is not None:
-            side = self.content.photo.width
-            scene = QRect(0, 0, side, self.content.photo.height)
+            scene = QRect(0, 0, *self.scene_size)
         else:
             scene = QRect(0, 0, rect.width(), rect.height())
         direct = full_widget and not self.zoom_1to1
@@ -295,8 +345,11 @@ class PreviewWidget(QOpenGLWidget):
             GL.glDisable(GL.GL_SCISSOR_TEST)
         if direct:
             return
-        # Blit the scene centred in ``rect``: cropped when larger (1:1 zoom on a small window), never scaled.
         total_h = round(self.height() * self.devicePixelRatioF())
+        if self.zoom_1to1:
+            self._blit_zoomed(target, scene, rect, total_h)
+            return
+        # Blit the scene centred in ``rect``: cropped when larger, never scaled.
         dw, dh = min(scene.width(), rect.width()), min(scene.height(), rect.height())
         sx0, sy0 = (scene.width() - dw) // 2, (scene.height() - dh) // 2
         dx0 = rect.left() + (rect.width() - dw) // 2
@@ -307,6 +360,24 @@ class PreviewWidget(QOpenGLWidget):
         GL.glBlitFramebuffer(
             sx0, sy0, sx0 + dw, sy0 + dh, dx0, dy0, dx0 + dw, dy0 + dh, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST
         )
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
+
+    def _blit_zoomed(self, target: Framebuffer, scene: QRect, rect: QRect, total_h: int) -> None:
+        """The 1:1 view: the scene scaled by ``zoom`` (nearest, so pixels stay square), centred, moved by ``pan``,
+        clipped to ``rect``."""
+        ratio = self.devicePixelRatioF()
+        dw, dh = round(scene.width() * self.zoom), round(scene.height() * self.zoom)
+        dx0 = rect.left() + (rect.width() - dw) // 2 + round(self.pan.x() * ratio)
+        dy0_top = rect.top() + (rect.height() - dh) // 2 + round(self.pan.y() * ratio)
+        dy0 = total_h - (dy0_top + dh)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, target.fbo)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, self.defaultFramebufferObject())
+        GL.glEnable(GL.GL_SCISSOR_TEST)  # blits obey the scissor: nothing lands outside this pane
+        GL.glScissor(rect.left(), total_h - (rect.top() + rect.height()), rect.width(), rect.height())
+        GL.glBlitFramebuffer(
+            0, 0, scene.width(), scene.height(), dx0, dy0, dx0 + dw, dy0 + dh, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST
+        )
+        GL.glDisable(GL.GL_SCISSOR_TEST)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.defaultFramebufferObject())
 
     def _target(self, width: int, height: int) -> Framebuffer:

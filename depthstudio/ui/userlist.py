@@ -6,6 +6,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import QA_FLAG_THRESHOLD, UserRow
 from depthstudio.portal.status import Status, status_color, status_label
 from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE
@@ -85,7 +86,8 @@ class UserDelegate(QStyledItemDelegate):
 
 def _detail(row: UserRow) -> str:
     if row.status == "failed":
-        return f"{row.error_kind}: {row.error}" if row.error else str(row.error_kind or "")
+        kind = explain(row.error_kind).phrase  # plain words, not the machine kind
+        return f"{kind}: {row.error}" if row.error else kind
     if row.status == "rejected" and row.note:
         return row.note
     if row.qa_risk >= QA_FLAG_THRESHOLD:

@@ -71,9 +71,11 @@ def test_failures_are_listed_with_reasons_and_retry_regenerates_them(qtbot, make
     bad = frozenset(r.avatar for r in rows[:2])
     window = make_window()
     window.bulk.backend_factory = lambda _cfg: SyntheticBackend(fail_for=bad)
-    _run(qtbot, window, window.bulk.generate_button.click)
-    assert window.bulk.failure_list.isVisible()
+    with qtbot.waitSignal(window.failures.loaded, timeout=10000):  # the run's end opens the failures view
+        _run(qtbot, window, window.bulk.generate_button.click)
+    assert window.failures.isVisible() and not window.bulk.failure_list.isVisible()
     items = [window.bulk.failure_list.topLevelItem(i) for i in range(window.bulk.failure_list.topLevelItemCount())]
+    assert {item.text(1) for item in items} == {"The depth model failed on this photo"}
     listed = {item.data(0, Qt.ItemDataRole.UserRole): item.text(2) for item in items}
     assert set(listed) == {r.id for r in rows[:2]}
     assert {item.text(0) for item in items} == {r.name for r in rows[:2]}

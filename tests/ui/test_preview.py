@@ -94,7 +94,7 @@ def test_user_without_depth_map_gets_the_plain_photo_whatever_the_pointer(qtbot,
     assert "no depth map" in window.preview.captions()[0][1]
 
 
-def test_depth_compare_and_zoom_views(qtbot, make_window, seeded):
+def test_depth_and_compare_views(qtbot, make_window, seeded):
     window = make_window()
     require_gl(window)
     _select(qtbot, window, seeded[0])  # two results: compare is possible
@@ -111,16 +111,7 @@ def test_depth_compare_and_zoom_views(qtbot, make_window, seeded):
     assert compare[:, compare.shape[1] // 4].std() > 5, "the left pane shows a picture"
     assert compare[:, 3 * compare.shape[1] // 4].std() > 5, "the right pane shows a picture"
 
-    window.view_buttons["shader"].click()
-    window.zoom_button.click()
-    zoomed = window.preview.frame_rgb()
-    side = window.preview.content.photo.width
-    h, w = zoomed.shape[:2]
-    top, left = (h - side) // 2, (w - side) // 2
-    textures = prepare_textures(window.preview.content.photo, window.preview.content.depth)
-    native = to_uint8(render_float(textures, window.params.current(), MOUSE, side, side))[..., :3].astype(np.int16)
-    _assert_matches(zoomed[top : top + side, left : left + side], native)
-    assert (zoomed[: top - 2] == zoomed[0, 0]).all(), "outside the 1:1 image is plain background"
+    # The 1:1 view (the photo's own pixels, zoom and pan): tests/ui/test_studio_small_things.py
 
 
 def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_window, seeded):

@@ -74,7 +74,7 @@ def test_sort_by_qa_risk_and_failed_rows_show_their_reason(qtbot, make_window, s
     _settled(qtbot, window)
     failed = _rows(window)[0]
     assert failed.id == missing.id and failed.status == "failed"
-    assert _detail(failed) == "bad_image: the photo is not a readable image"
+    assert _detail(failed) == "bad image: the photo is not a readable image"  # the kind in words
     assert "the photo is not a readable image" in window.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
 
 
