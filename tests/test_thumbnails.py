@@ -35,11 +35,19 @@ def test_a_url_photo_is_fetched_and_decoded_once_then_read_from_the_cache(tmp_pa
     assert len(files) == 1 and files[0].stat().st_size < 20_000, "the cached copy is the small one"
 
 
-def test_a_replaced_local_file_gets_a_new_thumbnail(tmp_path):
+LOCAL = FetchPolicy(allow_local_paths=True)
+
+
+def _local_photo(tmp_path, seed: int):
+    """A photo file and an empty cache beside it."""
     path = tmp_path / "avatar.png"
-    path.write_bytes(_png(1))
-    store = ThumbnailStore(tmp_path / "cache")
-    policy = FetchPolicy(allow_local_paths=True)
+    path.write_bytes(_png(seed))
+    return path, ThumbnailStore(tmp_path / "cache")
+
+
+def test_a_replaced_local_file_gets_a_new_thumbnail(tmp_path):
+    path, store = _local_photo(tmp_path, 1)
+    policy = LOCAL
     before = store.thumbnail(str(path), 32, policy)
     path.write_bytes(_png(7))
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
@@ -48,10 +56,8 @@ def test_a_replaced_local_file_gets_a_new_thumbnail(tmp_path):
 
 
 def test_a_damaged_cache_file_is_made_again(tmp_path):
-    path = tmp_path / "avatar.png"
-    path.write_bytes(_png(2))
-    store = ThumbnailStore(tmp_path / "cache")
-    policy = FetchPolicy(allow_local_paths=True)
+    path, store = _local_photo(tmp_path, 2)
+    policy = LOCAL
     good = store.thumbnail(str(path), 32, policy)
     cached = store.path_for(photo_identity(str(path), policy) or "", 32)
     cached.write_bytes(b"not a png")
@@ -60,10 +66,8 @@ def test_a_damaged_cache_file_is_made_again(tmp_path):
 
 
 def test_local_files_refused_by_the_policy_are_neither_read_nor_cached(tmp_path):
-    path = tmp_path / "avatar.png"
-    path.write_bytes(_png(3))
-    store = ThumbnailStore(tmp_path / "cache")
-    store.thumbnail(str(path), 32, FetchPolicy(allow_local_paths=True))
+    path, store = _local_photo(tmp_path, 3)
+    store.thumbnail(str(path), 32, LOCAL)
     with pytest.raises(LocalPathRefusedError):
         store.thumbnail(str(path), 32, FetchPolicy(allow_local_paths=False))
 
