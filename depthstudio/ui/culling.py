@@ -20,7 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 from OpenGL import GL
 from PIL import Image
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QRect, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QWidget
@@ -135,7 +145,7 @@ class CullingGrid(QOpenGLWidget):
         self.contents: OrderedDict[tuple[object, ...], TileContent] = OrderedDict()
         self.failures: dict[tuple[object, ...], str] = {}
         self._loading: set[tuple[object, ...]] = set()
-        self._anchor = QModelIndex()
+        self._anchor = QPersistentModelIndex()  # invalid again after a filter change
         self._requests = 0
         self._last_tick = 0.0
         pool = QThreadPool(self)
@@ -328,13 +338,13 @@ class CullingGrid(QOpenGLWidget):
             lo, hi = sorted((anchor.row(), row))
             self.selection.select(QItemSelection(self.model.index(lo), self.model.index(hi)), flags.ClearAndSelect)
             self.selection.setCurrentIndex(index, flags.NoUpdate)
-            self._anchor = self.model.index(anchor.row())
+            self._anchor = QPersistentModelIndex(self.model.index(anchor.row()))
         elif toggle:
             self.selection.setCurrentIndex(index, flags.Toggle)
-            self._anchor = index
+            self._anchor = QPersistentModelIndex(index)
         else:
             self.selection.setCurrentIndex(index, flags.ClearAndSelect)
-            self._anchor = index
+            self._anchor = QPersistentModelIndex(index)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
