@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from depthstudio.jobs.queue import JobQueue
-from depthstudio.portal.repository import STATUSES, Portal, Query
+from depthstudio.portal.repository import Portal, Query
+from depthstudio.portal.status import STATUSES
 from tests.helpers import make_portal, portal_config, set_avatar, tiny_result
 
 
@@ -22,7 +23,7 @@ def _portal_in_every_status(db_url: str, tmp_path) -> Portal:
         conn.execute(text("UPDATE \"User\" SET name = NULL WHERE id IN ('u00005', 'u00025')"))
         conn.execute(text("UPDATE \"User\" SET \"avatarDepthMap\" = 'https://cdn/x.png' WHERE id = 'u00008'"))
     q = JobQueue(with_null)
-    q.enqueue([(f"u{i:05d}", avatars[i]) for i in range(10, 30) if avatars[i]], backend="synthetic", max_attempts=1)
+    q.enqueue([(f"u{i:05d}", avatars[i]) for i in range(10, 30) if avatars[i]], max_attempts=1)
     claimed = {}
     while (job := q.claim("w")) is not None:
         claimed[job.user_id] = job

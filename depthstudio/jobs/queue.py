@@ -45,7 +45,6 @@ class ClaimedJob:
     id: int
     user_id: str
     avatar_url: str
-    backend: str
     publish: bool
     attempts: int  # including this one
     max_attempts: int
@@ -169,7 +168,6 @@ class JobQueue:
         self,
         users: Iterable[tuple[str, str]],
         *,
-        backend: str,
         publish: bool = False,
         max_attempts: int = 3,
         batch: str | None = None,
@@ -179,10 +177,8 @@ class JobQueue:
         rows = [
             {
                 "user_id": uid,
-                "kind": "generate",
                 "status": QUEUED,
                 "avatar_url": avatar,
-                "backend": backend,
                 "publish": publish,
                 "attempts": 0,
                 "max_attempts": max_attempts,
@@ -259,7 +255,6 @@ class JobQueue:
             jobs.c.id,
             jobs.c.user_id,
             jobs.c.avatar_url,
-            jobs.c.backend,
             jobs.c.publish,
             jobs.c.attempts,
             jobs.c.max_attempts,
@@ -332,7 +327,6 @@ class JobQueue:
             id=row.id,
             user_id=row.user_id,
             avatar_url=row.avatar_url,
-            backend=row.backend,
             publish=bool(row.publish),
             attempts=row.attempts,
             max_attempts=row.max_attempts,

@@ -40,13 +40,14 @@ from depthstudio.gl.tiles import TileRect, TileRenderer
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.imaging.crop import crop_square
 from depthstudio.portal.repository import Portal, UserRow
+from depthstudio.portal.shown_map import shown_map
+from depthstudio.portal.status import status_color, status_label
 from depthstudio.render.motion import EasedPointer, pointer_target
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import Textures, prepare_textures
-from depthstudio.ui.models import UserListModel, display_name, status_label
+from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import BACKGROUND, FRAME_MS, SETTLED, surface_format
-from depthstudio.ui.userlist import STATUS_COLORS
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,12 @@ def load_tile(portal: Portal, row: UserRow, policy: FetchPolicy, texels: int = T
     assert row.avatar
     avatar = load_avatar(row.avatar, policy)
     depth: np.ndarray | None = None
-    if row.result_id is not None and row.status != "stale":
-        png = portal.result_png(row.result_id)
+    shown = shown_map(row, reviewing=True).result_id  # the map the single preview shows for this user
+    if shown is not None:
+        png = portal.result_png(shown)
         if png:
             depth = np.round(np.clip(decode_png(png), 0.0, 1.0) * 255.0).astype(np.uint8)
+    moving = depth is not None
     if depth is not None:
         h, w = depth.shape
         photo = (
@@ -116,7 +119,7 @@ def load_tile(portal: Portal, row: UserRow, policy: FetchPolicy, texels: int = T
     )
     fmt = avatar.extra.get("format") or (avatar.content_type or "").removeprefix("image/").upper() or "unknown format"
     info = PhotoInfo(avatar.original.width, avatar.original.height, fmt, avatar.raw_size)
-    return TileContent(textures, loupe, row.result_id is not None and row.status != "stale", info)
+    return TileContent(textures, loupe, moving, info)
 
 
 class CullingGrid(QOpenGLWidget):
@@ -528,7 +531,7 @@ class CullingGrid(QOpenGLWidget):
                 painter.drawText(
                     rect.adjusted(8, 8, -8, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, placeholder
                 )
-            color = QColor(STATUS_COLORS.get(row.status, "#888"))
+            color = QColor(status_color(row.status))
             if i in selected:
                 painter.setPen(QColor("#5b8def"))
                 painter.setBrush(Qt.BrushStyle.NoBrush)
