@@ -662,6 +662,8 @@ class CullingView(QWidget):
         model.dataChanged.connect(lambda *_: self.refresh_metadata())
 
     def refresh_metadata(self) -> None:
+        if not self.isVisible():
+            return  # the single view is on: the window's toggle refreshes the panel when the grid comes back
         index = self.selection.currentIndex()
         if not index.isValid() or index.row() >= self.model.rowCount():
             self.metadata.show_row(None, None)
