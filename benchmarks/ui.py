@@ -222,6 +222,7 @@ def in_process(url: str, folder: Path, repeat: int) -> dict[str, tuple[float, fl
         100.0 * (time.process_time() - c0) / (time.perf_counter() - t0),
         None,
     )
+    results["culling grid, 24 tiles, frames/s while the pointer moves"] = grid_fps(app, window, repeat)
     window.params.flush()
     wait(app, lambda: not window.params.saving)
     window.close()
@@ -229,6 +230,54 @@ def in_process(url: str, folder: Path, repeat: int) -> dict[str, tuple[float, fl
     for offset, ms in deep:
         results[f"one page of 200 at offset {offset:,} (SQL)"] = (ms, None)
     return results
+
+
+def grid_fps(app, window, repeat: int) -> tuple[float, float]:
+    """Frames/s of a 6 x 4 culling grid of users with depth maps while the pointer keeps moving over it.
+
+    Baseline: the numpy reference renderer drawing the same 24 tiles on the CPU (frames/s).
+    """
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+
+    from depthstudio.render.reference import render_float
+    from depthstudio.ui.culling import GAP, LABEL_H, TILE_CSS, CullingGrid
+
+    window.set_filter("generated")
+    wait(app, lambda: window.model.rowCount() >= 24 and not window.model.busy)
+    grid = CullingGrid(window.model, window.list.selectionModel())
+    grid.resize(6 * TILE_CSS, 4 * (TILE_CSS - 2 * GAP + LABEL_H + GAP))
+    grid.show()
+    wait(app, lambda: grid.isValid())
+    rows = [window.model.row_at(i) for i in grid.visible_rows()]
+    assert len(rows) == 24, len(rows)
+
+    def loaded() -> bool:
+        grid.update()
+        return all(grid.content_of(r) is not None for r in rows) and grid.renderer.tile_count == 24
+
+    wait(app, loaded)
+    drawn = [0]
+    grid.frame_drawn.connect(lambda: drawn.__setitem__(0, drawn[0] + 1))
+    rates = []
+    for _ in range(repeat):
+        drawn[0], t0, i = 0, time.perf_counter(), 0
+        while time.perf_counter() - t0 < 2.0:
+            i += 1
+            pos = QPointF((i * 37) % grid.width(), (i * 23) % grid.height())
+            none, mods = Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+            app.sendEvent(grid, QMouseEvent(QMouseEvent.Type.MouseMove, pos, grid.mapToGlobal(pos), none, none, mods))
+            app.processEvents()
+        rates.append(drawn[0] / (time.perf_counter() - t0))
+    side = grid.tile_rect(0).width()
+    content = grid.content_of(rows[0])
+    t0 = time.perf_counter()
+    for _ in range(24):
+        render_float(content.textures, grid.params, (0.5, 0.3), side, side)
+    cpu = 1.0 / (time.perf_counter() - t0)
+    grid.release_gl()
+    grid.close()
+    return statistics.median(rates), cpu
 
 
 COLD = """
@@ -293,12 +342,12 @@ def main() -> None:
         else:
             print(f"{name:62} {value:10.1f} {base:12.1f} {value / base:7.2f}")
     print("baselines: list/filter/search = the repository's SQL calls alone; slider = the numpy reference")
-    print("renderer drawing the same frame on the CPU; cold start = `python -c pass`.")
+    print("renderer drawing the same frame on the CPU (grid: 24 tiles, frames/s); cold start = `python -c pass`.")
     summary = {
         "next_user_ms_median": round(results["J -> next user's first 3D frame"][0], 1),
         "next_user_ms_p95": round(results["J -> next user's first 3D frame, p95"][0], 1),
         "idle_cpu_percent": round(results["idle CPU % (motion on, pointer still, 3 s)"][0], 1),
-        "grid_fps": None,  # no culling grid yet (issue 13 item 8 not built)
+        "grid_fps": round(results["culling grid, 24 tiles, frames/s while the pointer moves"][0], 1),
         "first_page_ms": round(results["first list page (window -> rows painted)"][0], 1),
         "filter_ms": round(results["filter chip: first page shown"][0], 1),
         "search_ms": round(results["search (after the 250 ms debounce): first page shown"][0], 1),

@@ -25,6 +25,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     base = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("DEPTHSTUDIO_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("DEPTHSTUDIO_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("DEPTHSTUDIO_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # The test portals' avatars are files: opt in explicitly, as an operator would (tests of the refusal unset it).

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -47,6 +48,7 @@ from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
+from depthstudio.ui.culling import CullingView
 from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
@@ -253,7 +255,13 @@ class MainWindow(QMainWindow):
         self.user_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         center_layout.addWidget(self.user_title)
         center_layout.addWidget(self.user_info)
-        center_layout.addWidget(SquareFrame(self.preview), 1)
+        # The single preview and the culling grid: two views of the list's model and selection (Ctrl+G).
+        self.culling = CullingView(self.model, self.list.selectionModel())
+        self.params.params_changed.connect(self.culling.grid.set_params)
+        self.center_stack = QStackedWidget()
+        self.center_stack.addWidget(SquareFrame(self.preview))
+        self.center_stack.addWidget(self.culling)
+        center_layout.addWidget(self.center_stack, 1)
         center_layout.addLayout(self._view_bar())
         center_layout.addLayout(self._review_bar())
 
@@ -272,6 +280,7 @@ class MainWindow(QMainWindow):
         right.setWidgetResizable(True)
         right.setWidget(side)
         right.setMinimumWidth(360)
+        self.side_panel = right
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -394,6 +403,7 @@ class MainWindow(QMainWindow):
         act("View", "Motion on/off", ("Space",), self.motion_button.toggle)
         act("View", "Auto-orbit on/off", ("O",), self.orbit_button.toggle)
         act("View", "Zoom 1:1 on/off", ("Z",), self.zoom_button.toggle)
+        act("View", "Culling grid / single view", ("Ctrl+G",), self.toggle_grid)
         undo = self.undo_stack.createUndoAction(self, "Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.undo_stack.createRedoAction(self, "Redo")
@@ -763,6 +773,14 @@ class MainWindow(QMainWindow):
         self.preview.set_content(None, f"Cannot show this user: {text}")
         self.show_error(text, about=self.current.id if self.current else None)
 
+    def toggle_grid(self) -> None:
+        """Switch between the single preview and the culling grid; the selection is the same in both."""
+        grid = self.center_stack.currentWidget() is not self.culling
+        self.center_stack.setCurrentWidget(self.culling if grid else self.center_stack.widget(0))
+        self.side_panel.setVisible(not grid)  # the grid takes the parameters' room; its panel has the facts
+        (self.culling.grid if grid else self.list).setFocus()
+        self.culling.refresh_metadata()
+
     def set_view(self, mode: str) -> None:
         self.view_buttons[mode].setChecked(True)
         self.preview.set_mode(mode)
@@ -871,6 +889,7 @@ class MainWindow(QMainWindow):
             self.bulk.controller.wait(10.0)
         self.preview.set_motion(False)
         self.preview.release_gl()
+        self.culling.grid.release_gl()
         self.tasks.pool.waitForDone(5000)
         self.writes.pool.waitForDone(5000)
         super().closeEvent(event)

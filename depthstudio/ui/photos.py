@@ -10,6 +10,7 @@ from PIL import Image
 
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.imaging.crop import crop_square
+from depthstudio.imaging.thumbnails import ThumbnailStore
 
 
 def framed_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
@@ -22,9 +23,8 @@ def framed_photo(source: str, width: int, height: int, policy: FetchPolicy | Non
 
 
 def thumbnail(source: str, size: int, policy: FetchPolicy | None = None) -> Image.Image:
-    """The avatar's square crop at thumbnail size."""
-    avatar = load_avatar(source, policy or FetchPolicy())
-    return avatar.image.resize((size, size), Image.Resampling.BILINEAR)
+    """The avatar's square crop at thumbnail size, from the on-disk cache when it holds this photo."""
+    return ThumbnailStore().thumbnail(source, size, policy or FetchPolicy())
 
 
 NATIVE_LIMIT = 2048  # the 1:1 view's largest side: a texture bigger than this is no avatar any more
