@@ -18,13 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, and_, func, or_, select, update
+from sqlalchemy import DateTime, String, and_, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from depthstudio.depth.postprocess import DepthMap
-from depthstudio.portal.engine import retry_on_disconnect, writer
-from depthstudio.portal.repository import Portal, upsert_state, utcnow
+from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
+from depthstudio.portal.repository import Portal, upsert_state, upsert_states, utcnow
 from depthstudio.portal.tables import (
     ACTIVE,
     CANCELLED,
@@ -53,6 +53,7 @@ class ClaimedJob:
     attempt_id: int
     result_id: int | None = None  # set when an earlier attempt generated the map but did not finish publishing
     token: str = ""  # this claim's fencing token, as written on the job row
+    no_photo: bool = False  # the user had no photo (or no longer existed) when the job was claimed
 
 
 @dataclass
@@ -90,29 +91,63 @@ class NewResult:
         )
 
 
+# The queue's hot statements, built once (building and hashing a statement per call was a good part of a claim's
+# cost); executed with a list of parameter sets, one per job.
+_CLAIM_RETURNING = (
+    jobs.c.id,
+    jobs.c.user_id,
+    jobs.c.avatar_url,
+    jobs.c.backend,
+    jobs.c.publish,
+    jobs.c.attempts,
+    jobs.c.max_attempts,
+    jobs.c.result_id,
+    jobs.c.lease_token,
+)
+_PREFIX_LEN = 20  # a claim's random token prefix; with the job id the token fits the 32-character column
+_THIS_CLAIM = and_(jobs.c.id == bindparam("b_job"), jobs.c.lease_token == bindparam("b_token"))
+_LINK_OPEN = update(jobs).where(_THIS_CLAIM).values(result_id=bindparam("b_result"), updated_at=bindparam("b_now"))
+_LINK_DONE = _LINK_OPEN.values(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
+_ATTEMPT_DONE = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("b_attempt"))
+    .values(finished_at=bindparam("b_now"), outcome="done", error_kind=None, error=None)
+)
+_INSERT_RESULTS = results.insert().returning(results.c.id, sort_by_parameter_order=True)
+
+
+def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult]]) -> list[int]:
+    """Result rows and their PNGs for (user id, job id, result), in the caller's transaction; ids in order."""
+    now = utcnow()
+    rows = [
+        {
+            "user_id": user_id,
+            "job_id": job_id,
+            "avatar_url": new.avatar_url,
+            "avatar_sha256": new.avatar_sha256,
+            "backend": new.backend,
+            "model": new.model,
+            "location": "db",
+            "width": new.width,
+            "height": new.height,
+            "qa": new.qa,
+            "qa_risk": new.qa_risk,
+            "postprocess": new.postprocess,
+            "created_at": now,
+        }
+        for user_id, job_id, new in made
+    ]
+    ids = [int(rid) for rid in conn.execute(_INSERT_RESULTS, rows).scalars()]
+    blobs = [
+        {"result_id": rid, "png8": new.png8, "png16": new.png16} for rid, (_, _, new) in zip(ids, made, strict=True)
+    ]
+    conn.execute(result_blobs.insert(), blobs)
+    return ids
+
+
 def insert_result(conn: Connection, user_id: str, job_id: int | None, new: NewResult) -> int:
     """The result row and its PNGs, in the caller's transaction."""
-    result_id: int = conn.execute(
-        results.insert()
-        .values(
-            user_id=user_id,
-            job_id=job_id,
-            avatar_url=new.avatar_url,
-            avatar_sha256=new.avatar_sha256,
-            backend=new.backend,
-            model=new.model,
-            location="db",
-            width=new.width,
-            height=new.height,
-            qa=new.qa,
-            qa_risk=new.qa_risk,
-            postprocess=new.postprocess,
-            created_at=utcnow(),
-        )
-        .returning(results.c.id)
-    ).scalar_one()
-    conn.execute(result_blobs.insert().values(result_id=result_id, png8=new.png8, png16=new.png16))
-    return result_id
+    return insert_results(conn, [(user_id, job_id, new)])[0]
 
 
 @retry_on_disconnect
@@ -248,146 +283,230 @@ class JobQueue:
         return utcnow()
 
     def claim(self, worker: str, *, batch: str | None = None) -> ClaimedJob | None:
-        """Take the oldest claimable job (of ``batch`` only, when given) under a fresh fencing token. A retry
-        after a lost commit acknowledgement finds the job already carrying this token and returns it, instead of
-        leaving a second claim behind."""
-        return self._claim(worker, uuid.uuid4().hex, batch)
+        """Take the oldest claimable job (of ``batch`` only, when given) under a fresh fencing token."""
+        claimed = self.claim_many(worker, 1, batch=batch)
+        return claimed[0] if claimed else None
+
+    def claim_many(self, worker: str, n: int, *, batch: str | None = None) -> list[ClaimedJob]:
+        """Take up to ``n`` of the oldest claimable jobs in one transaction, each under its own fencing token.
+
+        The tokens are this claim's random prefix and the job id, so each claim of each job is told apart. A retry
+        after a lost commit acknowledgement finds the jobs already carrying the prefix and returns them, instead
+        of leaving a second claim behind. Each job comes back with the photo its user has now (the job row is
+        updated to it), or ``no_photo``.
+        """
+        return self._claim_many(worker, uuid.uuid4().hex[:_PREFIX_LEN], max(1, n), batch)
 
     @retry_on_disconnect
-    def _claim(self, worker: str, token: str, batch: str | None) -> ClaimedJob | None:
-        returning = (
-            jobs.c.id,
-            jobs.c.user_id,
-            jobs.c.avatar_url,
-            jobs.c.backend,
-            jobs.c.publish,
-            jobs.c.attempts,
-            jobs.c.max_attempts,
-            jobs.c.result_id,
-        )
-        with writer(self.engine).begin() as conn:
-            row = conn.execute(select(*returning).where(jobs.c.lease_token == token, jobs.c.status == RUNNING)).first()
-            if row is not None:
-                attempt_id = conn.execute(
-                    select(func.max(attempts.c.id)).where(attempts.c.job_id == row.id, attempts.c.worker == worker)
-                ).scalar_one()
-                return self._claimed(row, worker, attempt_id, token)
-            now = self._now(conn)
-            claimable = or_(
-                and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
-                and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
-            )
-            exhausted = and_(
-                jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
-            )
-            if batch is not None:
-                claimable = and_(claimable, jobs.c.batch == batch)
-            pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
-            pick = pick.with_for_update(skip_locked=True).scalar_subquery()
-            stmt = (
-                update(jobs)
-                .where(jobs.c.id == pick, claimable)
-                .values(
-                    status=RUNNING,
-                    lease_owner=worker,
-                    lease_token=token,
-                    lease_expires_at=now + self.lease,
-                    attempts=jobs.c.attempts + 1,
-                    updated_at=utcnow(),
+    def _claim_many(self, worker: str, prefix: str, n: int, batch: str | None) -> list[ClaimedJob]:
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(*_CLAIM_RETURNING).where(jobs.c.lease_token.startswith(prefix), jobs.c.status == RUNNING)
+            ).all()
+            if rows:  # the first try committed; its acknowledgement was lost
+                attempt_ids = dict(
+                    conn.execute(
+                        select(attempts.c.job_id, func.max(attempts.c.id))
+                        .where(attempts.c.job_id.in_([r.id for r in rows]), attempts.c.worker == worker)
+                        .group_by(attempts.c.job_id)
+                    ).all()
                 )
-                .returning(*returning)
+            else:
+                rows, attempt_ids = self._take(conn, worker, prefix, n, batch)
+            photos = self._current_photos(conn, rows)
+        return [
+            ClaimedJob(
+                id=row.id,
+                user_id=row.user_id,
+                avatar_url=photos.get(row.user_id) or row.avatar_url,
+                backend=row.backend,
+                publish=bool(row.publish),
+                attempts=row.attempts,
+                max_attempts=row.max_attempts,
+                worker=worker,
+                attempt_id=attempt_ids[row.id],
+                result_id=row.result_id,
+                token=row.lease_token,
+                no_photo=row.result_id is None and not photos.get(row.user_id),
             )
-            # A job whose worker died on every attempt (a poison photo that kills the process) stops here.
-            conn.execute(
-                update(jobs)
-                .where(exhausted)
-                .values(
-                    status=FAILED,
-                    error_kind="worker_lost",
-                    error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
-                    lease_owner=None,
-                    lease_token=None,
-                    lease_expires_at=None,
-                    updated_at=utcnow(),
-                )
-            )
-            row = conn.execute(stmt).first()
-            if row is None:
-                return None
-            started = utcnow()
-            if row.attempts > 1:  # maybe a lease taken over from a dead worker: close its dangling attempt as lost
-                conn.execute(
-                    update(attempts)
-                    .where(attempts.c.job_id == row.id, attempts.c.finished_at.is_(None))
-                    .values(finished_at=started, outcome="lost")
-                )
-            attempt_id = conn.execute(
-                attempts.insert().values(job_id=row.id, worker=worker, started_at=started).returning(attempts.c.id)
-            ).scalar_one()
-        return self._claimed(row, worker, attempt_id, token)
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
 
-    @staticmethod
-    def _claimed(row: Any, worker: str, attempt_id: int, token: str) -> ClaimedJob:
-        return ClaimedJob(
-            id=row.id,
-            user_id=row.user_id,
-            avatar_url=row.avatar_url,
-            backend=row.backend,
-            publish=bool(row.publish),
-            attempts=row.attempts,
-            max_attempts=row.max_attempts,
-            worker=worker,
-            attempt_id=attempt_id,
-            result_id=row.result_id,
-            token=token,
+    def _take(
+        self, conn: Connection, worker: str, prefix: str, n: int, batch: str | None
+    ) -> tuple[list[Any], dict[int, int]]:
+        now = self._now(conn)
+        claimable = or_(
+            and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
+            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
         )
+        exhausted = and_(
+            jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
+        )
+        if batch is not None:
+            claimable = and_(claimable, jobs.c.batch == batch)
+        # A job whose worker died on every attempt (a poison photo that kills the process) stops here.
+        conn.execute(
+            update(jobs)
+            .where(exhausted)
+            .values(
+                status=FAILED,
+                error_kind="worker_lost",
+                error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
+                lease_owner=None,
+                lease_token=None,
+                lease_expires_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        # The ids first, then the update: PostgreSQL may run an ``IN (SELECT … LIMIT n)`` subquery more than
+        # once inside an UPDATE, and so claim more than n jobs.
+        picked = (
+            conn.execute(
+                select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(n).with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+        if not picked:
+            return [], {}
+        rows = conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(picked), claimable)
+            .values(
+                status=RUNNING,
+                lease_owner=worker,
+                lease_token=literal(prefix) + cast(jobs.c.id, String),
+                lease_expires_at=now + self.lease,
+                attempts=jobs.c.attempts + 1,
+                updated_at=utcnow(),
+            )
+            .returning(*_CLAIM_RETURNING)
+        ).all()
+        if not rows:
+            return [], {}
+        started = utcnow()
+        again = [row.id for row in rows if row.attempts > 1]
+        if again:  # maybe leases taken over from a dead worker: close their dangling attempts as lost
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.job_id.in_(again), attempts.c.finished_at.is_(None))
+                .values(finished_at=started, outcome="lost")
+            )
+        made = conn.execute(
+            attempts.insert().returning(attempts.c.job_id, attempts.c.id, sort_by_parameter_order=True),
+            [{"job_id": row.id, "worker": worker, "started_at": started} for row in rows],
+        ).all()
+        return rows, dict(made)
+
+    def _current_photos(self, conn: Connection, rows: list[Any]) -> dict[str, str]:
+        """The avatars the claimed jobs' users have now, in the claim's transaction; a job that will generate is
+        pointed at its user's current photo (the compare-and-set at publish covers later changes)."""
+        generating = {row.user_id: row for row in rows if row.result_id is None}
+        if not generating:
+            return {}
+        u = self.portal.users
+        found = conn.execute(select(u.id, u.avatar).where(u.id.in_([u.portal_id(uid) for uid in generating]))).all()
+        photos = {str(uid): avatar for uid, avatar in found if avatar}
+        for uid, avatar in photos.items():
+            row = generating[uid]
+            if avatar != row.avatar_url:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == row.id, jobs.c.lease_token == row.lease_token)
+                    .values(avatar_url=avatar)
+                )
+        return photos
 
     def _held(self, job: ClaimedJob) -> Any:
         """This very claim still holds the job: its fencing token, not the (shared) worker id, decides."""
         return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_token == job.token)
 
-    @retry_on_disconnect
     def heartbeat(self, job: ClaimedJob) -> bool:
         """Extend the lease; False means it was lost (another worker took the job): stop working on it."""
-        with self.engine.begin() as conn:
-            n = conn.execute(
+        return job.id in self.heartbeat_many([job])
+
+    @retry_on_disconnect
+    def heartbeat_many(self, held: list[ClaimedJob]) -> set[int]:
+        """Extend the leases of these claims in one statement; returns the ids of the jobs still held."""
+        if not held:
+            return set()
+        tokens = {job.token: job.id for job in held}
+        with write_transaction(self.engine) as conn:
+            renewed = conn.execute(
                 update(jobs)
-                .where(self._held(job))
+                .where(
+                    jobs.c.id.in_(list(tokens.values())), jobs.c.status == RUNNING, jobs.c.lease_token.in_(list(tokens))
+                )
                 .values(lease_expires_at=self._now(conn) + self.lease, updated_at=utcnow())
-            ).rowcount
-        return n == 1
+                .returning(jobs.c.id, jobs.c.lease_token)
+            ).all()
+        return {job_id for job_id, token in renewed if tokens.get(token) == job_id}
 
-    @retry_on_disconnect
-    def update_avatar(self, job: ClaimedJob, avatar_url: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(jobs).where(self._held(job)).values(avatar_url=avatar_url))
-
-    @retry_on_disconnect
     def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
         """Record the result in ONE transaction with the job's progress; None if the lease was lost meanwhile.
 
         A job that also publishes stays ``running`` with its ``result_id`` set until ``finish`` — a worker that
         dies in between leaves a job that the next claimant publishes without generating again.
         """
-        with self.engine.begin() as conn:
-            result_id = insert_result(conn, job.user_id, job.id, new)
-            # One conditional UPDATE both checks the lease and links the result; a repeat (or a worker that lost
-            # its lease) matches no row and the whole transaction, result included, is rolled back.
-            values: dict[str, Any] = {"result_id": result_id, "updated_at": utcnow()}
-            if not job.publish:
-                values.update(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
-            fresh = and_(self._held(job), jobs.c.result_id.is_(None))
-            linked = conn.execute(update(jobs).where(fresh).values(values)).rowcount
-            if not linked:
-                conn.rollback()
+        return self.complete_many([(job, new)])[0]
+
+    def complete_many(self, done: list[tuple[ClaimedJob, NewResult]]) -> list[int | None]:
+        """``complete`` for many claims in one transaction (one commit, a handful of statements for all).
+
+        Each claim is fenced on its own: the jobs still held by their tokens (and not yet linked to a result) are
+        locked first, and only their results are written; for the others the answer is what a repeat finds (the
+        result this claim linked before a lost acknowledgement), else None.
+        """
+        linked = self._link_results(done)
+        answers: list[int | None] = []
+        for job, _ in done:
+            if job.id in linked:
+                answers.append(linked[job.id])
             else:
-                if not job.publish:
-                    self._finish_attempt(conn, job, "done")
-                upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
-        if not linked:
-            with self.engine.connect() as conn:
-                return self._completed_by(conn, job)
-        return result_id
+                with self.engine.connect() as conn:
+                    answers.append(self._completed_by(conn, job))
+        return answers
+
+    @retry_on_disconnect
+    def _link_results(self, done: list[tuple[ClaimedJob, NewResult]]) -> dict[int, int]:
+        claims = {job.id: (job, new) for job, new in reversed(done)}  # a job listed twice is linked once
+        with write_transaction(self.engine) as conn:
+            fresh = conn.execute(
+                select(jobs.c.id, jobs.c.lease_token)
+                .where(
+                    jobs.c.id.in_(list(claims)),
+                    jobs.c.lease_token.in_([job.token for job, _ in claims.values()]),
+                    jobs.c.status == RUNNING,
+                    jobs.c.result_id.is_(None),
+                )
+                .order_by(jobs.c.id)
+                .with_for_update()
+            ).all()
+            held = [claims[job_id] for job_id, token in fresh if claims[job_id][0].token == token]
+            if not held:
+                return {}
+            result_ids = insert_results(conn, [(job.user_id, job.id, new) for job, new in held])
+            now = utcnow()
+            for publish in (False, True):
+                rows = [
+                    {"b_job": job.id, "b_token": job.token, "b_result": rid, "b_now": now}
+                    for (job, _), rid in zip(held, result_ids, strict=True)
+                    if job.publish == publish
+                ]
+                if rows:
+                    conn.execute(_LINK_OPEN if publish else _LINK_DONE, rows)
+            closed = [{"b_attempt": job.attempt_id, "b_now": now} for job, _ in held if not job.publish]
+            if closed:
+                conn.execute(_ATTEMPT_DONE, closed)
+            upsert_states(
+                conn,
+                [
+                    {"user_id": job.user_id, "job_id": job.id, "result_id": rid, "review_id": None}
+                    for (job, _), rid in zip(held, result_ids, strict=True)
+                ],
+            )
+        return {job.id: rid for (job, _), rid in zip(held, result_ids, strict=True)}
 
     @staticmethod
     def _completed_by(conn: Connection, job: ClaimedJob) -> int | None:
@@ -403,7 +522,7 @@ class JobQueue:
     def finish(self, job: ClaimedJob) -> bool:
         """The publishing step is over: the job is done. A repeat whose first commit landed (a lost
         acknowledgement) finds the job done under this claim's token and reports success, not "lost"."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=utcnow())).rowcount:
                 done = select(jobs.c.id).where(
                     jobs.c.id == job.id, jobs.c.lease_token == job.token, jobs.c.status == DONE
@@ -426,7 +545,7 @@ class JobQueue:
         now = utcnow()
         retry = retry_in is not None and job.attempts < job.max_attempts
         status = QUEUED if retry else FAILED
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             n = conn.execute(
                 update(jobs)
                 .where(self._held(job))
@@ -448,7 +567,7 @@ class JobQueue:
     @retry_on_disconnect
     def release(self, job: ClaimedJob) -> None:
         """Cancelled mid-item: the job goes back to the queue untouched (the attempt does not count)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             n = conn.execute(
                 update(jobs)
                 .where(self._held(job))

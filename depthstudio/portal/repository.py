@@ -160,7 +160,21 @@ def _upsert(conn: Connection, table: Any, conflict: str, /, **values: Any) -> No
 
 def upsert_state(conn: Connection, user_id: str, **pointers: int | None) -> None:
     """Move one user's pointers (job_id / result_id / review_id) in the caller's transaction."""
-    _upsert(conn, user_state, "user_id", user_id=user_id, updated_at=utcnow(), **pointers)
+    upsert_states(conn, [{"user_id": user_id, **pointers}])
+
+
+def upsert_states(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Move many users' pointers in one statement; every row names the same pointers (and its ``user_id``)."""
+    if not rows:
+        return
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(user_state)
+    keys = [k for k in rows[0] if k != "user_id"] + ["updated_at"]
+    now = utcnow()
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=[user_state.c.user_id], set_={k: stmt.excluded[k] for k in keys}),
+        [{**row, "updated_at": now} for row in rows],
+    )
 
 
 class Portal:
