@@ -36,6 +36,12 @@ class GroupCall(Generic[T, R]):
         self._busy = False
         self.sizes: Counter[int] = Counter()  # how many batches of each size ran (the benchmark reads it)
 
+    @property
+    def waiting(self) -> int:
+        """Items queued for the next batch (a test's gate waits for them)."""
+        with self._ready:
+            return len(self._pending)
+
     def call(self, item: T) -> R:
         future: Future[R] = Future()
         with self._ready:

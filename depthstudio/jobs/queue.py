@@ -295,15 +295,19 @@ class JobQueue:
         of leaving a second claim behind. Each job comes back with the photo its user has now (the job row is
         updated to it), or ``no_photo``.
         """
-        return self._claim_many(worker, uuid.uuid4().hex[:_PREFIX_LEN], max(1, n), batch)
+        tried: list[bool] = []
+        return self._claim_many(worker, uuid.uuid4().hex[:_PREFIX_LEN], max(1, n), batch, tried)
 
     @retry_on_disconnect
-    def _claim_many(self, worker: str, prefix: str, n: int, batch: str | None) -> list[ClaimedJob]:
+    def _claim_many(self, worker: str, prefix: str, n: int, batch: str | None, tried: list[bool]) -> list[ClaimedJob]:
         with write_transaction(self.engine) as conn:
-            rows = conn.execute(
-                select(*_CLAIM_RETURNING).where(jobs.c.lease_token.startswith(prefix), jobs.c.status == RUNNING)
-            ).all()
-            if rows:  # the first try committed; its acknowledgement was lost
+            rows: list[Any] = []
+            if tried:  # a repeat: maybe the first try committed and only its acknowledgement was lost
+                rows = conn.execute(
+                    select(*_CLAIM_RETURNING).where(jobs.c.lease_token.startswith(prefix), jobs.c.status == RUNNING)
+                ).all()
+            tried.append(True)
+            if rows:
                 attempt_ids = dict(
                     conn.execute(
                         select(attempts.c.job_id, func.max(attempts.c.id))
@@ -340,34 +344,33 @@ class JobQueue:
             and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
             and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
         )
-        exhausted = and_(
-            jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
-        )
         if batch is not None:
             claimable = and_(claimable, jobs.c.batch == batch)
-        # A job whose worker died on every attempt (a poison photo that kills the process) stops here.
-        conn.execute(
-            update(jobs)
-            .where(exhausted)
-            .values(
-                status=FAILED,
-                error_kind="worker_lost",
-                error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
-                lease_owner=None,
-                lease_token=None,
-                lease_expires_at=None,
-                updated_at=utcnow(),
-            )
-        )
         # The ids first, then the update: PostgreSQL may run an ``IN (SELECT … LIMIT n)`` subquery more than
         # once inside an UPDATE, and so claim more than n jobs.
-        picked = (
+        found = conn.execute(
+            select(jobs.c.id, jobs.c.status, jobs.c.attempts, jobs.c.max_attempts)
+            .where(claimable)
+            .order_by(jobs.c.id)
+            .limit(n)
+            .with_for_update(skip_locked=True)
+        ).all()
+        exhausted = [r.id for r in found if r.status == RUNNING and r.attempts >= r.max_attempts]
+        if exhausted:  # its worker died on every attempt (a poison photo that kills the process): it stops here
             conn.execute(
-                select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(n).with_for_update(skip_locked=True)
+                update(jobs)
+                .where(jobs.c.id.in_(exhausted))
+                .values(
+                    status=FAILED,
+                    error_kind="worker_lost",
+                    error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
+                    lease_owner=None,
+                    lease_token=None,
+                    lease_expires_at=None,
+                    updated_at=utcnow(),
+                )
             )
-            .scalars()
-            .all()
-        )
+        picked = [r.id for r in found if r.id not in exhausted]
         if not picked:
             return [], {}
         rows = conn.execute(
