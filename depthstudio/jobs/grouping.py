@@ -31,28 +31,33 @@ class GroupCall(Generic[T, R]):
 
     def __init__(self, run: Callable[[Batch[T, R]], None]) -> None:
         self._run = run
-        self._ready = threading.Condition()
-        self._pending: Batch[T, R] = []
+        self._lock = threading.Lock()
+        # (item, its answer, the caller's turn): the turn is set when the answer is in, or when the caller is to
+        # lead the next batch, so that each batch wakes its own callers and one successor, not every thread.
+        self._pending: list[tuple[T, Future[R], threading.Event]] = []
         self._busy = False
         self.sizes: Counter[int] = Counter()  # how many batches of each size ran (the benchmark reads it)
 
     @property
     def waiting(self) -> int:
         """Items queued for the next batch (a test's gate waits for them)."""
-        with self._ready:
+        with self._lock:
             return len(self._pending)
 
     def call(self, item: T) -> R:
         future: Future[R] = Future()
-        with self._ready:
-            self._pending.append((item, future))
-            while self._busy and not future.done():
-                self._ready.wait()
+        turn = threading.Event()
+        with self._lock:
+            self._pending.append((item, future, turn))
+            lead, self._busy = not self._busy, True
+        if not lead:
+            turn.wait()
             if future.done():
                 return future.result()
-            self._busy = True
-            batch, self._pending = self._pending, []
-            self.sizes[len(batch)] += 1
+        with self._lock:
+            taken, self._pending = self._pending, []
+            self.sizes[len(taken)] += 1
+        batch = [(i, f) for i, f, _ in taken]
         try:
             self._run(batch)
         except BaseException as exc:
@@ -60,10 +65,13 @@ class GroupCall(Generic[T, R]):
                 if not f.done():
                     f.set_exception(exc)
         finally:
-            for _, f in batch:
+            for _, f, t in taken:
                 if not f.done():
                     f.set_exception(RuntimeError("a grouped call left this item unanswered"))
-            with self._ready:
-                self._busy = False
-                self._ready.notify_all()
+                t.set()
+            with self._lock:
+                if self._pending:
+                    self._pending[0][2].set()  # the first caller that arrived meanwhile leads the next batch
+                else:
+                    self._busy = False
         return future.result()
