@@ -12,13 +12,14 @@ server's clock on PostgreSQL (workers on several machines compare against one cl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, String, and_, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import DateTime, Integer, Interval, String, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -114,6 +115,57 @@ _ATTEMPT_DONE = (
     .values(finished_at=bindparam("b_now"), outcome="done", error_kind=None, error=None)
 )
 _INSERT_RESULTS = results.insert().returning(results.c.id, sort_by_parameter_order=True)
+_INSERT_BLOBS = result_blobs.insert()
+_INSERT_ATTEMPTS = attempts.insert().returning(attempts.c.job_id, attempts.c.id, sort_by_parameter_order=True)
+_FRESH = (
+    select(jobs.c.id, jobs.c.lease_token)
+    .where(
+        jobs.c.id.in_(bindparam("b_ids", expanding=True)),
+        jobs.c.lease_token.in_(bindparam("b_tokens", expanding=True)),
+        jobs.c.status == RUNNING,
+        jobs.c.result_id.is_(None),
+    )
+    .order_by(jobs.c.id)
+    .with_for_update()
+)
+
+
+@functools.cache
+def _claim_statements(dialect: str, lane: bool) -> tuple[Any, Any]:
+    """The pick (``b_n`` oldest claimable ids, locked, others' locks skipped) and the take (those ids under
+    ``b_prefix`` + id), for one dialect's clock and with or without a lane (``b_batch``)."""
+    if dialect == "postgresql":
+        now: Any = func.timezone("UTC", func.now()).cast(DateTime)
+        expires: Any = now + bindparam("b_lease", type_=Interval())
+    else:
+        now, expires = bindparam("b_now", type_=DateTime()), bindparam("b_expires", type_=DateTime())
+    claimable = or_(
+        and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
+        and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+    )
+    if lane:
+        claimable = and_(claimable, jobs.c.batch == bindparam("b_batch"))
+    pick = (
+        select(jobs.c.id, jobs.c.status, jobs.c.attempts, jobs.c.max_attempts)
+        .where(claimable)
+        .order_by(jobs.c.id)
+        .limit(bindparam("b_n", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+    take = (
+        update(jobs)
+        .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)), claimable)
+        .values(
+            status=RUNNING,
+            lease_owner=bindparam("b_worker"),
+            lease_token=bindparam("b_prefix", type_=String()) + cast(jobs.c.id, String),
+            lease_expires_at=expires,
+            attempts=jobs.c.attempts + 1,
+            updated_at=bindparam("b_updated", type_=DateTime()),
+        )
+        .returning(*_CLAIM_RETURNING)
+    )
+    return pick, take
 
 
 def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult]]) -> list[int]:
@@ -141,7 +193,7 @@ def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult
     blobs = [
         {"result_id": rid, "png8": new.png8, "png16": new.png16} for rid, (_, _, new) in zip(ids, made, strict=True)
     ]
-    conn.execute(result_blobs.insert(), blobs)
+    conn.execute(_INSERT_BLOBS, blobs)
     return ids
 
 
@@ -197,6 +249,8 @@ class JobQueue:
         self.portal = portal
         self.engine = portal.engine
         self.lease = dt.timedelta(seconds=lease_s)
+        u = portal.users
+        self._photos = select(u.id, u.avatar).where(u.id.in_(bindparam("b_ids", expanding=True)))
 
     # --- producing ----------------------------------------------------------------------------------------
 
@@ -339,22 +393,16 @@ class JobQueue:
     def _take(
         self, conn: Connection, worker: str, prefix: str, n: int, batch: str | None
     ) -> tuple[list[Any], dict[int, int]]:
-        now = self._now(conn)
-        claimable = or_(
-            and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
-            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
-        )
-        if batch is not None:
-            claimable = and_(claimable, jobs.c.batch == batch)
+        pick, take = _claim_statements(conn.dialect.name, batch is not None)
+        now = utcnow()
+        params: dict[str, Any] = {"b_batch": batch} if batch is not None else {}
+        if conn.dialect.name == "postgresql":
+            params["b_lease"] = self.lease
+        else:
+            params.update(b_now=now, b_expires=now + self.lease)
         # The ids first, then the update: PostgreSQL may run an ``IN (SELECT … LIMIT n)`` subquery more than
         # once inside an UPDATE, and so claim more than n jobs.
-        found = conn.execute(
-            select(jobs.c.id, jobs.c.status, jobs.c.attempts, jobs.c.max_attempts)
-            .where(claimable)
-            .order_by(jobs.c.id)
-            .limit(n)
-            .with_for_update(skip_locked=True)
-        ).all()
+        found = conn.execute(pick, {**params, "b_n": n}).all()
         exhausted = [r.id for r in found if r.status == RUNNING and r.attempts >= r.max_attempts]
         if exhausted:  # its worker died on every attempt (a poison photo that kills the process): it stops here
             conn.execute(
@@ -374,17 +422,7 @@ class JobQueue:
         if not picked:
             return [], {}
         rows = conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(picked), claimable)
-            .values(
-                status=RUNNING,
-                lease_owner=worker,
-                lease_token=literal(prefix) + cast(jobs.c.id, String),
-                lease_expires_at=now + self.lease,
-                attempts=jobs.c.attempts + 1,
-                updated_at=utcnow(),
-            )
-            .returning(*_CLAIM_RETURNING)
+            take, {**params, "b_ids": picked, "b_worker": worker, "b_prefix": prefix, "b_updated": now}
         ).all()
         if not rows:
             return [], {}
@@ -397,8 +435,7 @@ class JobQueue:
                 .values(finished_at=started, outcome="lost")
             )
         made = conn.execute(
-            attempts.insert().returning(attempts.c.job_id, attempts.c.id, sort_by_parameter_order=True),
-            [{"job_id": row.id, "worker": worker, "started_at": started} for row in rows],
+            _INSERT_ATTEMPTS, [{"job_id": row.id, "worker": worker, "started_at": started} for row in rows]
         ).all()
         return rows, dict(made)
 
@@ -409,7 +446,7 @@ class JobQueue:
         if not generating:
             return {}
         u = self.portal.users
-        found = conn.execute(select(u.id, u.avatar).where(u.id.in_([u.portal_id(uid) for uid in generating]))).all()
+        found = conn.execute(self._photos, {"b_ids": [u.portal_id(uid) for uid in generating]}).all()
         photos = {str(uid): avatar for uid, avatar in found if avatar}
         for uid, avatar in photos.items():
             row = generating[uid]
@@ -475,17 +512,8 @@ class JobQueue:
     def _link_results(self, done: list[tuple[ClaimedJob, NewResult]]) -> dict[int, int]:
         claims = {job.id: (job, new) for job, new in reversed(done)}  # a job listed twice is linked once
         with write_transaction(self.engine) as conn:
-            fresh = conn.execute(
-                select(jobs.c.id, jobs.c.lease_token)
-                .where(
-                    jobs.c.id.in_(list(claims)),
-                    jobs.c.lease_token.in_([job.token for job, _ in claims.values()]),
-                    jobs.c.status == RUNNING,
-                    jobs.c.result_id.is_(None),
-                )
-                .order_by(jobs.c.id)
-                .with_for_update()
-            ).all()
+            tokens = [job.token for job, _ in claims.values()]
+            fresh = conn.execute(_FRESH, {"b_ids": list(claims), "b_tokens": tokens}).all()
             held = [claims[job_id] for job_id, token in fresh if claims[job_id][0].token == token]
             if not held:
                 return {}

@@ -7,6 +7,7 @@ joined (by primary key) to ``depthstudio_user_state`` and the job, result and re
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -167,14 +168,17 @@ def upsert_states(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Move many users' pointers in one statement; every row names the same pointers (and its ``user_id``)."""
     if not rows:
         return
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(user_state)
-    keys = [k for k in rows[0] if k != "user_id"] + ["updated_at"]
     now = utcnow()
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=[user_state.c.user_id], set_={k: stmt.excluded[k] for k in keys}),
-        [{**row, "updated_at": now} for row in rows],
-    )
+    stmt = _upsert_states_sql(conn.dialect.name, tuple(k for k in rows[0] if k != "user_id"))
+    conn.execute(stmt, [{**row, "updated_at": now} for row in rows])
+
+
+@functools.cache
+def _upsert_states_sql(dialect: str, pointers: tuple[str, ...]) -> Any:
+    """Built once per dialect and set of pointers: building and hashing it per call cost more than running it."""
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(user_state)
+    keys = [*pointers, "updated_at"]
+    return stmt.on_conflict_do_update(index_elements=[user_state.c.user_id], set_={k: stmt.excluded[k] for k in keys})
 
 
 class Portal:
