@@ -45,7 +45,7 @@ def run(workers: int, args: argparse.Namespace, tmp: Path, avatars: list[str]) -
     db = fresh_db()
     make_portal(db, [avatars[i % len(avatars)] for i in range(args.users)])
     portal = Portal.open(portal_config(db, tmp))
-    JobQueue(portal).enqueue(portal.ids_needing_depth(), backend="replicate", publish=True)
+    JobQueue(portal).enqueue(portal.ids_needing_depth(), publish=True)
     with ReplicateServer() as replicate, running_cloudinary_server(latency_s=args.upload_latency) as cloud:
         replicate.faults.latency_s = args.latency
         env = {

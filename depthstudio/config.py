@@ -49,7 +49,9 @@ class PortalConfig:
 
 @dataclass
 class StudioConfig:
-    url: str = ""  # empty = the portal's database (tables prefixed depthstudio_)
+    """depthstudio's own tables always live in the portal's database (prefix ``depthstudio_``): statuses are
+    computed by joining the portal's users with them in one query, so there is no setting for another database."""
+
     reviewer: str = ""  # empty = the OS user name
     review_required: bool = True  # False: generate-missing publishes at once
 
@@ -154,9 +156,6 @@ class Config:
     def portal_url(self) -> str:
         return self.portal.url or f"sqlite:///{self.demo_portal_path()}"
 
-    def studio_url(self) -> str:
-        return self.studio.url or self.portal_url()
-
     def local_store_dir(self) -> Path:
         return Path(self.storage.local_dir) if self.storage.local_dir else data_dir() / "depthmaps"
 
@@ -222,6 +221,15 @@ def _checked(current: Any, value: Any, where: str) -> Any:
     return value
 
 
+def coerce_setting(default: Any, value: Any, where: str) -> Any:
+    """The one validation path for typed settings (file, environment, flags, ``[depth] postprocess``): a string
+    is parsed into the type of ``default``, any other value must already have it (an int passes for a float).
+    Errors name ``where``."""
+    if isinstance(value, str) and not isinstance(default, str):
+        value = _coerce(default, value, where)
+    return _checked(default, value, where)
+
+
 # Lower bounds that keep the job sane (a zero lease would let every worker steal every job at once).
 _MINIMUM: dict[str, float] = {
     "job.concurrency": 1,
@@ -244,11 +252,8 @@ def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
     for key, value in values.items():
         if key not in names:
             raise ConfigError(f"unknown setting {where}.{key}; known: {', '.join(sorted(names))}")
-        current = getattr(section_obj, key)
         name = f"{where}.{key}"
-        if isinstance(value, str) and not isinstance(current, str):
-            value = _coerce(current, value, name)
-        value = _checked(current, value, name)
+        value = coerce_setting(getattr(section_obj, key), value, name)
         if name in _MINIMUM and value < _MINIMUM[name]:
             raise ConfigError(f"{name} must be at least {_MINIMUM[name]:g}, not {value}")
         setattr(section_obj, key, value)
@@ -296,7 +301,6 @@ SECRETS: dict[str, str] = {
     "replicate_token": "REPLICATE_API_TOKEN",
     "cloudinary_url": "CLOUDINARY_URL",
     "portal_db_password": "DEPTHSTUDIO_PORTAL_PASSWORD",
-    "studio_db_password": "DEPTHSTUDIO_STUDIO_PASSWORD",
 }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import MetaData, create_engine, insert, update
+from sqlalchemy import MetaData, create_engine, insert, text, update
 
 from depthstudio.config import Config, PortalConfig
-from depthstudio.jobs.queue import NewResult
+from depthstudio.jobs.queue import JobQueue, NewResult
 from depthstudio.portal.demo import placeholder_avatar, portal_users_table
+from depthstudio.portal.repository import Portal
 
 
 def write_avatars(folder: Path, count: int, *, size: int = 96) -> list[str]:
@@ -74,3 +75,26 @@ def tiny_result(avatar: str, *, qa_risk: float = 0.1) -> NewResult:
     """A result row's worth of data without running a backend (for queue and status tests)."""
     return NewResult(avatar_url=avatar, avatar_sha256="ab" * 32, backend="synthetic", model="m", width=4, height=4,
                      png8=b"png8", png16=None, qa={"flat": 0.0}, qa_risk=qa_risk)  # fmt: skip
+
+
+def seed_every_status(url: str, tmp_path: Path) -> tuple[Portal, list[str | None]]:
+    """Ten users, ``u00000``..``u00009``, one in each status, in the order of ``Status`` (the avatars returned)."""
+    avatars: list[str | None] = [f"https://img.example/{i}.png" for i in range(9)] + [None]
+    make_portal(url, avatars)
+    portal = Portal.open(portal_config(url, tmp_path))
+    q = JobQueue(portal)
+    # u1 queued, u2 running, u3 failed, u4 generated, u5 approved, u6 rejected, u7 stale, u8 published elsewhere
+    q.enqueue([(f"u{i:05d}", str(avatars[i])) for i in range(1, 8)], max_attempts=1)
+    claimed = {}
+    while (job := q.claim("w")) is not None:
+        claimed[job.user_id] = job
+    q.release(claimed.pop("u00001"))  # back to queued
+    q.fail(claimed.pop("u00003"), kind="not_an_image", message="the file is HTML", retry_in=None)
+    for uid in ("u00004", "u00005", "u00006", "u00007"):
+        assert q.complete(claimed.pop(uid), tiny_result(str(avatars[int(uid[1:])]))) is not None
+    portal.decide(["u00005"], "approved", reviewer="ed")
+    portal.decide(["u00006"], "rejected", reviewer="ed", note="halo around the hair")
+    set_avatar(url, "u00007", "https://img.example/new.png")
+    with portal.engine.begin() as conn:
+        conn.execute(text("UPDATE \"User\" SET \"avatarDepthMap\" = 'https://cdn/x.png' WHERE id = 'u00008'"))
+    return portal, avatars

@@ -44,6 +44,8 @@ def test_file_then_environment_then_flags(tmp_path):
     [
         ("[portl]\nurl = 'x'\n", {}, "unknown section [portl]"),
         ("[portal]\ntabel = 'x'\n", {}, "unknown setting portal.tabel"),
+        # depthstudio's tables live in the portal's database; a separate one was never supported
+        ("[studio]\nurl = 'sqlite:///s.db'\n", {}, "unknown setting studio.url"),
         ("[fetch]\nmax_bytes = 'big'\n", {}, "fetch.max_bytes='big' is not an integer"),
         ("", {"DEPTHSTUDIO_JOB_CONCURRENCY": "many"}, "job.concurrency='many' is not an integer"),
         ("[portal\n", {}, "is not valid TOML"),

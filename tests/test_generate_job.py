@@ -139,15 +139,15 @@ def test_publish_approved_writes_once_and_reruns_write_nothing(db_url, tmp_path)
 def test_enqueue_never_queues_a_user_twice(db_url, tmp_path):
     portal, _cfg, avatars = _setup(db_url, tmp_path, 3)
     q = JobQueue(portal)
-    assert q.enqueue([("u00000", avatars[0]), ("u00001", avatars[1])], backend="synthetic") == 2
-    assert q.enqueue([("u00000", avatars[0]), ("u00002", avatars[2])], backend="synthetic") == 1
+    assert q.enqueue([("u00000", avatars[0]), ("u00001", avatars[1])]) == 2
+    assert q.enqueue([("u00000", avatars[0]), ("u00002", avatars[2])]) == 1
     assert q.pending() == 3
 
 
 def test_a_worker_that_lost_its_lease_records_nothing(db_url, tmp_path):
     portal, _cfg, avatars = _setup(db_url, tmp_path, 1)
     q = JobQueue(portal, lease_s=0.0)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic")
+    q.enqueue([("u00000", avatars[0])])
     first = q.claim("worker-a")
     second = JobQueue(portal).claim("worker-b")  # a's lease expired at once: b takes the job over
     assert first is not None and second is not None and second.id == first.id
@@ -173,7 +173,7 @@ def test_a_failed_user_who_uploads_a_new_photo_needs_a_map_again(db_url, tmp_pat
 
 def test_a_publishing_job_taken_by_a_run_without_a_store_ends_generated(db_url, tmp_path):
     portal, cfg, avatars = _setup(db_url, tmp_path, 1)
-    JobQueue(portal).enqueue([("u00000", avatars[0])], backend="synthetic", publish=True)
+    JobQueue(portal).enqueue([("u00000", avatars[0])], publish=True)
     summary = GenerateMissingJob(portal, SyntheticBackend(), None, cfg, publish=False).run()
     assert summary.progress.outcomes == {"generated": 1}
     assert JobQueue(portal).pending() == 0 and portal.get_user("u00000").status == "generated"
@@ -182,7 +182,7 @@ def test_a_publishing_job_taken_by_a_run_without_a_store_ends_generated(db_url, 
 def test_a_job_whose_worker_keeps_dying_stops_after_max_attempts(db_url, tmp_path):
     portal, _cfg, avatars = _setup(db_url, tmp_path, 1)
     q = JobQueue(portal, lease_s=0.0)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic", max_attempts=2)
+    q.enqueue([("u00000", avatars[0])], max_attempts=2)
     assert q.claim("w1") is not None and q.claim("w2") is not None  # two workers died holding it
     assert q.claim("w3") is None
     row = portal.get_user("u00000")
@@ -238,7 +238,7 @@ def test_a_worker_that_loses_its_lease_mid_item_abandons_it(db_url, tmp_path):
     backend = _StolenMidway(portal)
     job = GenerateMissingJob(portal, backend, None, cfg)
     runner = job.runner
-    runner.queue.enqueue(job.plan(), backend="synthetic")
+    runner.queue.enqueue(job.plan())
     # Serve the queue (not drain it: the thief holds the job, so the queue never looks empty to this worker).
     t = threading.Thread(target=runner.run, kwargs={"until_empty": False, "poll_s": 0.1, "total": 1})
     t.start()

@@ -32,7 +32,7 @@ def _portal(db_url: str, tmp_path: Path, n: int) -> tuple[Portal, list[str]]:
 
 def _enqueue(portal: Portal, avatars: list[str], **kw: object) -> JobQueue:
     q = JobQueue(portal, lease_s=3600.0)
-    q.enqueue([(f"u{i:05d}", a) for i, a in enumerate(avatars)], backend="synthetic", **kw)  # type: ignore[arg-type]
+    q.enqueue([(f"u{i:05d}", a) for i, a in enumerate(avatars)], **kw)  # type: ignore[arg-type]
     return q
 
 
@@ -140,8 +140,8 @@ def test_a_claim_carries_each_users_current_photo(db_url, tmp_path):
 def test_a_job_whose_worker_died_on_every_attempt_is_failed_when_a_claim_reaches_it(db_url, tmp_path):
     portal, avatars = _portal(db_url, tmp_path, 2)
     q = JobQueue(portal, lease_s=0.0)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic", max_attempts=1)
-    q.enqueue([("u00001", avatars[1])], backend="synthetic")
+    q.enqueue([("u00000", avatars[0])], max_attempts=1)
+    q.enqueue([("u00001", avatars[1])])
     assert [j.user_id for j in q.claim_many("dead", 1)] == ["u00000"]  # that worker died; its lease lapsed
     assert {j.user_id for j in q.claim_many("w", 2)} == {"u00001"}
     assert portal.get_user("u00000").error_kind == "worker_lost"  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from depthstudio.errors import ConfigError, SchemaError
 from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal import migrate
 from depthstudio.portal.repository import STATUSES, Portal, Query
-from tests.helpers import make_portal, portal_config, set_avatar, tiny_result
+from tests.helpers import make_portal, portal_config, seed_every_status, tiny_result
 
 
 def test_missing_table_is_named_with_what_exists(db_url, tmp_path):
@@ -69,24 +69,7 @@ def test_migrated_schema_matches_the_table_definitions(db_url, tmp_path):
 
 
 def test_every_status_is_derived_in_sql(db_url, tmp_path):
-    avatars = [f"https://img.example/{i}.png" for i in range(9)] + [None]
-    make_portal(db_url, avatars)
-    portal = Portal.open(portal_config(db_url, tmp_path))
-    q = JobQueue(portal)
-    # u1 queued, u2 running, u3 failed, u4 generated, u5 approved, u6 rejected, u7 stale, u8 published elsewhere
-    q.enqueue([(f"u{i:05d}", avatars[i]) for i in range(1, 8)], backend="synthetic", max_attempts=1)
-    claimed = {}
-    while (job := q.claim("w")) is not None:
-        claimed[job.user_id] = job
-    q.release(claimed.pop("u00001"))  # back to queued
-    q.fail(claimed.pop("u00003"), kind="not_an_image", message="the file is HTML", retry_in=None)
-    for uid in ("u00004", "u00005", "u00006", "u00007"):
-        assert q.complete(claimed.pop(uid), tiny_result(avatars[int(uid[1:])])) is not None
-    portal.decide(["u00005"], "approved", reviewer="ed")
-    portal.decide(["u00006"], "rejected", reviewer="ed", note="halo around the hair")
-    set_avatar(db_url, "u00007", "https://img.example/new.png")
-    with portal.engine.begin() as conn:
-        conn.execute(text("UPDATE \"User\" SET \"avatarDepthMap\" = 'https://cdn/x.png' WHERE id = 'u00008'"))
+    portal, avatars = seed_every_status(db_url, tmp_path)
     got = {r.id: r.status for r in portal.list_users(limit=100)}
     assert got == {
         "u00000": "missing",
@@ -158,15 +141,8 @@ def test_integer_portal_ids_work(db_url, tmp_path):
         )
     )
     portal = Portal.open(cfg)
-    JobQueue(portal).enqueue([("7", "https://a/1.png")], backend="synthetic")
+    JobQueue(portal).enqueue([("7", "https://a/1.png")])
     assert portal.get_user("7").status == "queued"
-
-
-def test_separate_studio_database_is_refused_clearly(tmp_path):
-    cfg = Config(portal=PortalConfig(url=f"sqlite:///{tmp_path}/p.db"))
-    cfg.studio.url = f"sqlite:///{tmp_path}/s.db"
-    with pytest.raises(ConfigError, match="separate"):
-        Portal.open(cfg)
 
 
 def test_demo_portal_is_created_on_first_start():
@@ -187,7 +163,7 @@ def test_a_decision_applies_only_to_the_result_the_reviewer_was_shown(db_url, tm
     q = JobQueue(portal)
 
     def generate(uid: str) -> int:
-        q.enqueue([(uid, avatars[int(uid[1:])])], backend="synthetic")
+        q.enqueue([(uid, avatars[int(uid[1:])])])
         job = q.claim("w")
         assert job is not None and job.user_id == uid
         result_id = q.complete(job, tiny_result(avatars[int(uid[1:])]))

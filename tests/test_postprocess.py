@@ -127,3 +127,16 @@ def test_pngs_round_trip_at_8_and_16_bits():
     d = np.linspace(0, 1, SIDE * SIDE, dtype=np.float32).reshape(SIDE, SIDE)
     assert np.abs(decode_png(encode_png(d, 16)) - d).max() < 1e-4
     assert np.abs(decode_png(encode_png(d, 8)) - d).max() < 1 / 255
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"dilate_px": "two"}, "postprocess option dilate_px='two' is not an integer"),
+        ({"invert": "maybe"}, "postprocess option invert='maybe' is not a boolean"),
+        ({"invert": 1}, "postprocess option invert must be of type bool, not int"),
+    ],
+)
+def test_bad_option_values_name_the_option_like_the_config_does(data, message):
+    with pytest.raises(ConfigError, match=message):
+        PostprocessOptions.from_dict(data)

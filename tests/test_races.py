@@ -106,7 +106,7 @@ def test_a_direct_publish_without_review_still_publishes(db_url, tmp_path):
 def test_a_sibling_thread_that_reclaims_a_lapsed_lease_fences_out_the_first(db_url, tmp_path):
     portal, avatars = _portal(db_url, tmp_path)
     q = JobQueue(portal, lease_s=0.0)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic")
+    q.enqueue([("u00000", avatars[0])])
     first = q.claim("host:1:same")
     second = q.claim("host:1:same")  # the same runner's other thread, after the lease lapsed
     assert first is not None and second is not None and first.id == second.id
@@ -123,7 +123,7 @@ def test_a_sibling_thread_that_reclaims_a_lapsed_lease_fences_out_the_first(db_u
 def test_dead_pid_expiry_leaves_a_lease_of_another_machine_with_the_same_host_name(db_url, tmp_path):
     portal, avatars = _portal(db_url, tmp_path)
     q = JobQueue(portal)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic")
+    q.enqueue([("u00000", avatars[0])])
     dead_pid = 2**22 + 17  # beyond pid_max here: no such process on this machine
     other = q.claim(f"{socket.gethostname()}:{dead_pid}:abcdef")  # same host name, no boot id of ours
     assert other is not None
@@ -136,7 +136,7 @@ def test_dead_pid_expiry_still_frees_a_lease_of_this_machine(db_url, tmp_path):
 
     portal, avatars = _portal(db_url, tmp_path)
     q = JobQueue(portal)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic")
+    q.enqueue([("u00000", avatars[0])])
     assert q.claim(worker_id_for_pid(2**22 + 17)) is not None
     assert q.expire_dead_local_leases(socket.gethostname()) == 1
     assert q.claim(worker_id_for_pid(os.getpid())) is not None
@@ -183,7 +183,7 @@ def test_two_runners_sharing_a_worker_id_with_a_lapsing_lease_make_one_result_an
     threads: list[threading.Thread] = []
     runner_a = BulkRunner.from_config(portal, _Gate(a_lapses_then_is_cancelled), store, cfg, concurrency=1)
     runner_a.worker_id = worker
-    JobQueue(portal).enqueue([("u00000", avatars[0])], backend="synthetic", publish=True)
+    JobQueue(portal).enqueue([("u00000", avatars[0])], publish=True)
     runner_a.run(until_empty=True)
     b_go.set()
     threads[0].join(30)
@@ -216,7 +216,7 @@ def test_a_limited_run_claims_only_the_jobs_it_enqueued(db_url, tmp_path):
 
     portal, avatars = _portal(db_url, tmp_path, 4)
     other = [("u00002", avatars[2]), ("u00003", avatars[3])]
-    JobQueue(portal).enqueue(other, backend="synthetic", batch="someone-elses-run")
+    JobQueue(portal).enqueue(other, batch="someone-elses-run")
     summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config, limit=2).run()
     assert summary.ok and summary.progress.total == 2 and summary.progress.done == 2
     assert {portal.get_user(u).status for u in ("u00000", "u00001")} == {"generated"}  # type: ignore[union-attr]
@@ -228,7 +228,7 @@ def test_a_run_does_not_wait_for_its_users_job_held_by_a_live_worker_elsewhere(d
 
     portal, avatars = _portal(db_url, tmp_path, 2)
     q = JobQueue(portal, lease_s=3600.0)
-    q.enqueue([("u00001", avatars[1])], backend="synthetic", batch="run-on-another-machine")
+    q.enqueue([("u00001", avatars[1])], batch="run-on-another-machine")
     assert q.claim("elsewhere/0:1:x") is not None  # a live lease on another machine
     summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config, user_ids=["u00000", "u00001"]).run()
     assert summary.progress.total == 1 and summary.progress.done == 1
@@ -240,7 +240,7 @@ def test_jobs_left_by_a_run_that_died_are_taken_over_by_the_next_run_for_those_u
 
     portal, avatars = _portal(db_url, tmp_path, 3)
     q = JobQueue(portal, lease_s=0.0)
-    q.enqueue([(f"u{i:05d}", avatars[i]) for i in range(3)], backend="synthetic", batch="dead-run")
+    q.enqueue([(f"u{i:05d}", avatars[i]) for i in range(3)], batch="dead-run")
     assert q.claim("gone/0:1:x", batch="dead-run") is not None  # died holding u00000; u00001-2 still queued
     summary = GenerateMissingJob(portal, SyntheticBackend(), None, portal.config).run()
     assert summary.ok and summary.progress.done == 3
@@ -253,7 +253,7 @@ def test_jobs_left_by_a_run_that_died_are_taken_over_by_the_next_run_for_those_u
 def test_a_repeated_finish_after_a_lost_acknowledgement_is_not_reported_lost(db_url, tmp_path):
     portal, avatars = _portal(db_url, tmp_path)
     q = JobQueue(portal)
-    q.enqueue([("u00000", avatars[0])], backend="synthetic", publish=True)
+    q.enqueue([("u00000", avatars[0])], publish=True)
     job = q.claim("w")
     assert job is not None and q.complete(job, tiny_result(avatars[0])) is not None
     assert q.finish(job)

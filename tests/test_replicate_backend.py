@@ -305,6 +305,14 @@ def test_an_output_that_is_not_a_matching_depth_map_is_rejected(make_backend, se
     assert words in str(info.value)
 
 
+def test_an_output_in_a_format_outside_the_allow_list_is_refused(make_backend, server, local_avatar):
+    # A grey TIFF of the right size: Pillow alone would decode it; imaging's allow-list must refuse it.
+    server.faults.output = "tiff"
+    with pytest.raises(BackendError) as info:
+        make_backend().predict(local_avatar)
+    assert info.value.kind == "bad_output" and "unsupported format" in str(info.value)
+
+
 def test_an_output_over_the_size_limit_is_not_downloaded_whole(make_backend, server, local_avatar):
     with pytest.raises(BackendError) as info:
         make_backend(max_output_bytes=100).predict(local_avatar)

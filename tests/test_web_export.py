@@ -46,7 +46,7 @@ def _png_of(path: Path) -> bytes:
 
 def _add_result(portal: Portal, user_id: str, avatar: str, png8: bytes, size: tuple[int, int]) -> None:
     queue = JobQueue(portal)
-    queue.enqueue([(user_id, avatar)], backend="test")
+    queue.enqueue([(user_id, avatar)])
     job = queue.claim("test-worker")
     assert job is not None and job.user_id == user_id
     queue.complete(job, NewResult(avatar, "0" * 64, "test", "hand", size[0], size[1], png8, None))

@@ -253,7 +253,7 @@ def test_a_server_install_without_qt_runs_generate_missing_and_a_worker(installe
     from depthstudio.portal.repository import Portal
 
     portal = Portal.open(Config(portal=PortalConfig(url=db)))
-    JobQueue(portal).enqueue(portal.ids_needing_depth(), backend="synthetic")
+    JobQueue(portal).enqueue(portal.ids_needing_depth())
     portal.close()
     worker = subprocess.run(
         [*cli, "worker", "--backend", "synthetic", "--until-empty"],

@@ -101,7 +101,7 @@ def _public_id(url: str | None) -> str | None:
 
 def _enqueue_all(db: str, tmp_path: Path) -> Portal:
     portal = Portal.open(portal_config(db, tmp_path))
-    JobQueue(portal).enqueue(portal.ids_needing_depth(), backend="synthetic", publish=True)
+    JobQueue(portal).enqueue(portal.ids_needing_depth(), publish=True)
     return portal
 
 

@@ -56,7 +56,6 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file to use.")
 @click.option("--portal-url", help="Portal database URL (SQLAlchemy form); default: the embedded demo portal.")
-@click.option("--studio-url", help="Database for depthstudio's own tables (today it must be the portal's).")
 @click.option("--users-table", help="Name of the portal's users table.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="depthstudio")
@@ -65,7 +64,6 @@ def main(
     ctx: click.Context,
     config_path: Path | None,
     portal_url: str | None,
-    studio_url: str | None,
     users_table: str | None,
     verbose: int,
 ) -> None:
@@ -77,7 +75,6 @@ def main(
     )
     overrides: dict[str, dict[str, object]] = {
         "portal": {"url": portal_url, "table": users_table},
-        "studio": {"url": studio_url},
     }
     ctx.obj = AppContext(config_path, overrides)
     if ctx.invoked_subcommand is None:

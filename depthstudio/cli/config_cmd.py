@@ -38,7 +38,6 @@ def show(app: AppContext, as_json: bool) -> None:
         return
     data = cfg.to_dict()
     data["portal"]["url"] = _hide_password(cfg.portal_url())
-    data["studio"]["url"] = _hide_password(cfg.studio_url())
     data["secrets"] = {name: mask(get_secret(name)) for name in SECRETS}
     data["source"] = cfg.source
     if as_json:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -10,24 +13,33 @@ from depthstudio.cli import EXIT_OK, AppContext, fail, pass_app
 from depthstudio.errors import DepthstudioError, PortalError
 
 
-def _engine(app: AppContext) -> Engine:
+@contextlib.contextmanager
+def _database(app: AppContext) -> Iterator[Engine]:
+    """The portal's database for one command; any failure ends the command with its sentence (``fail``)."""
     from depthstudio.portal.engine import make_engine
 
-    cfg = app.config
-    if cfg.is_demo:
-        from depthstudio.portal.demo import ensure_demo_portal
+    try:
+        cfg = app.config
+        if cfg.is_demo:
+            from depthstudio.portal.demo import ensure_demo_portal
 
-        ensure_demo_portal(cfg.demo_portal_path())
-    return make_engine(
-        cfg.studio_url(),
-        connect_timeout_s=cfg.portal.connect_timeout_s,
-        statement_timeout_s=cfg.portal.statement_timeout_s,
-    )
-
-
-def _unreachable(engine: Engine, exc: OperationalError) -> PortalError:
-    where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
-    return PortalError(f"cannot use the database{where}: {exc.orig}", kind="unreachable", transient=True)
+            ensure_demo_portal(cfg.demo_portal_path())
+        engine = make_engine(
+            cfg.portal_url(),
+            connect_timeout_s=cfg.portal.connect_timeout_s,
+            statement_timeout_s=cfg.portal.statement_timeout_s,
+        )
+        try:
+            yield engine
+        except OperationalError as exc:
+            where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
+            raise PortalError(
+                f"cannot use the database{where}: {exc.orig}", kind="unreachable", transient=True
+            ) from None
+        finally:
+            engine.dispose()
+    except DepthstudioError as err:
+        fail(err)
 
 
 @click.group("db")
@@ -41,25 +53,16 @@ def upgrade_cmd(app: AppContext) -> None:
     """Create or upgrade depthstudio's tables to the current schema (needs a role that may create tables)."""
     from depthstudio.portal import migrate
 
-    try:
-        engine = _engine(app)
-        try:
-            before = migrate.current_revision(engine)
-            if not migrate.may_create_tables(engine):
-                raise PortalError(
-                    f"the database role {engine.url.username or '(default)'} may not create tables here; run "
-                    "`depthstudio db upgrade` with the schema owner's role (e.g. --portal-url with that user)",
-                    kind="no_create_privilege",
-                )
-            migrate.upgrade(engine)
-            after = migrate.current_revision(engine)
-        except OperationalError as exc:
-            raise _unreachable(engine, exc) from None
-        finally:
-            engine.dispose()
-    except DepthstudioError as err:
-        fail(err)
-        return
+    with _database(app) as engine:
+        before = migrate.current_revision(engine)
+        if not migrate.may_create_tables(engine):
+            raise PortalError(
+                f"the database role {engine.url.username or '(default)'} may not create tables here; run "
+                "`depthstudio db upgrade` with the schema owner's role (e.g. --portal-url with that user)",
+                kind="no_create_privilege",
+            )
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
     if before == after:
         click.echo(f"depthstudio's tables are current (schema version {after})")
     else:
@@ -72,17 +75,8 @@ def status_cmd(app: AppContext) -> None:
     """Print the schema version of depthstudio's tables and whether it is current; changes nothing."""
     from depthstudio.portal import migrate
 
-    try:
-        engine = _engine(app)
-        try:
-            current, head = migrate.current_revision(engine), migrate.head_revision()
-        except OperationalError as exc:
-            raise _unreachable(engine, exc) from None
-        finally:
-            engine.dispose()
-    except DepthstudioError as err:
-        fail(err)
-        return
+    with _database(app) as engine:
+        current, head = migrate.current_revision(engine), migrate.head_revision()
     if current == head:
         click.echo(f"schema version {current} (current)")
     else:

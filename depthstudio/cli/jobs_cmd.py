@@ -14,10 +14,11 @@ import click
 from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, AppContext, fail, pass_app
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
-from depthstudio.portal.repository import SORTS, STATUSES, Portal, Query, current_reviewer
+from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
+from depthstudio.portal.status import STATUSES
 
 if TYPE_CHECKING:
-    from depthstudio.jobs.runner import Summary
+    from depthstudio.jobs.progress import Summary
 
 
 def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:

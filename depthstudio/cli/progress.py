@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from depthstudio.jobs.runner import FAILED, ItemEvent
-from depthstudio.jobs.runner import Progress as JobProgress
+from depthstudio.jobs.progress import FAILED, ItemEvent
+from depthstudio.jobs.progress import Progress as JobProgress
 
 
 class ProgressReporter:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from depthstudio.config import coerce_setting
 from depthstudio.depth.backend import DepthPrediction
 from depthstudio.errors import BackendError, ConfigError
 from depthstudio.imaging.types import Avatar
@@ -69,8 +70,7 @@ class PostprocessOptions:
         for key, raw in (data or {}).items():
             if key not in fields:
                 raise ConfigError(f"unknown postprocess option {key!r}; known: {', '.join(fields)}")
-            default = fields[key].default
-            values[key] = _convert(key, raw, type(default))
+            values[key] = coerce_setting(fields[key].default, raw, f"postprocess option {key}")
         return cls(**values)
 
     @classmethod
@@ -83,28 +83,6 @@ class PostprocessOptions:
                 raise ConfigError(f"postprocess option {pair!r} must be written name=value")
             data[key.strip()] = value.strip()
         return cls.from_dict(data)
-
-
-def _convert(key: str, raw: Any, kind: type) -> Any:
-    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
-        return raw
-    if kind is bool and isinstance(raw, str):
-        low = raw.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-    elif kind is float and isinstance(raw, (int, str)) and not isinstance(raw, bool):
-        try:
-            return float(raw)
-        except ValueError:
-            pass
-    elif kind is int and isinstance(raw, str):
-        try:
-            return int(raw)
-        except ValueError:
-            pass
-    raise ConfigError(f"postprocess option {key}={raw!r} must be of type {kind.__name__}")
 
 
 @dataclass

@@ -27,9 +27,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,8 +41,10 @@ from depthstudio.cancel import CancelToken
 from depthstudio.config import DepthConfig, get_secret
 from depthstudio.depth.backend import DepthPrediction, Frame
 from depthstudio.errors import BackendError, Cancelled, ConfigError
-from depthstudio.imaging.errors import display_source
-from depthstudio.imaging.types import Avatar
+from depthstudio.imaging.decode import SUPPORTED_FORMATS, open_image
+from depthstudio.imaging.errors import ImagingError, TooManyPixelsError, display_source
+from depthstudio.imaging.types import Avatar, FetchPolicy
+from depthstudio.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +122,6 @@ def is_public_http_url(url: str) -> bool:
     except ValueError:
         pass
     return "." in host and not host.endswith((".local", ".localhost", ".internal", ".lan", ".home.arpa"))
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
 
 
 class _BoundedTransport(httpx.HTTPTransport):
@@ -292,12 +278,13 @@ class ReplicateBackend:
             self._retry_after.value = response.headers.get("Retry-After")
 
     def _create(self, inputs: dict[str, Any], strategy: str | None, deadline: float, cancel: CancelToken) -> Prediction:
+        """The create, tried again on HTTP 429 after the server's Retry-After (else a doubling wait)."""
         opts = self.options
         params: dict[str, Any] = {}
         if strategy is not None:
             params["file_encoding_strategy"] = strategy
-        attempt = 0
-        while True:
+
+        def create() -> Prediction:
             cancel.raise_if_cancelled()
             remaining = deadline - time.monotonic()
             if opts.sync_wait_s > 0 and remaining >= 1:
@@ -314,18 +301,8 @@ class ReplicateBackend:
             except ReplicateError as exc:
                 if exc.status != 429:
                     raise self._api_error(exc, "creating a prediction") from None
-                hint = _retry_after_seconds(self._retry_after.value)
-                delay = min(hint if hint is not None else 2.0**attempt, opts.max_retry_after_s)
-                attempt += 1
-                if attempt > opts.rate_limit_retries or time.monotonic() + delay > deadline:
-                    asks = f" (the server asks for {hint:g} s)" if hint is not None else ""
-                    raise ReplicateRateLimited(
-                        f"Replicate is rate-limiting this account (HTTP 429, {attempt} attempts); "
-                        f"the job will retry later{asks}.",
-                        hint,
-                    ) from None
-                log.warning("Replicate rate limit (HTTP 429); retrying the create in %.1f s", delay)
-                cancel.sleep(delay)
+                hint = retry_after_seconds(self._retry_after.value)
+                raise ReplicateRateLimited("HTTP 429 on the create", hint) from None
             except httpx.TimeoutException as exc:
                 raise BackendError(
                     f"Replicate did not answer in time while creating a prediction ({type(exc).__name__}).",
@@ -339,6 +316,28 @@ class ReplicateBackend:
                     kind="network",
                     transient=True,
                 ) from None
+
+        def give_up(exc: BaseException, attempts: int) -> NoReturn:
+            hint = getattr(exc, "retry_after", None)
+            asks = f" (the server asks for {hint:g} s)" if hint is not None else ""
+            raise ReplicateRateLimited(
+                f"Replicate is rate-limiting this account (HTTP 429, {attempts} attempts); "
+                f"the job will retry later{asks}.",
+                hint,
+            ) from None
+
+        def on_retry(_exc: BaseException, delay: float) -> None:
+            log.warning("Replicate rate limit (HTTP 429); retrying the create in %.1f s", delay)
+
+        policy = RetryPolicy(attempts=opts.rate_limit_retries + 1, first_s=1.0, max_s=opts.max_retry_after_s)
+        return policy.call(
+            create,
+            retry_on=lambda exc: isinstance(exc, ReplicateRateLimited),
+            give_up=give_up,
+            sleep=cancel.sleep,
+            deadline=deadline,
+            on_retry=on_retry,
+        )
 
     def _api_error(self, exc: ReplicateError, doing: str) -> BackendError:
         status = exc.status or 0
@@ -492,26 +491,30 @@ class ReplicateBackend:
             ) from None
 
     def _decode(self, data: bytes, expected: tuple[int, int], prediction_id: str) -> np.ndarray:
-        """Decode and check the output: an image, grayscale-like, the aspect of what was sent."""
-        opts = self.options
+        """Decode and check the output: an image, grayscale-like, the aspect of what was sent.
+
+        The output is remote, untrusted data like an avatar, so it passes the same guards (``open_image``:
+        format allow-list, pixel limit and bomb guard, truncation) before any pixel is decoded.
+        """
+        policy = FetchPolicy(max_pixels=self.options.max_output_pixels)
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with open_image(data, policy, shown=f"Replicate prediction {prediction_id}") as img:
                 w, h = img.size
-                if w * h > opts.max_output_pixels:
-                    raise BackendError(
-                        f"The depth map of prediction {prediction_id} is {w}x{h}, over the pixel limit.",
-                        kind="bad_output",
-                    )
-                img.load()
                 arr = self._to_gray(img, prediction_id)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except TooManyPixelsError:
+            raise BackendError(
+                f"The depth map of prediction {prediction_id} is over the pixel limit "
+                f"({self.options.max_output_pixels} pixels).",
+                kind="bad_output",
+            ) from None
+        except ImagingError as exc:
             raise BackendError(
                 f"The output of Replicate prediction {prediction_id} is not a readable image "
-                f"({type(exc).__name__}: {_short(str(exc), 120)}).",
+                f"({exc.kind.replace('_', ' ')}; depth maps are read as {', '.join(SUPPORTED_FORMATS)}).",
                 kind="bad_output",
             ) from None
         ew, eh = expected
-        if abs((w / h) / (ew / eh) - 1.0) > opts.aspect_tolerance:
+        if abs((w / h) / (ew / eh) - 1.0) > self.options.aspect_tolerance:
             raise BackendError(
                 f"The depth map of prediction {prediction_id} is {w}x{h} but the photo sent was {ew}x{eh} "
                 "(a different aspect ratio); the model's output does not match its input.",

@@ -32,7 +32,7 @@ from depthstudio.imaging.errors import (
 )
 from depthstudio.imaging.types import FetchPolicy
 
-__all__ = ["BOMB_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "DecodedImage", "decode_image", "to_rgb"]
+__all__ = ["BOMB_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "DecodedImage", "decode_image", "open_image", "to_rgb"]
 
 _AVIF = features.check("avif")
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP") + (("AVIF",) if _AVIF else ())
@@ -81,13 +81,47 @@ def decode_image(
     except ImagingError:
         raise
     except Exception as exc:  # a decoder bug must fail this avatar, never the batch
-        raise UnexpectedImagingError(
-            f"Decoding the avatar at {shown} failed unexpectedly ({type(exc).__name__}). This is a bug in "
-            "depthstudio or Pillow; please report it with the image."
-        ) from exc
+        raise _unexpected(exc, shown) from exc
+
+
+def open_image(data: bytes, policy: FetchPolicy, *, shown: str = "the image") -> Image.Image:
+    """The fully loaded image in its own mode (16-bit stays 16-bit), through the same guards as an avatar.
+
+    For images that are not photos, such as a depth map a remote model returns: the format allow-list, the
+    pixel limit and bomb guard (``policy.max_pixels``) and the truncation check apply; orientation and RGB
+    conversion do not. Every failure is an ``ImagingError``.
+    """
+    try:
+        im, _extra = _open_checked(data, policy, shown, None)
+    except ImagingError:
+        raise
+    except Exception as exc:
+        raise _unexpected(exc, shown) from exc
+    return im
+
+
+def _unexpected(exc: Exception, shown: str) -> UnexpectedImagingError:
+    return UnexpectedImagingError(
+        f"Decoding the avatar at {shown} failed unexpectedly ({type(exc).__name__}). This is a bug in "
+        "depthstudio or Pillow; please report it with the image."
+    )
 
 
 def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | None) -> DecodedImage:
+    im, extra = _open_checked(data, policy, shown, content_type)
+    orientation = _orientation(im)
+    rgb = to_rgb(im, shown)
+    transpose = _ORIENTATION.get(orientation)
+    if transpose is not None:
+        rgb = rgb.transpose(transpose)
+        extra["exif_orientation"] = str(orientation)
+    return DecodedImage(image=rgb, exif_rotated=transpose is not None, extra=extra)
+
+
+def _open_checked(
+    data: bytes, policy: FetchPolicy, shown: str, content_type: str | None
+) -> tuple[ImageFile.ImageFile, dict[str, str]]:
+    """Allowed format, bounded pixels, complete file, then the pixels loaded; plus what was learnt."""
     said = f" (the server called it {content_type})" if content_type else ""
     if not data:
         raise EmptyImageError(
@@ -118,13 +152,7 @@ def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | No
     if frames > 1:  # counting frames returns to the first one, which is the one decoded
         extra["frames"] = str(frames)
     _load(im, shown)
-    orientation = _orientation(im)
-    rgb = to_rgb(im, shown)
-    transpose = _ORIENTATION.get(orientation)
-    if transpose is not None:
-        rgb = rgb.transpose(transpose)
-        extra["exif_orientation"] = str(orientation)
-    return DecodedImage(image=rgb, exif_rotated=transpose is not None, extra=extra)
+    return im, extra
 
 
 def _raster_format(head: bytes) -> str | None:

@@ -7,10 +7,8 @@ the whole download and the size against ``max_bytes``.
 
 from __future__ import annotations
 
-import email.utils
 import re
 import stat
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -35,6 +33,7 @@ from depthstudio.imaging.errors import (
 )
 from depthstudio.imaging.netguard import Deadline, GuardedTransport
 from depthstudio.imaging.types import FetchPolicy
+from depthstudio.retry import retry_after_seconds
 
 __all__ = ["fetch_bytes"]
 
@@ -217,22 +216,8 @@ def _status_error(response: httpx.Response, shown: str) -> HttpStatusError:
     return HttpStatusError(
         f"The server answered {status} {response.reason_phrase} for the avatar at {shown}. {advice}",
         status=status,
-        retry_after=_retry_after(response.headers.get("retry-after")),
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds from either of its forms (delta-seconds or HTTP date), RFC 9110 §10.2.3."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _read_body(response: httpx.Response, policy: FetchPolicy, deadline: Deadline) -> bytes:

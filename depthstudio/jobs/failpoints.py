@@ -3,6 +3,10 @@ third time that point is reached. Unset (always, outside those tests) it costs o
 
 A real ``kill -9`` at a chosen step is the only honest way to prove that every step of a job can die and be
 redone without a duplicate asset or a stale write.
+
+Why it ships in the package rather than under tests/: the points sit in production code (``jobs/runner.py``,
+``jobs/publish.py``), and the tests that fire them run the installed ``depthstudio`` CLI and workers as real
+subprocesses (``tests/test_cli.py``, ``tests/test_workers.py``), which import only the package.
 """
 
 from __future__ import annotations

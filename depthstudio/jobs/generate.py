@@ -12,16 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import DepthstudioError
+from depthstudio.jobs.progress import FAILED, PUBLISHED, STALE_OUTCOME, ItemEvent, Progress, Summary, Tally
 from depthstudio.jobs.publish import STALE, publish_result
-from depthstudio.jobs.runner import (
-    FAILED,
-    PUBLISHED,
-    STALE_OUTCOME,
-    BulkRunner,
-    ItemEvent,
-    Progress,
-    Summary,
-)
+from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.storage.base import DepthStore
 
@@ -79,7 +72,6 @@ class GenerateMissingJob:
         self.runner.queue.expire_dead_local_leases(socket.gethostname())
         self.runner.queue.enqueue(
             self.plan(),
-            backend=self.runner.backend.name,
             publish=self.publish,
             max_attempts=self.config.job.retries,
             batch=self.batch,
@@ -125,7 +117,6 @@ class PublishApprovedJob:
         self.on_progress = on_progress
         self.on_item = on_item
         self._stop = threading.Event()
-        self._lock = threading.Lock()
 
     def plan(self) -> list[tuple[str, int]]:
         rows = []
@@ -145,8 +136,7 @@ class PublishApprovedJob:
 
     def run(self) -> Summary:
         todo = self.plan()
-        progress = Progress(total=len(todo))
-        failures: list[ItemEvent] = []
+        tally = Tally(len(todo))
 
         def one(item: tuple[str, int]) -> None:
             if self._stop.is_set():
@@ -166,22 +156,13 @@ class PublishApprovedJob:
             except Exception as exc:
                 log.exception("unexpected error publishing %s", user_id)
                 event = ItemEvent(user_id, FAILED, "internal", f"unexpected {type(exc).__name__}: {exc}")
-            with self._lock:
-                progress.done += 1
-                progress.outcomes[event.outcome] = progress.outcomes.get(event.outcome, 0) + 1
-                if event.outcome == FAILED:
-                    progress.failed += 1
-                    failures.append(event)
-            if self.on_item:
-                self.on_item(event)
-            if self.on_progress:
-                self.on_progress(progress)
+            tally.record(event)
+            tally.report(event, self.on_item, self.on_progress)
 
-        if self.on_progress:
-            self.on_progress(progress)
+        tally.report(None, self.on_item, self.on_progress)
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             list(pool.map(one, todo))
-        return Summary(progress, failures, cancelled=self._stop.is_set())
+        return tally.summary(cancelled=self._stop.is_set())
 
     def stop(self) -> None:
         self._stop.set()

@@ -24,8 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from depthstudio.depth.postprocess import DepthMap
+from depthstudio.portal.base import upsert_states
 from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
-from depthstudio.portal.repository import Portal, upsert_state, upsert_states, utcnow
+from depthstudio.portal.repository import Portal, upsert_state, utcnow
 from depthstudio.portal.tables import (
     ACTIVE,
     CANCELLED,
@@ -46,7 +47,6 @@ class ClaimedJob:
     id: int
     user_id: str
     avatar_url: str
-    backend: str
     publish: bool
     attempts: int  # including this one
     max_attempts: int
@@ -98,7 +98,6 @@ _CLAIM_RETURNING = (
     jobs.c.id,
     jobs.c.user_id,
     jobs.c.avatar_url,
-    jobs.c.backend,
     jobs.c.publish,
     jobs.c.attempts,
     jobs.c.max_attempts,
@@ -258,7 +257,6 @@ class JobQueue:
         self,
         users: Iterable[tuple[str, str]],
         *,
-        backend: str,
         publish: bool = False,
         max_attempts: int = 3,
         batch: str | None = None,
@@ -268,10 +266,8 @@ class JobQueue:
         rows = [
             {
                 "user_id": uid,
-                "kind": "generate",
                 "status": QUEUED,
                 "avatar_url": avatar,
-                "backend": backend,
                 "publish": publish,
                 "attempts": 0,
                 "max_attempts": max_attempts,
@@ -290,8 +286,7 @@ class JobQueue:
             self._carry_unpublished_results(conn, chunk)
             ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
             created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
-            for job_id, uid in created:
-                upsert_state(conn, uid, job_id=job_id)
+            upsert_states(conn, [{"user_id": uid, "job_id": job_id} for job_id, uid in created])
             batch = chunk[0]["batch"] if chunk else None
             skipped = {row["user_id"] for row in chunk} - {uid for _, uid in created}
             if batch is not None and skipped:
@@ -377,7 +372,6 @@ class JobQueue:
                 id=row.id,
                 user_id=row.user_id,
                 avatar_url=photos.get(row.user_id) or row.avatar_url,
-                backend=row.backend,
                 publish=bool(row.publish),
                 attempts=row.attempts,
                 max_attempts=row.max_attempts,

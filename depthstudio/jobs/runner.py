@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -29,6 +28,19 @@ from depthstudio.errors import Cancelled, DepthstudioError, PortalError
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.grouping import GroupCall
+from depthstudio.jobs.progress import (
+    CANCELLED,
+    FAILED,
+    GENERATED,
+    LOST,
+    PUBLISHED,
+    RETRY,
+    STALE_OUTCOME,
+    ItemEvent,
+    Progress,
+    Summary,
+    Tally,
+)
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
 from depthstudio.portal.repository import Portal
@@ -36,82 +48,9 @@ from depthstudio.storage.base import DepthStore
 
 log = logging.getLogger(__name__)
 
-# Item outcomes as the CLI summary and the studio's failure list show them.
-GENERATED, PUBLISHED, STALE_OUTCOME, FAILED, RETRY, CANCELLED, LOST = (
-    "generated",
-    "published",
-    "stale",
-    "failed",
-    "retry",
-    "cancelled",
-    "lost",
-)
-
 
 class _LeaseLost(Exception):
     """The job's lease went to another worker while this one was busy with it."""
-
-
-@dataclass(frozen=True)
-class ItemEvent:
-    user_id: str
-    outcome: str
-    error_kind: str | None = None
-    message: str | None = None
-    result_id: int | None = None
-    attempt: int = 1
-
-
-@dataclass
-class Progress:
-    total: int
-    done: int = 0  # items that reached a final outcome in this run
-    failed: int = 0
-    retried: int = 0
-    in_flight: int = 0
-    started_at: float = field(default_factory=time.monotonic)
-    outcomes: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def elapsed(self) -> float:
-        return max(1e-9, time.monotonic() - self.started_at)
-
-    @property
-    def rate(self) -> float:
-        """Finished items per second since the start."""
-        return self.done / self.elapsed
-
-    @property
-    def eta_s(self) -> float | None:
-        if self.done == 0 or self.total <= self.done:
-            return None if self.total > self.done else 0.0
-        return (self.total - self.done) / self.rate
-
-    @property
-    def fraction(self) -> float:
-        return 1.0 if self.total == 0 else min(1.0, self.done / self.total)
-
-
-@dataclass
-class Summary:
-    progress: Progress
-    failures: list[ItemEvent]
-    cancelled: bool
-    fatal: str | None = None  # the run stopped early for a reason that is nobody's item (database gone)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and not self.cancelled and self.fatal is None
-
-    def line(self) -> str:
-        o = self.progress.outcomes
-        parts = [f"{self.progress.done} done in {self.progress.elapsed:.1f}s"]
-        parts += [f"{n} {k}" for k, n in sorted(o.items()) if n]
-        if self.cancelled:
-            parts.append("cancelled")
-        if self.fatal:
-            parts.append(f"stopped: {self.fatal}")
-        return ", ".join(parts)
 
 
 def worker_id_for_pid(pid: int) -> str:
@@ -162,11 +101,15 @@ class BulkRunner:
         self._lock = threading.Lock()
         self._in_flight: dict[int, ClaimedJob] = {}
         self.batch: str | None = None
-        self.progress = Progress(total=0)
-        self.failures: list[ItemEvent] = []
+        self.tally = Tally(0, lock=self._lock)
         # Threads that need a job, or have a result to record, at the same moment share one transaction.
         self.claims: GroupCall[None, ClaimedJob | None] = GroupCall(self._claim_round)
         self.completions: GroupCall[tuple[ClaimedJob, NewResult], int | None] = GroupCall(self._complete_round)
+
+    @property
+    def progress(self) -> Progress:
+        """This run's counts (the current run's, or the last one's)."""
+        return self.tally.progress
 
     @classmethod
     def from_config(
@@ -221,7 +164,7 @@ class BulkRunner:
         self.queue.expire_dead_local_leases(socket.gethostname())
         if total is None:
             total = self.queue.pending(batch=batch)
-        self.progress = Progress(total=total)
+        self.tally = Tally(total, lock=self._lock)
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
         beat.start()
@@ -240,7 +183,7 @@ class BulkRunner:
             self._finished.set()
             beat.join(1.0)
         self._emit_progress()
-        return Summary(self.progress, list(self.failures), cancelled=self.token.cancelled, fatal=self.fatal)
+        return self.tally.summary(cancelled=self.token.cancelled, fatal=self.fatal)
 
     def _loop(self, until_empty: bool, poll_s: float) -> None:
         failing_since: float | None = None
@@ -413,20 +356,10 @@ class BulkRunner:
             self._item(ItemEvent(job.user_id, LOST, kind, message), final=False)
 
     def _item(self, event: ItemEvent, *, final: bool = True) -> None:
-        with self._lock:
-            self.progress.outcomes[event.outcome] = self.progress.outcomes.get(event.outcome, 0) + 1
-            if final:
-                self.progress.done += 1
-                self.progress.total = max(self.progress.total, self.progress.done)
-            if event.outcome == FAILED:
-                self.progress.failed += 1
-                self.failures.append(event)
+        self.tally.record(event, final=final)
         if event.outcome in (FAILED, RETRY):
             log.info("user %s: %s (%s): %s", event.user_id, event.outcome, event.error_kind, event.message)
-        if self.on_item:
-            self.on_item(event)
-        self._emit_progress()
+        self.tally.report(event, self.on_item, self.on_progress)
 
     def _emit_progress(self) -> None:
-        if self.on_progress:
-            self.on_progress(self.progress)
+        self.tally.report(None, self.on_item, self.on_progress)

@@ -1,4 +1,5 @@
-"""Engines for the portal and studio databases: passwords from the secret store, safe pool settings."""
+"""The engine for the portal's database (depthstudio's tables live there too): the password from the secret store,
+safe pool settings."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import functools
 import logging
 import re
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -19,9 +19,11 @@ from sqlalchemy.pool import Pool
 
 from depthstudio.config import get_secret
 from depthstudio.errors import ConfigError, PortalError
+from depthstudio.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
-_DISCONNECT_RETRIES = 6
+# six tries, 0.2 s more wait each time: about 3 s for a failover before the transaction fails
+_DISCONNECT_RETRY = RetryPolicy(attempts=6, first_s=0.2, backoff="linear")
 T = TypeVar("T")
 
 
@@ -30,9 +32,9 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
 
 
-def _with_password(url: URL, secret_name: str) -> URL:
+def _with_password(url: URL) -> URL:
     if url.password is None and url.drivername.startswith(("postgresql", "mysql")):
-        password = get_secret(secret_name)
+        password = get_secret("portal_db_password")
         if password:
             return url.set(password=password)
     return url
@@ -86,7 +88,6 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def make_engine(
     url: str,
     *,
-    secret_name: str = "portal_db_password",
     pool_size: int = 10,
     connect_timeout_s: float = 10.0,
     statement_timeout_s: float = 120.0,
@@ -102,7 +103,7 @@ def make_engine(
         ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    parsed = _with_password(parsed, secret_name)
+    parsed = _with_password(parsed)
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.drivername.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -139,22 +140,23 @@ def retry_on_disconnect(fn: Callable[..., T]) -> Callable[..., T]:
     nothing to do instead of doing it twice.
     """
 
+    def give_up(exc: BaseException, _attempts: int) -> NoReturn:
+        raise PortalError(
+            "the database connection keeps dropping; check the server and retry",
+            kind="database_unreachable",
+            transient=True,
+        ) from None
+
+    def on_retry(_exc: BaseException, _delay: float) -> None:
+        log.warning("database connection dropped during %s; retrying", fn.__name__)
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
-        for attempt in range(_DISCONNECT_RETRIES):
-            try:
-                return fn(*args, **kwargs)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or attempt == _DISCONNECT_RETRIES - 1:
-                    if exc.connection_invalidated:
-                        raise PortalError(
-                            "the database connection keeps dropping; check the server and retry",
-                            kind="database_unreachable",
-                            transient=True,
-                        ) from None
-                    raise
-                log.warning("database connection dropped during %s; retrying", fn.__name__)
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return _DISCONNECT_RETRY.call(
+            lambda: fn(*args, **kwargs),
+            retry_on=lambda exc: isinstance(exc, DBAPIError) and exc.connection_invalidated,
+            give_up=give_up,
+            on_retry=on_retry,
+        )
 
     return wrapper

@@ -11,6 +11,10 @@ slides; what that costs is counted in output pixels per frame:
   comes from the subject's side of the edge (a source within a few texels of the silhouette, or the subject
   layer where the layered mode draws it opaque): the halo of a stretched edge.
 - ``counter_motion``: mean displacement, in pixels, of the frame moving against the subject's direction.
+
+Why it ships in the package rather than under tests/: the layered mode uses its ``otsu_threshold`` at run
+time (``render/layers.py``), and ``scripts/artifact_report.py`` prints the metric per shader mode for
+designers comparing modes; the tests use the same functions.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def _occluded_lookup(
         layer = np.float32(1.0) - np.float32(i) / np.float32(steps)
         s = relative_depth(layer, params)
         cu, cv = vu + s * k[0], vv + s * k[1]
-        d = sample_linear(depth, mirrored(cu), mirrored(cv))
+        d = _lookup(depth, cu, cv)
         gap = d - layer
         if i == 0:
             hit = pending & (gap >= 0)
@@ -178,12 +178,24 @@ def source_coords(
     """
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
     vu, vv = _base_uv(textures, width, height, pixel_ratio)
-    th, tv = params.threshold()
-    mx, my = np.float32(mouse[0]), np.float32(mouse[1])
     if params.occlusion_steps > 0 or params.layered:
+        th, tv = params.threshold()
+        mx, my = np.float32(mouse[0]), np.float32(mouse[1])
         return _occluded_lookup(vu, vv, depth, params, (mx / np.float32(th), my / np.float32(tv)))
-    s = relative_depth(sample_linear(depth, mirrored(vu), mirrored(vv)), params)
-    return vu + s * mx / np.float32(th), vv + s * my / np.float32(tv)
+    return _displaced(vu, vv, relative_depth(_lookup(depth, vu, vv), params), params, mouse)
+
+
+def _displaced(
+    vu: np.ndarray, vv: np.ndarray, s: np.ndarray, params: ShaderParams, mouse: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """GLSL ``fake3d``'s step for one layer: ``vUv + s * mouse / threshold`` (one order of float operations)."""
+    th, tv = params.threshold()
+    return vu + s * np.float32(mouse[0]) / np.float32(th), vv + s * np.float32(mouse[1]) / np.float32(tv)
+
+
+def _lookup(tex: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """A texture read as the shader does it: ``texture(tex, mirrored(uv))``."""
+    return sample_linear(tex, mirrored(u), mirrored(v))
 
 
 def matte_alpha(m: np.ndarray, params: ShaderParams) -> np.ndarray:
@@ -220,12 +232,9 @@ def layer_coords(
         )
     su, sv = source_coords(textures, params, mouse, width, height, pixel_ratio)
     vu, vv = _base_uv(textures, width, height, pixel_ratio)
-    th, tv = params.threshold()
-    far = relative_depth(np.float32(0.0), params)
-    pu = vu + far * np.float32(mouse[0]) / np.float32(th)
-    pv = vv + far * np.float32(mouse[1]) / np.float32(tv)
+    pu, pv = _displaced(vu, vv, relative_depth(np.float32(0.0), params), params, mouse)
     matte = textures.matte.astype(np.float32) / np.float32(255.0)
-    alpha = matte_alpha(sample_linear(matte, mirrored(su), mirrored(sv)), params)
+    alpha = matte_alpha(_lookup(matte, su, sv), params)
     return LayerCoords(su, sv, pu, pv, alpha)
 
 
@@ -243,12 +252,12 @@ def render_float(
         c = layer_coords(textures, params, mouse, width, height, pixel_ratio)
         assert textures.plate is not None
         plate = textures.plate.astype(np.float32) / np.float32(255.0)
-        bg = sample_linear(plate, mirrored(c.plate_u), mirrored(c.plate_v))
-        fg = sample_linear(photo, mirrored(c.subject_u), mirrored(c.subject_v))
+        bg = _lookup(plate, c.plate_u, c.plate_v)
+        fg = _lookup(photo, c.subject_u, c.subject_v)
         a = c.alpha[..., None]
         return (bg + (fg - bg) * a).astype(np.float32)
     pu, pv = source_coords(textures, params, mouse, width, height, pixel_ratio)
-    return sample_linear(photo, mirrored(pu), mirrored(pv)).astype(np.float32)
+    return _lookup(photo, pu, pv).astype(np.float32)
 
 
 def to_uint8(frame: np.ndarray) -> np.ndarray:

@@ -29,7 +29,9 @@ from depthstudio.cancel import CancelToken
 from depthstudio.errors import ConfigError, DepthstudioError, RenderError
 from depthstudio.imaging.types import Avatar
 from depthstudio.portal.repository import Portal, Query, UserRow
+from depthstudio.portal.shown_map import shown_map
 from depthstudio.render.motion import EASING
+from depthstudio.render.param_layers import global_defaults, user_params
 from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
 from depthstudio.render.shader_source import (
     DEPTH_UNIT,
@@ -45,7 +47,6 @@ from depthstudio.resources import resource
 
 VIEWER_FILE = "depthstudio-viewer.js"
 SHADER_FILES = {"vertex": "parallax.vert", "fragment": "parallax.frag"}
-DEFAULTS_SETTING = "shader_defaults"  # the portal setting holding the global defaults (python names)
 MANIFEST = "users.json"  # the export's index; with GENERATOR in it, marks a folder safe to replace
 GENERATOR = "depthstudio export-web"
 
@@ -90,35 +91,6 @@ def sync_viewer_schema(*, write: bool) -> bool:
     if wanted != current and write:
         path.write_text(wanted, encoding="utf-8")
     return wanted == current
-
-
-# --- per-user parameters ----------------------------------------------------------------------------------
-
-
-def _clamped(stored: Any, what: str) -> ShaderParams:
-    """Stored values as the studio shows them: out of range is clamped (and logged), anything else refused."""
-    try:
-        return ShaderParams.from_dict(stored)
-    except ConfigError as strict:
-        params = ShaderParams.from_dict(stored, clamp=True)  # raises again for unknown names or wrong types
-        log.warning("%s: %s; exported clamped to the range, as the studio shows it", what, strict)
-        return params
-
-
-def global_defaults(portal: Portal) -> ShaderParams:
-    """The designer's global defaults (setting ``shader_defaults``, python names) over the built-in ones."""
-    stored = portal.get_setting(DEFAULTS_SETTING)
-    try:
-        return _clamped(stored if stored is not None else {}, "the stored global shader defaults")
-    except ConfigError as err:
-        raise ConfigError(
-            f"the stored global shader defaults are invalid ({err}); fix them in the studio", kind="shader_param"
-        ) from None
-
-
-def user_params(portal: Portal, defaults: ShaderParams, user_id: str) -> ShaderParams:
-    stored = {**defaults.to_dict(), **portal.get_overrides(user_id)}
-    return _clamped(stored, f"user {user_id!r}'s stored shader parameters")
 
 
 # --- images -----------------------------------------------------------------------------------------------
@@ -208,13 +180,14 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None:
-    """The map this user would show: the current result (unless stale or rejected), else the published one."""
-    if row.result_id is not None and row.result_avatar == row.avatar and row.decision != "rejected":
-        data = portal.result_png(row.result_id, bits=8)
+    """The map this user shows on the web (``shown_map``), as PNG bytes; None for the plain image."""
+    shown = shown_map(row)
+    if shown.result_id is not None:
+        data = portal.result_png(shown.result_id, bits=8)
         if data:
             return data
-    if row.depth_url:
-        return _png(load(row.depth_url).original.convert("L"))
+    if shown.portal_url:
+        return _png(load(shown.portal_url).original.convert("L"))
     return None
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ import urllib3.exceptions
 
 from depthstudio.config import StorageConfig, get_secret, mask
 from depthstudio.errors import ConfigError, StorageError
+from depthstudio.retry import seconds_until
 from depthstudio.storage.base import StoredAsset, StoreKey
 
 DEFAULT_API = "https://api.cloudinary.com"
@@ -393,5 +393,4 @@ def _retry_after(message: str, now: float | None = None) -> float | None:
     found = _RETRY_ON_RE.search(message)
     if not found:
         return None
-    at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
-    return max(0.0, at - (time.time() if now is None else now))
+    return seconds_until(datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC), now)

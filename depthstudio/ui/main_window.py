@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,10 +39,12 @@ from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.portal.shown_map import shown_map
+from depthstudio.portal.status import FILTERS, status_label
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
-from depthstudio.ui.models import UserListModel, display_name, status_label
+from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget
@@ -58,28 +59,6 @@ PREFETCH_KEEP = 8  # loaded previews kept (the current user and its neighbours):
 PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
 
 
-@dataclass(frozen=True)
-class Filter:
-    key: str
-    label: str
-    statuses: tuple[str, ...] = ()
-    flagged: bool = False
-
-
-# Keys 1-9 jump to the first nine, in this order.
-FILTERS = (
-    Filter("all", "All"),
-    Filter("missing", "Missing", ("missing",)),
-    Filter("generated", "Awaiting review", ("generated",)),
-    Filter("approved", "Approved", ("approved",)),
-    Filter("rejected", "Rejected", ("rejected",)),
-    Filter("published", "Published", ("published",)),
-    Filter("stale", "Stale", ("stale",)),
-    Filter("failed", "Failed", ("failed",)),
-    Filter("flagged", "QA-flagged", flagged=True),
-    Filter("in_progress", "In progress", ("queued", "generating")),
-    Filter("no_photo", "No photo", ("no_photo",)),  # so that the status chips add up to All
-)
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
 
@@ -845,14 +824,15 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
     depth: np.ndarray | None = None
     label = compare_label = ""
     compare: np.ndarray | None = None
-    if row.result_id is not None and row.status != "stale":
-        png = portal.result_png(row.result_id)
+    shown = shown_map(row, reviewing=True)
+    if shown.result_id is not None:
+        png = portal.result_png(shown.result_id)
         if png:
             depth = _depth_array(png)
         results = portal.results_for_user(row.id)
-        current = next((r for r in results if r.id == row.result_id), None)
+        current = next((r for r in results if r.id == shown.result_id), None)
         label = _result_label(current) if current else ""
-        other = next((r for r in results if r.id != row.result_id and r.avatar_url == row.avatar), None)
+        other = next((r for r in results if r.id != shown.result_id and r.avatar_url == row.avatar), None)
         if other is not None and depth is not None:
             other_png = portal.result_png(other.id)
             if other_png:
@@ -861,7 +841,7 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
                     compare = np.asarray(Image.fromarray(compare).resize(depth.shape[::-1], Image.Resampling.BILINEAR))
                 compare_label = _result_label(other)
     note = ""
-    if depth is None and row.depth_url:
+    if depth is None and shown.portal_url:
         # A map the portal has from elsewhere (or one of ours published before a new photo): the web shows it,
         # so the preview does too, read the way the exporter reads it.
         try:

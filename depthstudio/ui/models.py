@@ -31,6 +31,7 @@ from PySide6.QtGui import QImage
 
 from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query, UserRow
+from depthstudio.portal.status import status_label
 from depthstudio.ui import photos
 from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import TaskRunner, describe
@@ -312,21 +313,3 @@ def tooltip(row: UserRow) -> str:
     if row.backend:
         lines.append(f"depth: {row.backend} / {row.model}, QA risk {row.qa_risk:.2f}")
     return "\n".join(lines)
-
-
-STATUS_LABELS = {
-    "missing": "missing",
-    "queued": "queued",
-    "generating": "generating",
-    "generated": "awaiting review",
-    "approved": "approved",
-    "rejected": "rejected",
-    "published": "published",
-    "stale": "stale (new photo)",
-    "failed": "failed",
-    "no_photo": "no photo",
-}
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)

@@ -1,8 +1,8 @@
 """Sliders and fields for every shader parameter, generated from ``PARAM_SPECS``, with undo and per-user scope.
 
-Two layers of values: the global defaults (studio setting ``shader_defaults``, a partial dict over the built-in
-defaults) and each user's override (a partial dict over the global defaults). The panel edits one layer at a
-time; the preview always shows the effective set, which is what the web will get for that user.
+Two layers of values, stored and combined by ``render.param_layers``: the global defaults (a partial dict over
+the built-in defaults) and each user's override (a partial dict over the global defaults). The panel edits one
+layer at a time; the preview always shows the effective set, which is what the web will get for that user.
 
 A user's sliders stay disabled until their stored layer has been read: an edit made before would become the
 whole layer and be saved over the stored one.
@@ -35,19 +35,20 @@ from PySide6.QtWidgets import (
 
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import Portal
+from depthstudio.render.param_layers import (
+    effective,
+    read_defaults_layer,
+    read_user_layer,
+    write_defaults_layer,
+    write_user_layers,
+)
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
-DEFAULTS_KEY = "shader_defaults"
 USER, GLOBAL = "user", "global"
 SAVE_DELAY_MS = 250  # a slider drag becomes one database write, not sixty
-
-
-def effective(defaults: dict[str, Any], user: dict[str, Any]) -> ShaderParams:
-    """The set the web gets for a user; stored values out of range are clamped rather than refused."""
-    return ShaderParams.from_dict({**defaults, **user}, clamp=True)
 
 
 class _ParamEdit(QUndoCommand):
@@ -258,7 +259,7 @@ class ParamsPanel(QWidget):
     def load_defaults(self) -> None:
         """Read the global layer (off the GUI thread)."""
         self._tasks.submit(
-            lambda: self.portal.get_setting(DEFAULTS_KEY) or {},
+            lambda: read_defaults_layer(self.portal),
             done=self._defaults_loaded,
             failed=lambda exc: self.message.emit(f"cannot read the shader defaults: {describe(exc)}"),
         )
@@ -282,7 +283,7 @@ class ParamsPanel(QWidget):
                 self.user_layer = {}
             generation = self._user_generation
             self._tasks.submit(
-                lambda: self.portal.get_overrides(user_id),
+                lambda: read_user_layer(self.portal, user_id),
                 done=lambda stored: self._user_layer_read(generation, user_id, stored),
                 failed=lambda exc: self._user_layer_failed(generation, exc),
             )
@@ -407,7 +408,7 @@ class ParamsPanel(QWidget):
         layer = dict(self.user_layer)
 
         def before() -> dict[str | None, dict[str, Any]]:
-            return {u: self._layers.get(u, self.portal.get_overrides(u)) for u in targets}
+            return {u: self._layers.get(u, read_user_layer(self.portal, u)) for u in targets}
 
         def push(previous: dict[str | None, dict[str, Any]]) -> None:
             self.undo.push(_LayerReplace(self, f"copy parameters to {len(targets)} users", USER, previous, layer))
@@ -435,9 +436,9 @@ class ParamsPanel(QWidget):
         def save() -> None:
             for user_id, layer in writes:
                 if user_id is None:
-                    self.portal.set_setting(DEFAULTS_KEY, layer, by=self.reviewer)
+                    write_defaults_layer(self.portal, layer, by=self.reviewer)
                 else:
-                    self.portal.set_overrides([user_id], layer, by=self.reviewer)
+                    write_user_layers(self.portal, [user_id], layer, by=self.reviewer)
 
         self._writes.submit(
             save,

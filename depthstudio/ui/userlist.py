@@ -6,22 +6,10 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from depthstudio.portal.repository import UserRow
-from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE, status_label
+from depthstudio.portal.repository import QA_FLAG_THRESHOLD, UserRow
+from depthstudio.portal.status import Status, status_color, status_label
+from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE
 from depthstudio.ui.plain import display
-
-STATUS_COLORS = {
-    "missing": "#8a8f98",
-    "queued": "#5b8def",
-    "generating": "#5b8def",
-    "generated": "#e0a030",
-    "approved": "#3fae5a",
-    "rejected": "#d9534f",
-    "published": "#2e8b9a",
-    "stale": "#b07cc6",
-    "failed": "#d9534f",
-    "no_photo": "#b0b4ba",
-}
 
 ROW_HEIGHT = 60
 THUMB = 48
@@ -50,7 +38,7 @@ class UserDelegate(QStyledItemDelegate):
             painter.drawImage(thumb_rect, image)
         else:
             painter.fillRect(thumb_rect, QColor("#3a3d42") if row.avatar else QColor("#d6d8db"))
-        color = QColor(STATUS_COLORS.get(row.status, "#888"))
+        color = QColor(status_color(row.status))
         painter.fillRect(QRect(rect.left(), rect.top(), 3, rect.height()), color)
 
         x = thumb_rect.right() + 10
@@ -82,7 +70,7 @@ class UserDelegate(QStyledItemDelegate):
 
         detail = _detail(row)
         if detail:
-            painter.setPen(QColor("#d9534f") if row.status == "failed" and not selected else text_color)
+            painter.setPen(QColor(Status.FAILED.color) if row.status == Status.FAILED and not selected else text_color)
             rest = QRect(
                 badge_rect.right() + 8, badge_rect.top(), rect.right() - badge_rect.right() - 14, badge_rect.height()
             )
@@ -99,7 +87,7 @@ def _detail(row: UserRow) -> str:
         return f"{row.error_kind}: {row.error}" if row.error else str(row.error_kind or "")
     if row.status == "rejected" and row.note:
         return row.note
-    if row.qa_risk >= 0.5:
+    if row.qa_risk >= QA_FLAG_THRESHOLD:
         return f"QA risk {row.qa_risk:.2f}"
     if row.backend:
         return row.backend

@@ -58,7 +58,7 @@ def seed_result(
         gray = np.asarray(photos.framed_photo(row.avatar, CROP, CROP).convert("L"), dtype=np.float32) / 255.0
         depth = normalise(portrait_prior(gray))
     queue = JobQueue(portal)
-    queue.enqueue([(row.id, row.avatar)], backend=backend)
+    queue.enqueue([(row.id, row.avatar)])
     job = queue.claim("test")
     assert job is not None and job.user_id == row.id
     result_id = queue.complete(

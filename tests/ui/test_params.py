@@ -7,8 +7,8 @@ import json
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from depthstudio.render.param_layers import DEFAULTS_SETTING
 from depthstudio.render.params import PARAM_SPECS
-from depthstudio.ui.params_panel import DEFAULTS_KEY
 
 
 def _select(qtbot, window, user_id):
@@ -79,7 +79,7 @@ def test_global_defaults_apply_to_users_without_override(qtbot, make_window, see
     window.params.rows["vertical_threshold"].field.setValue(80)
     window.params.rows["horizontal_threshold"].field.setValue(70)
     _saved(qtbot, window)
-    assert portal.get_setting(DEFAULTS_KEY) == {"vertical_threshold": 80.0, "horizontal_threshold": 70.0}
+    assert portal.get_setting(DEFAULTS_SETTING) == {"vertical_threshold": 80.0, "horizontal_threshold": 70.0}
     window.params.user_button.click()
     assert window.params.current().horizontal_threshold == 50.0, "the user's override wins"
     assert window.params.current().vertical_threshold == 80.0

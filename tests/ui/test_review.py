@@ -61,7 +61,7 @@ def test_search_is_debounced_and_counts_follow_it(qtbot, make_window, seeded):
 def test_sort_by_qa_risk_and_failed_rows_show_their_reason(qtbot, make_window, seeded, portal):
     missing = next(r for r in portal.list_users(limit=100) if r.status == "missing")
     queue = JobQueue(portal)
-    queue.enqueue([(missing.id, missing.avatar)], backend="synthetic", max_attempts=1)
+    queue.enqueue([(missing.id, missing.avatar)], max_attempts=1)
     job = queue.claim("test")
     queue.fail(job, kind="bad_image", message="the photo is not a readable image", retry_in=None)
 

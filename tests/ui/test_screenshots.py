@@ -58,7 +58,7 @@ def _demo_state(portal) -> dict[str, str]:
     portal.decide([by_name["Cameraman (CC0)"].id], "approved", reviewer="maria")
     failing = others[15]
     queue = JobQueue(portal)
-    queue.enqueue([(failing.id, failing.avatar)], backend="replicate", max_attempts=1)
+    queue.enqueue([(failing.id, failing.avatar)], max_attempts=1)
     queue.fail(queue.claim("demo"), kind="rate_limited", message="Replicate answered 429 three times", retry_in=None)
     return {name: by_name[name].id for name in samples}
 

@@ -1,0 +1,238 @@
+"""Listing the users with their depth status: every list, search, filter, count and page is one SQL statement.
+
+The status is a ``CASE`` over the users table joined (by primary key) to ``depthstudio_user_state`` and the job,
+result and review it points to; what each status means on screen is ``portal.status``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy.sql import Select
+
+from depthstudio.config import Config
+from depthstudio.errors import ConfigError
+from depthstudio.portal.base import PortalBase
+from depthstudio.portal.schema import UsersTable
+from depthstudio.portal.status import LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
+from depthstudio.portal.tables import FAILED, QUEUED, RUNNING, jobs, results, reviews, user_state
+
+SORTS = ("name", "recent", "attention", "risk")
+QA_FLAG_THRESHOLD = 0.5  # qa_risk at or above this shows under the "QA-flagged" filter
+
+
+@dataclass
+class UserRow:
+    id: str
+    name: str | None
+    avatar: str | None
+    depth_url: str | None
+    status: str
+    job_id: int | None = None
+    result_id: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    qa: dict[str, Any] | None = None
+    qa_risk: float = 0.0
+    backend: str | None = None
+    model: str | None = None
+    decision: str | None = None
+    reviewer: str | None = None
+    note: str | None = None
+    reviewed_at: dt.datetime | None = None
+    result_created_at: dt.datetime | None = None
+    result_avatar: str | None = None
+
+
+@dataclass
+class Query:
+    """A filtered view of the users: what the CLI flags and the studio's filter bar produce."""
+
+    statuses: Sequence[str] = ()
+    search: str = ""
+    flagged: bool = False
+    sort: str = "name"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.statuses if s not in STATUSES]
+        if unknown:
+            raise ConfigError(f"unknown status {', '.join(unknown)}; known: {', '.join(STATUSES)}")
+        if self.sort not in SORTS:
+            raise ConfigError(f"unknown sort {self.sort!r}; known: {', '.join(SORTS)}")
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class UserListing(PortalBase):
+    """The users as the CLI and the studio's list see them."""
+
+    def __init__(self, config: Config, engine: Engine, users: UsersTable) -> None:
+        super().__init__(config, engine, users)
+        u = users
+        self._uid = u.id if isinstance(u.id.type, String) else cast(u.id, String(255))
+        self._s, self._j, self._r, self._v = (
+            user_state.alias("s"),
+            jobs.alias("j"),
+            results.alias("r"),
+            reviews.alias("v"),
+        )
+
+    def _status_expr(self) -> ColumnElement[str]:
+        u, j, r, v = self.users, self._j, self._r, self._v
+        no_depth = or_(u.depth.is_(None), u.depth == "")
+        return case(
+            (or_(u.avatar.is_(None), u.avatar == ""), literal("no_photo")),
+            (j.c.status == QUEUED, literal("queued")),
+            (j.c.status == RUNNING, literal("generating")),
+            # A failure is about the photo the job was for; after a new upload the user needs a map again.
+            (and_(j.c.status == FAILED, j.c.avatar_url == u.avatar), literal("failed")),
+            (and_(r.c.id.is_(None), no_depth), literal("missing")),
+            (r.c.id.is_(None), literal("published")),  # a map the portal got elsewhere (the old daily job)
+            (r.c.avatar_url != u.avatar, literal("stale")),
+            (and_(r.c.published_url.is_not(None), u.depth == r.c.published_url), literal("published")),
+            (v.c.decision == "approved", literal("approved")),
+            (v.c.decision == "rejected", literal("rejected")),
+            else_=literal("generated"),
+        )
+
+    def _base(self) -> Select[Any]:
+        u, s, j, r, v = self.users, self._s, self._j, self._r, self._v
+        joined = (
+            u.table.outerjoin(s, s.c.user_id == self._uid)
+            .outerjoin(j, j.c.id == s.c.job_id)
+            .outerjoin(r, r.c.id == s.c.result_id)
+            # A decision counts only for the result it was made on (a regeneration in between voids it).
+            .outerjoin(v, and_(v.c.id == s.c.review_id, v.c.result_id == s.c.result_id))
+        )
+        return select(
+            self._uid.label("id"),
+            u.name.label("name"),
+            u.avatar.label("avatar"),
+            u.depth.label("depth_url"),
+            self._status_expr().label("status"),
+            j.c.id.label("job_id"),
+            r.c.id.label("result_id"),
+            j.c.error_kind.label("error_kind"),
+            j.c.error.label("error"),
+            func.coalesce(j.c.attempts, 0).label("attempts"),
+            r.c.qa.label("qa"),
+            func.coalesce(r.c.qa_risk, 0.0).label("qa_risk"),
+            r.c.backend.label("backend"),
+            r.c.model.label("model"),
+            v.c.decision.label("decision"),
+            v.c.reviewer.label("reviewer"),
+            v.c.note.label("note"),
+            v.c.created_at.label("reviewed_at"),
+            r.c.created_at.label("result_created_at"),
+            r.c.avatar_url.label("result_avatar"),
+            func.coalesce(r.c.created_at, j.c.updated_at).label("activity"),
+        ).select_from(joined)
+
+    def _filtered(self, query: Query, *, with_status: bool = True) -> Any:
+        sub = self._base()
+        if query.search:
+            sub = sub.where(self.users.name.ilike(f"%{_escape_like(query.search)}%", escape="\\"))
+        sub = sub.subquery("users_with_status")
+        stmt = select(sub)
+        if with_status and query.statuses:
+            stmt = stmt.where(sub.c.status.in_(list(query.statuses)))
+        if query.flagged:
+            stmt = stmt.where(sub.c.qa_risk >= QA_FLAG_THRESHOLD)
+        return stmt, sub
+
+    def list_users(self, query: Query | None = None, *, offset: int = 0, limit: int = 100) -> list[UserRow]:
+        query = query or Query()
+        stmt, sub = self._filtered(query)
+        if query.sort == "name":
+            order = [sub.c.name, sub.c.id]
+        elif query.sort == "recent":
+            order = [sub.c.activity.desc().nulls_last(), sub.c.id]
+        else:
+            attention = case(
+                *((sub.c.status == s.value, s.info.attention) for s in Status),
+                else_=LAST_ATTENTION,
+            )
+            order = (
+                [sub.c.qa_risk.desc(), sub.c.id]
+                if query.sort == "risk"
+                else [attention, sub.c.qa_risk.desc(), sub.c.name, sub.c.id]
+            )
+        stmt = stmt.order_by(*order).offset(offset).limit(limit)
+        with self._connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [self._row(m) for m in rows]
+
+    def count_users(self, query: Query | None = None) -> int:
+        stmt, _ = self._filtered(query or Query())
+        with self._connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+
+    def status_counts(self, query: Query | None = None) -> dict[str, int]:
+        """Counts per status for the filter bar (search applies, the status filter itself does not)."""
+        query = query or Query()
+        _, sub = self._filtered(query, with_status=False)
+        stmt = select(sub.c.status, func.count()).group_by(sub.c.status)
+        flagged = select(func.count()).select_from(sub).where(sub.c.qa_risk >= QA_FLAG_THRESHOLD)
+        with self._connect() as conn:
+            counts = {status: 0 for status in STATUSES}
+            counts.update({s: int(n) for s, n in conn.execute(stmt).all()})
+            counts["flagged"] = int(conn.execute(flagged).scalar_one())
+        counts["all"] = sum(counts[s] for s in STATUSES)
+        return counts
+
+    def get_user(self, user_id: str) -> UserRow | None:
+        stmt = self._base().where(self._uid == str(user_id))
+        with self._connect() as conn:
+            m = conn.execute(stmt).mappings().first()
+        return self._row(m) if m else None
+
+    def ids_needing_depth(
+        self, *, include_failed: bool = False, include_active: bool = False, limit: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(user id, avatar) of users to generate for, oldest id first; the job's selection, done in SQL.
+
+        ``include_active`` adds users with a queued or running job, so that a run takes over the jobs a dead
+        run left behind (the queue adopts only those no live worker holds)."""
+        wanted = [*NEEDS_DEPTH, "failed"] if include_failed else list(NEEDS_DEPTH)
+        if include_active:
+            wanted += ["queued", "generating"]
+        stmt, _ = self._filtered(Query(statuses=wanted))
+        rows = stmt.subquery("needing")
+        stmt = select(rows.c.id, rows.c.avatar).order_by(rows.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._connect() as conn:
+            return [(str(i), str(a)) for i, a in conn.execute(stmt).all()]
+
+    @staticmethod
+    def _row(m: Any) -> UserRow:
+        return UserRow(
+            id=str(m["id"]),
+            name=m["name"],
+            avatar=m["avatar"],
+            depth_url=m["depth_url"] or None,
+            status=m["status"],
+            job_id=m["job_id"],
+            result_id=m["result_id"],
+            error_kind=m["error_kind"] if m["status"] == "failed" else None,
+            error=m["error"] if m["status"] == "failed" else None,
+            attempts=int(m["attempts"] or 0),
+            qa=m["qa"],
+            qa_risk=float(m["qa_risk"] or 0.0),
+            backend=m["backend"],
+            model=m["model"],
+            decision=m["decision"],
+            reviewer=m["reviewer"],
+            note=m["note"],
+            reviewed_at=m["reviewed_at"],
+            result_created_at=m["result_created_at"],
+            result_avatar=m["result_avatar"],
+        )
