@@ -1,12 +1,14 @@
 """The job queue: a table in the portal database, shared by in-process runners and workers on other machines.
 
-Claiming uses ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never block each other) and a single
-atomic ``UPDATE`` on SQLite (one writer at a time anyway). A claim is a lease: the worker renews it with a
-heartbeat; a job whose lease expired (its worker died) is claimable again. Every claim writes its own fencing
-token on the job row, and every state change (heartbeat, result, failure, release) is conditional on that token:
-two claims of one job (even by threads of one runner, which share a worker id) never both pass, so a worker that
-lost its lease can never overwrite or undo the work of the one that took over. Lease times come from the database
-server's clock on PostgreSQL (workers on several machines compare against one clock).
+Claiming picks ids with ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never block each other; on
+SQLite the transaction holds the one write lock) and takes them in the same transaction. A claim is a lease: the
+worker renews it with a heartbeat; a job whose lease expired (its worker died) is claimable again. Every claim
+writes its own fencing token on the job row, and every state change (heartbeat, result, failure, release) is
+conditional on that token: two claims of one job (even by threads of one runner, which share a worker id) never
+both pass, so a worker that lost its lease can never overwrite or undo the work of the one that took over. Lease
+times come from the database server's clock on PostgreSQL (workers on several machines compare against one clock).
+Claims, results and heartbeats come in batches (``claim_many``, ``complete_many``, ``heartbeat_many``): a runner's
+threads that need the database at the same moment share one transaction, each claim still fenced on its own.
 """
 
 from __future__ import annotations
