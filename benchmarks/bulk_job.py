@@ -12,12 +12,15 @@ that is the overhead-only baseline (how fast the job goes when the backend is fr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,29 +33,40 @@ from depthstudio.portal.repository import Portal
 from tests.helpers import make_portal, portal_config, write_avatars
 
 
-def _fresh_db(base: str | None, tmp: Path) -> str:
+@contextmanager
+def _fresh_db(base: str | None, tmp: Path) -> Iterator[str]:
+    """A new database for one run; on PostgreSQL it is dropped afterwards, also when the run fails."""
     if not base:
-        return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
+        yield f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
+        return
     name = f"dsbench_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(base, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.rsplit("/", 1)[0] + "/" + name
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def run_once(users: int, latency: float, concurrency: int, db: str | None, tmp: Path, avatars: list[str]) -> float:
-    url = _fresh_db(db, tmp)
-    make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
-    cfg = portal_config(url, tmp)
-    portal = Portal.open(cfg)
-    job = GenerateMissingJob(portal, SyntheticBackend(latency_s=latency), None, cfg, concurrency=concurrency)
-    t0 = time.perf_counter()
-    summary = job.run()
-    elapsed = time.perf_counter() - t0
-    assert summary.ok and summary.progress.done == users, summary.line()
-    portal.close()
-    return users / elapsed
+    with _fresh_db(db, tmp) as url:
+        make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
+        cfg = portal_config(url, tmp)
+        portal = Portal.open(cfg)
+        try:
+            job = GenerateMissingJob(portal, SyntheticBackend(latency_s=latency), None, cfg, concurrency=concurrency)
+            t0 = time.perf_counter()
+            summary = job.run()
+            elapsed = time.perf_counter() - t0
+        finally:
+            portal.close()
+        assert summary.ok and summary.progress.done == users, summary.line()
+        return users / elapsed
 
 
 def main() -> None:
@@ -87,6 +101,17 @@ def main() -> None:
     print(f"ideal C / L         : {ideal:.1f} users/s")
     print(f"ratio measured/ideal: {measured / ideal:.2f}")
     print(f"peak RSS            : {rss_mb:.0f} MB")
+    figures = {
+        "database": "postgresql" if args.db else "sqlite",
+        "users": args.users,
+        "latency_s": args.latency,
+        "concurrency": args.concurrency,
+        "baseline_users_per_s": round(free, 1),
+        "measured_users_per_s": round(measured, 1),
+        "ideal_users_per_s": round(ideal, 1),
+        "ratio": round(measured / ideal, 3),
+    }
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -94,9 +95,13 @@ class DepthMap:
 
     depth: np.ndarray
     png8: bytes
-    png16: bytes
     qa: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def png16(self) -> bytes:
+        """Encoded on first use: only a 16-bit file output reads it, and it costs ~4x the 8-bit encode per map."""
+        return encode_png(self.depth, 16)
 
 
 def normalise(disparity: np.ndarray, percentile: float = 0.0) -> np.ndarray:
@@ -240,7 +245,6 @@ def make_depth_map(prediction: DepthPrediction, avatar: Avatar, options: Postpro
     return DepthMap(
         depth=depth,
         png8=encode_png(depth, 8),
-        png16=encode_png(depth, 16),
         qa=report.to_dict(),
         options=opts.to_dict(),
     )

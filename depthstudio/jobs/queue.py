@@ -1,29 +1,33 @@
 """The job queue: a table in the portal database, shared by in-process runners and workers on other machines.
 
-Claiming uses ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never block each other) and a single
-atomic ``UPDATE`` on SQLite (one writer at a time anyway). A claim is a lease: the worker renews it with a
-heartbeat; a job whose lease expired (its worker died) is claimable again. Every claim writes its own fencing
-token on the job row, and every state change (heartbeat, result, failure, release) is conditional on that token:
-two claims of one job (even by threads of one runner, which share a worker id) never both pass, so a worker that
-lost its lease can never overwrite or undo the work of the one that took over. Lease times come from the database
-server's clock on PostgreSQL (workers on several machines compare against one clock).
+Claiming picks ids with ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (workers never block each other; on
+SQLite the transaction holds the one write lock) and takes them in the same transaction. A claim is a lease: the
+worker renews it with a heartbeat; a job whose lease expired (its worker died) is claimable again. Every claim
+writes its own fencing token on the job row, and every state change (heartbeat, result, failure, release) is
+conditional on that token: two claims of one job (even by threads of one runner, which share a worker id) never
+both pass, so a worker that lost its lease can never overwrite or undo the work of the one that took over. Lease
+times come from the database server's clock on PostgreSQL (workers on several machines compare against one clock).
+Claims, results and heartbeats come in batches (``claim_many``, ``complete_many``, ``heartbeat_many``): a runner's
+threads that need the database at the same moment share one transaction, each claim still fenced on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, and_, func, or_, select, update
+from sqlalchemy import DateTime, Integer, Interval, String, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from depthstudio.depth.postprocess import DepthMap
-from depthstudio.portal.engine import retry_on_disconnect, writer
+from depthstudio.portal.base import upsert_states
+from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
 from depthstudio.portal.repository import Portal, upsert_state, utcnow
 from depthstudio.portal.tables import (
     ACTIVE,
@@ -52,6 +56,7 @@ class ClaimedJob:
     attempt_id: int
     result_id: int | None = None  # set when an earlier attempt generated the map but did not finish publishing
     token: str = ""  # this claim's fencing token, as written on the job row
+    no_photo: bool = False  # the user had no photo (or no longer existed) when the job was claimed
 
 
 @dataclass
@@ -91,33 +96,114 @@ class NewResult:
         )
 
 
+# The queue's hot statements, built once (building and hashing a statement per call was a good part of a claim's
+# cost); executed with a list of parameter sets, one per job.
+_CLAIM_RETURNING = (
+    jobs.c.id,
+    jobs.c.user_id,
+    jobs.c.avatar_url,
+    jobs.c.publish,
+    jobs.c.attempts,
+    jobs.c.max_attempts,
+    jobs.c.result_id,
+    jobs.c.lease_token,
+)
+_PREFIX_LEN = 20  # a claim's random token prefix; with the job id the token fits the 32-character column
+_THIS_CLAIM = and_(jobs.c.id == bindparam("b_job"), jobs.c.lease_token == bindparam("b_token"))
+_LINK_OPEN = update(jobs).where(_THIS_CLAIM).values(result_id=bindparam("b_result"), updated_at=bindparam("b_now"))
+_LINK_DONE = _LINK_OPEN.values(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
+_ATTEMPT_DONE = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("b_attempt"))
+    .values(finished_at=bindparam("b_now"), outcome="done", error_kind=None, error=None)
+)
+_INSERT_RESULTS = results.insert().returning(results.c.id, sort_by_parameter_order=True)
+_INSERT_BLOBS = result_blobs.insert()
+_INSERT_ATTEMPTS = attempts.insert().returning(attempts.c.job_id, attempts.c.id, sort_by_parameter_order=True)
+_FRESH = (
+    select(jobs.c.id, jobs.c.lease_token)
+    .where(
+        jobs.c.id.in_(bindparam("b_ids", expanding=True)),
+        jobs.c.lease_token.in_(bindparam("b_tokens", expanding=True)),
+        jobs.c.status == RUNNING,
+        jobs.c.result_id.is_(None),
+    )
+    .order_by(jobs.c.id)
+    .with_for_update()
+)
+
+
+@functools.cache
+def _claim_statements(dialect: str, lane: bool) -> tuple[Any, Any]:
+    """The pick (``b_n`` oldest claimable ids, locked, others' locks skipped) and the take (those ids under
+    ``b_prefix`` + id), for one dialect's clock and with or without a lane (``b_batch``)."""
+    if dialect == "postgresql":
+        now: Any = func.timezone("UTC", func.now()).cast(DateTime)
+        expires: Any = now + bindparam("b_lease", type_=Interval())
+    else:
+        now, expires = bindparam("b_now", type_=DateTime()), bindparam("b_expires", type_=DateTime())
+    claimable = or_(
+        and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
+        and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+    )
+    if lane:
+        claimable = and_(claimable, jobs.c.batch == bindparam("b_batch"))
+    pick = (
+        select(jobs.c.id, jobs.c.status, jobs.c.attempts, jobs.c.max_attempts)
+        .where(claimable)
+        .order_by(jobs.c.id)
+        .limit(bindparam("b_n", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+    take = (
+        update(jobs)
+        .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)), claimable)
+        .values(
+            status=RUNNING,
+            lease_owner=bindparam("b_worker"),
+            lease_token=bindparam("b_prefix", type_=String()) + cast(jobs.c.id, String),
+            lease_expires_at=expires,
+            attempts=jobs.c.attempts + 1,
+            updated_at=bindparam("b_updated", type_=DateTime()),
+        )
+        .returning(*_CLAIM_RETURNING)
+    )
+    return pick, take
+
+
+def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult]]) -> list[int]:
+    """Result rows and their PNGs for (user id, job id, result), in the caller's transaction; ids in order."""
+    now = utcnow()
+    rows = [
+        {
+            "user_id": user_id,
+            "job_id": job_id,
+            "avatar_url": new.avatar_url,
+            "avatar_sha256": new.avatar_sha256,
+            "backend": new.backend,
+            "model": new.model,
+            "location": "db",
+            "width": new.width,
+            "height": new.height,
+            "qa": new.qa,
+            "qa_risk": new.qa_risk,
+            "postprocess": new.postprocess,
+            "created_at": now,
+        }
+        for user_id, job_id, new in made
+    ]
+    ids = [int(rid) for rid in conn.execute(_INSERT_RESULTS, rows).scalars()]
+    blobs = [
+        {"result_id": rid, "png8": new.png8, "png16": new.png16, "plate_png": new.plate_png, "matte_png": new.matte_png}
+        for rid, (_, _, new) in zip(ids, made, strict=True)
+    ]
+    conn.execute(_INSERT_BLOBS, blobs)
+    return ids
+
+
 def insert_result(conn: Connection, user_id: str, job_id: int | None, new: NewResult) -> int:
     """The result row and its PNGs, in the caller's transaction."""
-    result_id: int = conn.execute(
-        results.insert()
-        .values(
-            user_id=user_id,
-            job_id=job_id,
-            avatar_url=new.avatar_url,
-            avatar_sha256=new.avatar_sha256,
-            backend=new.backend,
-            model=new.model,
-            location="db",
-            width=new.width,
-            height=new.height,
-            qa=new.qa,
-            qa_risk=new.qa_risk,
-            postprocess=new.postprocess,
-            created_at=utcnow(),
-        )
-        .returning(results.c.id)
-    ).scalar_one()
-    conn.execute(
-        result_blobs.insert().values(
-            result_id=result_id, png8=new.png8, png16=new.png16, plate_png=new.plate_png, matte_png=new.matte_png
-        )
-    )
-    return result_id
+    return insert_results(conn, [(user_id, job_id, new)])[0]
 
 
 @retry_on_disconnect
@@ -167,6 +253,8 @@ class JobQueue:
         self.portal = portal
         self.engine = portal.engine
         self.lease = dt.timedelta(seconds=lease_s)
+        u = portal.users
+        self._photos = select(u.id, u.avatar).where(u.id.in_(bindparam("b_ids", expanding=True)))
 
     # --- producing ----------------------------------------------------------------------------------------
 
@@ -203,8 +291,7 @@ class JobQueue:
             self._carry_unpublished_results(conn, chunk)
             ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
             created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
-            for job_id, uid in created:
-                upsert_state(conn, uid, job_id=job_id)
+            upsert_states(conn, [{"user_id": uid, "job_id": job_id} for job_id, uid in created])
             batch = chunk[0]["batch"] if chunk else None
             skipped = {row["user_id"] for row in chunk} - {uid for _, uid in created}
             if batch is not None and skipped:
@@ -250,58 +337,76 @@ class JobQueue:
         return utcnow()
 
     def claim(self, worker: str, *, batch: str | None = None) -> ClaimedJob | None:
-        """Take the oldest claimable job (of ``batch`` only, when given) under a fresh fencing token. A retry
-        after a lost commit acknowledgement finds the job already carrying this token and returns it, instead of
-        leaving a second claim behind."""
-        return self._claim(worker, uuid.uuid4().hex, batch)
+        """Take the oldest claimable job (of ``batch`` only, when given) under a fresh fencing token."""
+        claimed = self.claim_many(worker, 1, batch=batch)
+        return claimed[0] if claimed else None
+
+    def claim_many(self, worker: str, n: int, *, batch: str | None = None) -> list[ClaimedJob]:
+        """Take up to ``n`` of the oldest claimable jobs in one transaction, each under its own fencing token.
+
+        The tokens are this claim's random prefix and the job id, so each claim of each job is told apart. A retry
+        after a lost commit acknowledgement finds the jobs already carrying the prefix and returns them, instead
+        of leaving a second claim behind. Each job comes back with the photo its user has now (the job row is
+        updated to it), or ``no_photo``.
+        """
+        tried: list[bool] = []
+        return self._claim_many(worker, uuid.uuid4().hex[:_PREFIX_LEN], max(1, n), batch, tried)
 
     @retry_on_disconnect
-    def _claim(self, worker: str, token: str, batch: str | None) -> ClaimedJob | None:
-        returning = (
-            jobs.c.id,
-            jobs.c.user_id,
-            jobs.c.avatar_url,
-            jobs.c.publish,
-            jobs.c.attempts,
-            jobs.c.max_attempts,
-            jobs.c.result_id,
-        )
-        with writer(self.engine).begin() as conn:
-            row = conn.execute(select(*returning).where(jobs.c.lease_token == token, jobs.c.status == RUNNING)).first()
-            if row is not None:
-                attempt_id = conn.execute(
-                    select(func.max(attempts.c.id)).where(attempts.c.job_id == row.id, attempts.c.worker == worker)
-                ).scalar_one()
-                return self._claimed(row, worker, attempt_id, token)
-            now = self._now(conn)
-            claimable = or_(
-                and_(jobs.c.status == QUEUED, or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now)),
-                and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
-            )
-            exhausted = and_(
-                jobs.c.status == RUNNING, jobs.c.lease_expires_at < now, jobs.c.attempts >= jobs.c.max_attempts
-            )
-            if batch is not None:
-                claimable = and_(claimable, jobs.c.batch == batch)
-            pick = select(jobs.c.id).where(claimable).order_by(jobs.c.id).limit(1)
-            pick = pick.with_for_update(skip_locked=True).scalar_subquery()
-            stmt = (
-                update(jobs)
-                .where(jobs.c.id == pick, claimable)
-                .values(
-                    status=RUNNING,
-                    lease_owner=worker,
-                    lease_token=token,
-                    lease_expires_at=now + self.lease,
-                    attempts=jobs.c.attempts + 1,
-                    updated_at=utcnow(),
+    def _claim_many(self, worker: str, prefix: str, n: int, batch: str | None, tried: list[bool]) -> list[ClaimedJob]:
+        with write_transaction(self.engine) as conn:
+            rows: list[Any] = []
+            if tried:  # a repeat: maybe the first try committed and only its acknowledgement was lost
+                rows = conn.execute(
+                    select(*_CLAIM_RETURNING).where(jobs.c.lease_token.startswith(prefix), jobs.c.status == RUNNING)
+                ).all()
+            tried.append(True)
+            if rows:
+                attempt_ids = dict(
+                    conn.execute(
+                        select(attempts.c.job_id, func.max(attempts.c.id))
+                        .where(attempts.c.job_id.in_([r.id for r in rows]), attempts.c.worker == worker)
+                        .group_by(attempts.c.job_id)
+                    ).all()
                 )
-                .returning(*returning)
+            else:
+                rows, attempt_ids = self._take(conn, worker, prefix, n, batch)
+            photos = self._current_photos(conn, rows)
+        return [
+            ClaimedJob(
+                id=row.id,
+                user_id=row.user_id,
+                avatar_url=photos.get(row.user_id) or row.avatar_url,
+                publish=bool(row.publish),
+                attempts=row.attempts,
+                max_attempts=row.max_attempts,
+                worker=worker,
+                attempt_id=attempt_ids[row.id],
+                result_id=row.result_id,
+                token=row.lease_token,
+                no_photo=row.result_id is None and not photos.get(row.user_id),
             )
-            # A job whose worker died on every attempt (a poison photo that kills the process) stops here.
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
+
+    def _take(
+        self, conn: Connection, worker: str, prefix: str, n: int, batch: str | None
+    ) -> tuple[list[Any], dict[int, int]]:
+        pick, take = _claim_statements(conn.dialect.name, batch is not None)
+        now = utcnow()
+        params: dict[str, Any] = {"b_batch": batch} if batch is not None else {}
+        if conn.dialect.name == "postgresql":
+            params["b_lease"] = self.lease
+        else:
+            params.update(b_now=now, b_expires=now + self.lease)
+        # The ids first, then the update: PostgreSQL may run an ``IN (SELECT … LIMIT n)`` subquery more than
+        # once inside an UPDATE, and so claim more than n jobs.
+        found = conn.execute(pick, {**params, "b_n": n}).all()
+        exhausted = [r.id for r in found if r.status == RUNNING and r.attempts >= r.max_attempts]
+        if exhausted:  # its worker died on every attempt (a poison photo that kills the process): it stops here
             conn.execute(
                 update(jobs)
-                .where(exhausted)
+                .where(jobs.c.id.in_(exhausted))
                 .values(
                     status=FAILED,
                     error_kind="worker_lost",
@@ -312,82 +417,126 @@ class JobQueue:
                     updated_at=utcnow(),
                 )
             )
-            row = conn.execute(stmt).first()
-            if row is None:
-                return None
-            started = utcnow()
-            if row.attempts > 1:  # maybe a lease taken over from a dead worker: close its dangling attempt as lost
-                conn.execute(
-                    update(attempts)
-                    .where(attempts.c.job_id == row.id, attempts.c.finished_at.is_(None))
-                    .values(finished_at=started, outcome="lost")
-                )
-            attempt_id = conn.execute(
-                attempts.insert().values(job_id=row.id, worker=worker, started_at=started).returning(attempts.c.id)
-            ).scalar_one()
-        return self._claimed(row, worker, attempt_id, token)
+        picked = [r.id for r in found if r.id not in exhausted]
+        if not picked:
+            return [], {}
+        rows = conn.execute(
+            take, {**params, "b_ids": picked, "b_worker": worker, "b_prefix": prefix, "b_updated": now}
+        ).all()
+        if not rows:
+            return [], {}
+        started = utcnow()
+        again = [row.id for row in rows if row.attempts > 1]
+        if again:  # maybe leases taken over from a dead worker: close their dangling attempts as lost
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.job_id.in_(again), attempts.c.finished_at.is_(None))
+                .values(finished_at=started, outcome="lost")
+            )
+        made = conn.execute(
+            _INSERT_ATTEMPTS, [{"job_id": row.id, "worker": worker, "started_at": started} for row in rows]
+        ).all()
+        return rows, dict(made)
 
-    @staticmethod
-    def _claimed(row: Any, worker: str, attempt_id: int, token: str) -> ClaimedJob:
-        return ClaimedJob(
-            id=row.id,
-            user_id=row.user_id,
-            avatar_url=row.avatar_url,
-            publish=bool(row.publish),
-            attempts=row.attempts,
-            max_attempts=row.max_attempts,
-            worker=worker,
-            attempt_id=attempt_id,
-            result_id=row.result_id,
-            token=token,
-        )
+    def _current_photos(self, conn: Connection, rows: list[Any]) -> dict[str, str]:
+        """The avatars the claimed jobs' users have now, in the claim's transaction; a job that will generate is
+        pointed at its user's current photo (the compare-and-set at publish covers later changes)."""
+        generating = {row.user_id: row for row in rows if row.result_id is None}
+        if not generating:
+            return {}
+        u = self.portal.users
+        found = conn.execute(self._photos, {"b_ids": [u.portal_id(uid) for uid in generating]}).all()
+        photos = {str(uid): avatar for uid, avatar in found if avatar}
+        for uid, avatar in photos.items():
+            row = generating[uid]
+            if avatar != row.avatar_url:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == row.id, jobs.c.lease_token == row.lease_token)
+                    .values(avatar_url=avatar)
+                )
+        return photos
 
     def _held(self, job: ClaimedJob) -> Any:
         """This very claim still holds the job: its fencing token, not the (shared) worker id, decides."""
         return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_token == job.token)
 
-    @retry_on_disconnect
     def heartbeat(self, job: ClaimedJob) -> bool:
         """Extend the lease; False means it was lost (another worker took the job): stop working on it."""
-        with self.engine.begin() as conn:
-            n = conn.execute(
+        return job.id in self.heartbeat_many([job])
+
+    @retry_on_disconnect
+    def heartbeat_many(self, held: list[ClaimedJob]) -> set[int]:
+        """Extend the leases of these claims in one statement; returns the ids of the jobs still held."""
+        if not held:
+            return set()
+        tokens = {job.token: job.id for job in held}
+        with write_transaction(self.engine) as conn:
+            renewed = conn.execute(
                 update(jobs)
-                .where(self._held(job))
+                .where(
+                    jobs.c.id.in_(list(tokens.values())), jobs.c.status == RUNNING, jobs.c.lease_token.in_(list(tokens))
+                )
                 .values(lease_expires_at=self._now(conn) + self.lease, updated_at=utcnow())
-            ).rowcount
-        return n == 1
+                .returning(jobs.c.id, jobs.c.lease_token)
+            ).all()
+        return {job_id for job_id, token in renewed if tokens.get(token) == job_id}
 
-    @retry_on_disconnect
-    def update_avatar(self, job: ClaimedJob, avatar_url: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(jobs).where(self._held(job)).values(avatar_url=avatar_url))
-
-    @retry_on_disconnect
     def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
         """Record the result in ONE transaction with the job's progress; None if the lease was lost meanwhile.
 
         A job that also publishes stays ``running`` with its ``result_id`` set until ``finish`` — a worker that
         dies in between leaves a job that the next claimant publishes without generating again.
         """
-        with self.engine.begin() as conn:
-            result_id = insert_result(conn, job.user_id, job.id, new)
-            # One conditional UPDATE both checks the lease and links the result; a repeat (or a worker that lost
-            # its lease) matches no row and the whole transaction, result included, is rolled back.
-            values: dict[str, Any] = {"result_id": result_id, "updated_at": utcnow()}
-            if not job.publish:
-                values.update(status=DONE, lease_owner=None, lease_expires_at=None, error=None, error_kind=None)
-            fresh = and_(self._held(job), jobs.c.result_id.is_(None))
-            linked = conn.execute(update(jobs).where(fresh).values(values)).rowcount
-            if not linked:
-                conn.rollback()
+        return self.complete_many([(job, new)])[0]
+
+    def complete_many(self, done: list[tuple[ClaimedJob, NewResult]]) -> list[int | None]:
+        """``complete`` for many claims in one transaction (one commit, a handful of statements for all).
+
+        Each claim is fenced on its own: the jobs still held by their tokens (and not yet linked to a result) are
+        locked first, and only their results are written; for the others the answer is what a repeat finds (the
+        result this claim linked before a lost acknowledgement), else None.
+        """
+        linked = self._link_results(done)
+        answers: list[int | None] = []
+        for job, _ in done:
+            if job.id in linked:
+                answers.append(linked[job.id])
             else:
-                if not job.publish:
-                    self._finish_attempt(conn, job, "done")
-                upsert_state(conn, job.user_id, job_id=job.id, result_id=result_id, review_id=None)
-        if not linked:
-            with self.engine.connect() as conn:
-                return self._completed_by(conn, job)
-        return result_id
+                with self.engine.connect() as conn:
+                    answers.append(self._completed_by(conn, job))
+        return answers
+
+    @retry_on_disconnect
+    def _link_results(self, done: list[tuple[ClaimedJob, NewResult]]) -> dict[int, int]:
+        claims = {job.id: (job, new) for job, new in reversed(done)}  # a job listed twice is linked once
+        with write_transaction(self.engine) as conn:
+            tokens = [job.token for job, _ in claims.values()]
+            fresh = conn.execute(_FRESH, {"b_ids": list(claims), "b_tokens": tokens}).all()
+            held = [claims[job_id] for job_id, token in fresh if claims[job_id][0].token == token]
+            if not held:
+                return {}
+            result_ids = insert_results(conn, [(job.user_id, job.id, new) for job, new in held])
+            now = utcnow()
+            for publish in (False, True):
+                rows = [
+                    {"b_job": job.id, "b_token": job.token, "b_result": rid, "b_now": now}
+                    for (job, _), rid in zip(held, result_ids, strict=True)
+                    if job.publish == publish
+                ]
+                if rows:
+                    conn.execute(_LINK_OPEN if publish else _LINK_DONE, rows)
+            closed = [{"b_attempt": job.attempt_id, "b_now": now} for job, _ in held if not job.publish]
+            if closed:
+                conn.execute(_ATTEMPT_DONE, closed)
+            upsert_states(
+                conn,
+                [
+                    {"user_id": job.user_id, "job_id": job.id, "result_id": rid, "review_id": None}
+                    for (job, _), rid in zip(held, result_ids, strict=True)
+                ],
+            )
+        return {job.id: rid for (job, _), rid in zip(held, result_ids, strict=True)}
 
     @staticmethod
     def _completed_by(conn: Connection, job: ClaimedJob) -> int | None:
@@ -403,7 +552,7 @@ class JobQueue:
     def finish(self, job: ClaimedJob) -> bool:
         """The publishing step is over: the job is done. A repeat whose first commit landed (a lost
         acknowledgement) finds the job done under this claim's token and reports success, not "lost"."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if not conn.execute(update(jobs).where(self._held(job)).values(updated_at=utcnow())).rowcount:
                 done = select(jobs.c.id).where(
                     jobs.c.id == job.id, jobs.c.lease_token == job.token, jobs.c.status == DONE
@@ -426,7 +575,7 @@ class JobQueue:
         now = utcnow()
         retry = retry_in is not None and job.attempts < job.max_attempts
         status = QUEUED if retry else FAILED
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             n = conn.execute(
                 update(jobs)
                 .where(self._held(job))
@@ -448,7 +597,7 @@ class JobQueue:
     @retry_on_disconnect
     def release(self, job: ClaimedJob) -> None:
         """Cancelled mid-item: the job goes back to the queue untouched (the attempt does not count)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             n = conn.execute(
                 update(jobs)
                 .where(self._held(job))

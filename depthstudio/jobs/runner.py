@@ -15,9 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import Future
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -26,9 +25,10 @@ from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.depth.photo_qa import require_suitable, with_photo_checks
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
-from depthstudio.errors import Cancelled, DepthstudioError
+from depthstudio.errors import Cancelled, DepthstudioError, PortalError
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.jobs.failpoints import failpoint
+from depthstudio.jobs.grouping import GroupCall
 from depthstudio.jobs.progress import (
     CANCELLED,
     FAILED,
@@ -44,7 +44,6 @@ from depthstudio.jobs.progress import (
 )
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
-from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal
 from depthstudio.render.result_layers import attach_layers
@@ -107,6 +106,9 @@ class BulkRunner:
         self._in_flight: dict[int, ClaimedJob] = {}
         self.batch: str | None = None
         self.tally = Tally(0, lock=self._lock)
+        # Threads that need a job, or have a result to record, at the same moment share one transaction.
+        self.claims: GroupCall[None, ClaimedJob | None] = GroupCall(self._claim_round)
+        self.completions: GroupCall[tuple[ClaimedJob, NewResult], int | None] = GroupCall(self._complete_round)
 
     @property
     def progress(self) -> Progress:
@@ -191,7 +193,7 @@ class BulkRunner:
         failing_since: float | None = None
         while not self._stop.is_set():
             try:
-                job = self.queue.claim(self.worker_id, batch=self.batch)
+                job = self.claims.call(None)
                 drained = job is None and until_empty and self._nothing_left()
                 failing_since = None
             except Exception as exc:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
@@ -241,15 +243,43 @@ class BulkRunner:
         while not self._finished.wait(interval):
             with self._lock:
                 held = list(self._in_flight.values())
+            try:
+                renewed = self.queue.heartbeat_many(held)
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+                continue
             for job in held:
+                # A job that finished since the snapshot also fails the heartbeat: only warn for live ones.
+                if job.id not in renewed and job.id in self._in_flight:
+                    log.warning("lost the lease on job %s (user %s); abandoning it", job.id, job.user_id)
+                    with self._lock:
+                        self._lost.add(job.id)
+
+    def _claim_round(self, batch: list[tuple[None, Future[ClaimedJob | None]]]) -> None:
+        """One claim for every thread that is waiting for a job; those it found none for get None."""
+        claimed = self.queue.claim_many(self.worker_id, len(batch), batch=self.batch)
+        for i, (_, future) in enumerate(batch):
+            future.set_result(claimed[i] if i < len(claimed) else None)
+
+    def _complete_round(self, batch: list[tuple[tuple[ClaimedJob, NewResult], Future[int | None]]]) -> None:
+        """The results of every thread that has one ready, in one transaction; if it fails for a reason that is
+        not the database being away, each is recorded on its own, so one bad result fails its user alone."""
+        try:
+            answers = self.queue.complete_many([item for item, _ in batch])
+        except (PortalError, PoolTimeout):
+            raise
+        except Exception:
+            if len(batch) == 1:
+                raise
+            log.warning("recording %d results together failed; recording them one by one", len(batch))
+            for (job, new), future in batch:
                 try:
-                    # A job that finished since the snapshot also fails the heartbeat: only warn for live ones.
-                    if not self.queue.heartbeat(job) and job.id in self._in_flight:
-                        log.warning("lost the lease on job %s (user %s); abandoning it", job.id, job.user_id)
-                        with self._lock:
-                            self._lost.add(job.id)
+                    future.set_result(self.queue.complete(job, new))
                 except Exception as exc:
-                    log.warning("heartbeat failed: %s", type(exc).__name__)
+                    future.set_exception(exc)
+            return
+        for (_, future), answer in zip(batch, answers, strict=True):
+            future.set_result(answer)
 
     # --- one item -----------------------------------------------------------------------------------------
 
@@ -289,7 +319,8 @@ class BulkRunner:
             self._failed(job, "internal", f"unexpected {type(exc).__name__}: {exc}", False)
 
     def _generate(self, job: ClaimedJob) -> int | None:
-        job = self._refresh_avatar(job)
+        if job.no_photo:
+            raise DepthstudioError("the user has no photo (or no longer exists) in the portal", kind="no_photo")
         avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
         photo_qa = require_suitable(avatar, self.policy.crop_size)  # before any backend call is spent on it
         failpoint("after_fetch")
@@ -308,29 +339,13 @@ class BulkRunner:
             model=prediction.model,
         )
         attach_layers(new, avatar.image)
-        result_id = self.queue.complete(job, new)
+        result_id = self.completions.call((job, new))
         failpoint("after_complete")
         return result_id
 
     def _check_lease(self, job: ClaimedJob) -> None:
         if job.id in self._lost:
             raise _LeaseLost
-
-    @retry_on_disconnect
-    def _current_avatar(self, user_id: str) -> str | None:
-        u = self.portal.users
-        with self.portal.engine.connect() as conn:
-            return conn.execute(select(u.avatar).where(u.id == u.portal_id(user_id))).scalar_one_or_none()
-
-    def _refresh_avatar(self, job: ClaimedJob) -> ClaimedJob:
-        """Generate for the photo the user has *now*; the compare-and-set at publish covers later changes."""
-        current = self._current_avatar(job.user_id)
-        if not current:
-            raise DepthstudioError("the user has no photo (or no longer exists) in the portal", kind="no_photo")
-        if current != job.avatar_url:
-            self.queue.update_avatar(job, current)
-            job = replace(job, avatar_url=current)
-        return job
 
     def _failed(
         self, job: ClaimedJob, kind: str, message: str, transient: bool, retry_after: float | None = None

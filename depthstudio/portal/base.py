@@ -4,6 +4,7 @@ the one way to connect, and the write helpers for depthstudio's own tables."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import Engine
@@ -35,7 +36,24 @@ def upsert(conn: Connection, table: Any, conflict: str, /, **values: Any) -> Non
 
 def upsert_state(conn: Connection, user_id: str, **pointers: int | None) -> None:
     """Move one user's pointers (job_id / result_id / review_id) in the caller's transaction."""
-    upsert(conn, user_state, "user_id", user_id=user_id, updated_at=utcnow(), **pointers)
+    upsert_states(conn, [{"user_id": user_id, **pointers}])
+
+
+def upsert_states(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Move many users' pointers in one statement; every row names the same pointers (and its ``user_id``)."""
+    if not rows:
+        return
+    now = utcnow()
+    stmt = _upsert_states_sql(conn.dialect.name, tuple(k for k in rows[0] if k != "user_id"))
+    conn.execute(stmt, [{**row, "updated_at": now} for row in rows])
+
+
+@functools.cache
+def _upsert_states_sql(dialect: str, pointers: tuple[str, ...]) -> Any:
+    """Built once per dialect and set of pointers: building and hashing it per call cost more than running it."""
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(user_state)
+    keys = [*pointers, "updated_at"]
+    return stmt.on_conflict_do_update(index_elements=[user_state.c.user_id], set_={k: stmt.excluded[k] for k in keys})
 
 
 class PortalBase:

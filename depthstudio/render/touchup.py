@@ -142,7 +142,7 @@ def save_touchup(portal: Portal, result_id: int, photo: Image.Image, options: To
         width=out.depth.shape[1],
         height=out.depth.shape[0],
         png8=encode_png(out.depth, 8),
-        png16=encode_png(out.depth, 16),
+        png16=None,  # like a generated result: nothing reads a stored 16-bit map (portal/retention.py)
         qa=qa.to_dict(),
         qa_risk=float(qa.risk),
         postprocess={**(source.postprocess or {}), TOUCHUP_KEY: options.to_dict(), "from_result": result_id},
