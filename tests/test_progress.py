@@ -17,7 +17,7 @@ def test_final_outcomes_count_as_done_and_failures_are_kept_in_order():
     assert p.outcomes == {RETRY: 1, FAILED: 1, LOST: 1, GENERATED: 2}
     summary = tally.summary(cancelled=False)
     assert [f.message for f in summary.failures] == ["503 again"] and not summary.ok
-    assert summary.line().startswith("3 done in ") and "1 failed" in summary.line()
+    assert summary.line().startswith("3 users in ") and ": 1 failed, 2 generated" in summary.line()
 
 
 def test_observers_hear_the_item_then_the_progress_and_the_summary_is_a_snapshot():

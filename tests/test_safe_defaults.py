@@ -112,7 +112,7 @@ def _cli(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProc
 
 @pytest.mark.postgres
 def test_the_local_store_refuses_to_publish_into_a_postgresql_portal_before_doing_anything(pg_url, tmp_path):
-    make_portal(pg_url, write_avatars(tmp_path / "avatars", 2))
+    make_portal(pg_url, write_avatars(tmp_path / "avatars", 2, size=256))  # big enough for the photo QA
     env = {"DEPTHSTUDIO_PORTAL_URL": pg_url, "DEPTHSTUDIO_STORAGE_LOCAL_DIR": str(tmp_path / "store")}
     assert _cli(["generate-missing", "--backend", "synthetic", "--no-publish", "--no-progress"], env).returncode == 0
     assert _cli(["review", "u00000", "--approve"], env).returncode == 0

@@ -54,7 +54,7 @@ def _generate_and_publish(portal: Portal, store: CloudinaryStore, cfg) -> None:
 def test_undo_restores_the_previous_portal_value_and_keeps_the_asset(db_url, tmp_path, cloud):
     portal, store = _published(db_url, tmp_path, cloud)
     ours = portal.get_user("u00000").depth_url
-    assert store.owns(ours) and len(cloud.assets) == 2
+    assert store.owns(ours) and len(cloud.assets) == 3 * 2
 
     out = unpublish(portal, "u00000", by="ed")
 
@@ -64,7 +64,7 @@ def test_undo_restores_the_previous_portal_value_and_keeps_the_asset(db_url, tmp
     assert row.status == "generated"  # back to review: "Publish approved" does not put it straight back
     entry = portal.review_history("u00000")[0]
     assert entry["decision"] == "unpublished" and entry["reviewer"] == "ed" and OLD_MAP in entry["note"]
-    assert len(cloud.assets) == 2 and not cloud.destroyed  # the asset is kept (see jobs/unpublish.py)
+    assert len(cloud.assets) == 3 * 2 and not cloud.destroyed  # the asset is kept (see jobs/unpublish.py)
     assert portal.get_user("u00001").status == "published"  # the other user is untouched
 
 
@@ -106,7 +106,7 @@ def test_undo_of_a_republish_of_the_same_photo_is_refused_since_the_asset_was_ov
     first = portal.get_user("u00000").depth_url
     _generate_and_publish(portal, store, portal.config)  # same photos: same asset, overwritten
     second = portal.get_user("u00000").depth_url
-    assert second != first and len(cloud.assets) == 2
+    assert second != first and len(cloud.assets) == 3 * 2
     with pytest.raises(UnpublishError) as err:
         unpublish(portal, "u00000", by="ed")
     assert err.value.kind == "previous_overwritten"

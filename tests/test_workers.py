@@ -120,7 +120,7 @@ def test_four_workers_process_a_thousand_users_exactly_once(pg_url, cloud, tmp_p
     assert len(per_user) == 1000 and set(per_user.values()) == {1}  # every user once, none twice
     assert tries == 1000 and left == 0  # no job was ever picked up by two workers
     assert workers > 1  # the work really was shared
-    assert len(cloud.assets) == 1000 and {a.writes for a in cloud.assets.values()} == {1}
+    assert len(cloud.assets) == 3 * 1000 and {a.writes for a in cloud.assets.values()} == {1}
     state = _portal_state(pg_url)
     assert all(depth is not None for _, depth in state.values())
     assert len({depth for _, depth in state.values()}) == 1000
@@ -159,7 +159,7 @@ def test_kill_9_at_any_step_then_rerun_equals_a_clean_run(kill_point, crash_inpu
 
     state = _portal_state(pg_url)
     assert {uid: _public_id(depth) for uid, (_, depth) in state.items()} == clean
-    assert len(cloud.assets) == 5  # zero duplicate assets
+    assert len(cloud.assets) == 3 * 5  # each map with its plate and matte; zero duplicate assets
     with portal.engine.connect() as conn:
         per_user = Counter(u for (u,) in conn.execute(select(results.c.user_id)))
     assert set(per_user.values()) == {1}  # no map generated twice for the same photo
