@@ -16,26 +16,14 @@ from depthstudio.errors import DepthstudioError, PortalError
 @contextlib.contextmanager
 def _database(app: AppContext) -> Iterator[Engine]:
     """The portal's database for one command; any failure ends the command with its sentence (``fail``)."""
-    from depthstudio.portal.engine import make_engine
+    from depthstudio.portal.engine import portal_engine, unreachable
 
     try:
-        cfg = app.config
-        if cfg.is_demo:
-            from depthstudio.portal.demo import ensure_demo_portal
-
-            ensure_demo_portal(cfg.demo_portal_path())
-        engine = make_engine(
-            cfg.portal_url(),
-            connect_timeout_s=cfg.portal.connect_timeout_s,
-            statement_timeout_s=cfg.portal.statement_timeout_s,
-        )
+        engine = portal_engine(app.config)
         try:
             yield engine
         except OperationalError as exc:
-            where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
-            raise PortalError(
-                f"cannot use the database{where}: {exc.orig}", kind="unreachable", transient=True
-            ) from None
+            raise unreachable(engine, exc) from None
         finally:
             engine.dispose()
     except DepthstudioError as err:

@@ -14,10 +14,10 @@ from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import Pool
 
-from depthstudio.config import get_secret
+from depthstudio.config import Config, get_secret
 from depthstudio.errors import ConfigError, PortalError
 from depthstudio.retry import RetryPolicy
 
@@ -133,6 +133,26 @@ def make_engine(
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def portal_engine(config: Config) -> Engine:
+    """The configured portal's engine with its timeouts (the demo portal is made on first use): the one way
+    ``Portal.open`` and the ``db`` commands reach the database."""
+    if config.is_demo:
+        from depthstudio.portal.demo import ensure_demo_portal
+
+        ensure_demo_portal(config.demo_portal_path())
+    return make_engine(
+        config.portal_url(),
+        connect_timeout_s=config.portal.connect_timeout_s,
+        statement_timeout_s=config.portal.statement_timeout_s,
+    )
+
+
+def unreachable(engine: Engine, exc: OperationalError, what: str = "the database") -> PortalError:
+    """The sentence for a database that refused or dropped the connection (transient: a retry may succeed)."""
+    where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
+    return PortalError(f"cannot use {what}{where}: {exc.orig}", kind="unreachable", transient=True)
 
 
 def retry_on_disconnect(fn: Callable[..., T]) -> Callable[..., T]:

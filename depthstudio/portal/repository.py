@@ -12,10 +12,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from depthstudio.config import Config
-from depthstudio.errors import PortalError
 from depthstudio.portal import migrate
 from depthstudio.portal.base import upsert_state, utcnow
-from depthstudio.portal.engine import make_engine
+from depthstudio.portal.engine import portal_engine, unreachable
 from depthstudio.portal.listing import QA_FLAG_THRESHOLD, SORTS, Query, UserListing, UserRow
 from depthstudio.portal.overrides import Overrides
 from depthstudio.portal.results import ResultReads, ResultRow
@@ -48,23 +47,12 @@ class Portal(UserListing, ResultReads, Reviews, Overrides, Settings):
         """Connect, reflect and check the users table, and bring depthstudio's tables to the current schema
         (``upgrade=False``, for read-only paths: only check it) — failing with a sentence naming what's wrong."""
         if engine is None:
-            if config.is_demo:
-                from depthstudio.portal.demo import ensure_demo_portal
-
-                ensure_demo_portal(config.demo_portal_path())
-            engine = make_engine(
-                config.portal_url(),
-                connect_timeout_s=config.portal.connect_timeout_s,
-                statement_timeout_s=config.portal.statement_timeout_s,
-            )
+            engine = portal_engine(config)
         try:
             users = reflect_users(engine, config.portal)
             migrate.ensure_current(engine, auto_upgrade=upgrade)
         except OperationalError as exc:
-            where = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""
-            raise PortalError(
-                f"cannot use the portal database{where}: {exc.orig}", kind="unreachable", transient=True
-            ) from None
+            raise unreachable(engine, exc, "the portal database") from None
         return cls(config, engine, users)
 
     def close(self) -> None:
