@@ -115,9 +115,14 @@ def upload_texture(image: np.ndarray, texture: int | None = None, *, float_depth
 class ParallaxRenderer:
     """Program, quad and textures of one avatar in the current context; ``draw`` renders one frame."""
 
-    def __init__(self, target: Target = "gl330") -> None:
-        sources = parallax_sources(target)
-        self.program = compile_program(sources.vertex, sources.fragment)
+    def __init__(self, target: Target = "gl330", *, share: ParallaxRenderer | None = None) -> None:
+        """``share``: use that renderer's program (same context), compiled once; ``draw`` sets every uniform."""
+        self._owns_program = share is None
+        if share is not None:
+            self.program = share.program
+        else:
+            sources = parallax_sources(target)
+            self.program = compile_program(sources.vertex, sources.fragment)
         self.quad = FullScreenQuad()
         self._photo: int | None = None
         self._depth: int | None = None
@@ -205,7 +210,8 @@ class ParallaxRenderer:
         if textures:
             GL.glDeleteTextures(len(textures), textures)
         self.quad.release()
-        GL.glDeleteProgram(self.program)
+        if self._owns_program:
+            GL.glDeleteProgram(self.program)
         self._photo = self._depth = None
 
 

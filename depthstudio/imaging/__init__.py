@@ -30,7 +30,6 @@ from depthstudio.imaging.errors import (
 )
 from depthstudio.imaging.fetch import fetch_bytes
 from depthstudio.imaging.load import load_avatar
-from depthstudio.imaging.netguard import forbidden_reason
 from depthstudio.imaging.types import Avatar, CropBox, FetchPolicy
 
 __all__ = [
@@ -72,3 +71,12 @@ __all__ = [
     "square_crop_box",
     "to_rgb",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``forbidden_reason`` lives in ``netguard``, which imports httpx: loaded on first use, not with the package."""
+    if name == "forbidden_reason":
+        from depthstudio.imaging.netguard import forbidden_reason
+
+        return forbidden_reason
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
-
-import httpx
 
 from depthstudio.cancel import CancelToken
 from depthstudio.errors import Cancelled
@@ -32,10 +31,16 @@ from depthstudio.imaging.errors import (
     UnsupportedSchemeError,
     display_source,
 )
-from depthstudio.imaging.netguard import Deadline, GuardedTransport
 from depthstudio.imaging.types import FetchPolicy
 from depthstudio.imaging.validators import Validators
 from depthstudio.retry import retry_after_seconds
+
+# httpx and the network layer over it are imported on the first web fetch: a studio showing local photos (and
+# every start) does not pay their import time.
+if TYPE_CHECKING:
+    import httpx
+
+    from depthstudio.imaging.netguard import Deadline
 
 __all__ = ["fetch_bytes", "fetch_if_changed"]
 
@@ -171,6 +176,10 @@ def _get(
     source: str, policy: FetchPolicy, cancel: CancelToken | None, extra: dict[str, str]
 ) -> tuple[bytes | None, httpx.Headers]:
     """The body (None for 304 Not Modified) and the headers of the final response; redirects each checked."""
+    import httpx
+
+    from depthstudio.imaging.netguard import Deadline, GuardedTransport
+
     deadline = Deadline(policy.timeout_s, cancel)
     url = source
     previous: str | None = None
@@ -201,6 +210,8 @@ def _get(
 
 
 def _parse(url: str, policy: FetchPolicy, redirected_from: str | None) -> httpx.URL:
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
@@ -217,6 +228,8 @@ def _parse(url: str, policy: FetchPolicy, redirected_from: str | None) -> httpx.
 
 
 def _redirect_target(response: httpx.Response, shown: str) -> str:
+    import httpx
+
     location = response.headers.get("location")
     if not location:
         raise HttpStatusError(
@@ -253,6 +266,8 @@ def _status_error(response: httpx.Response, shown: str) -> HttpStatusError:
 
 
 def _read_body(response: httpx.Response, policy: FetchPolicy, deadline: Deadline) -> bytes:
+    import httpx
+
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > policy.max_bytes:
         raise _too_large(deadline.shown, int(declared), policy, "declared by the server")

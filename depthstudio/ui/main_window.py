@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from depthstudio.portal.status import FILTERS, status_label
 from depthstudio.render.result_layers import stored_layers
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui import photos
+from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
 from depthstudio.ui.culling import CullingView
@@ -128,6 +130,8 @@ class MainWindow(QMainWindow):
         self.model.loaded.connect(self._first_page_loaded)
         self.list = UserListView()
         self.list.setModel(self.model)
+        self.model.defer = self._after_list_paint  # a new page's COUNT starts once the page is painted
+        self._first_page = False  # inside _first_page_loaded: work it starts waits for the list's paint
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.list.selectionModel().selectionChanged.connect(self._selection_changed)
 
@@ -531,7 +535,11 @@ class MainWindow(QMainWindow):
             lambda: self.portal.status_counts(query),
             done=lambda counts: self._show_counts(generation, counts),
             failed=lambda exc: self.show_error(f"cannot count users: {describe(exc)}"),
+            after=self._after_list_paint if self._first_page else None,
         )
+
+    def _after_list_paint(self, start: Callable[[], None]) -> None:
+        after_paint(self.list.viewport(), start)
 
     def _show_counts(self, generation: int, counts: dict[str, int]) -> None:
         if generation != self._counts_generation:
@@ -554,6 +562,15 @@ class MainWindow(QMainWindow):
         self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
 
     def _first_page_loaded(self) -> None:
+        # The counts and the first user's preview start once the list has painted this page: worker threads
+        # share the GIL with the paint (see ui.after_paint).
+        self._first_page = True
+        try:
+            self._select_on_first_page()
+        finally:
+            self._first_page = False
+
+    def _select_on_first_page(self) -> None:
         self.refresh_counts()
         if self._pending_user is not None:
             self._land_on(self._pending_user)
@@ -691,6 +708,7 @@ class MainWindow(QMainWindow):
             lambda: _load_preview(self.portal, row),
             done=ready,
             failed=lambda exc: self._preview_failed(generation, exc),
+            after=self._after_list_paint if self._first_page else None,
         )
 
     def _remember(self, row: UserRow, loaded: tuple[Any, ...]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -125,6 +125,9 @@ class UserListModel(QAbstractListModel):
         self.thumbnails = ThumbnailCache(policy=portal.config.fetch.policy(), parent=self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self._tasks = TaskRunner(parent=self)
+        # When the count of a new query starts: at once here; the window starts it once the list has painted
+        # the first page (``ui.after_paint``), so the COUNT does not slow that paint. It is pending meanwhile.
+        self.defer: Callable[[Callable[[], None]], None] | None = None
 
     # --- query --------------------------------------------------------------------------------------------
 
@@ -143,13 +146,14 @@ class UserListModel(QAbstractListModel):
         self.endResetModel()
         self._fetch_page()
 
-    def _count(self) -> None:
+    def _count(self, after: Callable[[Callable[[], None]], None] | None = None) -> None:
         """The total, asked only once the first page is in: on a big portal the page must not wait for it."""
         generation, query = self._generation, self.query
         self._tasks.submit(
             lambda: self.portal.count_users(query),
             done=lambda n: self._set_total(generation, n),
             failed=lambda exc: self.error.emit(f"cannot count users: {describe(exc)}"),
+            after=after,
         )
 
     def _set_total(self, generation: int, n: int) -> None:
@@ -199,7 +203,7 @@ class UserListModel(QAbstractListModel):
         if not self._announced:
             self._announced = True
             self.loaded.emit()
-            self._count()
+            self._count(after=self.defer)
         if moved or (not fresh and not self._exhausted):
             self._fetch_page()  # the view would not ask again for rows it cannot see yet: go on
 

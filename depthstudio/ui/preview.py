@@ -240,9 +240,9 @@ class PreviewWidget(QOpenGLWidget):
 
     def initializeGL(self) -> None:
         try:
-            self._renderer = ParallaxRenderer("gl330")
-            self._compare = ParallaxRenderer("gl330")
-            self._depth_view = ParallaxRenderer("gl330")
+            self._renderer = ParallaxRenderer("gl330")  # one program; the other two draw with it
+            self._compare = ParallaxRenderer("gl330", share=self._renderer)
+            self._depth_view = ParallaxRenderer("gl330", share=self._renderer)
         except Exception as exc:
             self.gl_error = f"the 3D preview is unavailable: {describe(exc)}"
             log.error("%s", self.gl_error)

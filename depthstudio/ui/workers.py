@@ -81,8 +81,12 @@ class TaskRunner(QObject):
         failed: Callable[[BaseException], None] | None = None,
         *,
         priority: int = 0,
+        after: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
-        """Queue ``fn``; among waiting tasks a higher ``priority`` starts first."""
+        """Queue ``fn``; among waiting tasks a higher ``priority`` starts first.
+
+        ``after`` delays the start (e.g. ``ui.after_paint``); the task counts as pending from now on.
+        """
         task = _Task(fn)
         task.setAutoDelete(False)
         self._live.add(task)
@@ -94,7 +98,10 @@ class TaskRunner(QObject):
 
         task.signals.done.connect(lambda value: finish(value, done))
         task.signals.failed.connect(lambda exc: finish(exc, failed))
-        self.pool.start(task, priority)
+        if after is None:
+            self.pool.start(task, priority)
+        else:
+            after(lambda: self.pool.start(task, priority))
 
     @property
     def pending(self) -> int:
