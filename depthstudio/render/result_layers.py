@@ -35,10 +35,16 @@ class _WithLayers(Protocol):
     matte_png: bytes | None
 
 
+PNG_LEVEL = 3  # zlib level of the stored layers: ~2x faster than Pillow's default 6, a few % larger
+
+
 def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
+    """An RGB or grey uint8 array as PNG, encoded by OpenCV, which leaves the GIL to the runner's other threads."""
+    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, data = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+    if not ok:
+        raise ImagingError("the layer image could not be encoded as PNG", kind="bad_layers")
+    return data.tobytes()
 
 
 def depth_levels(png8: bytes) -> np.ndarray:
