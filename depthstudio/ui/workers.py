@@ -12,6 +12,7 @@ from collections.abc import Callable
 from copy import copy
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from depthstudio.errors import DepthstudioError
@@ -66,7 +67,9 @@ def write_pool() -> QThreadPool:
 class TaskRunner(QObject):
     """Runs callables on a thread pool; ``done``/``failed`` callbacks run on the GUI thread.
 
-    Tasks are kept referenced until they report, so their signal objects outlive the worker thread's emit.
+    Tasks are kept referenced until they report, so their signal objects outlive the worker thread's emit. A task
+    that reports after the runner's owner was destroyed (a window closed while a read was running) is dropped: its
+    callbacks would touch deleted widgets.
     """
 
     def __init__(self, pool: QThreadPool | None = None, parent: QObject | None = None) -> None:
@@ -92,6 +95,8 @@ class TaskRunner(QObject):
         self._live.add(task)
 
         def finish(value: Any, callback: Callable[[Any], None] | None) -> None:
+            if not shiboken6.isValid(self):
+                return  # the owner (and with it this runner) is gone
             self._live.discard(task)
             if callback is not None:
                 callback(value)

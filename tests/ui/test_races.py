@@ -104,3 +104,24 @@ def test_approve_then_undo_commit_in_that_order(qtbot, make_window, seeded, port
     _settled(qtbot, window)
     assert portal.get_user(seeded[1]).decision is None
     assert [h["decision"] for h in portal.review_history(seeded[1])][:2] == ["cleared", "approved"]
+
+
+def test_a_task_that_reports_after_its_owner_was_destroyed_is_dropped(qtbot):
+    """A window closed while a read runs: the read's answer must not reach the deleted widgets."""
+    import shiboken6
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QWidget
+
+    from depthstudio.ui.workers import TaskRunner
+
+    owner = QWidget()
+    pool = QThreadPool()
+    runner = TaskRunner(pool, owner)
+    gate, answered = threading.Event(), []
+    runner.submit(lambda: gate.wait(10) and "read", done=answered.append, failed=answered.append)
+    shiboken6.delete(owner)  # the window goes, its runner with it, while the task still waits
+    assert not shiboken6.isValid(runner)
+    gate.set()
+    assert pool.waitForDone(10000)
+    qtbot.wait(50)  # the queued report is delivered (and dropped) on this thread
+    assert answered == []
