@@ -25,17 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from depthstudio.cancel import CancelToken
-from depthstudio.depth.backend import DepthPrediction
 from depthstudio.depth.preprocess import (
     PREPROCESSING,
+    BatchedRuntime,
     Preprocessing,
-    predict_in_batches,
     to_maps,
     to_network_input,
 )
 from depthstudio.errors import BackendError, ConfigError
-from depthstudio.imaging.types import Avatar
 
 if TYPE_CHECKING:
     import torch
@@ -226,7 +223,7 @@ def _family(config: Any) -> str:
     return str(model_type)
 
 
-class LocalBackend:
+class LocalBackend(BatchedRuntime):
     """A ``BatchDepthBackend``: avatars of the same size run as one batch, with one device-to-host copy per
     batch."""
 
@@ -342,21 +339,8 @@ class LocalBackend:
 
     # --- inference ----------------------------------------------------------------------------------------
 
-    def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
-        return self.predict_many([avatar], cancel=cancel)[0]
-
-    def predict_many(self, avatars: Sequence[Avatar], *, cancel: CancelToken | None = None) -> list[DepthPrediction]:
-        """Same-size crops share a batch (all of them, normally: the crops have one configured size)."""
-        return predict_in_batches(
-            avatars,
-            batch_size=self.batch_size,
-            run=self._run,
-            preprocessing=self.preprocessing,
-            backend=self.name,
-            model=self.model,
-            metadata={"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch.")},
-            cancel=cancel,
-        )
+    def _run_metadata(self) -> dict[str, Any]:
+        return {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch.")}
 
     def _run(self, images: Sequence[Any]) -> list[np.ndarray]:
         import torch

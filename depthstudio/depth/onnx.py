@@ -15,17 +15,15 @@ from typing import Any
 import numpy as np
 
 from depthstudio.cancel import CancelToken
-from depthstudio.depth.backend import DepthPrediction
 from depthstudio.depth.models import GPU_PROVIDERS, DownloadProgress, ModelFile
 from depthstudio.depth.preprocess import (
     PREPROCESSING,
+    BatchedRuntime,
     Preprocessing,
-    predict_in_batches,
     to_maps,
     to_network_input,
 )
 from depthstudio.errors import BackendError, ConfigError
-from depthstudio.imaging.types import Avatar
 
 _SHORT = {
     "CUDAExecutionProvider": "cuda",
@@ -52,7 +50,7 @@ def choose_providers(available: Sequence[str], device: str = "auto") -> list[str
     return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
 
 
-class OnnxBackend:
+class OnnxBackend(BatchedRuntime):
     """A ``BatchDepthBackend`` over one ``onnxruntime.InferenceSession`` (thread-safe for ``run``)."""
 
     name = "local"
@@ -107,26 +105,13 @@ class OnnxBackend:
             path, model=entry.name, preprocessing=PREPROCESSING[entry.family], device=device, batch_size=batch_size
         )
 
-    def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
-        return self.predict_many([avatar], cancel=cancel)[0]
-
-    def predict_many(self, avatars: Sequence[Avatar], *, cancel: CancelToken | None = None) -> list[DepthPrediction]:
-        """Same-size crops share a batch of at most ``batch_size``; results in input order."""
-        return predict_in_batches(
-            avatars,
-            batch_size=self.batch_size,
-            run=self._run,
-            preprocessing=self.preprocessing,
-            backend=self.name,
-            model=self.model,
-            metadata={
-                "runtime": self.runtime,
-                "provider": self.provider,
-                "device": self.device,
-                "dtype": np.dtype(self._input_dtype).name,
-            },
-            cancel=cancel,
-        )
+    def _run_metadata(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "provider": self.provider,
+            "device": self.device,
+            "dtype": np.dtype(self._input_dtype).name,
+        }
 
     def _run(self, images: Sequence[Any]) -> list[np.ndarray]:
         if self._session is None:

@@ -132,3 +132,36 @@ def predict_in_batches(
                     metadata={**metadata, "input_size": size},
                 )
     return [r for r in results if r is not None]
+
+
+class BatchedRuntime:
+    """``predict``/``predict_many`` for a local runtime that has ``_run`` (a batch of crops to maps), ``name``,
+    ``model``, ``batch_size``, ``preprocessing`` and says what ran in ``_run_metadata``: both runtimes batch
+    through :func:`predict_in_batches` the same way."""
+
+    name: str
+    model: str
+    batch_size: int
+    preprocessing: Preprocessing
+
+    def _run(self, images: list[Any]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _run_metadata(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def predict(self, avatar: Any, *, cancel: CancelToken | None = None) -> DepthPrediction:
+        return self.predict_many([avatar], cancel=cancel)[0]
+
+    def predict_many(self, avatars: Sequence[Any], *, cancel: CancelToken | None = None) -> list[DepthPrediction]:
+        """Same-size crops share a batch of at most ``batch_size``; results in input order."""
+        return predict_in_batches(
+            avatars,
+            batch_size=self.batch_size,
+            run=self._run,
+            preprocessing=self.preprocessing,
+            backend=self.name,
+            model=self.model,
+            metadata=self._run_metadata(),
+            cancel=cancel,
+        )
