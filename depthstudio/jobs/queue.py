@@ -18,9 +18,10 @@ import functools
 import os
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import DateTime, Integer, Interval, String, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -76,6 +77,7 @@ class NewResult:
     postprocess: dict[str, Any] | None = None
     plate_png: bytes | None = None  # the layered mode's images (depthstudio.render.result_layers)
     matte_png: bytes | None = None
+    levels8: np.ndarray | None = field(default=None, repr=False, compare=False)  # png8's pixels; never stored
 
     @classmethod
     def from_depth_map(
@@ -89,6 +91,7 @@ class NewResult:
             width=depth_map.depth.shape[1],
             height=depth_map.depth.shape[0],
             png8=depth_map.png8,
+            levels8=depth_map.levels8,
             png16=None,  # nothing reads the 16-bit map back from the database (see portal/retention.py)
             qa=depth_map.qa,
             qa_risk=float(depth_map.qa.get("risk", 0.0)),

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 class _WithLayers(Protocol):
     png8: bytes
+    levels8: np.ndarray | None
     plate_png: bytes | None
     matte_png: bytes | None
 
@@ -73,7 +74,7 @@ def attach_layers(new: _WithLayers, photo: Image.Image | np.ndarray) -> None:
     readers then derive at load or draw one layer; the depth map itself is never lost over its layers.
     """
     try:
-        pngs = layer_pngs(photo, depth_levels(new.png8))
+        pngs = layer_pngs(photo, new.levels8 if new.levels8 is not None else depth_levels(new.png8))
     except (ImagingError, ValueError, cv2.error) as exc:
         log.warning("no plate/matte for this map (%s); they are derived when shown", exc)
         return
