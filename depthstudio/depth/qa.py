@@ -90,16 +90,36 @@ class QAReport:
         )
 
 
-def check_empty(depth: np.ndarray) -> Check:
+def _quantile(ordered: np.ndarray, q: float) -> float:
+    """numpy's default (linear) quantile of an already sorted 1-D array: one sort serves every quantile of a
+    map, where ``np.median``/``np.percentile`` each paid their own partition and dispatch (QA was ~10 % of the
+    bulk runner's time under the GIL)."""
+    pos = q * (ordered.size - 1)
+    lo = int(pos)
+    hi = min(lo + 1, ordered.size - 1)
+    a, b = float(ordered[lo]), float(ordered[hi])
+    return a + (b - a) * (pos - lo)
+
+
+def _median(values: np.ndarray) -> float:
+    return _quantile(np.sort(values, axis=None), 0.5)
+
+
+def check_empty(depth: np.ndarray, ordered: np.ndarray | None = None) -> Check:
     """Share of pixels within one 8-bit grey level of the median."""
-    share = float(np.mean(np.abs(depth - np.median(depth)) <= 1.0 / 255.0))
+    ordered = np.sort(depth, axis=None) if ordered is None else ordered
+    median = _quantile(ordered, 0.5)
+    tol = 1.0 / 255.0
+    # The pixels within tol of the median form one run of the sorted values.
+    inside = np.searchsorted(ordered, median + tol, side="right") - np.searchsorted(ordered, median - tol)
+    share = float(inside) / ordered.size
     return Check(_ramp(share, 0.95, 0.995), share)
 
 
-def check_flat(depth: np.ndarray) -> Check:
+def check_flat(depth: np.ndarray, ordered: np.ndarray | None = None) -> Check:
     """Span of the 5th..95th percentiles (1.0 for a map using the full range evenly)."""
-    lo, hi = np.percentile(depth, [5.0, 95.0])
-    span = float(hi - lo)
+    ordered = np.sort(depth, axis=None) if ordered is None else ordered
+    span = _quantile(ordered, 0.95) - _quantile(ordered, 0.05)
     return Check(_ramp(span, 0.3, 0.1), span)
 
 
@@ -113,7 +133,7 @@ def check_inverted(depth: np.ndarray) -> Check:
     )
     y0, x0 = int(0.25 * h), int(0.3 * w)
     face = depth[y0 : max(y0 + 1, int(0.65 * h)), x0 : max(x0 + 1, int(0.7 * w))]
-    diff = float(np.median(face) - np.median(border))
+    diff = _median(face) - _median(border)
     return Check(_ramp(diff, 0.05, -0.2), diff)
 
 
@@ -137,10 +157,11 @@ def assess(depth: np.ndarray, avatar: Avatar, prediction: DepthPrediction | None
     """``depth``: the finished map in [0, 1] at the crop's size; ``prediction``: the raw output it came
     from."""
     d = np.asarray(depth, dtype=np.float32)
+    ordered = np.sort(d, axis=None)
     return QAReport(
         {
-            "empty": check_empty(d),
-            "flat": check_flat(d),
+            "empty": check_empty(d, ordered),
+            "flat": check_flat(d, ordered),
             "inverted": check_inverted(d),
             "mismatch": check_mismatch(d, avatar, prediction),
         }
