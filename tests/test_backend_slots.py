@@ -1,0 +1,158 @@
+"""The runner's backend slots: ``concurrency`` bounds the depth-backend calls in flight, and the runner's other
+threads prepare and record items meanwhile, so a freed slot never waits for the runner's own CPU work.
+
+Set up with gates, never with sleeps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from depthstudio.cancel import CancelToken
+from depthstudio.depth.backend import DepthPrediction
+from depthstudio.depth.postprocess import decode_png
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.imaging.types import Avatar
+from depthstudio.jobs.generate import GenerateMissingJob
+from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
+from depthstudio.portal.repository import Portal
+from depthstudio.render.result_layers import attach_layers, depth_levels
+from tests.helpers import make_portal, portal_config, write_avatars
+
+
+def _portal(db_url: str, tmp_path: Path, n: int) -> Portal:
+    make_portal(db_url, write_avatars(tmp_path / "avatars", n))
+    return Portal.open(portal_config(db_url, tmp_path))
+
+
+def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+class _Counting(SyntheticBackend):
+    """Counts the calls in flight; each waits for ``release`` (set by the test) before it answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.active = self.peak = self.started = 0
+        self.release = threading.Event()
+        self.second = threading.Event()
+        self.cv2_threads: list[int] = []
+
+    def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
+        with self.lock:
+            self.active += 1
+            self.started += 1
+            self.peak = max(self.peak, self.active)
+            self.cv2_threads.append(cv2.getNumThreads())
+            if self.started == 2:
+                self.second.set()
+        try:
+            self.release.wait(30)
+            return super().predict(avatar, cancel=cancel)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+class _CountingSlots:
+    """The runner's slot semaphore, counting the threads that asked for a slot."""
+
+    def __init__(self, inner: threading.BoundedSemaphore) -> None:
+        self.inner = inner
+        self.asked = 0
+        self._lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._lock:
+            self.asked += 1
+        return self.inner.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+def test_no_more_backend_calls_than_the_concurrency_while_every_thread_holds_an_item(db_url, tmp_path):
+    portal = _portal(db_url, tmp_path, 12)
+    backend = _Counting()
+    job = GenerateMissingJob(portal, backend, None, portal.config, concurrency=3)
+    runner = job.runner
+    assert runner.threads > runner.concurrency == 3
+    slots = _CountingSlots(runner._slots)
+    runner._slots = slots  # type: ignore[assignment]
+    cv2.setNumThreads(4)
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(job.run()))
+    thread.start()
+    try:
+        # Every thread has fetched its photo and asked for a slot (the three that got one are in the backend,
+        # the others retry their wait): the bound is the semaphore's, not the number of threads.
+        _wait_for(lambda: backend.active == 3 and slots.asked >= runner.threads + 3, "every thread at the slots")
+        assert backend.active == 3
+    finally:
+        backend.release.set()
+        thread.join(60)
+    summary = result[0]
+    assert summary.ok and summary.progress.done == 12
+    assert backend.peak == 3
+    # OpenCV ran single-threaded inside the multi-threaded run, and has its own setting back afterwards.
+    assert set(backend.cv2_threads) == {1} and cv2.getNumThreads() == 4
+    portal.close()
+
+
+class _HeldRecord(JobQueue):
+    """Holds the first result's transaction until the backend has started a second call."""
+
+    backend: _Counting
+    overlapped: bool | None = None
+
+    def complete_many(self, done: list[tuple[ClaimedJob, NewResult]]) -> list[int | None]:
+        if self.overlapped is None:
+            self.overlapped = self.backend.second.wait(20)
+        return super().complete_many(done)
+
+
+def test_the_backend_starts_the_next_item_while_the_last_one_is_still_being_recorded(db_url, tmp_path):
+    """At concurrency 1 the slot is freed when the backend answers: before, the one thread post-processed,
+    recorded and claimed again while the backend sat idle."""
+    portal = _portal(db_url, tmp_path, 3)
+    backend = _Counting()
+    backend.release.set()
+    job = GenerateMissingJob(portal, backend, None, portal.config, concurrency=1)
+    held = _HeldRecord(portal, lease_s=job.runner.lease_s)
+    held.backend = backend
+    job.runner.queue = held
+    summary = job.run()
+    assert summary.ok and summary.progress.done == 3
+    assert held.overlapped is True
+    assert backend.peak == 1
+    portal.close()
+
+
+def test_the_stored_layers_come_from_the_map_s_own_levels_without_decoding_it(tmp_path):
+    """The runner hands the plate and matte the 8-bit levels it encoded; they are exactly what the PNG holds."""
+    avatar_path = write_avatars(tmp_path / "a", 1, size=96)[0]
+    from depthstudio.depth.postprocess import make_depth_map
+    from depthstudio.imaging import load_avatar
+
+    config = portal_config(f"sqlite:///{tmp_path / 'p.sqlite3'}", tmp_path)
+    avatar = load_avatar(avatar_path, config.fetch.policy())
+    depth_map = make_depth_map(SyntheticBackend().predict(avatar), avatar)
+    assert depth_map.levels8 is not None
+    assert np.array_equal(depth_levels(depth_map.png8), depth_map.levels8)
+    assert np.allclose(decode_png(depth_map.png16) * 255.0, depth_map.depth * 255.0, atol=0.01)
+    kept = NewResult.from_depth_map(depth_map, avatar_url="x", avatar_sha256="s", backend="b", model="m")
+    decoded = NewResult.from_depth_map(depth_map, avatar_url="x", avatar_sha256="s", backend="b", model="m")
+    decoded.levels8 = None
+    attach_layers(kept, avatar.image)
+    attach_layers(decoded, avatar.image)
+    assert kept.plate_png and kept.plate_png == decoded.plate_png and kept.matte_png == decoded.matte_png
