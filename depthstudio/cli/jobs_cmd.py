@@ -157,7 +157,11 @@ def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthS
 
 @click.command("generate-missing")
 @click.option("--backend", type=click.Choice(BACKENDS), help="Default: from config.")
-@click.option("--concurrency", type=click.IntRange(1, 256), help="Items in flight at once.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help="Depth-backend calls in flight at once (other items are fetched and recorded meanwhile).",
+)
 @click.option("--limit", type=click.IntRange(1), help="Queue at most this many users.")
 @click.option("--publish/--no-publish", default=None, help="Publish at once (default: when review is off).")
 @click.option("--retry-failed", is_flag=True, help="Also retry users whose last attempt failed.")
@@ -266,7 +270,7 @@ def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None,
 
 @click.command("worker")
 @click.option("--backend", type=click.Choice(BACKENDS))
-@click.option("--concurrency", type=click.IntRange(1, 256))
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Depth-backend calls in flight at once.")
 @click.option("--until-empty", is_flag=True, help="Exit when the queue is empty instead of waiting for work.")
 @click.option("--poll", "poll_s", type=float, default=2.0, show_default=True, help="Seconds between empty polls.")
 @pass_app

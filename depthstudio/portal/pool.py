@@ -1,7 +1,8 @@
 """A connection pool as large as the run that uses it.
 
-A run at concurrency C holds up to C connections at once (one per worker thread, each inside its transaction),
-plus the heartbeat thread's and the caller's own reads (counts, progress). A pool smaller than that makes the
+A run of T worker threads (its concurrency C of backend calls plus the threads that prepare and record items
+meanwhile) holds up to T connections at once (one per thread, each inside its transaction), plus the heartbeat
+thread's and the caller's own reads (counts, progress). A pool smaller than that makes the
 threads queue for a connection, and past ``pool_timeout`` fail items that did nothing wrong. The engine a portal
 was opened with is sized for the configured ``job.concurrency``; a run that asks for more grows it here.
 """
