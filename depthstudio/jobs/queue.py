@@ -174,6 +174,15 @@ def _claim_statements(dialect: str, lane: bool) -> tuple[Any, Any]:
     return pick, take
 
 
+@functools.cache
+def _enqueue_sql(dialect: str) -> Any:
+    """The jobs insert (a user with an active job is skipped by the partial unique index), built once and run
+    with a list of rows (insertmanyvalues): a multi-VALUES statement built per chunk cost ~0.45 s to compile
+    for 1,000 users, most of a run's start."""
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(jobs).on_conflict_do_nothing()
+    return ins.returning(jobs.c.id, jobs.c.user_id)
+
+
 def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult]]) -> list[int]:
     """Result rows and their PNGs for (user id, job id, result), in the caller's transaction; ids in order."""
     now = utcnow()
@@ -292,8 +301,7 @@ class JobQueue:
         """Repeatable: a user whose job a lost-acknowledgement commit already created is skipped by the index."""
         with writer(self.engine).begin() as conn:
             self._carry_unpublished_results(conn, chunk)
-            ins = self._insert(conn).values(chunk).on_conflict_do_nothing()
-            created = conn.execute(ins.returning(jobs.c.id, jobs.c.user_id)).all()
+            created = conn.execute(_enqueue_sql(conn.dialect.name), chunk).all()
             upsert_states(conn, [{"user_id": uid, "job_id": job_id} for job_id, uid in created])
             batch = chunk[0]["batch"] if chunk else None
             skipped = {row["user_id"] for row in chunk} - {uid for _, uid in created}
@@ -326,10 +334,6 @@ class JobQueue:
         found = {uid: rid for uid, rid, avatar in carried if avatars.get(uid) == avatar}
         for row in chunk:
             row["result_id"] = found.get(row["user_id"])
-
-    @staticmethod
-    def _insert(conn: Connection) -> Any:
-        return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(jobs)
 
     # --- consuming ----------------------------------------------------------------------------------------
 
