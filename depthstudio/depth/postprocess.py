@@ -61,7 +61,8 @@ class PostprocessOptions:
         return self == PostprocessOptions()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Flat fields: a shallow dict, not dataclasses.asdict's recursive deep copy (once per map in the runner).
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PostprocessOptions:

@@ -27,14 +27,14 @@ PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subje
 INPAINT_SIDE = 192  # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s -> ~0.1 s)
 
 
-def soft_matte(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
     """uint8 matte at the depth map's size (255 = subject): the near class, edge-refined on the photo.
 
     Its soft edge may reach past the depth silhouette (hair the depth map missed): the plate's hole is cut from
     it, so no edge colour survives in the plate; the composited matte is :func:`matte_from_depth`.
     """
     h, w = depth.shape
-    threshold = otsu_threshold(depth)
+    threshold = otsu_threshold(depth) if threshold is None else threshold
     levels = depth.astype(np.float32)
     far = levels[depth <= threshold]
     # The ramp is centred on Otsu's cut and never reaches down into the far class's typical level.
@@ -57,11 +57,12 @@ def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return inside_silhouette(soft_matte(photo, depth), depth)
 
 
-def inside_silhouette(soft: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def inside_silhouette(soft: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
     """0 outside the silhouette; inside, the soft matte lifted to [128, 255] (at least half opaque), so the
     composited subject covers exactly its depth silhouette and the photo's softness blends only within it."""
     lifted = 128 + (soft.astype(np.uint16) * 127 + 127) // 255
-    return np.where(depth > otsu_threshold(depth), lifted, 0).astype(np.uint8)
+    threshold = otsu_threshold(depth) if threshold is None else threshold
+    return np.where(depth > threshold, lifted, 0).astype(np.uint8)
 
 
 def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS) -> np.ndarray:
@@ -113,8 +114,9 @@ def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.
     The plate's hole is the soft matte's extent (grown), wider than the composited matte, so the halo of edge
     colours is inpainted away rather than copied into the uncovered background.
     """
-    soft = soft_matte(photo, depth)
-    matte = inside_silhouette(soft, depth)
+    threshold = otsu_threshold(depth)  # one split for both mattes
+    soft = soft_matte(photo, depth, threshold)
+    matte = inside_silhouette(soft, depth, threshold)
     return background_plate(photo, np.maximum(soft, matte)), matte
 
 
