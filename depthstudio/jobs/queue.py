@@ -120,9 +120,12 @@ _ATTEMPT_DONE = (
     .where(attempts.c.id == bindparam("b_attempt"))
     .values(finished_at=bindparam("b_now"), outcome="done", error_kind=None, error=None)
 )
+# Rows are matched to their parameter sets by job id, not by RETURNING order: ``sort_by_parameter_order`` makes
+# SQLAlchemy run a SQLite insert one row per statement (on PostgreSQL it stays batched either way).
+_INSERT_RESULTS_BY_JOB = results.insert().returning(results.c.job_id, results.c.id)
 _INSERT_RESULTS = results.insert().returning(results.c.id, sort_by_parameter_order=True)
 _INSERT_BLOBS = result_blobs.insert()
-_INSERT_ATTEMPTS = attempts.insert().returning(attempts.c.job_id, attempts.c.id, sort_by_parameter_order=True)
+_INSERT_ATTEMPTS = attempts.insert().returning(attempts.c.job_id, attempts.c.id)
 _FRESH = (
     select(jobs.c.id, jobs.c.lease_token)
     .where(
@@ -204,7 +207,12 @@ def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult
         }
         for user_id, job_id, new in made
     ]
-    ids = [int(rid) for rid in conn.execute(_INSERT_RESULTS, rows).scalars()]
+    job_ids = [job_id for _, job_id, _ in made]
+    if None not in job_ids and len(set(job_ids)) == len(job_ids):
+        by_job = dict(conn.execute(_INSERT_RESULTS_BY_JOB, rows).all())
+        ids = [int(by_job[job_id]) for job_id in job_ids]
+    else:  # results made outside the queue (no job): in parameter order
+        ids = [int(rid) for rid in conn.execute(_INSERT_RESULTS, rows).scalars()]
     blobs = [
         {"result_id": rid, "png8": new.png8, "png16": new.png16, "plate_png": new.plate_png, "matte_png": new.matte_png}
         for rid, (_, _, new) in zip(ids, made, strict=True)
