@@ -310,6 +310,29 @@ def test_concurrent_puts_from_threads_make_one_asset_per_key(server: CloudinaryS
     assert all(a.writes == 4 for a in server.assets.values())
 
 
+def test_threads_uploading_at_once_reuse_their_connections(server: CloudinaryServer, store: CloudinaryStore) -> None:
+    """Eight threads, 80 uploads: each thread keeps its keep-alive connection instead of the SDK's pool of one
+    discarding all but one of them after every request (that was ~one new connection per upload)."""
+    start = threading.Barrier(8)
+    errors: list[Exception] = []
+
+    def worker(n: int) -> None:
+        try:
+            start.wait(10)
+            for i in range(10):
+                store.put(StoreKey(f"{n}-{i}", HASH_A), depth_png(i))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(server.assets) == 80
+    assert server.connections <= 8  # one per thread
+
+
 def test_check_connection_proves_credentials_and_creates_nothing(
     server: CloudinaryServer, store: CloudinaryStore
 ) -> None:

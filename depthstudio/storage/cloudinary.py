@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,35 @@ _RETRY_ON_RE = re.compile(r"try again on (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", 
 # cloudinary/uploader.py call_api: "Error parsing server response ({status}) - {body}. Got - {exc}"
 _UNPARSEABLE_RE = re.compile(r"^Error parsing server response \((\d{3})\)")
 _SIGNATURE_ALGORITHMS = ("sha1", "sha256")
+
+
+SDK_POOL_SIZE = 64  # keep-alive connections kept per host: a bulk publish's threads each reuse one
+
+
+def _keep_connections(uploader: Any) -> None:
+    """Give the SDK's module-wide connection pool room for every upload thread, once.
+
+    The SDK builds one urllib3 manager at import with urllib3's default of one kept connection per host; a bulk
+    publish's threads then opened a new TLS connection for nearly every upload and threw it away ("Connection
+    pool is full, discarding connection"). Only the pool size changes; the SDK's own connector (proxy, TCP
+    keep-alive settings) is kept.
+    """
+    global _sized
+    if _sized:
+        return
+    import cloudinary
+    from cloudinary import utils
+
+    with _sized_lock:
+        if not _sized and hasattr(uploader, "_http"):
+            uploader._http = utils.get_http_connector(
+                cloudinary.config(), {**cloudinary.CERT_KWARGS, "maxsize": SDK_POOL_SIZE}
+            )
+        _sized = True
+
+
+_sized = False
+_sized_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -244,6 +274,7 @@ class CloudinaryStore:
         """Run one SDK Upload-API call with this store's credentials; map every failure to a StorageError."""
         import cloudinary.uploader  # reads CLOUDINARY_URL at import: only import it once ours is validated
 
+        _keep_connections(cloudinary.uploader)
         creds = self._creds
         options: dict[str, Any] = {
             "cloud_name": creds.cloud_name,

@@ -101,6 +101,7 @@ class CloudinaryServer:
     assets: dict[str, Asset] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
+    connections: int = 0  # TCP connections accepted (keep-alive reuse keeps it low)
 
     def __post_init__(self) -> None:
         self._faults: deque[Fault] = deque()
@@ -113,8 +114,7 @@ class CloudinaryServer:
 
     def start(self) -> CloudinaryServer:
         handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         # A short poll interval keeps shutdown (once per test) fast.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.02,), name="cloudinary-server", daemon=True
@@ -256,9 +256,20 @@ class CloudinaryServer:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 reset connects when a bulk publish opened dozens at once
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: CloudinaryServer  # set on the per-server subclass
     server_version = "cloudinary-test/1"
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
+
+    def setup(self) -> None:
+        super().setup()
+        with self.app._lock:
+            self.app.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("cloudinary-server: " + format, *args)
