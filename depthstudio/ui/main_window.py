@@ -55,7 +55,7 @@ from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
-from depthstudio.ui.preview import PreviewContent, PreviewWidget
+from depthstudio.ui.preview import PreviewContent, PreviewWidget, shader_textures
 from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.touchup_panel import open_touchup
@@ -1009,8 +1009,15 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
         else:
             if inputs.depth is not None:
                 portal_map = np.asarray(inputs.depth, dtype=np.uint8)
-                return PreviewContent(inputs.photo, portal_map, "the portal's depth map"), "", history
+                textures = shader_textures(inputs.photo, portal_map, None)
+                return (
+                    PreviewContent(inputs.photo, portal_map, "the portal's depth map", textures=textures),
+                    "",
+                    history,
+                )
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
     layers = stored_layers(portal, shown.result_id) if depth is not None and shown.result_id is not None else None
-    return PreviewContent(photo, depth, label, compare, compare_label, layers), note, history
+    # Here, on the worker: decoding the stored layers (or deriving an older result's) would hold up the frame.
+    textures = shader_textures(photo, depth, layers)
+    return PreviewContent(photo, depth, label, compare, compare_label, layers, textures=textures), note, history
