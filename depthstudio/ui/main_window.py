@@ -132,10 +132,19 @@ class MainWindow(QMainWindow):
         self.list.setModel(self.model)
         self.model.defer = self._after_list_paint  # a new page's COUNT starts once the page is painted
         self._first_page = False  # inside _first_page_loaded: work it starts waits for the list's paint
+        # The first page's SQL, the slowest part of the first page, runs while the rest of the window is built
+        # (its rows land through the event loop, after this constructor). The search box is empty at first.
+        self.model.set_query(Query(statuses=self.filter.statuses, flagged=self.filter.flagged, sort=self.sort))
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.list.selectionModel().selectionChanged.connect(self._selection_changed)
+        # Work the first user's 3D frame does not need waits for it (see _first_user_shown); None once it ran.
+        self._until_first_user: list[Callable[[], None]] | None = []
 
         self.preview = PreviewWidget()
+        # Shown, and so given its GL context and first frame (a fifth of a second of software GL), only once the
+        # list has painted its first page: see _first_page_loaded.
+        self.preview.hide()
+        self._preview_revealed = False
         self.preview.gl_failed.connect(self.show_error)
         self.params = ParamsPanel(portal, self.undo_stack, self.reviewer)
         self.params.selected_ids = self.selected_ids
@@ -174,7 +183,6 @@ class MainWindow(QMainWindow):
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
-        self.apply_query()
         self.list.setFocus()
         self.changes = ChangeWatcher(self).start()  # other editors' decisions, results and publishes show here
 
@@ -306,9 +314,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
         self.statusBar().addPermanentWidget(self.backend_label)
         # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
-        self.tasks.submit(
-            lambda: _planned_backend(self.config),
-            lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
+        # After the first user's frame: importing the keyring holds the GIL for about a third of a second.
+        self._after_first_user(
+            lambda: self.tasks.submit(
+                lambda: _planned_backend(self.config),
+                lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
+            )
         )
 
     def _view_bar(self) -> QHBoxLayout:
@@ -569,6 +580,23 @@ class MainWindow(QMainWindow):
             self._select_on_first_page()
         finally:
             self._first_page = False
+        if not self._preview_revealed:
+            self._preview_revealed = True
+            # Posted from the paint's queue, so the preview's GL setup runs after the reads above have started
+            # on the workers (its first-use cost overlaps theirs) rather than before them.
+            self._after_list_paint(lambda: QTimer.singleShot(0, self, self.preview.show))
+
+    def _after_first_user(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once the first user's preview (or the reason there is none) is on screen."""
+        if self._until_first_user is None:
+            fn()
+        else:
+            self._until_first_user.append(fn)
+
+    def _first_user_shown(self) -> None:
+        queued, self._until_first_user = self._until_first_user, None
+        if queued:
+            after_paint(self.preview, lambda: [fn() for fn in queued])
 
     def _select_on_first_page(self) -> None:
         self.refresh_counts()
@@ -687,6 +715,7 @@ class MainWindow(QMainWindow):
             self.preview.set_content(None, "No users match this filter")
             self.params.set_user(None)
             self.history.clear()
+            self._first_user_shown()
             return
         if moved:
             self.statusBar().clearMessage()  # the last user's messages are not this one's
@@ -769,6 +798,7 @@ class MainWindow(QMainWindow):
             reason = "Compare needs two depth results of the same photo: this user has one (G makes another)"
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(reason)
+        self._first_user_shown()
 
     def _load_native(self) -> None:
         """In the 1:1 view, the shown user's photo at its own pixel size, read on the worker."""
@@ -790,6 +820,7 @@ class MainWindow(QMainWindow):
         text = describe(exc)
         self.preview.set_content(None, f"Cannot show this user: {text}")
         self.show_error(text, about=self.current.id if self.current else None)
+        self._first_user_shown()
 
     def toggle_grid(self) -> None:
         """Switch between the single preview and the culling grid; the selection is the same in both."""
