@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -50,7 +50,6 @@ from depthstudio.ui import photos
 from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
-from depthstudio.ui.culling import CullingView
 from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
@@ -63,6 +62,9 @@ from depthstudio.ui.unpublish import undo_publish
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.view_state import ViewState
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
+
+if TYPE_CHECKING:
+    from depthstudio.ui.culling import CullingView
 
 log = logging.getLogger(__name__)
 
@@ -267,12 +269,11 @@ class MainWindow(QMainWindow):
         self.user_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         center_layout.addWidget(self.user_title)
         center_layout.addWidget(self.user_info)
-        # The single preview and the culling grid: two views of the list's model and selection (Ctrl+G).
-        self.culling = CullingView(self.model, self.list.selectionModel())
-        self.params.params_changed.connect(self.culling.grid.set_params)
+        # The single preview and the culling grid: two views of the list's model and selection (Ctrl+G). The grid
+        # is built on first use (see ``culling``): a second GL widget and its panel the first page does not show.
+        self._culling: CullingView | None = None
         self.center_stack = QStackedWidget()
         self.center_stack.addWidget(SquareFrame(self.preview))
-        self.center_stack.addWidget(self.culling)
         center_layout.addWidget(self.center_stack, 1)
         center_layout.addLayout(self._view_bar())
         center_layout.addLayout(self._review_bar())
@@ -822,9 +823,22 @@ class MainWindow(QMainWindow):
         self.show_error(text, about=self.current.id if self.current else None)
         self._first_user_shown()
 
+    @property
+    def culling(self) -> CullingView:
+        """The culling view, built the first time it is asked for."""
+        if self._culling is None:
+            from depthstudio.ui.culling import CullingView
+
+            view = CullingView(self.model, self.list.selectionModel())
+            view.grid.set_params(self.params.current())
+            self.params.params_changed.connect(view.grid.set_params)
+            self.center_stack.addWidget(view)
+            self._culling = view
+        return self._culling
+
     def toggle_grid(self) -> None:
         """Switch between the single preview and the culling grid; the selection is the same in both."""
-        grid = self.center_stack.currentWidget() is not self.culling
+        grid = self.center_stack.currentIndex() == 0
         self.center_stack.setCurrentWidget(self.culling if grid else self.center_stack.widget(0))
         self.side_panel.setVisible(not grid)  # the grid takes the parameters' room; its panel has the facts
         (self.culling.grid if grid else self.list).setFocus()
@@ -938,7 +952,8 @@ class MainWindow(QMainWindow):
             self.bulk.controller.wait(10.0)
         self.preview.set_motion(False)
         self.preview.release_gl()
-        self.culling.grid.release_gl()
+        if self._culling is not None:
+            self._culling.grid.release_gl()
         self.tasks.pool.waitForDone(5000)
         self.writes.pool.waitForDone(5000)
         super().closeEvent(event)

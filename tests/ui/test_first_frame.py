@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, Qt
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.ui import main_window, preview
@@ -112,3 +112,19 @@ def test_the_preview_textures_are_made_on_the_loading_thread(qtbot, portal, seed
     require_gl(window)
     qtbot.waitUntil(lambda: bool(drawn), timeout=10000)
     assert threads and not any(threads)  # the plate and matte of this result were derived off the GUI thread
+
+
+def test_the_culling_grid_is_built_when_first_shown_with_the_parameters_on_screen(qtbot, make_window, seeded):
+    from depthstudio.ui.culling import CullingGrid
+
+    window = make_window()
+    assert window.findChildren(CullingGrid) == []  # nothing of the grid before the first Ctrl+G
+    window.params.rows["horizontal_threshold"].slider.setValue(40)
+    qtbot.keyClick(window.list, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert window.center_stack.currentWidget() is window.culling and window.culling.grid.isVisible()
+    assert window.findChildren(CullingGrid) == [window.culling.grid]
+    assert window.culling.grid.params == window.params.current()  # the edit made before it existed
+    window.params.rows["horizontal_threshold"].slider.setValue(60)  # and the ones after
+    assert window.culling.grid.params == window.params.current()
+    qtbot.keyClick(window.culling.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert window.center_stack.currentIndex() == 0
