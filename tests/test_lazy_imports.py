@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,16 @@ def test_the_studio_and_a_local_photo_do_not_import_httpx(tmp_path):
     script = SCRIPT.format(root=str(ROOT), photo=photo)
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["True", "False", "True", "True"]  # and forbidden_reason still loads it when asked
+
+
+def test_the_studios_modules_leave_the_keyring_demo_seeding_grid_and_urllib_request_for_later():
+    """Each is imported where it is used (the backend label, a demo portal, Ctrl+G, a file:// URL), not at start."""
+    late = ("keyring", "urllib.request", "depthstudio.jobs.demo", "depthstudio.ui.culling", "depthstudio.depth.factory")
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import depthstudio.ui.app, depthstudio.ui.main_window, depthstudio.portal.repository\n"
+        f"print([name for name in {late!r} if name in sys.modules])"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip() == "[]"

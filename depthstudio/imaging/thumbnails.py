@@ -17,7 +17,6 @@ import os
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import platformdirs
 from PIL import Image
@@ -47,7 +46,12 @@ def photo_identity(source: str, policy: FetchPolicy) -> str | None:
         return f"url\0{source}"
     if not policy.allow_local_paths or parts.scheme not in ("", "file"):
         return None
-    path = Path(url2pathname(unquote(parts.path))) if parts.scheme == "file" else Path(source)
+    if parts.scheme == "file":
+        from urllib.request import url2pathname  # late: urllib.request costs the studio's start tens of ms
+
+        path = Path(url2pathname(unquote(parts.path)))
+    else:
+        path = Path(source)
     try:
         info = path.stat()
     except OSError:
