@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self.list = UserListView()
         self.list.setModel(self.model)
         self.model.defer = self._after_list_paint  # a new page's COUNT starts once the page is painted
+        self.model.thumbnails.defer = self._after_list_paint  # and the thumbnails that paint asked for
         self._first_page = False  # inside _first_page_loaded: work it starts waits for the list's paint
         # The first page's SQL, the slowest part of the first page, runs while the rest of the window is built
         # (its rows land through the event loop, after this constructor). The search box is empty at first.

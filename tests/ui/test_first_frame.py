@@ -6,11 +6,12 @@ Each test records the order of events through the real window; none times anythi
 from __future__ import annotations
 
 import threading
+import time
 
 from PySide6.QtCore import QEvent, QObject, Qt
 
 from depthstudio.depth.synthetic import SyntheticBackend
-from depthstudio.ui import main_window, preview
+from depthstudio.ui import main_window, photos, preview
 from depthstudio.ui.main_window import MainWindow
 from depthstudio.ui.models import UserListModel
 from depthstudio.ui.preview import PreviewWidget
@@ -128,3 +129,18 @@ def test_the_culling_grid_is_built_when_first_shown_with_the_parameters_on_scree
     assert window.culling.grid.params == window.params.current()
     qtbot.keyClick(window.culling.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert window.center_stack.currentIndex() == 0
+
+
+def test_the_thumbnails_a_paint_asks_for_start_decoding_once_that_paint_is_done(qtbot, make_window, monkeypatch):
+    window = make_window()
+    qtbot.waitUntil(lambda: not window.model.busy, timeout=10000)
+    decoded: list[str] = []
+    thumbnail = photos.thumbnail
+    monkeypatch.setattr(photos, "thumbnail", lambda source, *a: (decoded.append(source), thumbnail(source, *a))[1])
+    window.model.thumbnails._images.clear()  # as on a first page: every row on screen needs its thumbnail
+    window.list.viewport().repaint()  # asks for them
+    time.sleep(0.3)  # no event handled meanwhile: a decode started by the paint itself would have begun by now
+    assert decoded == []
+    shown = [window.model.row_at(i).avatar for i in range(min(5, window.model.rowCount()))]
+    qtbot.waitUntil(lambda: all(window.model.thumbnails.get(a) is not None for a in shown if a), timeout=10000)
+    assert decoded  # they were decoded after the paint
