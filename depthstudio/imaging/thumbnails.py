@@ -16,11 +16,12 @@ import logging
 import os
 import threading
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import platformdirs
 from PIL import Image
 
+from depthstudio.imaging.fetch import local_path
 from depthstudio.imaging.load import load_avatar
 from depthstudio.imaging.types import FetchPolicy
 
@@ -46,12 +47,7 @@ def photo_identity(source: str, policy: FetchPolicy) -> str | None:
         return f"url\0{source}"
     if not policy.allow_local_paths or parts.scheme not in ("", "file"):
         return None
-    if parts.scheme == "file":
-        from urllib.request import url2pathname  # late: urllib.request costs the studio's start tens of ms
-
-        path = Path(url2pathname(unquote(parts.path)))
-    else:
-        path = Path(source)
+    path = local_path(parts.path) if parts.scheme == "file" else Path(source)
     try:
         info = path.stat()
     except OSError:
