@@ -33,11 +33,14 @@ def test_the_studio_and_a_local_photo_do_not_import_httpx(tmp_path):
 def test_the_studios_modules_leave_the_keyring_demo_seeding_and_grid_for_later_and_never_need_urllib_request(
     tmp_path,
 ):
-    """Each is imported where it is used (the backend label, a demo portal, Ctrl+G), not at start; a file:// avatar
-    (the demo's) is read and thumbnailed without urllib.request (http.client, email: 0.1 s)."""
+    """Each is imported where it is used (backend label, demo portal, Ctrl+G, T, undo publish), not at start; a
+    file:// avatar (the demo's) is read and thumbnailed without urllib.request (http.client, email: 0.1 s)."""
     tiny_png(tmp_path / "a b.png")
     url = (tmp_path / "a b.png").resolve().as_uri()
-    late = ("keyring", "urllib.request", "depthstudio.jobs.demo", "depthstudio.ui.culling", "depthstudio.depth.factory")
+    late = (
+        *("keyring", "urllib.request", "depthstudio.jobs.demo", "depthstudio.ui.culling", "depthstudio.depth.factory"),
+        *("depthstudio.ui.touchup_panel", "depthstudio.render.touchup", "depthstudio.jobs.unpublish"),
+    )
     script = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "import depthstudio.ui.app, depthstudio.ui.main_window, depthstudio.portal.repository\n"

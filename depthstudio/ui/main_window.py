@@ -57,8 +57,6 @@ from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget, shader_textures
 from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
-from depthstudio.ui.touchup_panel import open_touchup
-from depthstudio.ui.unpublish import undo_publish
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.view_state import ViewState
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
@@ -440,7 +438,7 @@ class MainWindow(QMainWindow):
         self.menus["Review"].addSeparator()
         act("Review", "Generate missing", (), self.bulk.generate_button.click)
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
-        act("Review", "Undo publish of selected…", (), lambda: undo_publish(self))
+        act("Review", "Undo publish of selected…", (), self.undo_publish)
         act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
         self.search.installEventFilter(self)
@@ -493,10 +491,17 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(display(text), 8000)
 
+    def undo_publish(self) -> None:
+        from depthstudio.ui.unpublish import undo_publish  # with the unpublish job: on first use, not at start
+
+        undo_publish(self)
+
     def touch_up(self) -> None:
         """The touch-up panel on the shown result; saving reloads the user with the new result."""
         row = self.current
         result_id = shown_map(row, reviewing=True).result_id if row is not None else None
+        from depthstudio.ui.touchup_panel import open_touchup  # with the touch-up engine: on first use, not at start
+
         panel = open_touchup(self.portal, result_id, self.preview.content, self.preview, self)
         if panel is None:
             self.show_error("Nothing to touch up: this user has no depth result of their current photo")
