@@ -732,13 +732,13 @@ class MainWindow(QMainWindow):
         cached = self._prefetched.get(_row_key(row))
         if cached is not None:  # J/K onto a neighbour loaded ahead: its 3D frame is drawn at once
             self._preview_ready(generation, cached)
-            self._prefetch_around(row)
+            self._prefetch_after_frame(row, generation)
             return
 
         def ready(loaded: tuple[Any, ...]) -> None:
             self._remember(row, loaded)
             self._preview_ready(generation, loaded)
-            self._prefetch_around(row)
+            self._prefetch_after_frame(row, generation)
 
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
@@ -752,6 +752,16 @@ class MainWindow(QMainWindow):
         self._prefetched.move_to_end(_row_key(row))
         while len(self._prefetched) > PREFETCH_KEEP:
             self._prefetched.popitem(last=False)
+
+    def _prefetch_after_frame(self, row: UserRow, generation: int) -> None:
+        """Prefetch around ``row`` once its frame is painted (the loads would share the GIL with that paint),
+        unless the editor has moved on meanwhile: the next user's frame prefetches around that one."""
+
+        def start() -> None:
+            if generation == self._preview_generation:
+                self._prefetch_around(row)
+
+        after_paint(self.preview, start)
 
     def _prefetch_around(self, row: UserRow) -> None:
         """Load the neighbours' photos and maps on the worker while the editor looks at this one.

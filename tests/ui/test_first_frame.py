@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
 
 from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.portal.repository import Portal, UserRow
 from depthstudio.ui import main_window, photos, preview
 from depthstudio.ui.main_window import MainWindow
 from depthstudio.ui.models import UserListModel
@@ -144,3 +146,31 @@ def test_the_thumbnails_a_paint_asks_for_start_decoding_once_that_paint_is_done(
     shown = [window.model.row_at(i).avatar for i in range(min(5, window.model.rowCount()))]
     qtbot.waitUntil(lambda: all(window.model.thumbnails.get(a) is not None for a in shown if a), timeout=10000)
     assert decoded  # they were decoded after the paint
+
+
+def test_the_neighbours_are_prefetched_once_the_selected_users_frame_is_painted(qtbot, portal, seeded, monkeypatch):
+    events: list[str] = []
+    load, paint = main_window._load_preview, PreviewWidget.paintGL
+
+    def loading(portal_: Portal, row: UserRow) -> tuple[Any, ...]:
+        events.append(f"load {row.id}")
+        return load(portal_, row)
+
+    def painted(self: PreviewWidget) -> None:
+        paint(self)
+        current = self.window().current if isinstance(self.window(), MainWindow) else None
+        if self.content is not None and current is not None:
+            events.append(f"frame {current.id}")
+
+    monkeypatch.setattr(main_window, "_load_preview", loading)
+    monkeypatch.setattr(PreviewWidget, "paintGL", painted)
+    window = _open(qtbot, portal, [])
+    _settle(qtbot, window)
+    require_gl(window)
+    first = window.current
+    assert first is not None
+    qtbot.waitUntil(lambda: len([e for e in events if e.startswith("load")]) >= 2, timeout=10000)
+    _settle(qtbot, window)
+    shown = events.index(f"frame {first.id}")
+    neighbours = [i for i, e in enumerate(events) if e.startswith("load") and e != f"load {first.id}"]
+    assert neighbours and min(neighbours) > shown  # the first user's frame did not share the GIL with them
