@@ -732,13 +732,13 @@ class MainWindow(QMainWindow):
         cached = self._prefetched.get(_row_key(row))
         if cached is not None:  # J/K onto a neighbour loaded ahead: its 3D frame is drawn at once
             self._preview_ready(generation, cached)
-            self._prefetch_after_frame(row, generation)
+            self._prefetch_around(row, generation)
             return
 
         def ready(loaded: tuple[Any, ...]) -> None:
             self._remember(row, loaded)
             self._preview_ready(generation, loaded)
-            self._prefetch_after_frame(row, generation)
+            self._prefetch_around(row, generation)
 
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
@@ -753,20 +753,12 @@ class MainWindow(QMainWindow):
         while len(self._prefetched) > PREFETCH_KEEP:
             self._prefetched.popitem(last=False)
 
-    def _prefetch_after_frame(self, row: UserRow, generation: int) -> None:
-        """Prefetch around ``row`` once its frame is painted (the loads would share the GIL with that paint),
-        unless the editor has moved on meanwhile: the next user's frame prefetches around that one."""
-
-        def start() -> None:
-            if generation == self._preview_generation:
-                self._prefetch_around(row)
-
-        after_paint(self.preview, start)
-
-    def _prefetch_around(self, row: UserRow) -> None:
+    def _prefetch_around(self, row: UserRow, generation: int) -> None:
         """Load the neighbours' photos and maps on the worker while the editor looks at this one.
 
-        Keyed by the whole row, so a neighbour whose status, decision or map changed since is loaded afresh.
+        Keyed by the whole row, so a neighbour whose status, decision or map changed since is loaded afresh. The
+        loads start once this user's frame is painted (they would share the GIL with that paint), and none is
+        read if the editor has moved on by then (``generation``): the next user prefetches around itself.
         """
         at = self.model.index_of(row.id).row()
         for step in (1, -1, 2):
@@ -779,14 +771,19 @@ class MainWindow(QMainWindow):
                 continue
             self._prefetching.add(key)
 
-            def done(loaded: tuple[Any, ...], n: UserRow = neighbour, k: str = key) -> None:
+            def load(n: UserRow = neighbour) -> tuple[Any, ...] | None:
+                return _load_preview(self.portal, n) if generation == self._preview_generation else None
+
+            def done(loaded: tuple[Any, ...] | None, n: UserRow = neighbour, k: str = key) -> None:
                 self._prefetching.discard(k)
-                self._remember(n, loaded)
+                if loaded is not None:
+                    self._remember(n, loaded)
 
             self.tasks.submit(
-                lambda n=neighbour: _load_preview(self.portal, n),
+                load,
                 done=done,
                 failed=lambda _exc, k=key: self._prefetching.discard(k),  # selecting it will say why
+                after=lambda start: after_paint(self.preview, start),
             )
 
     def _preview_ready(self, generation: int, loaded: tuple[Any, ...]) -> None:
