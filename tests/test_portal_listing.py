@@ -3,7 +3,7 @@ exactly the rows and order of filtering every user, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.repository import Portal, Query
@@ -59,6 +59,12 @@ def test_every_filter_and_page_matches_filtering_all_users(db_url, tmp_path):
             got = portal.list_users(query, limit=1000)
             assert sorted(r.id for r in got) == sorted(r.id for r in everyone if r.status in statuses), query
             assert portal.count_users(query) == len(got)
+        query = Query(statuses=statuses)  # by name: the page's ids come from the users table (_in_statuses)
+        shown = [r for r in listed if r.status in statuses]
+        got = portal.list_users(query, limit=1000)
+        assert got == shown, query  # the same rows, field for field, in the same order as the unfiltered list
+        paged = [r.id for off in range(0, len(shown), 3) for r in portal.list_users(query, offset=off, limit=3)]
+        assert paged == [r.id for r in shown], query
     flagged = portal.list_users(Query(flagged=True), limit=1000)
     assert sorted(r.id for r in flagged) == sorted(r.id for r in everyone if r.qa_risk >= 0.5)
     counts = portal.status_counts()
@@ -67,3 +73,26 @@ def test_every_filter_and_page_matches_filtering_all_users(db_url, tmp_path):
     searched = portal.list_users(Query(search="name 3"), limit=1000)
     assert [r.id for r in searched] == [r.id for r in listed if r.name == "Name 3"]
     assert portal.status_counts(Query(search="name 3"))["all"] == len(searched)
+
+
+def test_a_state_filter_looks_up_the_users_with_state_instead_of_walking_every_user(tmp_path):
+    """On SQLite (no statistics) the inner join alone walked the whole users table; a big portal has 100k."""
+    url = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    portal = _portal_in_every_status(url, tmp_path)
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, sql: str, params: object, *_rest: object) -> None:
+        if sql.lstrip().upper().startswith("SELECT"):
+            statements.append((sql, params))
+
+    for query in (Query(statuses=("generated",)), Query(statuses=("failed", "rejected"), sort="risk")):
+        statements.clear()
+        event.listen(portal.engine, "before_cursor_execute", record)
+        portal.list_users(query, limit=50)
+        portal.count_users(query)
+        event.remove(portal.engine, "before_cursor_execute", record)
+        assert len(statements) == 2
+        for sql, params in statements:
+            with portal.engine.connect() as conn:
+                plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert not [step for step in plan if step.startswith("SCAN") and "User" in step], (query, plan)

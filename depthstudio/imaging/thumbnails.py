@@ -16,12 +16,12 @@ import logging
 import os
 import threading
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit
 
 import platformdirs
 from PIL import Image
 
+from depthstudio.imaging.fetch import local_path
 from depthstudio.imaging.load import load_avatar
 from depthstudio.imaging.types import FetchPolicy
 
@@ -47,7 +47,7 @@ def photo_identity(source: str, policy: FetchPolicy) -> str | None:
         return f"url\0{source}"
     if not policy.allow_local_paths or parts.scheme not in ("", "file"):
         return None
-    path = Path(url2pathname(unquote(parts.path))) if parts.scheme == "file" else Path(source)
+    path = local_path(parts.path) if parts.scheme == "file" else Path(source)
     try:
         info = path.stat()
     except OSError:

@@ -16,13 +16,12 @@ from depthstudio.errors import DepthstudioError
 from depthstudio.imaging import load_avatar
 from depthstudio.jobs.publish import publish_result
 from depthstudio.jobs.queue import NewResult, record_result
-from depthstudio.portal.demo import SAMPLES, hand_authored_depth
+from depthstudio.portal.demo import HAND_AUTHORED, SAMPLES, hand_authored_depth
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.storage.local import LocalDirectoryStore
 
 log = logging.getLogger(__name__)
 SEEDED = "demo_seeded"
-HAND_AUTHORED = "hand-authored"  # the backend recorded for the sample maps: drawn by hand, not a model's output
 _STATES = {"astronaut": "published", "grace_hopper": "approved"}
 
 

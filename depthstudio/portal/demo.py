@@ -26,6 +26,7 @@ SAMPLES = {
     "chelsea.png": "Chelsea the Cat",
 }
 PLACEHOLDER_COUNT = 36
+HAND_AUTHORED = "hand-authored"  # the backend recorded for the sample maps: drawn by hand, not a model's output
 _FIRST = [
     "Ada",
     "Alan",

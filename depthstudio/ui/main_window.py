@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -50,19 +50,19 @@ from depthstudio.ui import photos
 from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
-from depthstudio.ui.culling import CullingView
 from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
-from depthstudio.ui.preview import PreviewContent, PreviewWidget
+from depthstudio.ui.preview import PreviewContent, PreviewWidget, shader_textures
 from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
-from depthstudio.ui.touchup_panel import open_touchup
-from depthstudio.ui.unpublish import undo_publish
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.view_state import ViewState
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
+
+if TYPE_CHECKING:
+    from depthstudio.ui.culling import CullingView
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +131,21 @@ class MainWindow(QMainWindow):
         self.list = UserListView()
         self.list.setModel(self.model)
         self.model.defer = self._after_list_paint  # a new page's COUNT starts once the page is painted
+        self.model.thumbnails.defer = self._after_list_paint  # and the thumbnails that paint asked for
         self._first_page = False  # inside _first_page_loaded: work it starts waits for the list's paint
+        # The first page's SQL, the slowest part of the first page, runs while the rest of the window is built
+        # (its rows land through the event loop, after this constructor). The search box is empty at first.
+        self.model.set_query(Query(statuses=self.filter.statuses, flagged=self.filter.flagged, sort=self.sort))
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.list.selectionModel().selectionChanged.connect(self._selection_changed)
+        # Work the first user's 3D frame does not need waits for it (see _first_user_shown); None once it ran.
+        self._until_first_user: list[Callable[[], None]] | None = []
 
         self.preview = PreviewWidget()
+        # Shown, and so given its GL context and first frame (a fifth of a second of software GL), only once the
+        # list has painted its first page: see _first_page_loaded.
+        self.preview.hide()
+        self._preview_revealed = False
         self.preview.gl_failed.connect(self.show_error)
         self.params = ParamsPanel(portal, self.undo_stack, self.reviewer)
         self.params.selected_ids = self.selected_ids
@@ -174,7 +184,6 @@ class MainWindow(QMainWindow):
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
-        self.apply_query()
         self.list.setFocus()
         self.changes = ChangeWatcher(self).start()  # other editors' decisions, results and publishes show here
 
@@ -259,12 +268,11 @@ class MainWindow(QMainWindow):
         self.user_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         center_layout.addWidget(self.user_title)
         center_layout.addWidget(self.user_info)
-        # The single preview and the culling grid: two views of the list's model and selection (Ctrl+G).
-        self.culling = CullingView(self.model, self.list.selectionModel())
-        self.params.params_changed.connect(self.culling.grid.set_params)
+        # The single preview and the culling grid: two views of the list's model and selection (Ctrl+G). The grid
+        # is built on first use (see ``culling``): a second GL widget and its panel the first page does not show.
+        self._culling: CullingView | None = None
         self.center_stack = QStackedWidget()
         self.center_stack.addWidget(SquareFrame(self.preview))
-        self.center_stack.addWidget(self.culling)
         center_layout.addWidget(self.center_stack, 1)
         center_layout.addLayout(self._view_bar())
         center_layout.addLayout(self._review_bar())
@@ -306,9 +314,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
         self.statusBar().addPermanentWidget(self.backend_label)
         # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
-        self.tasks.submit(
-            lambda: _planned_backend(self.config),
-            lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
+        # After the first user's frame: importing the keyring holds the GIL for about a third of a second.
+        self._after_first_user(
+            lambda: self.tasks.submit(
+                lambda: _planned_backend(self.config),
+                lambda text: self.backend_label.text() or self.backend_label.setText(f"Depth: {text}"),
+            )
         )
 
     def _view_bar(self) -> QHBoxLayout:
@@ -427,7 +438,7 @@ class MainWindow(QMainWindow):
         self.menus["Review"].addSeparator()
         act("Review", "Generate missing", (), self.bulk.generate_button.click)
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
-        act("Review", "Undo publish of selected…", (), lambda: undo_publish(self))
+        act("Review", "Undo publish of selected…", (), self.undo_publish)
         act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
         self.search.installEventFilter(self)
@@ -480,10 +491,17 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(display(text), 8000)
 
+    def undo_publish(self) -> None:
+        from depthstudio.ui.unpublish import undo_publish  # with the unpublish job: on first use, not at start
+
+        undo_publish(self)
+
     def touch_up(self) -> None:
         """The touch-up panel on the shown result; saving reloads the user with the new result."""
         row = self.current
         result_id = shown_map(row, reviewing=True).result_id if row is not None else None
+        from depthstudio.ui.touchup_panel import open_touchup  # with the touch-up engine: on first use, not at start
+
         panel = open_touchup(self.portal, result_id, self.preview.content, self.preview, self)
         if panel is None:
             self.show_error("Nothing to touch up: this user has no depth result of their current photo")
@@ -569,6 +587,23 @@ class MainWindow(QMainWindow):
             self._select_on_first_page()
         finally:
             self._first_page = False
+        if not self._preview_revealed:
+            self._preview_revealed = True
+            # Posted from the paint's queue, so the preview's GL setup runs after the reads above have started
+            # on the workers (its first-use cost overlaps theirs) rather than before them.
+            self._after_list_paint(lambda: QTimer.singleShot(0, self, self.preview.show))
+
+    def _after_first_user(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once the first user's preview (or the reason there is none) is on screen."""
+        if self._until_first_user is None:
+            fn()
+        else:
+            self._until_first_user.append(fn)
+
+    def _first_user_shown(self) -> None:
+        queued, self._until_first_user = self._until_first_user, None
+        if queued:
+            after_paint(self.preview, lambda: [fn() for fn in queued])
 
     def _select_on_first_page(self) -> None:
         self.refresh_counts()
@@ -687,6 +722,7 @@ class MainWindow(QMainWindow):
             self.preview.set_content(None, "No users match this filter")
             self.params.set_user(None)
             self.history.clear()
+            self._first_user_shown()
             return
         if moved:
             self.statusBar().clearMessage()  # the last user's messages are not this one's
@@ -696,13 +732,13 @@ class MainWindow(QMainWindow):
         cached = self._prefetched.get(_row_key(row))
         if cached is not None:  # J/K onto a neighbour loaded ahead: its 3D frame is drawn at once
             self._preview_ready(generation, cached)
-            self._prefetch_around(row)
+            self._prefetch_around(row, generation)
             return
 
         def ready(loaded: tuple[Any, ...]) -> None:
             self._remember(row, loaded)
             self._preview_ready(generation, loaded)
-            self._prefetch_around(row)
+            self._prefetch_around(row, generation)
 
         self.tasks.submit(
             lambda: _load_preview(self.portal, row),
@@ -717,10 +753,12 @@ class MainWindow(QMainWindow):
         while len(self._prefetched) > PREFETCH_KEEP:
             self._prefetched.popitem(last=False)
 
-    def _prefetch_around(self, row: UserRow) -> None:
+    def _prefetch_around(self, row: UserRow, generation: int) -> None:
         """Load the neighbours' photos and maps on the worker while the editor looks at this one.
 
-        Keyed by the whole row, so a neighbour whose status, decision or map changed since is loaded afresh.
+        Keyed by the whole row, so a neighbour whose status, decision or map changed since is loaded afresh. The
+        loads start once this user's frame is painted (they would share the GIL with that paint), and none is
+        read if the editor has moved on by then (``generation``): the next user prefetches around itself.
         """
         at = self.model.index_of(row.id).row()
         for step in (1, -1, 2):
@@ -733,14 +771,19 @@ class MainWindow(QMainWindow):
                 continue
             self._prefetching.add(key)
 
-            def done(loaded: tuple[Any, ...], n: UserRow = neighbour, k: str = key) -> None:
+            def load(n: UserRow = neighbour) -> tuple[Any, ...] | None:
+                return _load_preview(self.portal, n) if generation == self._preview_generation else None
+
+            def done(loaded: tuple[Any, ...] | None, n: UserRow = neighbour, k: str = key) -> None:
                 self._prefetching.discard(k)
-                self._remember(n, loaded)
+                if loaded is not None:
+                    self._remember(n, loaded)
 
             self.tasks.submit(
-                lambda n=neighbour: _load_preview(self.portal, n),
+                load,
                 done=done,
                 failed=lambda _exc, k=key: self._prefetching.discard(k),  # selecting it will say why
+                after=lambda start: after_paint(self.preview, start),
             )
 
     def _preview_ready(self, generation: int, loaded: tuple[Any, ...]) -> None:
@@ -769,6 +812,7 @@ class MainWindow(QMainWindow):
             reason = "Compare needs two depth results of the same photo: this user has one (G makes another)"
         self.view_buttons["compare"].setEnabled(compare)
         self.view_buttons["compare"].setToolTip(reason)
+        self._first_user_shown()
 
     def _load_native(self) -> None:
         """In the 1:1 view, the shown user's photo at its own pixel size, read on the worker."""
@@ -790,10 +834,24 @@ class MainWindow(QMainWindow):
         text = describe(exc)
         self.preview.set_content(None, f"Cannot show this user: {text}")
         self.show_error(text, about=self.current.id if self.current else None)
+        self._first_user_shown()
+
+    @property
+    def culling(self) -> CullingView:
+        """The culling view, built the first time it is asked for."""
+        if self._culling is None:
+            from depthstudio.ui.culling import CullingView
+
+            view = CullingView(self.model, self.list.selectionModel())
+            view.grid.set_params(self.params.current())
+            self.params.params_changed.connect(view.grid.set_params)
+            self.center_stack.addWidget(view)
+            self._culling = view
+        return self._culling
 
     def toggle_grid(self) -> None:
         """Switch between the single preview and the culling grid; the selection is the same in both."""
-        grid = self.center_stack.currentWidget() is not self.culling
+        grid = self.center_stack.currentIndex() == 0
         self.center_stack.setCurrentWidget(self.culling if grid else self.center_stack.widget(0))
         self.side_panel.setVisible(not grid)  # the grid takes the parameters' room; its panel has the facts
         (self.culling.grid if grid else self.list).setFocus()
@@ -907,7 +965,8 @@ class MainWindow(QMainWindow):
             self.bulk.controller.wait(10.0)
         self.preview.set_motion(False)
         self.preview.release_gl()
-        self.culling.grid.release_gl()
+        if self._culling is not None:
+            self._culling.grid.release_gl()
         self.tasks.pool.waitForDone(5000)
         self.writes.pool.waitForDone(5000)
         super().closeEvent(event)
@@ -1009,8 +1068,15 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
         else:
             if inputs.depth is not None:
                 portal_map = np.asarray(inputs.depth, dtype=np.uint8)
-                return PreviewContent(inputs.photo, portal_map, "the portal's depth map"), "", history
+                textures = shader_textures(inputs.photo, portal_map, None)
+                return (
+                    PreviewContent(inputs.photo, portal_map, "the portal's depth map", textures=textures),
+                    "",
+                    history,
+                )
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
     layers = stored_layers(portal, shown.result_id) if depth is not None and shown.result_id is not None else None
-    return PreviewContent(photo, depth, label, compare, compare_label, layers), note, history
+    # Here, on the worker: decoding the stored layers (or deriving an older result's) would hold up the frame.
+    textures = shader_textures(photo, depth, layers)
+    return PreviewContent(photo, depth, label, compare, compare_label, layers, textures=textures), note, history

@@ -64,6 +64,9 @@ class ThumbnailCache(QObject):
         pool = QThreadPool(self)
         pool.setMaxThreadCount(2)  # decoding is CPU-bound; leave cores for the GUI and the jobs
         self._tasks = TaskRunner(pool, self)
+        # When a load asked for by a paint starts: at once here; the window starts it once that paint is done
+        # (``ui.after_paint``): decoding on a worker takes the GIL from the paint that is asking for the rows.
+        self.defer: Callable[[Callable[[], None]], None] | None = None
 
     def get(self, source: str) -> QImage | None:
         """The cached image, or None after scheduling a load (``ready`` fires when it lands)."""
@@ -80,6 +83,7 @@ class ThumbnailCache(QObject):
                 done=lambda img: self._store(source, img),
                 failed=lambda exc: self._store(source, None, exc),
                 priority=self._requests % 2**30,
+                after=self.defer,
             )
         return None
 

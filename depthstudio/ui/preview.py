@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QWidget
 from depthstudio.gl.renderer import Framebuffer, ParallaxRenderer
 from depthstudio.render.motion import EasedPointer, auto_orbit_target, pointer_target
 from depthstudio.render.params import PLANE_ORIGINAL, ShaderParams
-from depthstudio.render.reference import prepare_textures
+from depthstudio.render.reference import Textures, prepare_textures
 from depthstudio.render.result_layers import layered_textures
 from depthstudio.ui.workers import describe
 
@@ -57,6 +57,14 @@ class PreviewContent:
     compare_label: str = ""
     layers: dict[str, bytes] | None = None  # the result's stored plate and matte (None: derived at upload)
     caption: str = ""  # over the 3D view, e.g. "touch-up preview (not saved)"
+    # shader_textures(photo, depth, layers), made by whoever loads the content on a worker thread; None: the
+    # preview makes them when it draws (decoding or deriving the layers then holds up that frame)
+    textures: Textures | None = None
+
+
+def shader_textures(photo: Image.Image, depth: np.ndarray | None, layers: dict[str, bytes] | None) -> Textures:
+    """The 3D view's textures: the photo, its map and the layered mode's plate and matte (a flat map without one)."""
+    return layered_textures(photo, depth if depth is not None else np.zeros((8, 8), np.uint8), layers)
 
 
 def original_of(params: ShaderParams) -> ShaderParams:
@@ -267,13 +275,15 @@ class PreviewWidget(QOpenGLWidget):
     def _upload(self) -> None:
         content = self.content
         assert content is not None and self._renderer and self._compare and self._depth_view
-        depth = content.depth if content.depth is not None else np.zeros((8, 8), np.uint8)
-        photo, layers = content.photo, content.layers
-        if self.zoom_1to1 and self._native is not None and self._native.size != photo.size:
+        if self.zoom_1to1 and self._native is not None and self._native.size != content.photo.size:
             photo = self._native  # the map is sampled with LINEAR filtering, so it can stay at its own size
+            depth = content.depth if content.depth is not None else np.zeros((8, 8), np.uint8)
             depth = np.asarray(Image.fromarray(depth).resize(photo.size, Image.Resampling.BILINEAR))
-            layers = None  # the stored plate and matte are at the preview's size: derive them at the photo's own
-        self._renderer.set_textures(layered_textures(photo, depth, layers))
+            # The stored plate and matte are at the preview's size: derive them at the photo's own.
+            textures = shader_textures(photo, depth, None)
+        else:
+            textures = content.textures or shader_textures(content.photo, content.depth, content.layers)
+        self._renderer.set_textures(textures)
         if content.depth is not None:
             gray = Image.fromarray(content.depth).convert("RGB")
             self._depth_view.set_textures(prepare_textures(gray, content.depth))

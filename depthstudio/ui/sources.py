@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from depthstudio.jobs.demo import HAND_AUTHORED
+from depthstudio.portal.demo import HAND_AUTHORED  # not jobs.demo: the studio's start does not need the seeding
 
 __all__ = ["HAND_AUTHORED", "HAND_AUTHORED_LABEL", "depth_source"]
 
