@@ -303,6 +303,13 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(2, 0)
         splitter.setSizes([350, 740, 390])
 
+        # The panels around the GL preview are native child windows: a window holding a QOpenGLWidget flushes
+        # every repaint of any widget in it by compositing the whole window on the GPU (on software GL, ~20-35 ms
+        # per list repaint at 1480x900); a native child is flushed on its own, as in a window without GL (~6 ms).
+        self.native_panels = (bar, left, right)
+        for panel in self.native_panels:
+            panel.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
+
         root = QWidget()
         root_layout = QVBoxLayout(root)
         root_layout.setContentsMargins(0, 0, 0, 0)

@@ -174,3 +174,23 @@ def test_the_neighbours_are_prefetched_once_the_selected_users_frame_is_painted(
     shown = events.index(f"frame {first.id}")
     neighbours = [i for i, e in enumerate(events) if e.startswith("load") and e != f"load {first.id}"]
     assert neighbours and min(neighbours) > shown  # the first user's frame did not share the GIL with them
+
+
+def test_the_panels_around_the_gl_preview_are_flushed_as_their_own_native_windows(qtbot, portal):
+    """A window holding a QOpenGLWidget composites its whole surface on the GPU for any widget's repaint; the
+    list, the chips and the parameter panel live in native child windows, so their repaints skip that."""
+    window = _open(qtbot, portal, [])
+    _settle(qtbot, window)
+    qtbot.waitUntil(window.preview.isValid, timeout=10000)
+    require_gl(window)
+    gl_window = _native_ancestor(window.preview).windowHandle()  # the native window that composites the GL
+    for widget in (window.list, window.chip_area, window.params):
+        handle = _native_ancestor(widget).windowHandle()
+        assert handle is not None and handle is not gl_window, widget
+
+
+def _native_ancestor(widget: Any) -> Any:
+    """The nearest widget (the widget itself or a parent) that has its own native window."""
+    while widget is not None and not (widget.isWindow() or widget.testAttribute(Qt.WidgetAttribute.WA_NativeWindow)):
+        widget = widget.parentWidget()
+    return widget
