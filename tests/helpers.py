@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PIL import Image
@@ -104,3 +105,12 @@ def seed_every_status(url: str, tmp_path: Path) -> tuple[Portal, list[str | None
     with portal.engine.begin() as conn:
         conn.execute(text("UPDATE \"User\" SET \"avatarDepthMap\" = 'https://cdn/x.png' WHERE id = 'u00008'"))
     return portal, avatars
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll a gate's condition (another thread reached a point), failing with ``what`` instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)

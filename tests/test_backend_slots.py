@@ -6,7 +6,6 @@ Set up with gates, never with sleeps."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -21,20 +20,12 @@ from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
 from depthstudio.portal.repository import Portal
 from depthstudio.render.result_layers import attach_layers, depth_levels
-from tests.helpers import make_portal, portal_config, write_avatars
+from tests.helpers import make_portal, portal_config, wait_for, write_avatars
 
 
 def _portal(db_url: str, tmp_path: Path, n: int) -> Portal:
     make_portal(db_url, write_avatars(tmp_path / "avatars", n))
     return Portal.open(portal_config(db_url, tmp_path))
-
-
-def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 class _Counting(SyntheticBackend):
@@ -96,7 +87,7 @@ def test_no_more_backend_calls_than_the_concurrency_while_every_thread_holds_an_
     try:
         # Every thread has fetched its photo and asked for a slot (the three that got one are in the backend,
         # the others retry their wait): the bound is the semaphore's, not the number of threads.
-        _wait_for(lambda: backend.active == 3 and slots.asked >= runner.threads + 3, "every thread at the slots")
+        wait_for(lambda: backend.active == 3 and slots.asked >= runner.threads + 3, "every thread at the slots")
         assert backend.active == 3
     finally:
         backend.release.set()

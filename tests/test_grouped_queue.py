@@ -4,7 +4,6 @@ every claim in it stays fenced by its own token. Races are set up with gates, ne
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
@@ -21,7 +20,7 @@ from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
 from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.tables import attempts, jobs, results
-from tests.helpers import make_portal, portal_config, set_avatar, tiny_result, write_avatars
+from tests.helpers import make_portal, portal_config, set_avatar, tiny_result, wait_for, write_avatars
 
 
 def _portal(db_url: str, tmp_path: Path, n: int) -> tuple[Portal, list[str]]:
@@ -34,14 +33,6 @@ def _enqueue(portal: Portal, avatars: list[str], **kw: object) -> JobQueue:
     q = JobQueue(portal, lease_s=3600.0)
     q.enqueue([(f"u{i:05d}", a) for i, a in enumerate(avatars)], **kw)  # type: ignore[arg-type]
     return q
-
-
-def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 # --- the group call itself ------------------------------------------------------------------------------------
@@ -62,11 +53,11 @@ def test_callers_that_arrive_while_a_batch_runs_form_the_next_batch():
     answers: dict[int, int] = {}
     first = threading.Thread(target=lambda: answers.__setitem__(0, group.call(0)))
     first.start()
-    _wait_for(lambda: len(seen) == 1, "the first batch to start")
+    wait_for(lambda: len(seen) == 1, "the first batch to start")
     others = [threading.Thread(target=lambda i=i: answers.__setitem__(i, group.call(i))) for i in range(1, 6)]
     for t in others:
         t.start()
-    _wait_for(lambda: group.waiting == 5, "five callers behind the first batch")
+    wait_for(lambda: group.waiting == 5, "five callers behind the first batch")
     release.set()
     for t in [first, *others]:
         t.join(30)
@@ -207,7 +198,7 @@ class _HeldFirstBatch(JobQueue):
 
     def complete_many(self, done: list[tuple[ClaimedJob, NewResult]]) -> list[int | None]:
         if sum(self.runner.completions.sizes.values()) == 1:
-            _wait_for(lambda: self.runner.completions.waiting == self.runner.concurrency - 1, "the other results")
+            wait_for(lambda: self.runner.completions.waiting == self.runner.concurrency - 1, "the other results")
         return super().complete_many(done)
 
 
