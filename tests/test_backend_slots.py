@@ -38,6 +38,7 @@ class _Counting(SyntheticBackend):
         self.release = threading.Event()
         self.second = threading.Event()
         self.cv2_threads: list[int] = []
+        self.sources: list[str] = []
 
     def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
         with self.lock:
@@ -45,6 +46,7 @@ class _Counting(SyntheticBackend):
             self.started += 1
             self.peak = max(self.peak, self.active)
             self.cv2_threads.append(cv2.getNumThreads())
+            self.sources.append(avatar.source)
             if self.started == 2:
                 self.second.set()
         try:
@@ -97,6 +99,53 @@ def test_no_more_backend_calls_than_the_concurrency_while_every_thread_holds_an_
     assert backend.peak == 3
     # OpenCV ran single-threaded inside the multi-threaded run, and has its own setting back afterwards.
     assert set(backend.cv2_threads) == {1} and cv2.getNumThreads() == 4
+    portal.close()
+
+
+def test_a_thread_waiting_for_a_backend_slot_drops_a_job_whose_lease_was_lost(db_url, tmp_path):
+    portal = _portal(db_url, tmp_path, 4)
+    backend = _Counting()
+    events: list = []
+    job = GenerateMissingJob(portal, backend, None, portal.config, concurrency=1, on_item=events.append)
+    runner = job.runner
+    slots = _CountingSlots(runner._slots)
+    runner._slots = slots  # type: ignore[assignment]
+    thread = threading.Thread(target=job.run)
+    thread.start()
+    try:
+        wait_for(lambda: backend.active == 1 and slots.asked >= 2, "a thread queued for the slot")
+        with runner._lock:
+            queued = [j for j in runner._in_flight.values() if j.avatar_url not in backend.sources]
+        assert len(queued) == 1
+        runner._lost.add(queued[0].id)  # what the heartbeat does when another worker took the lease
+        wait_for(lambda: any(e.outcome == "lost" for e in events), "the queued thread to drop its job", timeout=10)
+        assert backend.active == 1 and queued[0].avatar_url not in backend.sources
+    finally:
+        backend.release.set()
+        thread.join(60)
+    portal.close()
+
+
+def test_a_thread_waiting_for_a_backend_slot_leaves_on_cancel(db_url, tmp_path):
+    """The one slot is held by a call that will not end; the thread queued behind it gives its job back at once."""
+    portal = _portal(db_url, tmp_path, 4)
+    backend = _Counting()
+    events: list = []
+    job = GenerateMissingJob(portal, backend, None, portal.config, concurrency=1, on_item=events.append)
+    runner = job.runner
+    slots = _CountingSlots(runner._slots)
+    runner._slots = slots  # type: ignore[assignment]
+    thread = threading.Thread(target=job.run)
+    thread.start()
+    try:
+        wait_for(lambda: backend.active == 1 and slots.asked >= 2, "a thread queued for the slot")
+        runner.cancel()
+        wait_for(lambda: any(e.outcome == "cancelled" for e in events), "the queued thread to give up", timeout=10)
+        assert backend.active == 1  # the call in the slot is still running: the wait ended by itself
+    finally:
+        backend.release.set()
+        thread.join(60)
+    assert not thread.is_alive()
     portal.close()
 
 

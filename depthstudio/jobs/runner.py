@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import cv2
 from sqlalchemy.exc import DBAPIError
@@ -219,7 +219,7 @@ class BulkRunner:
             threading.Thread(target=self._loop, args=(until_empty, poll_s), name=f"depthstudio-worker-{i}")
             for i in range(self.threads)
         ]
-        with _OpenCVThreads.single():
+        with _OpenCVThreads.single() if self.threads > 1 else nullcontext():
             for t in threads:
                 t.start()
             try:
