@@ -6,6 +6,8 @@ Set up with gates, never with sleeps."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -18,6 +20,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging.types import Avatar
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
+from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.repository import Portal
 from depthstudio.render.result_layers import attach_layers, depth_levels
 from tests.helpers import make_portal, portal_config, wait_for, write_avatars
@@ -102,51 +105,44 @@ def test_no_more_backend_calls_than_the_concurrency_while_every_thread_holds_an_
     portal.close()
 
 
-def test_a_thread_waiting_for_a_backend_slot_drops_a_job_whose_lease_was_lost(db_url, tmp_path):
+@contextmanager
+def _one_slot_held(db_url: str, tmp_path: Path) -> Iterator[tuple[BulkRunner, _Counting, list]]:
+    """A run at concurrency 1 whose one slot is held by a call that does not end, with a second thread queued
+    for the slot; on leaving, the call is let go and the run finishes."""
     portal = _portal(db_url, tmp_path, 4)
     backend = _Counting()
     events: list = []
     job = GenerateMissingJob(portal, backend, None, portal.config, concurrency=1, on_item=events.append)
-    runner = job.runner
-    slots = _CountingSlots(runner._slots)
-    runner._slots = slots  # type: ignore[assignment]
+    slots = _CountingSlots(job.runner._slots)
+    job.runner._slots = slots  # type: ignore[assignment]
     thread = threading.Thread(target=job.run)
     thread.start()
     try:
         wait_for(lambda: backend.active == 1 and slots.asked >= 2, "a thread queued for the slot")
+        yield job.runner, backend, events
+    finally:
+        backend.release.set()
+        thread.join(60)
+        portal.close()
+    assert not thread.is_alive()
+
+
+def test_a_thread_waiting_for_a_backend_slot_drops_a_job_whose_lease_was_lost(db_url, tmp_path):
+    with _one_slot_held(db_url, tmp_path) as (runner, backend, events):
         with runner._lock:
             queued = [j for j in runner._in_flight.values() if j.avatar_url not in backend.sources]
         assert len(queued) == 1
         runner._lost.add(queued[0].id)  # what the heartbeat does when another worker took the lease
         wait_for(lambda: any(e.outcome == "lost" for e in events), "the queued thread to drop its job", timeout=10)
         assert backend.active == 1 and queued[0].avatar_url not in backend.sources
-    finally:
-        backend.release.set()
-        thread.join(60)
-    portal.close()
 
 
 def test_a_thread_waiting_for_a_backend_slot_leaves_on_cancel(db_url, tmp_path):
-    """The one slot is held by a call that will not end; the thread queued behind it gives its job back at once."""
-    portal = _portal(db_url, tmp_path, 4)
-    backend = _Counting()
-    events: list = []
-    job = GenerateMissingJob(portal, backend, None, portal.config, concurrency=1, on_item=events.append)
-    runner = job.runner
-    slots = _CountingSlots(runner._slots)
-    runner._slots = slots  # type: ignore[assignment]
-    thread = threading.Thread(target=job.run)
-    thread.start()
-    try:
-        wait_for(lambda: backend.active == 1 and slots.asked >= 2, "a thread queued for the slot")
+    """The thread queued behind a call that will not end gives its job back at once."""
+    with _one_slot_held(db_url, tmp_path) as (runner, backend, events):
         runner.cancel()
         wait_for(lambda: any(e.outcome == "cancelled" for e in events), "the queued thread to give up", timeout=10)
         assert backend.active == 1  # the call in the slot is still running: the wait ended by itself
-    finally:
-        backend.release.set()
-        thread.join(60)
-    assert not thread.is_alive()
-    portal.close()
 
 
 class _HeldRecord(JobQueue):
