@@ -55,19 +55,37 @@ class RetryPolicy:
         waiting (a ``CancelToken``'s sleep raises ``Cancelled``).
         """
 
+        # The first try runs bare: tenacity's machinery, built for every call, cost more than a grouped database
+        # round's own work in the bulk runner; it is only needed once a try has failed.
+        try:
+            return fn()
+        except BaseException as exc:
+            if not retry_on(exc):
+                raise
+            first = exc
+        pause = self.delay(1, getattr(first, "retry_after", None))
+        if self.attempts <= 1 or (deadline is not None and time.monotonic() + pause > deadline):
+            give_up(first, 1)
+        if on_retry is not None:
+            on_retry(first, pause)
+        sleep(pause)
+
+        # tenacity counts the tries from here; ``done`` is the bare one above.
+        done = 1
+
         def wait(state: tenacity.RetryCallState) -> float:
-            return self.delay(state.attempt_number, getattr(_error(state), "retry_after", None))
+            return self.delay(state.attempt_number + done, getattr(_error(state), "retry_after", None))
 
         def stop(state: tenacity.RetryCallState) -> bool:
             late = deadline is not None and time.monotonic() + state.upcoming_sleep > deadline
-            return state.attempt_number >= self.attempts or late
+            return state.attempt_number + done >= self.attempts or late
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             if on_retry is not None:
                 on_retry(_error(state), state.upcoming_sleep)
 
         def after_last(state: tenacity.RetryCallState) -> NoReturn:
-            give_up(_error(state), state.attempt_number)
+            give_up(_error(state), state.attempt_number + done)
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(retry_on),
