@@ -29,7 +29,7 @@ from depthstudio.imaging.errors import (
     display_source,
 )
 from depthstudio.imaging.fetch import fetch_bytes
-from depthstudio.imaging.load import load_avatar
+from depthstudio.imaging.load import decode_avatar, load_avatar
 from depthstudio.imaging.types import Avatar, CropBox, FetchPolicy
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "UnsupportedFormatError",
     "UnsupportedSchemeError",
     "crop_square",
+    "decode_avatar",
     "decode_image",
     "display_source",
     "fetch_bytes",

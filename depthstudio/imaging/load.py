@@ -12,7 +12,7 @@ from depthstudio.imaging.errors import ImagingError, UnexpectedImagingError, dis
 from depthstudio.imaging.fetch import fetch_bytes
 from depthstudio.imaging.types import Avatar, FetchPolicy
 
-__all__ = ["load_avatar"]
+__all__ = ["decode_avatar", "load_avatar"]
 
 
 def load_avatar(source: str, policy: FetchPolicy, *, cancel: CancelToken | None = None) -> Avatar:
@@ -25,6 +25,11 @@ def load_avatar(source: str, policy: FetchPolicy, *, cancel: CancelToken | None 
     data, content_type = fetch_bytes(source, policy, cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
+    return decode_avatar(source, data, content_type, policy)
+
+
+def decode_avatar(source: str, data: bytes, content_type: str | None, policy: FetchPolicy) -> Avatar:
+    """The CPU half of ``load_avatar``, for the fetched bytes (the bulk runner fetches outside its CPU stages)."""
     shown = display_source(source)
     decoded = decode_image(data, policy, shown=shown, content_type=content_type)
     try:

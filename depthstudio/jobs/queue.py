@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from depthstudio.depth.postprocess import DepthMap
+from depthstudio.jobs import queue_pg
 from depthstudio.portal.base import upsert_states
 from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
 from depthstudio.portal.repository import Portal, upsert_state, utcnow
@@ -273,6 +274,7 @@ class JobQueue:
         self.portal = portal
         self.engine = portal.engine
         self.lease = dt.timedelta(seconds=lease_s)
+        self.rounds = queue_pg.KeptConnections(self.engine)  # PostgreSQL's one-statement rounds
         u = portal.users
         self._photos = select(u.id, u.avatar).where(u.id.in_(bindparam("b_ids", expanding=True)))
 
@@ -369,24 +371,44 @@ class JobQueue:
 
     @retry_on_disconnect
     def _claim_many(self, worker: str, prefix: str, n: int, batch: str | None, tried: list[bool]) -> list[ClaimedJob]:
-        with write_transaction(self.engine) as conn:
-            rows: list[Any] = []
-            if tried:  # a repeat: maybe the first try committed and only its acknowledgement was lost
-                rows = conn.execute(
-                    select(*_CLAIM_RETURNING).where(jobs.c.lease_token.startswith(prefix), jobs.c.status == RUNNING)
-                ).all()
-            tried.append(True)
-            if rows:
-                attempt_ids = dict(
-                    conn.execute(
-                        select(attempts.c.job_id, func.max(attempts.c.id))
-                        .where(attempts.c.job_id.in_([r.id for r in rows]), attempts.c.worker == worker)
-                        .group_by(attempts.c.job_id)
-                    ).all()
+        if tried:  # a repeat: maybe the first try committed and only its acknowledgement was lost
+            again = self._claimed_before(worker, prefix)
+            if again:
+                return again
+        tried.append(True)
+        if self.engine.dialect.name == "postgresql":
+            with self.rounds.connect() as conn:
+                rows = queue_pg.claim(
+                    conn, self.portal.users, worker=worker, prefix=prefix, n=n, batch=batch, lease=self.lease
                 )
-            else:
-                rows, attempt_ids = self._take(conn, worker, prefix, n, batch)
+            photos = {row.user_id: row.avatar_url for row in rows if row.result_id is None and not row.no_photo}
+            return self._claimed(worker, rows, {row.id: row.attempt_id for row in rows}, photos)
+        with write_transaction(self.engine) as conn:
+            rows, attempt_ids = self._take(conn, worker, prefix, n, batch)
             photos = self._current_photos(conn, rows)
+        return self._claimed(worker, rows, attempt_ids, photos)
+
+    def _claimed_before(self, worker: str, prefix: str) -> list[ClaimedJob]:
+        """The jobs an earlier try of this very claim took (its token prefix), with their attempts."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_CLAIM_RETURNING).where(jobs.c.lease_token.startswith(prefix), jobs.c.status == RUNNING)
+            ).all()
+            if not rows:
+                return []
+            attempt_ids = dict(
+                conn.execute(
+                    select(attempts.c.job_id, func.max(attempts.c.id))
+                    .where(attempts.c.job_id.in_([r.id for r in rows]), attempts.c.worker == worker)
+                    .group_by(attempts.c.job_id)
+                ).all()
+            )
+            photos = self._current_photos(conn, rows)
+            conn.commit()
+        return self._claimed(worker, rows, attempt_ids, photos)
+
+    @staticmethod
+    def _claimed(worker: str, rows: list[Any], attempt_ids: dict[int, int], photos: dict[str, str]) -> list[ClaimedJob]:
         return [
             ClaimedJob(
                 id=row.id,
@@ -525,6 +547,9 @@ class JobQueue:
     @retry_on_disconnect
     def _link_results(self, done: list[tuple[ClaimedJob, NewResult]]) -> dict[int, int]:
         claims = {job.id: (job, new) for job, new in reversed(done)}  # a job listed twice is linked once
+        if self.engine.dialect.name == "postgresql":
+            with self.rounds.connect() as conn:
+                return queue_pg.complete(conn, list(claims.values()))
         with write_transaction(self.engine) as conn:
             tokens = [job.token for job, _ in claims.values()]
             fresh = conn.execute(_FRESH, {"b_ids": list(claims), "b_tokens": tokens}).all()

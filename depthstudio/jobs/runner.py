@@ -7,6 +7,13 @@ the others fetch and check the next photos and record the finished results, so a
 runner's own CPU work (with one thread per slot, the slots freed together by a wave of replies sat idle until
 each thread had post-processed, recorded and claimed again, one after another under the GIL).
 
+The runner's own CPU stages (decoding and checking a photo; post-processing, QA and the layers of a map) run on
+at most as many threads at once as the machine has cores. They are dozens of short numpy/OpenCV/Pillow calls
+that each let the GIL go and take it back; with thirty threads in them at once, every such call handed the GIL
+to another thread and waited to get it back (bulk_job.py, L = 0, C = 16: a million context switches for 3,000
+users, a third of the CPU in the kernel). The waits that are not CPU (fetching the photo, the backend call, the
+database) stay outside that bound.
+
 It is Qt-free and reports through plain callbacks (called from worker threads; the studio bridges them to
 signals). ``stop()`` finishes the items in flight and claims no more; ``cancel()`` abandons them too, putting
 their jobs back in the queue, so the database is consistent either way.
@@ -20,6 +27,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
@@ -34,7 +42,7 @@ from depthstudio.depth.backend import DepthBackend
 from depthstudio.depth.photo_qa import require_suitable, with_photo_checks
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError, PortalError
-from depthstudio.imaging import FetchPolicy, load_avatar
+from depthstudio.imaging import FetchPolicy, decode_avatar, fetch_bytes
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.grouping import GroupCall
 from depthstudio.jobs.progress import (
@@ -61,6 +69,7 @@ log = logging.getLogger(__name__)
 
 
 MAX_AHEAD = 16  # threads preparing or recording items beyond the backend's slots, at most
+CLAIM_AHEAD = 7  # jobs a claim round takes beyond the threads waiting for one, at most (kept for the next ones)
 
 
 class _OpenCVThreads:
@@ -95,6 +104,14 @@ class _LeaseLost(Exception):
     """The job's lease went to another worker while this one was busy with it."""
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or ``taskset`` limits it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def worker_id_for_pid(pid: int) -> str:
     """``host/boot:pid:nonce``: the boot id tells two machines with one host name apart (dead-PID expiry)."""
     return f"{socket.gethostname()}/{boot_id()}:{pid}:{uuid.uuid4().hex[:6]}"
@@ -121,6 +138,7 @@ class BulkRunner:
         on_item: Callable[[ItemEvent], None] | None = None,
         postprocess: PostprocessOptions | None = None,
         ahead: int | None = None,
+        cpu_threads: int | None = None,
     ) -> None:
         self.concurrency = max(1, concurrency)
         # Threads beyond the backend slots: enough to refill every slot at once when a wave of replies frees them.
@@ -130,6 +148,8 @@ class BulkRunner:
         self.queue = JobQueue(portal, lease_s=lease_s)
         self.backend = backend
         self._slots = threading.BoundedSemaphore(self.concurrency)
+        self.cpu_threads = max(1, cpu_threads or available_cores())
+        self._cpu_stage = threading.BoundedSemaphore(self.cpu_threads)
         self.store = store
         self.policy = policy
         self.lease_s = lease_s
@@ -146,7 +166,11 @@ class BulkRunner:
         self.fatal: str | None = None
         self.token = CancelToken()
         self._lock = threading.Lock()
-        self._in_flight: dict[int, ClaimedJob] = {}
+        self._in_flight: dict[int, ClaimedJob] = {}  # every job this run holds a lease on, ready ones too
+        # Claimed ahead by a claim round and not yet picked up: a thread takes one of these without a round of
+        # its own. A round is one network wait whatever it takes, so taking eight cost what taking one did.
+        self._ready: deque[ClaimedJob] = deque()
+        self.claim_ahead = min(self.threads - 1, CLAIM_AHEAD)
         self.batch: str | None = None
         self.tally = Tally(0, lock=self._lock)
         # Threads that need a job, or have a result to record, at the same moment share one transaction.
@@ -219,6 +243,7 @@ class BulkRunner:
             threading.Thread(target=self._loop, args=(until_empty, poll_s), name=f"depthstudio-worker-{i}")
             for i in range(self.threads)
         ]
+        self.queue.rounds.keep = True  # the claim and result rounds keep their connections for the run
         with _OpenCVThreads.single() if self.threads > 1 else nullcontext():
             for t in threads:
                 t.start()
@@ -228,8 +253,10 @@ class BulkRunner:
                         t.join(0.2)
             finally:
                 self._stop.set()
+                self._release_ready()
                 self._finished.set()
                 beat.join(1.0)
+                self.queue.rounds.close()
         self._emit_progress()
         return self.tally.summary(cancelled=self.token.cancelled, fatal=self.fatal)
 
@@ -237,7 +264,7 @@ class BulkRunner:
         failing_since: float | None = None
         while not self._stop.is_set():
             try:
-                job = self.claims.call(None)
+                job = self._next_job()
                 drained = job is None and until_empty and self._nothing_left()
                 failing_since = None
             except Exception as exc:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
@@ -271,6 +298,25 @@ class BulkRunner:
                     self._lost.discard(job.id)
                     self.progress.in_flight -= 1
 
+    def _next_job(self) -> ClaimedJob | None:
+        with self._lock:
+            if self._ready:
+                return self._ready.popleft()
+        return self.claims.call(None)
+
+    def _release_ready(self) -> None:
+        """The jobs claimed ahead that no thread started go back to the queue, their attempt uncounted."""
+        with self._lock:
+            left, self._ready = list(self._ready), deque()
+        for job in left:
+            try:
+                self.queue.release(job)
+            except Exception as exc:  # the database is away: the lease runs out and the job is claimable again
+                log.warning("could not give back job %s (%s); its lease will expire", job.id, type(exc).__name__)
+            with self._lock:
+                self._in_flight.pop(job.id, None)
+                self._lost.discard(job.id)
+
     def _nothing_left(self) -> bool:
         """A lane ends when none of its jobs is left to claim (its in-flight items end with their threads); the
         whole queue's drain also waits for jobs other workers hold, whose lease may lapse to this run."""
@@ -300,8 +346,14 @@ class BulkRunner:
                         self._lost.add(job.id)
 
     def _claim_round(self, batch: list[tuple[None, Future[ClaimedJob | None]]]) -> None:
-        """One claim for every thread that is waiting for a job; those it found none for get None."""
-        claimed = self.queue.claim_many(self.worker_id, len(batch), batch=self.batch)
+        """One claim for every thread that is waiting for a job, and ``claim_ahead`` more for the threads that
+        will ask next (held, and heartbeated, from now on); those it found none for get None."""
+        ahead = 0 if self._stop.is_set() else self.claim_ahead
+        claimed = self.queue.claim_many(self.worker_id, len(batch) + ahead, batch=self.batch)
+        with self._lock:
+            for job in claimed:
+                self._in_flight[job.id] = job
+            self._ready.extend(claimed[len(batch) :])
         for i, (_, future) in enumerate(batch):
             future.set_result(claimed[i] if i < len(claimed) else None)
 
@@ -365,8 +417,11 @@ class BulkRunner:
     def _generate(self, job: ClaimedJob) -> int | None:
         if job.no_photo:
             raise DepthstudioError("the user has no photo (or no longer exists) in the portal", kind="no_photo")
-        avatar = load_avatar(job.avatar_url, self.policy, cancel=self.token)
-        photo_qa = require_suitable(avatar, self.policy.crop_size)  # before any backend call is spent on it
+        data, content_type = fetch_bytes(job.avatar_url, self.policy, cancel=self.token)
+        self.token.raise_if_cancelled()
+        with self._cpu_stage:
+            avatar = decode_avatar(job.avatar_url, data, content_type, self.policy)
+            photo_qa = require_suitable(avatar, self.policy.crop_size)  # before any backend call is spent on it
         failpoint("after_fetch")
         self._check_lease(job)
         with self._backend_slot(job):
@@ -374,16 +429,17 @@ class BulkRunner:
         self.token.raise_if_cancelled()
         failpoint("after_predict")
         self._check_lease(job)
-        depth_map = make_depth_map(prediction, avatar, self.postprocess)
-        depth_map.qa = with_photo_checks(depth_map.qa, photo_qa)
-        new = NewResult.from_depth_map(
-            depth_map,
-            avatar_url=job.avatar_url,
-            avatar_sha256=avatar.sha256,
-            backend=prediction.backend,
-            model=prediction.model,
-        )
-        attach_layers(new, avatar.image)
+        with self._cpu_stage:
+            depth_map = make_depth_map(prediction, avatar, self.postprocess)
+            depth_map.qa = with_photo_checks(depth_map.qa, photo_qa)
+            new = NewResult.from_depth_map(
+                depth_map,
+                avatar_url=job.avatar_url,
+                avatar_sha256=avatar.sha256,
+                backend=prediction.backend,
+                model=prediction.model,
+            )
+            attach_layers(new, avatar.image)
         result_id = self.completions.call((job, new))
         failpoint("after_complete")
         return result_id

@@ -29,6 +29,8 @@ class PhotoServer:
         self.validators = validators
         self.photos: dict[str, tuple[bytes, float]] = {}
         self.requests: list[Request] = []
+        self.hold: dict[str, threading.Event] = {}  # a GET of such a path waits for its event before answering
+        self.held: set[str] = set()  # the held paths whose GET has arrived
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -63,6 +65,10 @@ def _handler_for(server: PhotoServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            gate = server.hold.get(self.path)
+            if gate is not None:
+                server.held.add(self.path)
+                gate.wait(60)
             with server._lock:
                 photo = server.photos.get(self.path)
             inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")

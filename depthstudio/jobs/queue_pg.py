@@ -1,0 +1,233 @@
+"""PostgreSQL's claim round and result round, each ONE statement run in autocommit (data-modifying CTEs).
+
+The generic rounds (jobs/queue.py) are transactions of five to nine statements; with BEGIN, COMMIT and the
+pool's ping, each is a network wait, and a runner's grouped round gives up the GIL at every one of them. Among
+thirty busy threads it then waits its turn to get the GIL back, so a round took 25-40 ms of wall time for 3-5 ms
+of its own work, and the one-round-at-a-time chains of claims and of results bounded the whole run
+(bulk_job.py, L = 0, C = 16: ~160 users/s). One statement is one wait, and a single statement is atomic on its
+own, so the fencing is unchanged: every row it writes is conditional on the claim's token, as in the generic
+rounds (tests/test_grouped_queue.py runs both).
+
+The text is constant (arrays through ``unnest``, not a VALUES list per batch size), so psycopg prepares it after
+a few runs and the server plans it once. The arrays go in psycopg's binary format: in text, every byte of every
+PNG would be written out as hex and every JSON text escaped by a regular expression. It is sent with
+``exec_driver_sql``: SQLAlchemy's compiling of a Core statement cost about as much GIL time as the round itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from depthstudio.portal.base import utcnow
+from depthstudio.portal.schema import UsersTable
+from depthstudio.portal.tables import DONE, FAILED, QUEUED, RUNNING, attempts, jobs, result_blobs, results, user_state
+
+if TYPE_CHECKING:
+    from depthstudio.jobs.queue import ClaimedJob, NewResult
+
+
+class KeptConnections:
+    """Autocommit connections kept between rounds (while ``keep`` is on), so a round is its one statement.
+
+    A connection taken from the pool for each round costs the pool's ping (``pool_pre_ping``): a second network
+    wait per round. A kept connection needs none: one that failed is closed, never kept, and the round's
+    ``retry_on_disconnect`` runs again on a fresh one. Without ``keep`` (one-off callers, which never close the
+    queue) each round takes its connection from the pool and gives it back.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._lock = threading.Lock()
+        self._idle: list[Connection] = []
+        self.keep = False
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._engine.connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            if self.keep:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        """Give every kept connection back to the pool; later rounds take theirs from the pool again."""
+        with self._lock:
+            idle, self._idle, self.keep = self._idle, [], False
+        for conn in idle:
+            conn.close()
+
+
+_NOW = "timezone('UTC', now())"  # the server's clock, naive UTC like every other stored time
+GAVE_UP = "the worker processing this user stopped (crash or kill) on every attempt; giving up"
+
+
+@functools.cache
+def _claim_sql(users_from: str, user_id: str, avatar: str, id_type: str, lane: bool) -> str:
+    """Pick the oldest claimable jobs (others' locks skipped), fail the ones whose worker died on every attempt,
+    take the rest under this claim's token pointed at their user's current photo, close the attempts a dead
+    worker left open, and open this claim's attempts."""
+    photo = (
+        f"(SELECT u.{avatar} FROM {users_from} u WHERE u.{user_id} = CAST(j.user_id AS {id_type})"
+        f" AND u.{avatar} IS NOT NULL AND u.{avatar} <> '')"
+    )
+    return f"""
+WITH pick AS MATERIALIZED (
+    SELECT id, status, attempts, max_attempts FROM {jobs.name}
+    WHERE ((status = '{QUEUED}' AND (not_before IS NULL OR not_before <= {_NOW}))
+           OR (status = '{RUNNING}' AND lease_expires_at < {_NOW})){" AND batch = %(batch)s" if lane else ""}
+    ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED
+), gave_up AS (
+    UPDATE {jobs.name} j SET status = '{FAILED}', error_kind = 'worker_lost', error = %(gave_up)s,
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = %(now)s
+    FROM pick WHERE j.id = pick.id AND pick.status = '{RUNNING}' AND pick.attempts >= pick.max_attempts
+), taken AS (
+    UPDATE {jobs.name} j SET status = '{RUNNING}', lease_owner = %(worker)s, lease_token = %(prefix)s || j.id,
+        lease_expires_at = {_NOW} + %(lease)s, attempts = j.attempts + 1, updated_at = %(now)s,
+        avatar_url = CASE WHEN j.result_id IS NULL THEN COALESCE({photo}, j.avatar_url) ELSE j.avatar_url END
+    FROM pick WHERE j.id = pick.id AND NOT (pick.status = '{RUNNING}' AND pick.attempts >= pick.max_attempts)
+    RETURNING j.id, j.user_id, j.avatar_url, j.publish, j.attempts, j.max_attempts, j.result_id, j.lease_token,
+        j.result_id IS NULL AND {photo} IS NULL AS no_photo
+), lost AS (
+    UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = 'lost'
+    FROM taken WHERE a.job_id = taken.id AND taken.attempts > 1 AND a.finished_at IS NULL
+), opened AS (
+    INSERT INTO {attempts.name} (job_id, worker, started_at) SELECT id, %(worker)s, %(now)s FROM taken
+    RETURNING job_id, id
+)
+SELECT taken.*, opened.id AS attempt_id FROM taken JOIN opened ON opened.job_id = taken.id ORDER BY taken.id
+"""
+
+
+def claim(
+    conn: Connection, users: UsersTable, *, worker: str, prefix: str, n: int, batch: str | None, lease: dt.timedelta
+) -> list[Any]:
+    """Up to ``n`` jobs taken in one statement; rows as the generic claim's plus ``attempt_id`` and ``no_photo``."""
+    prep = conn.dialect.identifier_preparer
+    sql = _claim_sql(
+        prep.format_table(users.id.table),
+        prep.quote(users.id.name),
+        prep.quote(users.avatar.name),
+        users.id.type.compile(dialect=conn.dialect),
+        batch is not None,
+    )
+    params = {
+        "n": n,
+        "batch": batch,
+        "worker": worker,
+        "prefix": prefix,
+        "lease": lease,
+        "now": utcnow(),
+        "gave_up": GAVE_UP,
+    }
+    return list(conn.exec_driver_sql(sql, params).all())
+
+
+_ITEM_COLUMNS = (
+    ("job_id", "int"),
+    ("token", "text"),
+    ("user_id", "text"),
+    ("publish", "bool"),
+    ("attempt_id", "int"),
+    ("avatar_url", "text"),
+    ("avatar_sha256", "text"),
+    ("backend", "text"),
+    ("model", "text"),
+    ("width", "int"),
+    ("height", "int"),
+    ("qa", "text"),
+    ("qa_risk", "float8"),
+    ("postprocess", "text"),
+    ("png8", "bytea"),
+    ("png16", "bytea"),
+    ("plate_png", "bytea"),
+    ("matte_png", "bytea"),
+)
+
+_COMPLETE_SQL = f"""
+WITH item AS (
+    SELECT * FROM unnest({", ".join(f"CAST(%({name})b AS {kind}[])" for name, kind in _ITEM_COLUMNS)})
+        AS t({", ".join(name for name, _ in _ITEM_COLUMNS)})
+), fresh AS MATERIALIZED (
+    SELECT j.id FROM {jobs.name} j JOIN item ON item.job_id = j.id AND item.token = j.lease_token
+    WHERE j.status = '{RUNNING}' AND j.result_id IS NULL ORDER BY j.id FOR UPDATE OF j
+), made AS (
+    INSERT INTO {results.name} (user_id, job_id, avatar_url, avatar_sha256, backend, model, location, width, height,
+        qa, qa_risk, postprocess, created_at)
+    SELECT item.user_id, item.job_id, item.avatar_url, item.avatar_sha256, item.backend, item.model, 'db',
+        item.width, item.height, CAST(item.qa AS json), item.qa_risk, CAST(item.postprocess AS json), %(now)s
+    FROM item JOIN fresh ON fresh.id = item.job_id ORDER BY item.job_id
+    RETURNING id, job_id
+), blobs AS (
+    INSERT INTO {result_blobs.name} (result_id, png8, png16, plate_png, matte_png)
+    SELECT made.id, item.png8, item.png16, item.plate_png, item.matte_png FROM made JOIN item USING (job_id)
+), linked AS (
+    UPDATE {jobs.name} j SET result_id = made.id, updated_at = %(now)s,
+        status = CASE WHEN item.publish THEN j.status ELSE '{DONE}' END,
+        lease_owner = CASE WHEN item.publish THEN j.lease_owner END,
+        lease_expires_at = CASE WHEN item.publish THEN j.lease_expires_at END,
+        error = CASE WHEN item.publish THEN j.error END,
+        error_kind = CASE WHEN item.publish THEN j.error_kind END
+    FROM made JOIN item USING (job_id) WHERE j.id = made.job_id
+), closed AS (
+    UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = 'done', error_kind = NULL, error = NULL
+    FROM made JOIN item USING (job_id) WHERE a.id = item.attempt_id AND NOT item.publish
+), state AS (
+    INSERT INTO {user_state.name} (user_id, job_id, result_id, review_id, updated_at)
+    SELECT item.user_id, made.job_id, made.id, NULL, %(now)s FROM made JOIN item USING (job_id)
+    ON CONFLICT (user_id) DO UPDATE SET job_id = excluded.job_id, result_id = excluded.result_id,
+        review_id = excluded.review_id, updated_at = excluded.updated_at
+)
+SELECT job_id, id FROM made
+"""
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def complete(conn: Connection, held: Sequence[tuple[ClaimedJob, NewResult]]) -> dict[int, int]:
+    """Record each result whose claim still holds its job (one job each), in one statement; {job id: result id}."""
+    columns: dict[str, list[Any]] = {name: [] for name, _ in _ITEM_COLUMNS}
+    for job, new in held:
+        row = (
+            job.id,
+            job.token,
+            job.user_id,
+            job.publish,
+            job.attempt_id,
+            new.avatar_url,
+            new.avatar_sha256,
+            new.backend,
+            new.model,
+            new.width,
+            new.height,
+            _json(new.qa),
+            new.qa_risk,
+            _json(new.postprocess),
+            new.png8,
+            new.png16,
+            new.plate_png,
+            new.matte_png,
+        )
+        for (name, _), value in zip(_ITEM_COLUMNS, row, strict=True):
+            columns[name].append(value)
+    params = {**columns, "now": utcnow()}
+    return {int(job_id): int(result_id) for job_id, result_id in conn.exec_driver_sql(_COMPLETE_SQL, params).all()}
