@@ -183,6 +183,9 @@ def test_two_runners_sharing_a_worker_id_with_a_lapsing_lease_make_one_result_an
     threads: list[threading.Thread] = []
     runner_a = BulkRunner.from_config(portal, _Gate(a_lapses_then_is_cancelled), store, cfg, concurrency=1)
     runner_a.worker_id = worker
+    # A runs one thread: a second thread of A, polling the queue, could re-claim the lapsed job before B does (a
+    # sibling's re-claim is the test above), and then wait behind A's own held backend slot (1 run in 8 hung here).
+    runner_a.threads, runner_a.claim_ahead = 1, 0
     JobQueue(portal).enqueue([("u00000", avatars[0])], publish=True)
     runner_a.run(until_empty=True)
     b_go.set()
