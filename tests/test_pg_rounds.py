@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, select, text
 
+from depthstudio.config import PortalConfig
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.queue import JobQueue
@@ -90,4 +91,38 @@ def test_a_run_gives_its_kept_connections_back_to_the_pool(pg_url, tmp_path):
     assert portal.engine.pool.checkedout() == 0
     with portal.engine.connect() as conn:
         assert set(conn.execute(select(jobs.c.status)).scalars()) == {"done"}
+    portal.close()
+
+
+def test_a_claim_finds_the_photos_of_a_portal_table_in_its_own_schema_with_integer_ids(pg_url, tmp_path):
+    """The one-statement claim reads the users table by its configured, quoted names (not the demo's)."""
+    photos = write_avatars(tmp_path / "avatars", 3)
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text('CREATE SCHEMA "Site"'))
+        conn.execute(text('CREATE TABLE "Site"."Speaker" ("speakerId" INTEGER PRIMARY KEY, "fullName" TEXT,'
+                          ' "photoURL" TEXT, "depthURL" TEXT)'))  # fmt: skip
+        for pk, photo in zip((7, 12, 40), [*photos[:2], None], strict=True):
+            conn.execute(
+                text('INSERT INTO "Site"."Speaker" VALUES (:pk, :n, :p, NULL)'), {"pk": pk, "n": f"S{pk}", "p": photo}
+            )
+    engine.dispose()
+    cfg = portal_config(pg_url, tmp_path)
+    cfg.portal = PortalConfig(url=pg_url, schema="Site", table="Speaker", id_column="speakerId",
+                              name_column="fullName", avatar_column="photoURL", depth_column="depthURL")  # fmt: skip
+    portal = Portal.open(cfg)
+    queue = JobQueue(portal)
+    # queued with photos the users have since replaced: the claim points each job at the current one
+    queue.enqueue([("7", "https://old/7.png"), ("12", "https://old/12.png"), ("40", "https://old/40.png")])
+    claimed = {job.user_id: job for job in queue.claim_many("w", 3)}
+    assert set(claimed) == {"7", "12", "40"}
+    assert (claimed["7"].avatar_url, claimed["12"].avatar_url) == (photos[0], photos[1])
+    assert not claimed["7"].no_photo and not claimed["12"].no_photo and claimed["40"].no_photo
+    with portal.engine.connect() as conn:
+        stored = dict(conn.execute(select(jobs.c.user_id, jobs.c.avatar_url)).all())
+    assert stored == {"7": photos[0], "12": photos[1], "40": "https://old/40.png"}
+    for job in claimed.values():
+        queue.release(job)
+    summary = GenerateMissingJob(portal, SyntheticBackend(), None, cfg, concurrency=2).run()
+    assert summary.ok and summary.progress.done == 2  # the user without a photo is not "missing": not queued
     portal.close()
