@@ -124,6 +124,7 @@ class JobController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread: threading.Thread | None = None
+        self._running = False
         self._job: Any = None
         self._cancel_requested = False
         self.cleanup: Callable[[], None] | None = None  # set by make_job: e.g. close the backend it made
@@ -131,7 +132,9 @@ class JobController(QObject):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """False from the moment the end is announced: the worker thread may still be alive for an instant after
+        its last emit, and a window that heard "finished" must not be told the job is still running."""
+        return self._running
 
     def start(self, title: str, make_job: Callable[[JobController], Any]) -> None:
         """Run ``make_job(self).run()`` on a worker thread; the job reports through ``on_progress``/``on_item``.
@@ -144,6 +147,7 @@ class JobController(QObject):
         self.title = title
         self._job = None
         self._cancel_requested = False
+        self._running = True
         self._thread = threading.Thread(target=self._run, args=(make_job,), name=f"depthstudio-ui-{title}", daemon=True)
         self._thread.start()
 
@@ -166,6 +170,8 @@ class JobController(QObject):
         return not self.running
 
     def _run(self, make_job: Callable[[JobController], Any]) -> None:
+        summary: Any = None
+        error: str | None = None
         try:
             self._job = make_job(self)
             if self._cancel_requested:
@@ -174,11 +180,14 @@ class JobController(QObject):
         except BaseException as exc:
             if not isinstance(exc, DepthstudioError):
                 log.error("%s failed", self.title, exc_info=exc)
-            self.crashed.emit(f"{self.title} stopped: {describe(exc)}")
-            return
+            error = f"{self.title} stopped: {describe(exc)}"
         finally:
             self._close()
-        self.finished.emit(summary)
+            self._running = False
+        if error is not None:
+            self.crashed.emit(error)
+        else:
+            self.finished.emit(summary)
 
     def _close(self) -> None:
         cleanup, self.cleanup = self.cleanup, None

@@ -7,6 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
+
+from depthstudio.errors import DepthstudioError
+from depthstudio.ui.workers import JobController
 
 
 def _settled(qtbot, window) -> None:
@@ -125,3 +129,34 @@ def test_a_task_that_reports_after_its_owner_was_destroyed_is_dropped(qtbot):
     assert pool.waitForDone(10000)
     qtbot.wait(50)  # the queued report is delivered (and dropped) on this thread
     assert answered == []
+
+
+class _Job:
+    """A core job object as the controller drives it: ``run`` returns a summary or raises."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def run(self) -> str:
+        if self.error is not None:
+            raise self.error
+        return "summary"
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_job_controller_is_no_longer_running_when_it_announces_the_end(qtbot):
+    """The window re-enables Generate on "finished"; a click then must not be refused as "still running" because
+    the worker thread had not yet exited (seen in CI: ``bulk.running`` True right after ``stopped``)."""
+    controller = JobController()
+    seen: list[bool] = []
+    record = lambda *_: seen.append(controller.running)  # noqa: E731
+    # a direct connection runs in the worker thread at the emit, while that thread is certainly still alive
+    controller.finished.connect(record, Qt.ConnectionType.DirectConnection)
+    controller.crashed.connect(record, Qt.ConnectionType.DirectConnection)
+    controller.start("ok", lambda _c: _Job())
+    assert controller.wait(10)
+    controller.start("bad", lambda _c: _Job(DepthstudioError("the backend refused", kind="backend")))
+    assert controller.wait(10)
+    assert seen == [False, False]
