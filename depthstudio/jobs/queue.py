@@ -447,7 +447,7 @@ class JobQueue:
                 .values(
                     status=FAILED,
                     error_kind="worker_lost",
-                    error="the worker processing this user stopped (crash or kill) on every attempt; giving up",
+                    error=queue_pg.GAVE_UP,
                     lease_owner=None,
                     lease_token=None,
                     lease_expires_at=None,

@@ -76,6 +76,7 @@ class KeptConnections:
 
 
 _NOW = "timezone('UTC', now())"  # the server's clock, naive UTC like every other stored time
+# the error of a job whose worker died on every attempt, written by both claims (this one and the generic one)
 GAVE_UP = "the worker processing this user stopped (crash or kill) on every attempt; giving up"
 
 
