@@ -12,7 +12,8 @@ at most as many threads at once as the machine has cores. They are dozens of sho
 that each let the GIL go and take it back; with thirty threads in them at once, every such call handed the GIL
 to another thread and waited to get it back (bulk_job.py, L = 0, C = 16: a million context switches for 3,000
 users, a third of the CPU in the kernel). The waits that are not CPU (fetching the photo, the backend call, the
-database) stay outside that bound.
+database) stay outside that bound. How many threads work at all follows what they wait on (``pacing.py``): an
+instant backend on a local SQLite needs the cores' worth, a 250 ms backend every slot's.
 
 It is Qt-free and reports through plain callbacks (called from worker threads; the studio bridges them to
 signals). ``stop()`` finishes the items in flight and claims no more; ``cancel()`` abandons them too, putting
@@ -30,7 +31,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import cv2
 from sqlalchemy.exc import DBAPIError
@@ -45,6 +46,7 @@ from depthstudio.errors import Cancelled, DepthstudioError, PortalError
 from depthstudio.imaging import FetchPolicy, decode_avatar, fetch_bytes
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.grouping import GroupCall
+from depthstudio.jobs.pacing import Pacer
 from depthstudio.jobs.progress import (
     CANCELLED,
     FAILED,
@@ -150,6 +152,7 @@ class BulkRunner:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.cpu_threads = max(1, cpu_threads or available_cores())
         self._cpu_stage = threading.BoundedSemaphore(self.cpu_threads)
+        self.pacer = Pacer(self.threads, self.cpu_threads)  # a new one per run (tests change ``threads``)
         self.store = store
         self.policy = policy
         self.lease_s = lease_s
@@ -214,10 +217,12 @@ class BulkRunner:
     def stop(self) -> None:
         """Finish what is in flight, claim nothing new."""
         self._stop.set()
+        self.pacer.close()
 
     def cancel(self) -> None:
         """Abandon in-flight items too; their jobs go back to the queue."""
         self._stop.set()
+        self.pacer.close()
         self.token.cancel()
 
     # --- running ------------------------------------------------------------------------------------------
@@ -236,11 +241,12 @@ class BulkRunner:
         if total is None:
             total = self.queue.pending(batch=batch)
         self.tally = Tally(total, lock=self._lock)
+        self.pacer = Pacer(self.threads, self.cpu_threads)
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
         beat.start()
         threads = [
-            threading.Thread(target=self._loop, args=(until_empty, poll_s), name=f"depthstudio-worker-{i}")
+            threading.Thread(target=self._loop, args=(i, until_empty, poll_s), name=f"depthstudio-worker-{i}")
             for i in range(self.threads)
         ]
         self.queue.rounds.keep = True  # the claim and result rounds keep their connections for the run
@@ -252,7 +258,7 @@ class BulkRunner:
                     while t.is_alive():
                         t.join(0.2)
             finally:
-                self._stop.set()
+                self._stop.set()  # (parked threads see it within their poll; all have ended here unless interrupted)
                 self._release_ready()
                 self._finished.set()
                 beat.join(1.0)
@@ -260,43 +266,55 @@ class BulkRunner:
         self._emit_progress()
         return self.tally.summary(cancelled=self.token.cancelled, fatal=self.fatal)
 
-    def _loop(self, until_empty: bool, poll_s: float) -> None:
+    def _loop(self, index: int, until_empty: bool, poll_s: float) -> None:
         failing_since: float | None = None
         while not self._stop.is_set():
-            try:
-                job = self._next_job()
-                drained = job is None and until_empty and self._nothing_left()
-                failing_since = None
-            except Exception as exc:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
+            with self.pacer.working(index, self._stop.is_set) as allowed:
+                if not allowed:  # parked until the run stopped or drained
+                    return
+                try:
+                    job = self._next_job()
+                    drained = job is None and until_empty and self._nothing_left()
+                    error: Exception | None = None
+                except Exception as exc:
+                    job, drained, error = None, False, exc
+                if job is not None:
+                    self._work_on(job)
+            if error is not None:  # the database is away: wait (pool_pre_ping reconnects), give up after a while
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - failing_since > self.give_up_s:
                     with self._lock:
-                        self.fatal = f"the database stayed unreachable for {self.give_up_s:.0f} s: {exc}"
+                        self.fatal = f"the database stayed unreachable for {self.give_up_s:.0f} s: {error}"
                     log.error("%s; stopping", self.fatal)
                     self._stop.set()
                     return
-                log.warning("cannot reach the queue (%s); retrying", type(exc).__name__)
+                log.warning("cannot reach the queue (%s); retrying", type(error).__name__)
                 if self._wait(poll_s):
                     return
                 continue
+            failing_since = None
             if job is None:
-                if drained or self._wait(poll_s if not until_empty else min(poll_s, 0.2)):
+                if drained:
+                    self.pacer.close()  # nothing left to claim: the parked threads have nothing to wait for
                     return
-                continue
-            failpoint("after_claim")
+                if self._wait(poll_s if not until_empty else min(poll_s, 0.2)):
+                    return
+
+    def _work_on(self, job: ClaimedJob) -> None:
+        failpoint("after_claim")
+        with self._lock:
+            self._in_flight[job.id] = job
+            self.progress.in_flight += 1
+        try:
+            self._process(job)
+        except Exception:  # even recording the failure failed (database gone): the lease will expire
+            log.exception("could not record the outcome for user %s; the job will be retried", job.user_id)
+        finally:
             with self._lock:
-                self._in_flight[job.id] = job
-                self.progress.in_flight += 1
-            try:
-                self._process(job)
-            except Exception:  # even recording the failure failed (database gone): the lease will expire
-                log.exception("could not record the outcome for user %s; the job will be retried", job.user_id)
-            finally:
-                with self._lock:
-                    self._in_flight.pop(job.id, None)
-                    self._lost.discard(job.id)
-                    self.progress.in_flight -= 1
+                self._in_flight.pop(job.id, None)
+                self._lost.discard(job.id)
+                self.progress.in_flight -= 1
 
     def _next_job(self) -> ClaimedJob | None:
         with self._lock:
@@ -349,7 +367,8 @@ class BulkRunner:
         """One claim for every thread that is waiting for a job, and ``claim_ahead`` more for the threads that
         will ask next (held, and heartbeated, from now on); those it found none for get None."""
         ahead = 0 if self._stop.is_set() else self.claim_ahead
-        claimed = self.queue.claim_many(self.worker_id, len(batch) + ahead, batch=self.batch)
+        with self._round():
+            claimed = self.queue.claim_many(self.worker_id, len(batch) + ahead, batch=self.batch)
         with self._lock:
             for job in claimed:
                 self._in_flight[job.id] = job
@@ -361,7 +380,8 @@ class BulkRunner:
         """The results of every thread that has one ready, in one transaction; if it fails for a reason that is
         not the database being away, each is recorded on its own, so one bad result fails its user alone."""
         try:
-            answers = self.queue.complete_many([item for item, _ in batch])
+            with self._round():
+                answers = self.queue.complete_many([item for item, _ in batch])
         except (PortalError, PoolTimeout):
             raise
         except Exception:
@@ -376,6 +396,11 @@ class BulkRunner:
             return
         for (_, future), answer in zip(batch, answers, strict=True):
             future.set_result(answer)
+
+    def _round(self) -> AbstractContextManager[None]:
+        """A claim or result round on SQLite is this process's own CPU work (the database runs in it), not a wait
+        the pacer should cover with another thread; on a database server it is a wait."""
+        return self.pacer.busy() if self.queue.engine.dialect.name == "sqlite" else nullcontext()
 
     # --- one item -----------------------------------------------------------------------------------------
 
@@ -419,7 +444,7 @@ class BulkRunner:
             raise DepthstudioError("the user has no photo (or no longer exists) in the portal", kind="no_photo")
         data, content_type = fetch_bytes(job.avatar_url, self.policy, cancel=self.token)
         self.token.raise_if_cancelled()
-        with self._cpu_stage:
+        with self.pacer.busy(), self._cpu_stage:
             avatar = decode_avatar(job.avatar_url, data, content_type, self.policy)
             photo_qa = require_suitable(avatar, self.policy.crop_size)  # before any backend call is spent on it
         failpoint("after_fetch")
@@ -429,7 +454,7 @@ class BulkRunner:
         self.token.raise_if_cancelled()
         failpoint("after_predict")
         self._check_lease(job)
-        with self._cpu_stage:
+        with self.pacer.busy(), self._cpu_stage:
             depth_map = make_depth_map(prediction, avatar, self.postprocess)
             depth_map.qa = with_photo_checks(depth_map.qa, photo_qa)
             new = NewResult.from_depth_map(
@@ -447,9 +472,10 @@ class BulkRunner:
     @contextmanager
     def _backend_slot(self, job: ClaimedJob) -> Iterator[None]:
         """One of the ``concurrency`` backend calls; the wait for it ends on cancel or a lost lease."""
-        while not self._slots.acquire(timeout=0.1):
-            self.token.raise_if_cancelled()
-            self._check_lease(job)
+        with self.pacer.busy():  # a queue for a bounded resource, not a wait more threads would cover
+            while not self._slots.acquire(timeout=0.1):
+                self.token.raise_if_cancelled()
+                self._check_lease(job)
         try:
             yield
         finally:

@@ -1,0 +1,193 @@
+"""The pacer: a run works with its cores plus as many threads as it sees waiting, parks the rest between items, and
+grows again as soon as its items wait. The pacer's own rules run on a test clock, with gates for the parked
+threads; the two runs check that a real run settles at its cores with an instant backend and reaches every
+backend slot again when the backend slows down."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from depthstudio.cancel import CancelToken
+from depthstudio.depth.backend import DepthPrediction
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.imaging.types import Avatar
+from depthstudio.jobs import pacing
+from depthstudio.jobs.pacing import Pacer
+from depthstudio.jobs.runner import BulkRunner
+from depthstudio.portal.repository import Portal
+from tests.helpers import make_portal, portal_config, wait_for, write_avatars
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _never() -> bool:
+    return False
+
+
+def _window(pacer: Pacer, clock: _Clock, *, waiting: int, busy: int = 0) -> None:
+    """One window in which ``waiting`` threads wait and ``busy`` are in a CPU stage, all the window long (as index
+    0, which is never parked: the counts are what matters here)."""
+    held = [pacer.working(0, _never) for _ in range(waiting + busy)]
+    for cm in held:
+        assert cm.__enter__() is True
+    stages = [pacer.busy() for _ in range(busy)]
+    for cm in stages:
+        cm.__enter__()
+    clock.now += pacing.WINDOW_S
+    for cm in stages:
+        cm.__exit__(None, None, None)
+    for cm in held:
+        cm.__exit__(None, None, None)
+
+
+def test_a_run_whose_threads_never_wait_works_with_its_cores_only():
+    clock = _Clock()
+    pacer = Pacer(32, 2, clock=clock)
+    assert pacer.limit == 32  # every thread until a window has been measured
+    _window(pacer, clock, waiting=0, busy=2)
+    assert pacer.limit == 2 and pacer.limits == [2]
+
+
+def test_the_limit_is_the_cores_plus_half_again_the_threads_seen_waiting():
+    clock = _Clock()
+    pacer = Pacer(32, 2, clock=clock)
+    _window(pacer, clock, waiting=4, busy=2)
+    assert pacer.limit == 2 + 6
+    _window(pacer, clock, waiting=0, busy=2)
+    _window(pacer, clock, waiting=40, busy=0)  # more waiting than there are threads: all of them, no more
+    assert pacer.limits == [8, 2, 32]
+
+
+def test_a_thread_over_the_limit_parks_until_the_waits_raise_it():
+    clock = _Clock()
+    pacer = Pacer(8, 2, clock=clock)
+    _window(pacer, clock, waiting=0, busy=2)
+    assert pacer.limit == 2
+    entered = threading.Event()
+    answers: list[bool] = []
+
+    def fifth() -> None:
+        with pacer.working(5, _never) as allowed:
+            answers.append(allowed)
+            entered.set()
+
+    thread = threading.Thread(target=fifth, daemon=True)
+    thread.start()
+    try:
+        assert not entered.wait(0.2)  # parked: thread 5 of a limit of 2
+        _window(pacer, clock, waiting=2, busy=0)  # two threads waiting: 2 + 3 = 5, thread 5 still over it
+        assert pacer.limit == 5 and not entered.wait(0.2)
+        _window(pacer, clock, waiting=3, busy=0)
+        assert pacer.limit == 6
+        assert entered.wait(5) and answers == [True]
+    finally:
+        pacer.close()
+        thread.join(5)
+
+
+def test_closing_sends_the_parked_threads_away_but_not_one_that_was_working():
+    clock = _Clock()
+    pacer = Pacer(8, 2, clock=clock)
+    _window(pacer, clock, waiting=0, busy=2)
+    answers: list[bool] = []
+    thread = threading.Thread(target=lambda: answers.append(pacer.working(6, _never).__enter__()), daemon=True)
+    thread.start()
+    wait_for(lambda: thread.is_alive(), "the parked thread")
+    pacer.close()
+    thread.join(5)
+    assert answers == [False]  # it held nothing and there is nothing left to claim
+    # A thread that was working when the lane drained goes on (its item may come back for a retry), over the
+    # limit or not, and the limit no longer moves.
+    with pacer.working(7, _never) as allowed:
+        assert allowed
+    _window(pacer, clock, waiting=0, busy=1)
+    assert pacer.limits == [2]
+
+
+def test_a_stop_sends_a_parked_thread_away():
+    clock = _Clock()
+    pacer = Pacer(8, 2, clock=clock)
+    _window(pacer, clock, waiting=0, busy=2)
+    stop = threading.Event()
+    answers: list[bool] = []
+    thread = threading.Thread(target=lambda: answers.append(pacer.working(3, stop.is_set).__enter__()), daemon=True)
+    thread.start()
+    stop.set()  # not notified: the parked thread looks again on its own
+    thread.join(5)
+    assert answers == [False]
+
+
+class _SlowsDown(SyntheticBackend):
+    """Answers at once for the first ``instant`` calls, then takes ``latency`` each; counts the calls in flight."""
+
+    def __init__(self, instant: int, latency: float) -> None:
+        super().__init__()
+        self.instant, self.slow = instant, latency
+        self.lock = threading.Lock()
+        self.active = self.peak_slow = 0
+
+    def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
+        with self.lock:
+            self.calls += 1
+            slow = self.calls > self.instant
+            self.active += 1
+            if slow:
+                self.peak_slow = max(self.peak_slow, self.active)
+        try:
+            if slow:
+                (cancel or CancelToken()).sleep(self.slow)
+            return super().predict(avatar, cancel=cancel)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def _runner(db_url: str, tmp_path: Path, n: int, backend: SyntheticBackend, **kw: object) -> BulkRunner:
+    avatars = write_avatars(tmp_path / "avatars", n)
+    make_portal(db_url, avatars)
+    cfg = portal_config(db_url, tmp_path)
+    runner = BulkRunner(Portal.open(cfg), backend, None, policy=cfg.fetch.policy(), **kw)  # type: ignore[arg-type]
+    runner.queue.enqueue([(f"u{i:05d}", a) for i, a in enumerate(avatars)])
+    return runner
+
+
+@pytest.fixture
+def short_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pacing, "WINDOW_S", 0.03)
+
+
+def test_with_an_instant_backend_on_sqlite_a_run_settles_at_its_cores(tmp_path, short_windows):
+    # SQLite's rounds are this process's CPU, not waits: nothing but the photo reads and the (instant) backend
+    # waits, so the run parks all but its cores.
+    runner = _runner(
+        f"sqlite:///{tmp_path / 'portal.sqlite3'}", tmp_path, 150, SyntheticBackend(), concurrency=8, cpu_threads=2
+    )
+    assert runner.threads == 16
+    summary = runner.run(until_empty=True)
+    assert summary.ok and summary.progress.done == 150
+    assert runner.pacer.limits and min(runner.pacer.limits) == runner.cpu_threads, runner.pacer.limits
+    runner.portal.close()
+
+
+def test_a_paced_run_reaches_every_backend_slot_again_when_the_backend_slows_down(db_url, tmp_path, short_windows):
+    backend = _SlowsDown(instant=100, latency=0.1)
+    runner = _runner(db_url, tmp_path, 190, backend, concurrency=6, cpu_threads=2)
+    summary = runner.run(until_empty=True)
+    assert summary.ok and summary.progress.done == 190
+    limits = runner.pacer.limits
+    # it parked threads while the backend answered at once, and took them back when it slowed down (the run's
+    # tail, with few users left, may park them again)
+    first_low = next((i for i, n in enumerate(limits) if n < runner.concurrency), None)
+    assert first_low is not None, limits
+    assert max(limits[first_low:]) >= runner.concurrency + 2, limits
+    assert backend.peak_slow == runner.concurrency  # every slot in use again
+    runner.portal.close()
