@@ -53,7 +53,16 @@ def _fresh_db(base: str | None, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def run_once(users: int, latency: float, concurrency: int, db: str | None, tmp: Path, avatars: list[str]) -> float:
+def run_once(
+    users: int,
+    latency: float,
+    concurrency: int,
+    db: str | None,
+    tmp: Path,
+    avatars: list[str],
+    paced: list[str] | None = None,
+) -> float:
+    """Users per second of one run; ``paced`` gets how many of its threads the pacer let work (``limit/threads``)."""
     with _fresh_db(db, tmp) as url:
         make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
         cfg = portal_config(url, tmp)
@@ -63,6 +72,8 @@ def run_once(users: int, latency: float, concurrency: int, db: str | None, tmp: 
             t0 = time.perf_counter()
             summary = job.run()
             elapsed = time.perf_counter() - t0
+            if paced is not None:
+                paced.append(f"{job.runner.pacer.limit}/{job.runner.threads}")
         finally:
             portal.close()
         assert summary.ok and summary.progress.done == users, summary.line()
@@ -90,8 +101,9 @@ def main() -> None:
         tmp = Path(d)
         os.environ["DEPTHSTUDIO_DATA_DIR"] = str(tmp / "data")
         avatars = write_avatars(tmp / "avatars", 100, size=128)
-        free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, avatars)
-        measured = run_once(args.users, args.latency, args.concurrency, args.db, tmp, avatars)
+        paced: list[str] = []
+        free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, avatars, paced)
+        measured = run_once(args.users, args.latency, args.concurrency, args.db, tmp, avatars, paced)
     ideal = args.concurrency / args.latency
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"database            : {'PostgreSQL' if args.db else 'SQLite'}")
@@ -100,6 +112,9 @@ def main() -> None:
     print(f"measured            : {measured:.1f} users/s")
     print(f"ideal C / L         : {ideal:.1f} users/s")
     print(f"ratio measured/ideal: {measured / ideal:.2f}")
+    print(
+        f"threads working     : {paced[0]} at L = 0, {paced[1]} at L = {args.latency * 1000:.0f} ms (paced / started)"
+    )
     print(f"peak RSS            : {rss_mb:.0f} MB")
     figures = {
         "database": "postgresql" if args.db else "sqlite",
@@ -110,6 +125,7 @@ def main() -> None:
         "measured_users_per_s": round(measured, 1),
         "ideal_users_per_s": round(ideal, 1),
         "ratio": round(measured / ideal, 3),
+        "threads_working": paced,
     }
     print(json.dumps(figures))
 
