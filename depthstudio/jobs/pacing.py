@@ -1,14 +1,15 @@
-"""How many of a run's threads work at once: the cores, plus as many as are, on average, waiting.
+"""How many of a run's threads work at once: the cores, plus half again as many as are, on average, waiting.
 
 A run starts enough threads to keep every backend slot busy while others prepare and record items (``concurrency``
 plus up to 16 more). That many are needed only when items wait: on a backend that answers in 250 ms, on a photo
 server, on a database across the network, on an upload. When nothing waits (a backend that answers at once, a
 local SQLite), the extra threads only take turns at the GIL and at the runner's own locks: with 32 threads instead
 of 2 the same 2,000-user run went ~12 % slower (bulk_job.py, L = 0, concurrency 16: a context switch count 2.8x as
-high). The pacer measures, over short windows, how many working threads are waiting (neither in a CPU stage nor
-queued for one or for a backend slot) and lets that many beyond the cores work; the rest are parked between items,
-holding nothing. This is Little's law measured in place: the average number waiting is the arrival rate times the
-wait, whatever the wait is made of, so no part of the run has to say what kind of backend or database it has.
+high). The pacer measures, over short windows, how many working threads are waiting (not in what the runner marks
+as its own CPU work: its CPU stages and their queue, the queue for a backend slot, and on SQLite, which runs inside
+the process, the database rounds) and lets half as many again work beyond the cores; the rest are parked between
+items, holding nothing. This is Little's law measured in place: the average number waiting is the arrival rate
+times the wait, whatever the wait is made of, so the backend and the photo server need not say how slow they are.
 
 It grows as fast as waits appear: with every working thread waiting (a backend that slowed down), the next limit
 is half as high again plus the cores, so a run that was pacing for an instant backend has 16 slots' worth of
