@@ -6,6 +6,7 @@ backend slot again when the backend slows down."""
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -33,61 +34,121 @@ def _never() -> bool:
     return False
 
 
-def _window(pacer: Pacer, clock: _Clock, *, waiting: int, busy: int = 0) -> None:
-    """One window in which ``waiting`` threads wait and ``busy`` are in a CPU stage, all the window long (as index
-    0, which is never parked: the counts are what matters here)."""
-    held = [pacer.working(0, _never) for _ in range(waiting + busy)]
-    for cm in held:
-        assert cm.__enter__() is True
-    stages = [pacer.busy() for _ in range(busy)]
-    for cm in stages:
-        cm.__enter__()
+def _no_cpu() -> float:
+    """The threads' CPU clock of these tests: they use none, so all their time out of a CPU stage is a wait."""
+    return 0.0
+
+
+class _CpuClock:
+    """Each thread's CPU clock, moved by the test: a thread "computes" by adding to its own."""
+
+    def __init__(self) -> None:
+        self.used: dict[int, float] = {}
+
+    def __call__(self) -> float:
+        return self.used.get(threading.get_ident(), 0.0)
+
+    def spend(self, seconds: float) -> None:
+        self.used[threading.get_ident()] = self() + seconds
+
+
+def _window(
+    pacer: Pacer,
+    clock: _Clock,
+    *,
+    waiting: int = 0,
+    busy: int = 0,
+    computing: int = 0,
+    computing_share: float = 1.0,
+    cpu: _CpuClock | None = None,
+) -> None:
+    """One window in which ``waiting`` threads wait, ``busy`` are in a CPU stage and ``computing`` are outside the
+    stages using the CPU ``computing_share`` of the time, all the window long (each as index 0, which is never
+    parked: the counts matter here)."""
+    inside = threading.Semaphore(0)
+    leave = threading.Event()
+
+    def thread(kind: str) -> None:
+        with pacer.working(0, _never) as allowed:
+            assert allowed
+            with pacer.busy() if kind == "busy" else nullcontext():
+                inside.release()
+                leave.wait(10)
+                if kind == "computing":
+                    assert cpu is not None
+                    cpu.spend(pacing.WINDOW_S * computing_share)
+
+    kinds = ["busy"] * busy + ["computing"] * computing + ["waiting"] * waiting
+    threads = [threading.Thread(target=thread, args=(kind,), daemon=True) for kind in kinds]
+    for t in threads:
+        t.start()
+    for _ in threads:
+        assert inside.acquire(timeout=10)
     clock.now += pacing.WINDOW_S
-    for cm in stages:
-        cm.__exit__(None, None, None)
-    for cm in held:
-        cm.__exit__(None, None, None)
+    leave.set()
+    for t in threads:
+        t.join(10)
+    with pacer.working(0, _never):  # the window is closed by the next start after its end
+        pass
 
 
 def test_a_run_whose_threads_never_wait_works_with_its_cores_only():
     clock = _Clock()
-    pacer = Pacer(32, 2, clock=clock)
+    pacer = Pacer(32, 2, clock=clock, cpu_clock=_no_cpu)
     assert pacer.limit == 32  # every thread until a window has been measured
     _window(pacer, clock, waiting=0, busy=2)
     assert pacer.limit == 2 and pacer.limits == [2]
 
 
-def test_the_limit_is_the_cores_plus_half_again_the_threads_seen_waiting():
+def test_the_limit_is_the_cores_plus_three_times_the_threads_seen_waiting():
     clock = _Clock()
-    pacer = Pacer(32, 2, clock=clock)
+    pacer = Pacer(32, 2, clock=clock, cpu_clock=_no_cpu)
     _window(pacer, clock, waiting=4, busy=2)
-    assert pacer.limit == 2 + 6
+    assert pacer.limit == 2 + 12
     _window(pacer, clock, waiting=0, busy=2)
     _window(pacer, clock, waiting=40, busy=0)  # more waiting than there are threads: all of them, no more
-    assert pacer.limits == [8, 2, 32]
+    assert pacer.limits == [14, 2, 32]
+
+
+def test_less_than_one_thread_waiting_is_not_worth_a_thread():
+    clock, cpu = _Clock(), _CpuClock()
+    pacer = Pacer(32, 2, clock=clock, cpu_clock=cpu)
+    _window(pacer, clock, busy=2, computing=2, computing_share=0.6, cpu=cpu)  # each waits 40 %: 0.8 threads
+    assert pacer.limit == 2
+    _window(pacer, clock, busy=2, computing=2, computing_share=0.4, cpu=cpu)  # 60 %: 1.2, 2 + floor(3.6)
+    assert pacer.limits == [2, 5]
+
+
+def test_time_out_of_the_stages_spent_computing_is_not_a_wait():
+    # e.g. a backend that computes in this process, or the code between the stages: another thread would not
+    # make it go faster
+    clock, cpu = _Clock(), _CpuClock()
+    pacer = Pacer(32, 2, clock=clock, cpu_clock=cpu)
+    _window(pacer, clock, waiting=1, busy=1, computing=3, cpu=cpu)
+    assert pacer.limit == 2 + 3
 
 
 def test_a_thread_over_the_limit_parks_until_the_waits_raise_it():
     clock = _Clock()
-    pacer = Pacer(8, 2, clock=clock)
+    pacer = Pacer(10, 2, clock=clock, cpu_clock=_no_cpu)
     _window(pacer, clock, waiting=0, busy=2)
     assert pacer.limit == 2
     entered = threading.Event()
     answers: list[bool] = []
 
-    def fifth() -> None:
-        with pacer.working(5, _never) as allowed:
+    def seventh() -> None:
+        with pacer.working(6, _never) as allowed:
             answers.append(allowed)
             entered.set()
 
-    thread = threading.Thread(target=fifth, daemon=True)
+    thread = threading.Thread(target=seventh, daemon=True)
     thread.start()
     try:
-        assert not entered.wait(0.2)  # parked: thread 5 of a limit of 2
-        _window(pacer, clock, waiting=2, busy=0)  # two threads waiting: 2 + 3 = 5, thread 5 still over it
+        assert not entered.wait(0.2)  # parked: thread 6 of a limit of 2
+        _window(pacer, clock, waiting=1, busy=0)  # one thread waiting: 2 + 3 = 5, thread 6 still over it
         assert pacer.limit == 5 and not entered.wait(0.2)
-        _window(pacer, clock, waiting=3, busy=0)
-        assert pacer.limit == 6
+        _window(pacer, clock, waiting=2, busy=0)
+        assert pacer.limit == 8
         assert entered.wait(5) and answers == [True]
     finally:
         pacer.close()
@@ -96,7 +157,7 @@ def test_a_thread_over_the_limit_parks_until_the_waits_raise_it():
 
 def test_closing_sends_the_parked_threads_away_but_not_one_that_was_working():
     clock = _Clock()
-    pacer = Pacer(8, 2, clock=clock)
+    pacer = Pacer(8, 2, clock=clock, cpu_clock=_no_cpu)
     _window(pacer, clock, waiting=0, busy=2)
     answers: list[bool] = []
     thread = threading.Thread(target=lambda: answers.append(pacer.working(6, _never).__enter__()), daemon=True)
@@ -115,7 +176,7 @@ def test_closing_sends_the_parked_threads_away_but_not_one_that_was_working():
 
 def test_a_stop_sends_a_parked_thread_away():
     clock = _Clock()
-    pacer = Pacer(8, 2, clock=clock)
+    pacer = Pacer(8, 2, clock=clock, cpu_clock=_no_cpu)
     _window(pacer, clock, waiting=0, busy=2)
     stop = threading.Event()
     answers: list[bool] = []
