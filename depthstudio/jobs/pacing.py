@@ -51,7 +51,7 @@ class Pacer:
         self.limit = self.threads  # all of them until the first window has measured the waits
         self.limits: list[int] = []  # every limit set, in order (the benchmark and the tests read it)
         self._clock, self._cpu_clock = clock, cpu_clock
-        self._mine = threading.local()  # per thread: busy depth, its CPU clock when its last waiting stretch began
+        self._mine = threading.local()  # per thread: its CPU clock when its last waiting stretch began
         self._cv = threading.Condition(threading.Lock())
         self._working = 0  # threads holding or claiming an item
         self._busy = 0  # of those: in a CPU stage or queued for one, or queued for a backend slot
@@ -84,7 +84,7 @@ class Pacer:
                     self._set_limit(max(0.0, self._area) / (now - self._window))
                     self._area, self._window = 0.0, now
         if allowed:
-            self._mine.depth, self._mine.cpu = 0, self._cpu_clock()
+            self._mine.cpu = self._cpu_clock()
         else:
             yield False
             return
@@ -101,15 +101,7 @@ class Pacer:
     @contextmanager
     def busy(self) -> Iterator[None]:
         """Around a CPU stage (with its queue) or a wait for a backend slot: time that is not a wait."""
-        mine = self._mine
-        mine.depth += 1
-        if mine.depth > 1:  # already counted busy
-            try:
-                yield
-            finally:
-                mine.depth -= 1
-            return
-        used = self._cpu_clock() - mine.cpu
+        used = self._cpu_clock() - self._mine.cpu
         with self._cv:
             self._tick(self._clock())
             self._area -= used
@@ -117,8 +109,7 @@ class Pacer:
         try:
             yield
         finally:
-            mine.depth -= 1
-            mine.cpu = self._cpu_clock()
+            self._mine.cpu = self._cpu_clock()
             with self._cv:
                 self._tick(self._clock())
                 self._busy -= 1

@@ -148,6 +148,7 @@ class BulkRunner:
         fit_pool(portal, self.threads)  # before the queue takes the portal's engine
         self.portal = portal
         self.queue = JobQueue(portal, lease_s=lease_s)
+        self._rounds_in_process = self.queue.engine.dialect.name == "sqlite"
         self.backend = backend
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.cpu_threads = max(1, cpu_threads or available_cores())
@@ -400,7 +401,7 @@ class BulkRunner:
     def _round(self) -> AbstractContextManager[None]:
         """A claim or result round on SQLite is this process's own CPU work (the database runs in it), not a wait
         the pacer should cover with another thread; on a database server it is a wait."""
-        return self.pacer.busy() if self.queue.engine.dialect.name == "sqlite" else nullcontext()
+        return self.pacer.busy() if self._rounds_in_process else nullcontext()
 
     # --- one item -----------------------------------------------------------------------------------------
 
