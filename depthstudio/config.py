@@ -75,6 +75,7 @@ class DepthConfig:
     model_sha256: str = ""  # ... and the file's checksum that goes with it
     model_size: int = 0  # ... and its size in bytes
     batch_gather_ms: float = 10.0  # how long the inference worker waits to fill a batch
+    tensorrt: bool = False  # ONNX Runtime's TensorRT provider first (fp16 engines cached in the data dir)
 
 
 @dataclass

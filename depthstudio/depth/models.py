@@ -71,9 +71,12 @@ DA_V2_SMALL_ONNX_FP16 = replace(
 
 MODELS: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX}
 FP16: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX_FP16}
-# ONNX Runtime's GPU providers, tried in this order before the CPU; they run a half-precision graph at full speed.
-# The CPU provider computes most fp16 ops by converting back to fp32 (slower than the fp32 file): it keeps fp32.
+# ONNX Runtime's GPU providers, tried in this order before the CPU (TensorRT goes first when depth.tensorrt is set).
 GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
+# The providers that get the half-precision file. CUDA and TensorRT run fp16 on tensor cores. The CPU provider computes
+# most fp16 ops by converting back to fp32 (slower than the fp32 file); CoreML and DirectML choose their own
+# precision from an fp32 graph, and a node they leave to the CPU would run in fp16 there: they keep fp32.
+HALF_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 def hub_endpoint() -> str:
@@ -116,7 +119,8 @@ def from_config(config: Any) -> ModelFile:
 
 
 def for_provider(config: Any, provider: str) -> ModelFile:
-    """The file to run on ``provider``: fp16 on a GPU provider (``depth.dtype`` auto or float16), fp32 on the CPU.
+    """The file to run on ``provider``: fp16 on CUDA/TensorRT (``depth.dtype`` auto), fp32 elsewhere; ``float16``
+    asks for the fp16 file on any provider.
 
     A mirror's own pin (``depth.model_revision``/``model_sha256``/``model_size``) describes one file, the fp32 one,
     so with it set fp32 is used everywhere; ``depth.dtype=float32`` keeps fp32 on a GPU too.
@@ -127,7 +131,7 @@ def for_provider(config: Any, provider: str) -> ModelFile:
         raise ConfigError(f"depth.dtype={dtype!r}: the ONNX runtime runs auto, float32 or float16")
     mirrored = bool(config.model_revision or config.model_sha256 or config.model_size)
     half = FP16.get(fp32.name)
-    if half is None or mirrored or dtype == "float32" or (dtype == "auto" and provider not in GPU_PROVIDERS):
+    if half is None or mirrored or dtype == "float32" or (dtype == "auto" and provider not in HALF_PROVIDERS):
         return fp32
     return half
 

@@ -84,6 +84,7 @@ class BulkPanel(QWidget):
     stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
     message = Signal(str)
     backend_described = Signal(str)  # which backend and model the run uses (depthstudio.depth.factory.describe)
+    device_explained = Signal(str)  # which device runs and why (depthstudio.depth.factory.explain); "" if none
     go_to_user = Signal(str)  # a double-click on a failure
 
     def __init__(
@@ -176,13 +177,17 @@ class BulkPanel(QWidget):
         download = ModelDownload(self)
 
         def make(c: JobController) -> Any:
-            from depthstudio.depth.factory import describe
+            from depthstudio.depth.factory import describe, explain, install_hint
             from depthstudio.jobs.generate import GenerateMissingJob
 
             ids = user_ids() if callable(user_ids) else user_ids
             backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
             self.backend_described.emit(describe(backend))
+            self.device_explained.emit(explain(backend) or "")
+            hint = install_hint(backend)
+            if hint:
+                self.message.emit(hint)
             store = self.store_factory(self.config) if not self.config.studio.review_required else None
             return GenerateMissingJob(
                 self.portal,

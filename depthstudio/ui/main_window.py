@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         self.backend_label.setObjectName("hint")
         self.backend_label.setTextFormat(Qt.TextFormat.PlainText)
         self.bulk.backend_described.connect(lambda text: self.backend_label.setText(f"Depth: {text}"))
+        self.bulk.device_explained.connect(self.backend_label.setToolTip)
         self.failures = FailuresPanel(portal, self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.failures)
         self.failures.hide()
