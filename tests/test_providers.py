@@ -33,19 +33,6 @@ def _avatars(n: int, size: int = 64) -> list:
     ]
 
 
-@pytest.fixture
-def fake_nvidia_smi(tmp_path, monkeypatch):
-    """An ``nvidia-smi`` on PATH that names one H100, as the real tool answers the query devices.py sends."""
-    tool = tmp_path / "bin" / "nvidia-smi"
-    tool.parent.mkdir()
-    tool.write_text('#!/bin/sh\n[ "$1" = "--query-gpu=name" ] && echo "NVIDIA H100 80GB HBM3" && exit 0\nexit 9\n')
-    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
-    devices.nvidia_gpu.cache_clear()
-    yield
-    devices.nvidia_gpu.cache_clear()
-
-
 def test_tensorrt_goes_first_only_when_asked_and_gpu_providers_precede_the_cpu():
     available = [CPU, "DmlExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
     assert choose_providers(available) == ["CUDAExecutionProvider", "DmlExecutionProvider", CPU]
@@ -95,10 +82,10 @@ def test_an_idle_nvidia_gpu_gets_one_line_saying_what_to_install(tiny_onnx, fake
     prep = tiny_onnx.torch_backend.preprocessing
     backend = OnnxBackend(tiny_onnx.path, model="tiny", preprocessing=prep)
     assert backend.device == "cpu"
-    assert backend.hint is not None and "\n" not in backend.hint
-    assert "NVIDIA H100 80GB HBM3" in backend.hint and devices.INSTALL_NVIDIA_ORT in backend.hint
-    assert backend.why().startswith("depth runs on cpu (CPUExecutionProvider, float32)")
-    assert backend.hint in backend.why()
+    hint = str(backend.hint)
+    assert "\n" not in hint and "NVIDIA H100 80GB HBM3" in hint and devices.INSTALL_NVIDIA_ORT in hint
+    assert backend.why().startswith("depth runs on cpu (CPUExecutionProvider, float32)") and hint in backend.why()
+    assert backend.hint.short() == f"NVIDIA H100 80GB HBM3 idle: {devices.INSTALL_NVIDIA_ORT}"
 
 
 def test_asking_for_the_cpu_gives_no_install_hint(tiny_onnx, fake_nvidia_smi):
@@ -174,3 +161,52 @@ def test_the_tensorrt_engine_cache_lives_in_the_data_dir(monkeypatch, tmp_path):
     options = provider_options("TensorrtExecutionProvider")
     assert Path(options["trt_engine_cache_path"]) == tmp_path / "tensorrt" and (tmp_path / "tensorrt").is_dir()
     assert options["trt_fp16_enable"] == "1"
+
+
+def _doctor(monkeypatch, *args: str, **env: str) -> str:
+    from click.testing import CliRunner
+
+    from depthstudio.cli import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(f"DEPTHSTUDIO_DEPTH_{key.upper()}", value)
+    result = CliRunner().invoke(main, ["models", "doctor", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_doctor_opens_the_local_model_and_prints_runtime_providers_device_precision_and_file(
+    tiny_onnx, monkeypatch, fake_nvidia_smi
+):
+    import hashlib
+    import json
+
+    out = _doctor(
+        monkeypatch,
+        "--json",
+        local_weights=str(tiny_onnx.path),
+        model_sha256=hashlib.sha256(tiny_onnx.content).hexdigest(),
+        model_size=str(len(tiny_onnx.content)),
+    )
+    report = json.loads(out)
+    assert report["runtime"].startswith("onnxruntime (onnxruntime 1.")
+    assert "CPUExecutionProvider" in report["providers"]
+    assert report["device"].startswith("cpu (CPUExecutionProvider)")  # a real session was opened
+    assert report["precision"] == "float32" and report["model file"].endswith(str(tiny_onnx.path))
+    assert report["nvidia gpu"] == "NVIDIA H100 80GB HBM3"
+    assert devices.INSTALL_NVIDIA_ORT in report["hint"]
+
+
+def test_doctor_without_the_model_file_says_how_to_fetch_it_and_downloads_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = _doctor(monkeypatch)
+    assert "depthstudio models fetch onnx-community/depth-anything-v2-small" in out
+    assert "not checked" in out and not (tmp_path / "empty-cache").exists()
+
+
+def test_doctor_reports_the_torch_runtime_with_its_device_and_precision(monkeypatch):
+    out = _doctor(monkeypatch, local_runtime="torch", device="cpu")
+    lines = {line.split("  ")[0]: line.split("  ", 1)[1].strip() for line in out.splitlines()}
+    assert lines["runtime"].startswith("torch 2.") and lines["device"] == "cpu"
+    assert lines["precision"] == "float32, SDPA attention"  # no autocast or channels-last on the CPU

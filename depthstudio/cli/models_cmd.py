@@ -1,4 +1,5 @@
-"""``depthstudio models list`` / ``models fetch NAME``: prepare a machine's local depth model ahead of time."""
+"""``depthstudio models list`` / ``fetch NAME`` / ``doctor``: prepare a machine's local depth model ahead of time,
+and see what it runs on."""
 
 from __future__ import annotations
 
@@ -25,6 +26,25 @@ def list_cmd() -> None:
             f"{entry.name}  {entry.filename}  {entry.size / 1e6:.1f} MB  {entry.licence}  "
             f"rev {entry.revision[:12]}  {state}"
         )
+
+
+@models_cmd.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object instead of aligned lines")
+@pass_app
+def doctor_cmd(app: AppContext, as_json: bool) -> None:
+    """Runtime, providers, device, precision and model file the local backend uses here, and what to install for
+    a GPU that sits idle. Opens a session when the model file is here (no download)."""
+    import json
+
+    from depthstudio.depth.doctor import diagnose
+
+    report = diagnose(app.config.depth)
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        click.echo(f"{key:<{width}}  {value}")
 
 
 @models_cmd.command("fetch")

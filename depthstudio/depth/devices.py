@@ -13,6 +13,7 @@ import functools
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 
 _SMI_TIMEOUT_S = 3.0
 
@@ -60,28 +61,44 @@ def _driver_library() -> bool:
     return False
 
 
-def onnx_hint(available: list[str], provider: str) -> str | None:
-    """One line for a user whose NVIDIA card sits idle because this ONNX Runtime is the CPU build; None otherwise
-    (a GPU provider runs, the CPU was asked for, or there is no NVIDIA card)."""
+@dataclass(frozen=True)
+class Hint:
+    """What to install for an idle NVIDIA GPU: the full sentence for the CLI, a short form for a status bar."""
+
+    gpu: str
+    problem: str
+    install: str
+
+    def __str__(self) -> str:
+        return f"{self.gpu} is here, but {self.problem}; for the GPU: {self.install}"
+
+    def short(self) -> str:
+        return f"{self.gpu} idle: {self.install}"
+
+
+def onnx_hint(available: list[str], provider: str) -> Hint | None:
+    """For a user whose NVIDIA card sits idle because this ONNX Runtime is the CPU build (or its CUDA provider did
+    not start); None otherwise (a GPU provider runs, or there is no NVIDIA card)."""
     if provider != "CPUExecutionProvider":
         return None
     gpu = nvidia_gpu()
     if gpu is None:
         return None
     if "CUDAExecutionProvider" in available:
-        return (
-            f"{gpu} is here and ONNX Runtime has its CUDA provider, but it did not start (see the reason above); "
-            "the NVIDIA wheels it needs: pip install 'onnxruntime-gpu[cuda,cudnn]'"
+        return Hint(
+            gpu,
+            "ONNX Runtime's CUDA provider did not start (the reason is logged above; usually the CUDA/cuDNN wheels)",
+            "pip install 'onnxruntime-gpu[cuda,cudnn]'",
         )
-    line = INSTALL_DIRECTML_ORT if sys.platform == "win32" and "DmlExecutionProvider" not in available else ""
-    return (
-        f"{gpu} is here, but this ONNX Runtime is the CPU build, so depth maps run on the CPU; for the GPU: "
-        f"{INSTALL_NVIDIA_ORT}" + (f" (or, for any DirectX 12 GPU: {line})" if line else "")
-    )
+    if sys.platform == "win32" and "DmlExecutionProvider" not in available:
+        install = f"{INSTALL_NVIDIA_ORT} (or, for any DirectX 12 GPU: {INSTALL_DIRECTML_ORT})"
+    else:
+        install = INSTALL_NVIDIA_ORT
+    return Hint(gpu, "this ONNX Runtime is the CPU build, so depth maps run on the CPU", install)
 
 
-def torch_hint(device: str, asked: str) -> str | None:
-    """The same line for the torch runtime: an NVIDIA card, ``depth.device=auto``, and a PyTorch without CUDA."""
+def torch_hint(device: str, asked: str) -> Hint | None:
+    """The same for the torch runtime: an NVIDIA card, ``depth.device=auto``, and a PyTorch without CUDA."""
     if device != "cpu" or asked not in ("", "auto"):
         return None
     gpu = nvidia_gpu()
@@ -90,5 +107,5 @@ def torch_hint(device: str, asked: str) -> str | None:
     import torch
 
     if torch.version.cuda is None:
-        return f"{gpu} is here, but this PyTorch is the CPU build; for the GPU install {INSTALL_NVIDIA_TORCH}"
-    return f"{gpu} is here, but PyTorch (CUDA {torch.version.cuda}) sees no usable GPU; check the driver (nvidia-smi)"
+        return Hint(gpu, "this PyTorch is the CPU build", INSTALL_NVIDIA_TORCH)
+    return Hint(gpu, f"PyTorch (CUDA {torch.version.cuda}) sees no usable GPU", "a driver that nvidia-smi reports")

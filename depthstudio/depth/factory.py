@@ -98,9 +98,9 @@ def explain(backend: DepthBackend) -> str | None:
 
 
 def install_hint(backend: DepthBackend) -> str | None:
-    """The one line saying what to install, when an NVIDIA GPU is here but the CPU runs; else None."""
+    """The short line saying what to install, when an NVIDIA GPU is here but the CPU runs; else None."""
     hint = getattr(backend, "hint", None)
-    return hint if isinstance(hint, str) and hint else None
+    return hint.short() if hint is not None and hasattr(hint, "short") else None
 
 
 def planned(config: Config) -> str:

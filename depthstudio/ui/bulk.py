@@ -183,11 +183,9 @@ class BulkPanel(QWidget):
             ids = user_ids() if callable(user_ids) else user_ids
             backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
-            self.backend_described.emit(describe(backend))
+            hint = install_hint(backend)  # an idle NVIDIA GPU: what to install stays in sight, beside what runs
+            self.backend_described.emit(describe(backend) + (f"  ⚠ {hint}" if hint else ""))
             self.device_explained.emit(explain(backend) or "")
-            hint = install_hint(backend)
-            if hint:
-                self.message.emit(hint)
             store = self.store_factory(self.config) if not self.config.studio.review_required else None
             return GenerateMissingJob(
                 self.portal,

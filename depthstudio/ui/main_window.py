@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self.backend_label = QLabel("")
         self.backend_label.setObjectName("hint")
         self.backend_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.backend_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # copy the pip line
         self.bulk.backend_described.connect(lambda text: self.backend_label.setText(f"Depth: {text}"))
         self.bulk.device_explained.connect(self.backend_label.setToolTip)
         self.failures = FailuresPanel(portal, self)
