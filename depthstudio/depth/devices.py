@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 _SMI_TIMEOUT_S = 3.0
 
-# The install lines the README gives, per platform (one place, so the hint and the README cannot drift apart).
-INSTALL_NVIDIA_ORT = "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]'"
-INSTALL_DIRECTML_ORT = "pip uninstall -y onnxruntime && pip install onnxruntime-directml"
+# The install lines the README gives, per platform (one place, so the hint and the README cannot drift apart). Both
+# wheels install the same ``onnxruntime`` package: measured with pip 23.2, installing the two in one transaction leaves
+# the CPU build active, and uninstalling one breaks the other's files, so both go before the GPU build comes.
+INSTALL_NVIDIA_ORT = "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'onnxruntime-gpu[cuda,cudnn]'"
+INSTALL_DIRECTML_ORT = "pip uninstall -y onnxruntime onnxruntime-directml && pip install onnxruntime-directml"
 # PyPI's Linux torch wheel is the CUDA build; elsewhere (and for other CUDA versions) pytorch.org has the line.
 INSTALL_NVIDIA_TORCH = "a CUDA build of PyTorch (Linux: pip install --force-reinstall torch; else https://pytorch.org/get-started/locally/)"
 
