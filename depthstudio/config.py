@@ -66,7 +66,7 @@ class DepthConfig:
     local_model: str = "onnx-community/depth-anything-v2-small"
     local_weights_dir: str = ""
     device: str = "auto"  # auto | cuda | mps | cpu
-    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16 (torch) | int8 (ONNX, for the CPU)
     batch_size: int = 4
     postprocess: dict[str, Any] = field(default_factory=dict)
     local_weights: str = ""  # an .onnx file, or a folder (ONNX or transformers), for machines with no network

@@ -62,3 +62,11 @@ def test_local_weights_in_a_folder_are_looked_up_under_the_chosen_variants_name(
 
     with pytest.raises(BackendError, match=r"holds no onnx/model_fp16\.onnx"):
         models.locate(DepthConfig(local_weights=str(tmp_path)), entry=FP16)
+
+
+def test_int8_is_an_option_the_cpu_never_gets_by_default():
+    assert models.for_provider(DepthConfig(dtype="int8"), "CPUExecutionProvider") is models.DA_V2_SMALL_ONNX_INT8
+    assert models.DA_V2_SMALL_ONNX_INT8.filename == "onnx/model_quantized.onnx"
+    assert models.DA_V2_SMALL_ONNX_INT8.revision == FP32.revision
+    with pytest.raises(ConfigError, match="no pinned 8-bit file"):
+        models.for_provider(DepthConfig(dtype="int8", model_sha256="6" * 64), "CPUExecutionProvider")

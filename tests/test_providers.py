@@ -210,3 +210,20 @@ def test_doctor_reports_the_torch_runtime_with_its_device_and_precision(monkeypa
     lines = {line.split("  ")[0]: line.split("  ", 1)[1].strip() for line in out.splitlines()}
     assert lines["runtime"].startswith("torch 2.") and lines["device"] == "cpu"
     assert lines["precision"] == "float32, SDPA attention"  # no autocast or channels-last on the CPU
+
+
+def test_the_int8_model_runs_through_the_product_and_says_so(tiny_onnx, tmp_path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from depthstudio.depth.models import DA_V2_SMALL_ONNX, DA_V2_SMALL_ONNX_INT8
+
+    int8 = tmp_path / "model_quantized.onnx"
+    quantize_dynamic(str(tiny_onnx.path), str(int8), weight_type=QuantType.QUInt8)  # as the published file was made
+    quantised = OnnxBackend.for_model(DA_V2_SMALL_ONNX_INT8, int8, device="cpu")
+    full = OnnxBackend.for_model(DA_V2_SMALL_ONNX, tiny_onnx.path, device="cpu")
+    assert quantised.precision == "int8" and full.precision == "float32"
+    avatar = _avatars(1, size=72)[0]
+    got = quantised.predict(avatar)
+    assert got.metadata["dtype"] == "int8"
+    a, b = got.disparity.ravel(), full.predict(avatar).disparity.ravel()
+    assert not np.array_equal(a, b) and np.corrcoef(a, b)[0, 1] > 0.9  # 8-bit weights: close to fp32, not equal

@@ -19,7 +19,7 @@ def list_cmd() -> None:
     """Each pinned model with its file, size, licence and whether it is in the Hugging Face cache."""
     from depthstudio.depth import models
 
-    for entry in [*models.MODELS.values(), *models.FP16.values()]:
+    for entry in [*models.MODELS.values(), *models.FP16.values(), *models.INT8.values()]:
         here = models.cached(entry)
         state = f"cached at {here}" if here else "not downloaded"
         click.echo(
@@ -49,9 +49,10 @@ def doctor_cmd(app: AppContext, as_json: bool) -> None:
 
 @models_cmd.command("fetch")
 @click.argument("name")
-@click.option("--fp16", is_flag=True, help="the half-precision file, which a GPU provider (CUDA/DirectML/CoreML) runs")
+@click.option("--fp16", is_flag=True, help="the half-precision file, which CUDA and TensorRT run")
+@click.option("--int8", is_flag=True, help="the 8-bit file, for the CPU with depth.dtype=int8")
 @pass_app
-def fetch_cmd(app: AppContext, name: str, fp16: bool) -> None:
+def fetch_cmd(app: AppContext, name: str, fp16: bool, int8: bool) -> None:
     """Download NAME once into the Hugging Face cache (resumable), and check its size and sha256.
 
     For the configured model (depth.local_model) a mirror's own pin (depth.model_revision/sha256/size) applies."""
@@ -62,7 +63,8 @@ def fetch_cmd(app: AppContext, name: str, fp16: bool) -> None:
     try:
         depth = app.config.depth
         entry = models.from_config(depth) if name == depth.local_model else models.model_file(name)
-        path = models.fetch(models.FP16.get(name, entry) if fp16 else entry, progress=reporter)
+        variant = models.FP16.get(name, entry) if fp16 else models.INT8.get(name, entry) if int8 else entry
+        path = models.fetch(variant, progress=reporter)
     except DepthstudioError as err:
         reporter.close()
         fail(err)

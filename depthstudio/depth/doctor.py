@@ -82,10 +82,10 @@ def _onnx(config: Any, report: dict[str, str]) -> None:
         report.setdefault(
             "model file",
             f"{entry.name} {entry.filename} ({entry.size / 1e6:.1f} MB): not downloaded; "
-            f"`depthstudio models fetch {entry.name}" + (" --fp16`" if entry.filename.endswith("fp16.onnx") else "`"),
+            f"`depthstudio models fetch {entry.name}{_variant_flag(entry)}`",
         )
         report["device"] = f"{candidates[0]} (not checked: no model file here to open a session with)"
-        report["precision"] = "float16" if entry.filename.endswith("fp16.onnx") else "float32"
+        report["precision"] = _variant_flag(entry).removeprefix(" --").replace("fp16", "float16") or "float32"
         hint = devices.onnx_hint(available, "CPUExecutionProvider") if candidates[0] == "CPUExecutionProvider" else None
         if hint and config.device in ("", "auto"):
             report["hint"] = str(hint)
@@ -139,3 +139,11 @@ def _torch(config: Any, report: dict[str, str]) -> None:
     hint = devices.torch_hint(device.type, config.device)
     if hint:
         report["hint"] = str(hint)
+
+
+def _variant_flag(entry: Any) -> str:
+    from depthstudio.depth import models
+
+    if entry in models.FP16.values():
+        return " --fp16"
+    return " --int8" if entry in models.INT8.values() else ""

@@ -243,7 +243,7 @@ class OnnxBackend(BatchedRuntime):
         tensorrt: bool = False,
         providers: Sequence[str] | None = None,
     ) -> OnnxBackend:
-        return cls(
+        backend = cls(
             path,
             model=entry.name,
             preprocessing=PREPROCESSING[entry.family],
@@ -252,10 +252,15 @@ class OnnxBackend(BatchedRuntime):
             tensorrt=tensorrt,
             providers=providers,
         )
+        from depthstudio.depth.models import INT8
+
+        if entry in INT8.values():  # float32 in and out; the weights and matrix products are 8-bit
+            backend._weights = "int8"
+        return backend
 
     @property
     def precision(self) -> str:
-        return np.dtype(self._input_dtype).name
+        return getattr(self, "_weights", "") or np.dtype(self._input_dtype).name
 
     def why(self) -> str:
         """Which device runs and why, for the CLI and the studio (with what to install, where that is the reason)."""
