@@ -227,3 +227,36 @@ def test_the_int8_model_runs_through_the_product_and_says_so(tiny_onnx, tmp_path
     assert got.metadata["dtype"] == "int8"
     a, b = got.disparity.ravel(), full.predict(avatar).disparity.ravel()
     assert not np.array_equal(a, b) and np.corrcoef(a, b)[0, 1] > 0.9  # 8-bit weights: close to fp32, not equal
+
+
+def test_when_cuda_does_not_start_the_cpu_gets_the_fp32_file_not_the_fp16_one(tiny_onnx, tmp_path, monkeypatch):
+    """An onnxruntime-gpu whose CUDA libraries are missing lists CUDA as available, then drops it at session start:
+    the fp16 file chosen for CUDA must not end up on the CPU (fp16 there is slower than fp32)."""
+    import hashlib
+    from dataclasses import replace
+
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from depthstudio.config import DepthConfig
+    from depthstudio.depth import models
+    from depthstudio.depth.onnx import make_onnx_backend
+
+    (tmp_path / "onnx").mkdir()
+    fp32 = tmp_path / "onnx" / "model.onnx"
+    fp32.write_bytes(tiny_onnx.content)
+    fp16 = tmp_path / "onnx" / "model_fp16.onnx"
+    onnx.save(convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=False), str(fp16))
+    name = models.DA_V2_SMALL_ONNX.name
+    for table, path in ((models.MODELS, fp32), (models.FP16, fp16)):  # pins for these two files
+        data = path.read_bytes()
+        monkeypatch.setitem(table, name, replace(table[name], sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
+    real = ort.get_available_providers()
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+
+    backend = make_onnx_backend(DepthConfig(local_weights=str(tmp_path)))
+    assert backend.provider == CPU and backend.precision == "float32"
+    assert backend.model_path == fp32
+    assert backend.choice.skipped[0][0] == "CUDAExecutionProvider"  # the reason stays with the backend that runs
+    assert "fell back to cpu" in backend.why()
