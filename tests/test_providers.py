@@ -161,6 +161,9 @@ def test_the_tensorrt_engine_cache_lives_in_the_data_dir(monkeypatch, tmp_path):
     options = provider_options("TensorrtExecutionProvider")
     assert Path(options["trt_engine_cache_path"]) == tmp_path / "tensorrt" and (tmp_path / "tensorrt").is_dir()
     assert options["trt_fp16_enable"] == "1"
+    profile = provider_options("TensorrtExecutionProvider", shape=(16, 518, 518))  # one engine for batches 1-16
+    assert profile["trt_profile_min_shapes"] == "pixel_values:1x3x518x518"
+    assert profile["trt_profile_max_shapes"] == profile["trt_profile_opt_shapes"] == "pixel_values:16x3x518x518"
 
 
 def _doctor(monkeypatch, *args: str, **env: str) -> str:
