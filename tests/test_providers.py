@@ -263,3 +263,24 @@ def test_when_cuda_does_not_start_the_cpu_gets_the_fp32_file_not_the_fp16_one(ti
     assert backend.model_path == fp32
     assert backend.choice.skipped[0][0] == "CUDAExecutionProvider"  # the reason stays with the backend that runs
     assert "fell back to cpu" in backend.why()
+
+
+def test_the_depth_command_says_which_device_runs_and_what_to_install(
+    tiny_onnx, tmp_path, monkeypatch, fake_nvidia_smi
+):
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from depthstudio.cli import main
+    from tests.conftest import SAMPLE_AVATARS
+
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_SHA256", hashlib.sha256(tiny_onnx.content).hexdigest())
+    monkeypatch.setenv("DEPTHSTUDIO_DEPTH_MODEL_SIZE", str(len(tiny_onnx.content)))
+    out = tmp_path / "d.png"
+    photo = str(SAMPLE_AVATARS / "grace_hopper.jpg")
+    args = ["depth", photo, "-o", str(out), "--backend", "local", "--weights-dir", str(tiny_onnx.path.parent)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "depth runs on cpu (CPUExecutionProvider, float32)" in result.output
+    assert f"for the GPU: {devices.INSTALL_NVIDIA_ORT}" in result.output and out.is_file()
