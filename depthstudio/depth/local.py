@@ -258,6 +258,8 @@ class LocalBackend(BatchedRuntime):
         network = network.eval().to(self.device)
         if self._channels_last:
             network = network.to(memory_format=torch.channels_last)
+            # Square crops give one input shape per model: cuDNN's search for the fastest convolutions runs once.
+            torch.backends.cudnn.benchmark = True
         self._network = network
 
     # --- construction -------------------------------------------------------------------------------------
