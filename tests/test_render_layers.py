@@ -181,5 +181,6 @@ def test_the_artifact_report_prints_one_json_record_per_subject_and_mode():
     records = json.loads(out)
     assert {r["mode"] for r in records} == {"original", "fixed", "occlusion", "layered"}
     assert len(records) == 4 * len({r["subject"] for r in records}) >= 4 * 5
-    assert all(set(r) == {"subject", "mode", "split", "clipped", "smeared"} for r in records)
+    assert all(set(r) == {"subject", "mode", "split", "clipped", "smeared", "edges", "texture"} for r in records)
     assert all(r["split"] >= 0 and r["clipped"] >= 0 and r["smeared"] >= 0 for r in records)
+    assert all(0 <= r["edges"] <= 1 and r["texture"] >= 0 for r in records)

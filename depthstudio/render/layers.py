@@ -24,6 +24,10 @@ GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
 GUIDE_EPS = 1e-2
 SOFT_LEVELS = 24.0  # depth levels over which the raw matte ramps from background to subject
 PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subject's edge colours go too
+TEXTURE_SIGMA = 2.0  # px at 512: what is finer than this blur is texture, continued into the plate's hole
+TEXTURE_CLIP = 2.5  # the texture is clipped at this many times its local mean absolute value
+TEXTURE_AREA = 0.04  # of the long side: the neighbourhood that mean is taken over
+TEXTURE_DEPTH = 0.06  # of the long side: how deep a band of the ring around the hole is mirrored into it
 INPAINT_SIDE = 192  # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s -> ~0.1 s)
 
 
@@ -65,28 +69,78 @@ def inside_silhouette(soft: np.ndarray, depth: np.ndarray, threshold: int | None
     return np.where(depth > threshold, lifted, 0).astype(np.uint8)
 
 
+def plate_hole(matte: np.ndarray, width: int, height: int) -> np.ndarray:
+    """bool (height, width): the plate's filled region, the matte's extent (> ~2 %) grown by the margin."""
+    hole = cv2.resize(matte, (width, height), interpolation=cv2.INTER_LINEAR) > 5
+    grow = max(1, round(PLATE_MARGIN * width))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    return cv2.dilate(hole.astype(np.uint8), kernel) > 0
+
+
+def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> np.ndarray:
+    """``smooth`` (a diffusion fill of ``hole``) plus the background's fine texture, continued into the hole.
+
+    A diffusion fill has the background's colours but none of its texture: grass, a flag's weave or a brick
+    wall turn into a smear exactly where the moving subject uncovers them. Each hole pixel takes the texture
+    (the photo less its blur, measured on background pixels only) of the background point mirrored across
+    the hole's nearest edge: the ring around the hole continues into it as in a mirror. Deeper than
+    ``TEXTURE_DEPTH`` the mirror folds back (a triangle wave), so every source stays in the ring next to the
+    hole; a source that lands in the hole itself (a narrow gap between two parts of the subject) adds none.
+    """
+    h, w = hole.shape
+    keep = (~hole).astype(np.float32)
+    sigma = max(1.0, TEXTURE_SIGMA * max(h, w) / 512.0)
+    # The background's own blur (normalised convolution): no subject colour leaks into the texture.
+    weight = cv2.GaussianBlur(keep, (0, 0), sigma)
+    blurred = cv2.GaussianBlur(rgb.astype(np.float32) * keep[..., None], (0, 0), sigma)
+    detail = (rgb.astype(np.float32) - blurred / np.maximum(weight, 1e-4)[..., None]) * keep[..., None]
+    # Texture, not outlines: a star's or a roof's edge mirrored over and over would ripple; the detail is
+    # clipped to a few times its local typical size (grass keeps its blades, the sky stays clear).
+    around = max(2.0, TEXTURE_AREA * max(h, w))
+    typical = (
+        cv2.GaussianBlur(np.abs(detail), (0, 0), around)
+        / np.maximum(cv2.GaussianBlur(keep, (0, 0), around), 1e-4)[..., None]
+    )
+    detail = np.clip(detail, -TEXTURE_CLIP * typical, TEXTURE_CLIP * typical)
+    _, labels = cv2.distanceTransformWithLabels(hole.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    outside = np.flatnonzero(~hole.ravel())  # label k is the k-th background pixel in raster order
+    ys, xs = np.nonzero(hole)
+    nearest = outside[labels[ys, xs] - 1]
+    ny, nx = nearest // w, nearest % w
+    dy, dx = (ny - ys).astype(np.float32), (nx - xs).astype(np.float32)
+    depth = np.hypot(dy, dx)
+    fold = max(2.0, TEXTURE_DEPTH * max(h, w))
+    mirrored = fold - np.abs(np.mod(depth, 2 * fold) - fold)  # 0 -> fold -> 0 ... as the hole deepens
+    unit = mirrored / np.maximum(depth, 1e-6)
+    sy = np.clip(np.round(ny + dy * unit), 0, h - 1).astype(np.intp)
+    sx = np.clip(np.round(nx + dx * unit), 0, w - 1).astype(np.intp)
+    out = smooth.astype(np.float32)
+    out[ys, xs] += detail[sy, sx] * (~hole[sy, sx])[:, None]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS) -> np.ndarray:
     """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it.
 
-    Navier-Stokes by default: on the synthetic portrait's striped wall it is nearer the true wall than Telea
-    (mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md).
+    Navier-Stokes for the colours (on the synthetic portrait's striped wall it is nearer the true wall than
+    Telea: mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md), then the
+    background's texture continued over it (:func:`continue_texture`).
     """
     h, w = photo.shape[:2]
-    hole = cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR) > 5
+    hole = plate_hole(matte, w, h).astype(np.uint8)
     grow = max(1, round(PLATE_MARGIN * w))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    hole = cv2.dilate(hole.astype(np.uint8), kernel)
     rgb = np.ascontiguousarray(photo[..., :3])
     scale = min(1.0, INPAINT_SIDE / max(h, w))
     if scale < 1.0:
-        # A portrait's hole is half the frame and its fill is smooth anyway: inpaint at a bounded size (the
-        # hole's cover there is conservative), upsample, and keep every photo pixel outside the hole as it is.
+        # A portrait's hole is half the frame and its colours are smooth anyway: inpaint at a bounded size
+        # (the hole's cover there is conservative), upsample, and keep every photo pixel outside the hole.
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small_hole = (cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
         small = cv2.inpaint(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), small_hole, 3, method)
         filled = np.where(hole[..., None] > 0, cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), rgb)
     else:
         filled = cv2.inpaint(rgb, hole, max(3, grow), method)
+    filled = continue_texture(rgb, hole > 0, filled)
     return np.dstack([filled, np.full((h, w), 255, np.uint8)])
 
 
@@ -118,6 +172,13 @@ def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.
     soft = soft_matte(photo, depth, threshold)
     matte = inside_silhouette(soft, depth, threshold)
     return background_plate(photo, np.maximum(soft, matte)), matte
+
+
+def layer_hole(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """bool at the photo's size: the region :func:`derive_layers` fills in the plate (for measuring the fill)."""
+    threshold = otsu_threshold(depth)
+    soft = soft_matte(photo, depth, threshold)
+    return plate_hole(np.maximum(soft, inside_silhouette(soft, depth, threshold)), *photo.shape[1::-1])
 
 
 def with_derived_layers(textures: Textures) -> Textures:
