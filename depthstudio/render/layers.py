@@ -114,8 +114,13 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     unit = mirrored / np.maximum(depth, 1e-6)
     sy = np.clip(np.round(ny + dy * unit), 0, h - 1).astype(np.intp)
     sx = np.clip(np.round(nx + dx * unit), 0, w - 1).astype(np.intp)
+    source_ok = (~hole[sy, sx])[:, None]
     out = smooth.astype(np.float32)
-    out[ys, xs] += detail[sy, sx] * (~hole[sy, sx])[:, None]
+    textured = out[ys, xs] + detail[sy, sx] * source_ok
+    # Next to the edge (what the motion uncovers first) the mirror shows the background itself, stripes and
+    # stars included; deeper it fades to the smooth fill with the texture on it.
+    near = np.clip(1.5 - depth / fold, 0.0, 1.0)[:, None] * source_ok
+    out[ys, xs] = near * rgb[sy, sx].astype(np.float32) + (1.0 - near) * textured
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
