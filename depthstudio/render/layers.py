@@ -78,14 +78,17 @@ def plate_hole(matte: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> np.ndarray:
-    """``smooth`` (a diffusion fill of ``hole``) plus the background's fine texture, continued into the hole.
+    """The hole filled with the background around it, continued as in a mirror, over ``smooth`` (a diffusion
+    fill of ``hole``) deep inside.
 
-    A diffusion fill has the background's colours but none of its texture: grass, a flag's weave or a brick
-    wall turn into a smear exactly where the moving subject uncovers them. Each hole pixel takes the texture
-    (the photo less its blur, measured on background pixels only) of the background point mirrored across
-    the hole's nearest edge: the ring around the hole continues into it as in a mirror. Deeper than
+    A diffusion fill has the background's colours but none of its texture: grass, a flag's stripes or a brick
+    wall turn into a smear exactly where the moving subject uncovers them. Each hole pixel looks at the
+    background point mirrored across the hole's nearest edge. Near the edge (what the motion uncovers first)
+    it shows that point itself; deeper it fades to the smooth fill plus that point's texture (the photo less
+    its blur, measured on background pixels only, clipped so outlines do not ripple). Deeper than
     ``TEXTURE_DEPTH`` the mirror folds back (a triangle wave), so every source stays in the ring next to the
-    hole; a source that lands in the hole itself (a narrow gap between two parts of the subject) adds none.
+    hole; a source that lands in the hole itself (a narrow gap between two parts of the subject) adds nothing.
+    Exemplar-based in spirit, with no search: cheap enough for every avatar of a bulk job.
     """
     h, w = hole.shape
     keep = (~hole).astype(np.float32)
