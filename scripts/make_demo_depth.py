@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 AVATARS = REPO / "resources" / "demo" / "avatars"
 DEPTH = REPO / "resources" / "demo" / "depth"
 GRABCUT_ITERATIONS = 6
+GROW = 2  # px at 512: the traced silhouette is grown by this much
 SMOOTH_SIGMA = 0.02  # of the long side: how far the steps between parts are blended inside the subject
 
 
@@ -90,7 +91,10 @@ def render_depth(photo: np.ndarray, spec: dict) -> np.ndarray:
     """Float disparity in [0, 1] (white = near), min-max normalised like a model's output."""
     h, w = photo.shape[:2]
     parts = spec["parts"]
-    subject = trace_silhouette(photo, parts, int(spec.get("band", 8)))
+    # Grown by a pixel or two, as DepthFlow fattens a model's foreground: the photo's last pixels of hair and
+    # coat then move with the subject instead of staying behind as a thin ghost outline at full deflection.
+    grow = max(1, round(GROW * max(h, w) / 512))
+    subject = cv2.dilate(trace_silhouette(photo, parts, int(spec.get("band", 8))).astype(np.uint8), _disk(grow)) > 0
     # Each subject pixel belongs to the nearest part; where parts overlap, the later (nearer) one.
     dists = []
     for order, part in enumerate(parts):
