@@ -92,43 +92,59 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     """
     h, w = hole.shape
     keep = (~hole).astype(np.float32)
+    colour = rgb.astype(np.float32)
     sigma = max(1.0, TEXTURE_SIGMA * max(h, w) / 512.0)
     # The background's own blur (normalised convolution): no subject colour leaks into the texture.
-    weight = cv2.GaussianBlur(keep, (0, 0), sigma)
-    blurred = cv2.GaussianBlur(rgb.astype(np.float32) * keep[..., None], (0, 0), sigma)
-    detail = (rgb.astype(np.float32) - blurred / np.maximum(weight, 1e-4)[..., None]) * keep[..., None]
-    # Texture, not outlines: a star's or a roof's edge mirrored over and over would ripple; the detail is
-    # clipped to a few times its local typical size (grass keeps its blades, the sky stays clear).
-    around = max(2.0, TEXTURE_AREA * max(h, w))
-    typical = (
-        cv2.GaussianBlur(np.abs(detail), (0, 0), around)
-        / np.maximum(cv2.GaussianBlur(keep, (0, 0), around), 1e-4)[..., None]
+    local = (
+        cv2.GaussianBlur(colour * keep[..., None], (0, 0), sigma)
+        / np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-4)[..., None]
     )
-    detail = np.clip(detail, -TEXTURE_CLIP * typical, TEXTURE_CLIP * typical)
+    # Texture, not outlines: a star's or a roof's edge mirrored over and over would ripple; the texture is
+    # clipped to a few times its typical size around it (grass keeps its blades, the sky stays clear). That
+    # size varies slowly: measured at a quarter of the resolution.
+    quarter = (max(1, w // 4), max(1, h // 4))
+    around = max(1.0, TEXTURE_AREA * max(h, w) / 4)
+    size = (
+        cv2.GaussianBlur(
+            cv2.resize(np.abs(colour - local) * keep[..., None], quarter, interpolation=cv2.INTER_AREA), (0, 0), around
+        )
+        / np.maximum(cv2.GaussianBlur(cv2.resize(keep, quarter, interpolation=cv2.INTER_AREA), (0, 0), around), 1e-4)[
+            ..., None
+        ]
+    )
     _, labels = cv2.distanceTransformWithLabels(hole.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
     outside = np.flatnonzero(~hole.ravel())  # label k is the k-th background pixel in raster order
-    ys, xs = np.nonzero(hole)
-    nearest = outside[labels[ys, xs] - 1]
-    ny, nx = nearest // w, nearest % w
+    flat_hole = hole.ravel()
+    inside = np.flatnonzero(flat_hole)
+    ys, xs = np.divmod(inside, w)
+    ny, nx = np.divmod(outside[labels.ravel()[inside] - 1], w)
     dy, dx = (ny - ys).astype(np.float32), (nx - xs).astype(np.float32)
     depth = np.hypot(dy, dx)
-    fold = max(2.0, TEXTURE_DEPTH * max(h, w))
+    fold = np.float32(max(2.0, TEXTURE_DEPTH * max(h, w)))
     mirrored = fold - np.abs(np.mod(depth, 2 * fold) - fold)  # 0 -> fold -> 0 ... as the hole deepens
-    unit = mirrored / np.maximum(depth, 1e-6)
-    sy = np.clip(np.round(ny + dy * unit), 0, h - 1).astype(np.intp)
-    sx = np.clip(np.round(nx + dx * unit), 0, w - 1).astype(np.intp)
-    source_ok = (~hole[sy, sx])[:, None]
+    unit = mirrored / np.maximum(depth, np.float32(1e-6))
+    sy = np.clip(np.rint(ny + dy * unit).astype(np.intp), 0, h - 1)
+    sx = np.clip(np.rint(nx + dx * unit).astype(np.intp), 0, w - 1)
+    source = sy * w + sx
+    source_ok = (~flat_hole[source])[:, None]
+    limit = TEXTURE_CLIP * size[np.minimum(sy // 4, quarter[1] - 1), np.minimum(sx // 4, quarter[0] - 1)]
+    seen = colour.reshape(-1, 3)[source]
+    texture = np.clip(seen - local.reshape(-1, 3)[source], -limit, limit) * source_ok
     out = smooth.astype(np.float32)
-    textured = out[ys, xs] + detail[sy, sx] * source_ok
+    flat_out = out.reshape(-1, 3)
     # Next to the edge (what the motion uncovers first) the mirror shows the background itself, stripes and
     # stars included; deeper it fades to the smooth fill with the texture on it.
     near = np.clip(1.5 - depth / fold, 0.0, 1.0)[:, None] * source_ok
-    out[ys, xs] = near * rgb[sy, sx].astype(np.float32) + (1.0 - near) * textured
+    flat_out[inside] = near * seen + (1.0 - near) * (flat_out[inside] + texture)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS) -> np.ndarray:
+def background_plate(
+    photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS, texture: bool = True
+) -> np.ndarray:
     """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it.
+
+    ``texture=False``: the diffusion fill alone (the plate before issue 25; benchmarks/layers.py's baseline).
 
     Navier-Stokes for the colours (on the synthetic portrait's striped wall it is nearer the true wall than
     Telea: mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md), then the
@@ -148,7 +164,8 @@ def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INP
         filled = np.where(hole[..., None] > 0, cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), rgb)
     else:
         filled = cv2.inpaint(rgb, hole, max(3, grow), method)
-    filled = continue_texture(rgb, hole > 0, filled)
+    if texture:
+        filled = continue_texture(rgb, hole > 0, filled)
     return np.dstack([filled, np.full((h, w), 255, np.uint8)])
 
 
