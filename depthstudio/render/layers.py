@@ -28,7 +28,9 @@ TEXTURE_SIGMA = 2.0  # px at 512: what is finer than this blur is texture, conti
 TEXTURE_CLIP = 2.5  # the texture is clipped at this many times its local mean absolute value
 TEXTURE_AREA = 0.04  # of the long side: the neighbourhood that mean is taken over
 TEXTURE_DEPTH = 0.06  # of the long side: how deep a band of the ring around the hole is mirrored into it
-INPAINT_SIDE = 192  # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s -> ~0.1 s)
+# px: larger photos are inpainted at this long side (a 512² plate: 2.1 s at 512, ~0.1 s at 192). The diffusion
+# fill only gives the deep inside of the hole its colours (the texture and the edge come from the mirror): 96 px.
+INPAINT_SIDE = 96
 
 
 def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
@@ -140,11 +142,15 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
 
 
 def background_plate(
-    photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS, texture: bool = True
+    photo: np.ndarray,
+    matte: np.ndarray,
+    method: int = cv2.INPAINT_NS,
+    texture: bool = True,
+    inpaint_side: int = INPAINT_SIDE,
 ) -> np.ndarray:
     """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it.
 
-    ``texture=False``: the diffusion fill alone (the plate before issue 25; benchmarks/layers.py's baseline).
+    ``texture=False, inpaint_side=192``: the plate before issue 25 (benchmarks/layers.py's baseline).
 
     Navier-Stokes for the colours (on the synthetic portrait's striped wall it is nearer the true wall than
     Telea: mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md), then the
@@ -154,7 +160,7 @@ def background_plate(
     hole = plate_hole(matte, w, h).astype(np.uint8)
     grow = max(1, round(PLATE_MARGIN * w))
     rgb = np.ascontiguousarray(photo[..., :3])
-    scale = min(1.0, INPAINT_SIDE / max(h, w))
+    scale = min(1.0, inpaint_side / max(h, w))
     if scale < 1.0:
         # A portrait's hole is half the frame and its colours are smooth anyway: inpaint at a bounded size
         # (the hole's cover there is conservative), upsample, and keep every photo pixel outside the hole.
