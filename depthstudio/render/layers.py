@@ -22,6 +22,10 @@ from depthstudio.render.reference import Textures, prepare_textures
 
 GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
 GUIDE_EPS = 1e-2
+EVIDENCE_BAND = 0.03  # of the long side: the silhouette's edge band where the photo may overrule the map
+EVIDENCE_RATIO = 1.8  # a pixel is background when it is this many times nearer the background's colour
+EVIDENCE_MIN = 12.0  # Lab units: ... and at least this far from the subject's
+EVIDENCE_KNOWN = 0.1  # the sure subject and background must each weigh this much around a pixel (not a tripod leg)
 SOFT_LEVELS = 24.0  # depth levels over which the raw matte ramps from background to subject
 PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subject's edge colours go too
 TEXTURE_SIGMA = 2.0  # px at 512: what is finer than this blur is texture, continued into the plate's hole
@@ -59,8 +63,13 @@ def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     The subject layer moves each photo pixel by its own depth, so a matte texel outside the silhouette would move
     with the background: a strip of the subject's edge left behind ("split"). Inside the silhouette, every texel
     the matte shows moves with the subject; the matte is at most the silhouette's own (bilinear) coverage.
+    Where the photo clearly shows background inside the silhouette (:func:`looks_like_background`), the matte
+    is 0: the photo's evidence wins over the map's outline, and the plate shows there.
     """
-    return inside_silhouette(soft_matte(photo, depth), depth)
+    threshold = otsu_threshold(depth)
+    matte = inside_silhouette(soft_matte(photo, depth, threshold), depth, threshold)
+    matte[looks_like_background(photo, depth, threshold)] = 0
+    return matte
 
 
 def inside_silhouette(soft: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
@@ -193,6 +202,43 @@ def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
     return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
 
 
+def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
+    """bool at the depth's size: silhouette pixels near its edge whose colour is clearly the background's.
+
+    A depth model's silhouette often takes a little sky or wall with the face (a blurred edge, a gap under an
+    arm). Those texels would move with the subject: a patch of sky sliding over the background. Each pixel in
+    the silhouette's edge band is compared (in Lab) with the mean colour of the sure subject (the silhouette
+    eroded by the band) and of the sure background (outside it, grown by the band) around it; it counts as
+    background only where it is much nearer the background's colour than the subject's, so a subject that
+    merely resembles its backdrop keeps its matte, and parts thinner than the band are left as the map says.
+    """
+    h, w = depth.shape
+    threshold = otsu_threshold(depth) if threshold is None else threshold
+    inside = (depth > threshold).astype(np.uint8)
+    band = max(2, round(EVIDENCE_BAND * max(h, w)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    sure_fg = cv2.erode(inside, disk).astype(np.float32)
+    sure_bg = (cv2.dilate(inside, disk) == 0).astype(np.float32)
+    rgb = cv2.resize(np.ascontiguousarray(photo[..., :3]), (w, h), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sigma = 2.0 * band
+
+    def mean_of(region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        weight = cv2.GaussianBlur(region, (0, 0), sigma)
+        mean = cv2.GaussianBlur(lab * region[..., None], (0, 0), sigma) / np.maximum(weight, 1e-4)[..., None]
+        return mean, weight
+
+    fg_mean, fg_weight = mean_of(sure_fg)
+    bg_mean, bg_weight = mean_of(sure_bg)
+    to_fg = np.linalg.norm(lab - fg_mean, axis=-1)
+    to_bg = np.linalg.norm(lab - bg_mean, axis=-1)
+    evidence = (fg_weight > EVIDENCE_KNOWN) & (bg_weight > EVIDENCE_KNOWN)  # both colours well known nearby
+    clearly = (to_bg * EVIDENCE_RATIO < to_fg) & (to_fg > EVIDENCE_MIN)
+    # Thin parts (a tripod's column, a strap) are all edge and their colour is no guide: they are never judged.
+    thick = cv2.morphologyEx(inside, cv2.MORPH_OPEN, disk) > 0
+    return thick & (sure_fg == 0) & evidence & clearly
+
+
 def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(plate RGBA at the photo's size, composited matte at the depth's size) from an RGB(A) photo and 8-bit depth.
 
@@ -202,7 +248,9 @@ def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.
     threshold = otsu_threshold(depth)  # one split for both mattes
     soft = soft_matte(photo, depth, threshold)
     matte = inside_silhouette(soft, depth, threshold)
-    return background_plate(photo, np.maximum(soft, matte)), matte
+    plate = background_plate(photo, np.maximum(soft, matte))  # its hole still covers the whole silhouette
+    matte[looks_like_background(photo, depth, threshold)] = 0
+    return plate, matte
 
 
 def layer_hole(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
