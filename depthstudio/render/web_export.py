@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image
 
 from depthstudio.cancel import CancelToken
-from depthstudio.errors import ConfigError, DepthstudioError, RenderError
+from depthstudio.errors import ConfigError, DepthstudioError, ImagingError, RenderError
+from depthstudio.imaging.crop import full_frame, map_frame
 from depthstudio.imaging.types import Avatar
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.portal.shown_map import shown_map
@@ -114,22 +115,20 @@ def _decode(data: bytes, what: str) -> Image.Image:
 
 
 def photo_in_depth_frame(avatar: Avatar, depth_size: tuple[int, int]) -> Image.Image:
-    """The photo framed like its depth map: the original when sizes agree, else the square crop at full size.
+    """The photo framed like its depth map, at the photo's own resolution.
 
-    Generated maps cover the square crop (DESIGN §4); hand-authored demo maps cover the whole photo. The
-    shader maps both textures by UV, so the photo may have more pixels than the map, but never another frame.
+    Maps cover the whole photo (DESIGN §4); a square map of a non-square photo, made before maps kept the photo's
+    frame, covers the old square crop (``imaging.crop.map_frame``). The shader maps both textures by UV, so the
+    photo may have more pixels than the map, but never another frame.
     """
-    if avatar.original.size == depth_size:
-        return avatar.original.convert("RGB")
-    w, h = depth_size
-    c = avatar.crop
-    if w == h:
-        return avatar.original.convert("RGB").crop((c.left, c.top, c.right, c.bottom))
-    raise RenderError(
-        f"the depth map ({w}x{h}) is framed neither like the photo ({avatar.original.size[0]}x"
-        f"{avatar.original.size[1]}) nor like its square crop; generate it again",
-        kind="frame_mismatch",
-    )
+    original = avatar.original.convert("RGB")
+    try:
+        box = map_frame(*original.size, *depth_size)
+    except ImagingError as err:
+        raise RenderError(str(err), kind="frame_mismatch") from None
+    if box == full_frame(*original.size):
+        return original
+    return original.crop((box.left, box.top, box.right, box.bottom))
 
 
 # --- the export -------------------------------------------------------------------------------------------
