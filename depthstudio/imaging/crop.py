@@ -82,3 +82,31 @@ def photo_for_map(original: Image.Image, map_size: tuple[int, int], size: tuple[
     if framed.size == target:
         return framed
     return framed.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def display_crop_box(width: int, height: int, mode: str) -> CropBox:
+    """The part of a ``width`` x ``height`` photo the portal shows (``[web] display_crop``).
+
+    ``square``: the largest centred square, as Cloudinary's ``c_fill`` to a square with its default centre gravity
+    (the seed's transformation on both the avatar and its map). ``none``: the whole photo.
+    """
+    if mode == "none":
+        return full_frame(width, height)
+    if mode == "square":
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        return CropBox(left=left, top=top, right=left + side, bottom=top + side)
+    raise ImagingError(f"unknown display crop {mode!r}; use none or square", kind="display_crop")
+
+
+def through_display_crop(image: Image.Image, frame: tuple[int, int], mode: str) -> Image.Image:
+    """``image`` (the photo, its map or a layer: any resolution of one ``frame``) cut like the portal cuts it.
+
+    The box is taken in the frame's coordinates and scaled to ``image``, so the photo and a map of another
+    resolution are cut at the same place, as one URL transformation on both cuts them.
+    """
+    box = display_crop_box(*frame, mode)
+    if box == full_frame(*frame):
+        return image
+    sx, sy = image.width / frame[0], image.height / frame[1]
+    return image.crop((round(box.left * sx), round(box.top * sy), round(box.right * sx), round(box.bottom * sy)))
