@@ -12,6 +12,7 @@ depth step may take the other side of the edge); measured, the real canvas and o
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from PIL import Image
 from depthstudio.imaging import FetchPolicy, decode_image
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import Textures, prepare_textures, render_float, to_uint8, web_canvas
+from depthstudio.render.target import target
 from tests import real_component
 from tests.conftest import REPO, SAMPLE_AVATARS
 from tests.icc import display_p3
@@ -39,7 +41,8 @@ VIEWPORT = (1000, 800)
 # the component's own loop (1 - 0.95^12: 46 % of the way), and the exact eased value is read from its uniform.
 POINTERS = [(500, 400), (60, 720), (930, 110)]
 STEPS = 12
-PUBLISHED = {"horizontalThreshold": 15, "verticalThreshold": 25}
+# What a designer tuned; each target draws it its own way (Target.drawn: the multiplier and our modes ignored).
+TUNED = ShaderParams(horizontal_threshold=15, vertical_threshold=25, multiplier=3.0, plane=0.2, occlusion_steps=4)
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
@@ -104,9 +107,8 @@ def base(images: Path) -> Iterator[str]:
 
 
 def _job(photo: Photo, width: int, scale: float, component: str = "react-depth-map") -> dict[str, Any]:
-    props = {"originalImg": f"/img/{photo.name}", "depthImg": f"/img/{photo.depth}", **PUBLISHED}
-    plane = 0.5 if component == "react-depth-map" else 0.05
-    ours = ShaderParams(horizontal_threshold=15, vertical_threshold=25, plane=plane).web_props()
+    props = target(component).props(TUNED, f"/img/{photo.name}", f"/img/{photo.depth}")
+    ours = target(component).drawn(TUNED).web_props()
     return {
         "component": component,
         "props": props,
@@ -116,7 +118,6 @@ def _job(photo: Photo, width: int, scale: float, component: str = "react-depth-m
         "steps": STEPS,
         "viewerProps": {"originalImg": props["originalImg"], "depthImg": props["depthImg"], **ours},
         "photo": photo,
-        "plane": plane,
     }
 
 
@@ -139,7 +140,7 @@ def _case_id(job: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def drawn(base: str) -> dict[str, dict[str, Any]]:
     """Every case drawn once, in one browser (the browser and the bundle cost more than the frames)."""
-    jobs = [{k: v for k, v in job.items() if k not in ("photo", "plane")} for job in CASES]
+    jobs = [{k: v for k, v in job.items() if k != "photo"} for job in CASES]
     results = real_component.draw(base, jobs, VIEWPORT)
     return {_case_id(job): result for job, result in zip(CASES, results, strict=True)}
 
@@ -152,7 +153,7 @@ def test_our_viewer_and_the_reference_draw_what_the_real_component_draws(
     photo: Photo = job["photo"]
     textures = photo.textures(images)
     canvas = web_canvas(job["width"], *textures.photo_size, job["scale"])
-    params = ShaderParams(horizontal_threshold=15, vertical_threshold=25, plane=job["plane"])
+    params = target(job["component"]).drawn(TUNED)
     report = []
     for (x, y), frame in zip(POINTERS, result["frames"], strict=True):
         real, ours = frame["real"], frame["ours"]
@@ -183,9 +184,36 @@ def test_the_published_component_ignores_multiplier(base: str):
     job = _job(SHAPES["square"], 128, 1.0)
     job.update(pointers=[(60, 720)], viewerProps=None)
     jobs = [
-        {**{k: v for k, v in job.items() if k not in ("photo", "plane")}, "props": {**job["props"], **extra}}
+        {**{k: v for k, v in job.items() if k != "photo"}, "props": {**job["props"], **extra}}
         for extra in ({"multiplier": 7}, {}, {"horizontalThreshold": 105, "verticalThreshold": 175})
     ]
     with_multiplier, plain, divided = (r["frames"][0]["real"].rgba for r in real_component.draw(base, jobs, VIEWPORT))
     assert np.array_equal(with_multiplier, plain)
     assert _diff(with_multiplier, divided)[1] > 50 * MAX_FRACTION_OVER
+
+
+def test_a_contact_sheet_of_the_real_component_and_ours(drawn: dict[str, dict[str, Any]], tmp_path: Path):
+    """Portrait, landscape, EXIF-rotated and P3 photos, deflected: the real component (left) beside our viewer.
+
+    Written for a person to look at (``DEPTHSTUDIO_UPDATE_SCREENSHOTS=1`` keeps it in docs/screenshots).
+    """
+    rows = [
+        drawn[_case_id(job)]["frames"][1]
+        for job in CASES
+        if job["scale"] == 1.0 and job["width"] == 384 and job["component"] == "react-depth-map"
+    ]
+    pad = 8
+    width = 2 * 384 + 3 * pad
+    height = sum(f["real"].rgba.shape[0] for f in rows) + pad * (len(rows) + 1)
+    sheet = Image.new("RGB", (width, height), (40, 40, 40))
+    y = pad
+    for frame in rows:
+        for col, key in enumerate(("real", "ours")):
+            sheet.paste(Image.fromarray(frame[key].rgba[..., :3]), (pad + col * (384 + pad), y))
+        y += frame["real"].rgba.shape[0] + pad
+    shot = tmp_path / "real-component.png"
+    sheet.save(shot)
+    assert len(rows) == 5  # three shapes, the P3 photo and the rotated one
+    if os.environ.get("DEPTHSTUDIO_UPDATE_SCREENSHOTS"):
+        target_path = REPO / "docs" / "screenshots" / "real-component.png"
+        sheet.quantize(256).save(target_path, optimize=True)
