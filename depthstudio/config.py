@@ -127,6 +127,25 @@ class FetchConfig:
         return bool(owner is not None and owner.is_demo)
 
 
+WEB_TARGETS = ("depthstudio", "react-depth-map", "react-depth-map-fork")
+DISPLAY_CROPS = ("none", "square")
+
+
+@dataclass
+class WebConfig:
+    """What the portal's website draws, so that the studio previews, renders and exports exactly that.
+
+    ``target``: the web component (depthstudio.render.target): ``react-depth-map`` (1.0.9 as published: plane
+    0.5, multiplier ignored), ``react-depth-map-fork`` (plane 0.05, as the seed's portal) or ``depthstudio`` (our
+    viewer, every mode). ``display_crop``: the one URL transformation the portal applies to both the photo and
+    the map: ``none`` (the whole photo) or ``square`` (the centred square, Cloudinary's ``c_fill`` with its
+    default centre gravity).
+    """
+
+    target: str = "depthstudio"
+    display_crop: str = "none"
+
+
 @dataclass
 class JobConfig:
     concurrency: int = 4
@@ -148,6 +167,7 @@ class Config:
     depth: DepthConfig = field(default_factory=DepthConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     job: JobConfig = field(default_factory=JobConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: str = "defaults"
@@ -176,7 +196,8 @@ class Config:
         return d
 
 
-_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job", "retention")
+_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "web", "job", "retention")
+_ONE_OF = {"web.target": WEB_TARGETS, "web.display_crop": DISPLAY_CROPS}
 
 
 def _coerce(current: Any, raw: str, where: str) -> Any:
@@ -268,6 +289,8 @@ def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
         value = coerce_setting(getattr(section_obj, key), value, name)
         if name in _MINIMUM and value < _MINIMUM[name]:
             raise ConfigError(f"{name} must be at least {_MINIMUM[name]:g}, not {value}")
+        if name in _ONE_OF and value not in _ONE_OF[name]:
+            raise ConfigError(f"{name} = {value!r} is not one of {', '.join(_ONE_OF[name])}")
         setattr(section_obj, key, value)
 
 

@@ -44,6 +44,7 @@ from depthstudio.render.param_layers import (
     write_user_layers,
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
+from depthstudio.render.target import Target, target
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,13 @@ class _Row:
         self.slider.setValue(round((value - self.spec.minimum) / self.spec.step))
         self.slider.blockSignals(False)
 
+    def set_ignored(self, reason: str | None) -> None:
+        """Disabled with the reason as its tooltip where the portal's web component ignores this parameter."""
+        tip = reason or self.spec.help
+        for w in (self.label, self.widget, self.field, *([self.slider] if self.slider else [])):
+            w.setToolTip(tip)
+        self.label.setEnabled(reason is None)
+
     def show(self, value: Any, overridden: bool) -> None:
         self.field.blockSignals(True)
         if isinstance(self.field, QCheckBox):
@@ -255,7 +263,9 @@ class ParamsPanel(QWidget):
         self.copy_button.setToolTip("Give every selected user this user's parameters")
         self.copy_button.clicked.connect(self.copy_to_selected)
         self.web_button = QPushButton("Copy web props")
-        self.web_button.setToolTip("The react-depth-map props for these parameters, as JSON, to the clipboard")
+        self.web_button.setToolTip(
+            "The props of the portal's web component ([web] target) for this user, images included, as JSON"
+        )
         self.web_button.clicked.connect(self.copy_web_props)
         for b in (self.reset_button, self.copy_button, self.web_button):
             buttons.addWidget(b)
@@ -374,14 +384,21 @@ class ParamsPanel(QWidget):
         self._save_timer.start()
         self._refresh()
 
+    @property
+    def target(self) -> Target:
+        """The web component the portal runs (Settings → Web): what the preview draws."""
+        return target(self.portal.config.web.target)
+
     def _refresh(self) -> None:
         params = self.current()
         values = params.to_dict()
         layer = self.defaults if self.scope == GLOBAL else self.user_layer
         editable = self.scope == GLOBAL or (self.user_id is not None and self._user_loaded)
+        ignored = self.target.ignored()
         for name, row in self.rows.items():
             row.show(values[name], name in layer)
-            row.widget.setEnabled(editable)
+            row.set_ignored(ignored.get(name))
+            row.widget.setEnabled(editable and name not in ignored)
         if self.scope == GLOBAL:
             self.scope_hint.setText("Editing the defaults every user without an override gets.")
         elif self.user_id is None:
@@ -396,7 +413,7 @@ class ParamsPanel(QWidget):
             )  # fmt: skip
         self.reset_button.setEnabled(editable)
         self.copy_button.setEnabled(self.scope == USER and self.user_id is not None and self._user_loaded)
-        self.params_changed.emit(params)
+        self.params_changed.emit(self.target.drawn(params))
 
     # --- actions ------------------------------------------------------------------------------------------
 
@@ -425,9 +442,25 @@ class ParamsPanel(QWidget):
         self._tasks.submit(before, done=push, failed=lambda exc: self.message.emit(describe(exc)))
 
     def copy_web_props(self) -> None:
-        text = json.dumps(self.current().web_props(), indent=2)
-        QGuiApplication.clipboard().setText(text)
-        self.message.emit("web props copied to the clipboard")
+        """The target component's props for the selected user: the published map's URL, or null before publishing."""
+        params, component, user_id = self.current(), self.target, self.user_id
+
+        def copy(row: Any) -> None:
+            avatar = row.avatar if row is not None else None
+            depth = row.depth_url if row is not None else None
+            props = component.props(params, avatar, depth)
+            if avatar is not None and depth is None:
+                props["depthImg"] = None
+            QGuiApplication.clipboard().setText(json.dumps(props, indent=2))
+            note = "" if depth or avatar is None else " (no published map yet: depthImg is null until it is)"
+            self.message.emit(f"{component.name} props copied to the clipboard{note}")
+
+        if user_id is None:
+            copy(None)
+            return
+        self._tasks.submit(
+            lambda: self.portal.get_user(user_id), done=copy, failed=lambda e: self.message.emit(describe(e))
+        )
 
     # --- saving -------------------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from depthstudio.config import Config, config_dir, get_secret, mask, set_secret
+from depthstudio.config import DISPLAY_CROPS, WEB_TARGETS, Config, config_dir, get_secret, mask, set_secret
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import ConfigError
 from depthstudio.ui.workers import TaskRunner, describe
@@ -56,6 +56,8 @@ TEXT_FIELDS = {
     "studio": [("reviewer", "Reviewer name (empty: OS user)")],
 }
 CHOICES = {
+    ("web", "target"): WEB_TARGETS,
+    ("web", "display_crop"): DISPLAY_CROPS,
     ("depth", "backend"): BACKENDS,
     ("depth", "device"): ("auto", "cuda", "mps", "cpu"),
     ("storage", "kind"): ("local", "cloudinary"),
@@ -152,6 +154,7 @@ class SettingsDialog(QDialog):
             ),
             "Store",
         )
+        tabs.addTab(self._tab("web", choices=["target", "display_crop"]), "Web")
         studio = self._tab("studio")
         review = QCheckBox("Review before publishing (off: generated maps are published at once)")
         review.setChecked(config.studio.review_required)
