@@ -50,7 +50,10 @@ from depthstudio.ui import photos
 from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
+from depthstudio.ui.chipbar import ChipBar
+from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.failures import FailuresPanel
+from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
@@ -70,6 +73,8 @@ SEARCH_DEBOUNCE_MS = 250
 PREFETCH_KEEP = 8  # loaded previews kept (the current user and its neighbours): about 1 MB each
 PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
 
+
+SIDE_MIN_WIDTH = 280  # the parameters' column at its narrowest: its rows then put the label over the slider
 
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
@@ -195,17 +200,8 @@ class MainWindow(QMainWindow):
         bar_layout = QHBoxLayout(bar)
         bar_layout.setContentsMargins(8, 6, 8, 6)
         bar_layout.setSpacing(4)
-        # The chips scroll sideways when the window is narrow, so a new chip or a long count never widens the window.
-        chips = QWidget()
-        chips_layout = QHBoxLayout(chips)
-        chips_layout.setContentsMargins(0, 0, 0, 0)
-        chips_layout.setSpacing(4)
-        self.chip_area = QScrollArea()
-        self.chip_area.setWidget(chips)
-        self.chip_area.setWidgetResizable(True)
-        self.chip_area.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.chip_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.chip_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # The chips that do not fit go into a menu with their counts: a chip never widens the window or is cut.
+        self.chip_area = ChipBar()
         bar_layout.addWidget(self.chip_area, 1)
         self.filter_group = QButtonGroup(self)
         self.filter_buttons: dict[str, QToolButton] = {}
@@ -219,11 +215,8 @@ class MainWindow(QMainWindow):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.filter_group.addButton(button)
             self.filter_buttons[f.key] = button
-            chips_layout.addWidget(button)
+            self.chip_area.add(button)
         self.filter_buttons["all"].setChecked(True)
-        chips_layout.addStretch(1)
-        scrollbar = self.chip_area.horizontalScrollBar().sizeHint().height()
-        self.chip_area.setFixedHeight(chips.sizeHint().height() + scrollbar + 2)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name…")
         self.search.setClearButtonEnabled(True)
@@ -256,7 +249,7 @@ class MainWindow(QMainWindow):
         center = QWidget()
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(0, 0, 0, 0)
-        self.user_title = QLabel("")
+        self.user_title = ElidedLabel("")
         self.user_title.setObjectName("userTitle")
         self.user_info = QLabel("")
         self.user_info.setObjectName("hint")
@@ -286,12 +279,17 @@ class MainWindow(QMainWindow):
         history_title.setContentsMargins(8, 8, 8, 0)
         self.history = QListWidget()
         self.history.setObjectName("history")
+        # Long entries wrap: a note is read whole, and no sideways scroll bar appears for it.
+        self.history.setWordWrap(True)
+        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.history.setResizeMode(QListWidget.ResizeMode.Adjust)
         side_layout.addWidget(history_title)
         side_layout.addWidget(self.history, 1)
         right = QScrollArea()
         right.setWidgetResizable(True)
         right.setWidget(side)
-        right.setMinimumWidth(360)
+        right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right.setMinimumWidth(SIDE_MIN_WIDTH)
         self.side_panel = right
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -301,7 +299,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([350, 740, 390])
+        self.splitter = splitter
+        self._splitter_moved = False  # once the editor drags a handle, the columns are theirs
+        splitter.splitterMoved.connect(lambda *_: setattr(self, "_splitter_moved", True))
+        self._fit_columns()
 
         # The panels around the GL preview are native child windows: a window holding a QOpenGLWidget flushes
         # every repaint of any widget in it by compositing the whole window on the GPU (on software GL, ~20-35 ms
@@ -329,8 +330,8 @@ class MainWindow(QMainWindow):
             )
         )
 
-    def _view_bar(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _view_bar(self) -> FlowLayout:
+        row = FlowLayout()
         self.view_group = QButtonGroup(self)
         self.view_buttons: dict[str, QToolButton] = {}
         for mode, label, tip in (
@@ -349,7 +350,7 @@ class MainWindow(QMainWindow):
             self.view_buttons[mode] = button
             row.addWidget(button)
         self.view_buttons["shader"].setChecked(True)
-        row.addStretch(1)
+        row.add_stretch()
         self.zoom_button = QToolButton()
         self.zoom_button.setObjectName("chip")
         self.zoom_button.setText("1:1")
@@ -376,8 +377,8 @@ class MainWindow(QMainWindow):
             row.addWidget(b)
         return row
 
-    def _review_bar(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _review_bar(self) -> FlowLayout:
+        row = FlowLayout()
         self.approve_button = QPushButton("Approve  (A)")
         self.approve_button.setObjectName("approve")
         self.approve_button.clicked.connect(lambda: self.decide("approved"))
@@ -392,7 +393,6 @@ class MainWindow(QMainWindow):
         self.generate_button.clicked.connect(self.generate_selected)
         for b in (self.approve_button, self.reject_button, self.reject_note_button, self.generate_button):
             row.addWidget(b)
-        row.addStretch(1)
         return row
 
     def _build_actions(self) -> None:
@@ -582,6 +582,7 @@ class MainWindow(QMainWindow):
             else:
                 n = sum(counts.get(s, 0) for s in f.statuses)
             self.filter_buttons[f.key].setText(f"{f.label}  {n:,}")
+        self.chip_area.refresh()
 
     def _counted(self, n: int) -> None:
         self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
@@ -963,6 +964,18 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.reviewer = self.params.reviewer = current_reviewer(self.config)
             self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
+
+    def _fit_columns(self) -> None:
+        """The list and the parameters take what they need of this width; the preview takes the rest."""
+        width = self.splitter.width() if self.splitter.isVisible() else self.width()
+        left = max(self.list.minimumWidth(), min(350, round(width * 0.24)))
+        right = max(SIDE_MIN_WIDTH, min(400, round(width * 0.27)))
+        self.splitter.setSizes([left, max(0, width - left - right), right])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._splitter_moved:
+            self._fit_columns()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.changes.stop()

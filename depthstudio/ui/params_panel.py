@@ -44,11 +44,13 @@ from depthstudio.render.param_layers import (
     write_user_layers,
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
+from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
 USER, GLOBAL = "user", "global"
+SLIDER_MIN_WIDTH = 160  # shorter and a pixel of drag is too coarse a step (the row wraps instead)
 SAVE_DELAY_MS = 250  # a slider drag becomes one database write, not sixty
 
 
@@ -121,6 +123,7 @@ class _Row:
             self.slider.setObjectName(f"slider_{spec.name}")
             self.slider.setRange(0, round((spec.maximum - spec.minimum) / spec.step))
             self.slider.setToolTip(spec.help)
+            self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
             box: QDoubleSpinBox | QSpinBox
             if spec.kind == "float":
                 box = QDoubleSpinBox()
@@ -240,6 +243,8 @@ class ParamsPanel(QWidget):
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        # A narrow column puts each label over its slider, so the slider gets the column's whole width.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.rows: dict[str, _Row] = {}
         for spec in PARAM_SPECS:
             row = _Row(spec, self._edited)
@@ -247,7 +252,7 @@ class ParamsPanel(QWidget):
             form.addRow(row.label, row.widget)
         layout.addLayout(form)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Clear this layer: the user follows the global defaults / the built-in defaults")
         self.reset_button.clicked.connect(self.reset_layer)

@@ -41,6 +41,9 @@ QProgressBar::chunk { background: #3d6fd1; border-radius: 3px; }
 QScrollBar:vertical { background: #1a1c1f; width: 10px; margin: 0; }
 QScrollBar::handle:vertical { background: #3a3e45; border-radius: 5px; min-height: 30px; }
 QScrollBar::handle:vertical:hover { background: #4a4f57; }
+QScrollBar:horizontal { background: #1a1c1f; height: 10px; margin: 0; }
+QScrollBar::handle:horizontal { background: #3a3e45; border-radius: 5px; min-width: 30px; }
+QScrollBar::handle:horizontal:hover { background: #4a4f57; }
 QScrollBar::add-line, QScrollBar::sub-line { height: 0; width: 0; }
 QScrollBar::add-page, QScrollBar::sub-page { background: none; }
 QHeaderView::section { background: #24272b; color: #aab0b8; border: none; padding: 3px 6px; }

@@ -218,7 +218,7 @@ def test_the_window_never_widens_itself(qtbot, make_window, seeded):
     _select(qtbot, window, seeded[0])
     qtbot.wait(50)
     assert window.width() == 1480 and window.minimumSizeHint().width() <= 1480
-    assert window.chip_area.minimumSizeHint().width() < 100  # the chips scroll rather than push the window wider
+    assert window.chip_area.minimumSizeHint().width() < 150  # the chips go into a menu rather than widen the window
 
 
 def test_j_shows_a_prefetched_neighbour_at_once(qtbot, make_window, seeded):
