@@ -54,6 +54,7 @@ from depthstudio.ui.chipbar import ChipBar
 from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.flow import FlowLayout
+from depthstudio.ui.keys import ArrowKeys
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
@@ -189,6 +190,7 @@ class MainWindow(QMainWindow):
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
+        self.arrow_keys = ArrowKeys(self, self.move)  # ↑/↓ from any button, chip or slider, not only the list
         self.list.setFocus()
         self.changes = ChangeWatcher(self).start()  # other editors' decisions, results and publishes show here
 
@@ -472,14 +474,33 @@ class MainWindow(QMainWindow):
         self.search.selectAll()
 
     def eventFilter(self, watched: Any, event: Any) -> bool:
-        # Escape, Return and Down leave the search box: the typed text stays, the keys go back to the list.
+        # Escape clears the search; Escape, Return and Down leave the box: the keys go back to the list.
         leave = (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Down)
         if watched is self.search and event.type() == QEvent.Type.KeyPress and event.key() in leave:
+            if event.key() == Qt.Key.Key_Escape and self.search.text():
+                self.search.clear()
             if self._search_timer.isActive():
                 self.apply_query()
             self.list.setFocus()
             return True
         return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: Any) -> None:
+        """Keys no widget took: Escape closes the shortcut overlay, else clears the search; ↑/↓ move."""
+        if event.key() == Qt.Key.Key_Escape:
+            overlay = getattr(self, "shortcut_overlay", None)
+            if overlay is not None and overlay.isVisible():
+                overlay.close()
+            elif self.search.text():
+                self.search.clear()
+                self.apply_query()
+            self.list.setFocus()
+            return
+        step = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1}.get(event.key())
+        if step is not None and not event.modifiers():
+            self.move(step)
+            return
+        super().keyPressEvent(event)
 
     def _guard(self, slot: Any) -> Any:
         """A slot that reports its failure in the status bar instead of raising into Qt."""

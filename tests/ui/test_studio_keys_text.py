@@ -49,19 +49,19 @@ def test_a_still_pointer_draws_no_frames(qtbot, make_window, seeded):
     qtbot.waitUntil(lambda: len(frames) > 0, timeout=2000)
 
 
-def test_escape_leaves_the_search_box_and_the_review_keys_act_on_the_list(qtbot, make_window, seeded):
+def test_return_leaves_the_search_box_and_the_review_keys_act_on_the_list(qtbot, make_window, seeded):
     window = make_window()
     _select(qtbot, window, seeded[0])
     window.search.setFocus()
     qtbot.waitUntil(window.search.hasFocus, timeout=2000)
     qtbot.keyClicks(window.search, "a")
     assert window.search.text() == "a"  # typing into the field types
-    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
     assert window.list.hasFocus() and window.search.text() == "a"
     qtbot.waitUntil(lambda: not window.model.busy and window.current is not None, timeout=5000)
     target = window.current
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)
-    assert window.search.text() == "a", "A approved instead of typing"
+    assert window.search.text() == "a", "A typed into the search box instead of approving"
     qtbot.waitUntil(lambda: window.portal.get_user(target.id).decision == "approved", timeout=5000)
 
 
