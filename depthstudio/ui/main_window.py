@@ -55,6 +55,7 @@ from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.keys import ArrowKeys
+from depthstudio.ui.messages import Message, MessagesPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
@@ -131,7 +132,7 @@ class MainWindow(QMainWindow):
         self.sort = self.view_state.get("list/sort", SORT_LABELS, "name")
 
         self.model = UserListModel(portal, parent=self)
-        self.model.error.connect(self.show_error)
+        self.model.error.connect(lambda text: self.show_error(text, retry=self.apply_query))
         self.model.counted.connect(self._counted)
         self.model.loaded.connect(self._first_page_loaded)
         self.list = UserListView()
@@ -170,6 +171,10 @@ class MainWindow(QMainWindow):
         self.failures = FailuresPanel(portal, self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.failures)
         self.failures.hide()
+        self.messages = MessagesPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
+        self.messages.hide()
+        self.messages.open_settings.connect(self.open_settings)
         self.failures.go_to_user.connect(self.go_to_user)
         self.failures.retry.connect(lambda ids: self.bulk.generate(ids, title=f"Retry {len(ids)} failed"))
         self.failures.retryable_changed.connect(self.bulk.set_retryable)
@@ -322,6 +327,7 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.bulk)
         self.setCentralWidget(root)
         self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+        self.statusBar().addPermanentWidget(self.messages.button)
         self.statusBar().addPermanentWidget(self.backend_label)
         # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
         # After the first user's frame: importing the keyring holds the GIL for about a third of a second.
@@ -449,6 +455,7 @@ class MainWindow(QMainWindow):
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
         act("Review", "Undo publish of selected…", (), self.undo_publish)
         act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
+        act("View", "Messages…", ("M",), self.messages.toggle)
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
         self.search.installEventFilter(self)
 
@@ -538,13 +545,22 @@ class MainWindow(QMainWindow):
         panel.saved.connect(lambda _new_id, uid=row.id: self._users_changed([uid]))  # row, counts, preview
         self.touchup_panel = panel
 
-    def show_error(self, text: str, *, about: str | None = None) -> None:
-        """Show ``text``; log it unless it is the same problem of the same user (``about``) logged before."""
+    def show_error(self, text: str, *, about: str | None = None, retry: Callable[[], None] | None = None) -> None:
+        """Show ``text`` in the status bar and keep it whole in the message area (with ``retry`` as its Retry);
+        log and keep it unless it is the same problem of the same user (``about``) seen before."""
         if about is None or (about, text) not in self._logged:
             log.warning("%s", text)
             if about is not None:
                 self._logged.add((about, text))
+            self.messages.add(Message(text, about=self._name_of(about) if about else "", retry=retry))
         self.statusBar().showMessage(f"⚠ {display(text)}", 15000)
+
+    def retry_user(self, user_id: str) -> None:
+        """Load a user's preview again (after a failed read): selected if shown, else found like go_to_user."""
+        if self.current is not None and self.current.id == user_id:
+            self._show_user(self.current)
+        else:
+            self.go_to_user(user_id)
 
     # --- querying -----------------------------------------------------------------------------------------
 
@@ -862,7 +878,8 @@ class MainWindow(QMainWindow):
             return
         text = describe(exc)
         self.preview.set_content(None, f"Cannot show this user: {text}")
-        self.show_error(text, about=self.current.id if self.current else None)
+        uid = self.current.id if self.current else None
+        self.show_error(text, about=uid, retry=(lambda: self.retry_user(uid)) if uid else None)
         self._first_user_shown()
 
     @property
