@@ -44,13 +44,14 @@ from depthstudio.render.param_layers import (
     write_user_layers,
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
+from depthstudio.ui.fine_slider import FineSlider, spin_button_style
 from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
 USER, GLOBAL = "user", "global"
-SLIDER_MIN_WIDTH = 160  # shorter and a pixel of drag is too coarse a step (the row wraps instead)
+SLIDER_MIN_WIDTH = 140  # shorter and a pixel of drag is too coarse a step (the row wraps instead)
 SAVE_DELAY_MS = 250  # a slider drag becomes one database write, not sixty
 
 
@@ -60,7 +61,9 @@ class _ParamEdit(QUndoCommand):
     ID = 1001
 
     def __init__(self, panel: ParamsPanel, scope: str, user_id: str | None, name: str, old: Any, new: Any) -> None:
-        super().__init__(f"{SPECS_BY_NAME[name].label} = {new}")
+        self.gesture = panel.gesture  # edits merge within one drag (or one run of wheel notches), not across two
+        label = SPECS_BY_NAME[name].label
+        super().__init__(f"reset {label}" if new is None else f"{label} = {new}")
         self.panel, self.scope, self.user_id, self.name = panel, scope, user_id, name
         self.old, self.new = old, new
 
@@ -68,7 +71,9 @@ class _ParamEdit(QUndoCommand):
         return self.ID
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, _ParamEdit) or (other.scope, other.user_id, other.name) != (
+        if not isinstance(other, _ParamEdit) or None in (self.new, other.new) or other.gesture != self.gesture:
+            return False  # a reset is a step of its own, and so is each drag
+        if (other.scope, other.user_id, other.name) != (
             self.scope,
             self.user_id,
             self.name,
@@ -119,10 +124,11 @@ class _Row:
         self.field: QAbstractSpinBox | QCheckBox | QComboBox
         if spec.kind in ("float", "int"):
             assert spec.minimum is not None and spec.maximum is not None and spec.step
-            self.slider = QSlider(Qt.Orientation.Horizontal)
+            self.slider = FineSlider()
             self.slider.setObjectName(f"slider_{spec.name}")
+            self.slider.reset_requested.connect(lambda: self.on_edit(spec.name, None))
             self.slider.setRange(0, round((spec.maximum - spec.minimum) / spec.step))
-            self.slider.setToolTip(spec.help)
+            self.slider.setToolTip(f"{spec.help}\nShift+drag: fine · wheel: one step · double-click: reset")
             self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
             box: QDoubleSpinBox | QSpinBox
             if spec.kind == "float":
@@ -133,7 +139,7 @@ class _Row:
             box.setRange(spec.minimum, spec.maximum)  # type: ignore[arg-type]
             box.setSingleStep(spec.step)  # type: ignore[arg-type]
             box.setKeyboardTracking(False)  # typing "120" is one edit, not "1", "12", "120"
-            box.setFixedWidth(78)
+            box.setFixedWidth(88)
             box.setObjectName(f"field_{spec.name}")
             self.field = box
             self.slider.valueChanged.connect(self._slider_moved)
@@ -215,6 +221,7 @@ class ParamsPanel(QWidget):
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.flush)
 
+        self.setStyleSheet(spin_button_style())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         title = QLabel("Shader parameters")
@@ -246,9 +253,12 @@ class ParamsPanel(QWidget):
         # A narrow column puts each label over its slider, so the slider gets the column's whole width.
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.rows: dict[str, _Row] = {}
+        self.gesture = 0  # bumped when a slider is let go: the next edit starts a new undo step
         for spec in PARAM_SPECS:
             row = _Row(spec, self._edited)
             self.rows[spec.name] = row
+            if row.slider is not None:
+                row.slider.sliderReleased.connect(self._gesture_ended)
             form.addRow(row.label, row.widget)
         layout.addLayout(form)
 
@@ -266,6 +276,9 @@ class ParamsPanel(QWidget):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self._refresh()
+
+    def _gesture_ended(self) -> None:
+        self.gesture += 1
 
     # --- loading ------------------------------------------------------------------------------------------
 
@@ -350,6 +363,9 @@ class ParamsPanel(QWidget):
             return
         user_id = self.user_id if self.scope == USER else None
         old = self._layer(self.scope, user_id).get(name)
+        if value is None and old is None:
+            self.message.emit(f"{SPECS_BY_NAME[name].label} already follows the defaults: nothing to reset")
+            return
         self.undo.push(_ParamEdit(self, self.scope, user_id, name, old, value))
 
     def apply_value(self, scope: str, user_id: str | None, name: str, value: Any) -> None:
