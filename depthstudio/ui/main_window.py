@@ -457,6 +457,7 @@ class MainWindow(QMainWindow):
         act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
         act("View", "Messages…", ("M",), self.messages.toggle)
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
+        act("Help", "About depthstudio", (), self.show_about)
         self.search.installEventFilter(self)
 
     def shortcut_table(self) -> list[tuple[str, str, str]]:
@@ -475,6 +476,13 @@ class MainWindow(QMainWindow):
 
         self.shortcut_overlay = ShortcutOverlay(self.shortcut_table(), self)
         self.shortcut_overlay.show()
+
+    def show_about(self) -> None:
+        from depthstudio.ui.about import AboutDialog
+
+        backend = self.backend_label.text().removeprefix("Depth: ")
+        self.about_dialog = AboutDialog(self.config, backend, self)
+        self.about_dialog.show()
 
     def focus_search(self) -> None:
         self.search.setFocus()
