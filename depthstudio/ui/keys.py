@@ -26,8 +26,13 @@ from PySide6.QtWidgets import (
 STEPS = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1}
 
 
+OWN_ARROWS = "ownArrows"  # a widget with this property set moves with the arrows itself (the culling grid)
+
+
 def edits_text(widget: QWidget) -> bool:
     """Widgets whose arrows belong to them: text, numbers typed in, an editable choice, a list or grid of items."""
+    if widget.property(OWN_ARROWS):
+        return True
     if isinstance(widget, QComboBox):
         return widget.isEditable()
     return isinstance(widget, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit, QAbstractItemView))

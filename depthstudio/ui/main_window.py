@@ -54,7 +54,7 @@ from depthstudio.ui.chipbar import ChipBar
 from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.failures import FailuresPanel
 from depthstudio.ui.flow import FlowLayout
-from depthstudio.ui.keys import ArrowKeys
+from depthstudio.ui.keys import OWN_ARROWS, ArrowKeys
 from depthstudio.ui.messages import Message, MessagesPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
@@ -897,6 +897,7 @@ class MainWindow(QMainWindow):
             from depthstudio.ui.culling import CullingView
 
             view = CullingView(self.model, self.list.selectionModel())
+            view.grid.setProperty(OWN_ARROWS, True)  # its arrows move by tile and by row of tiles
             view.grid.set_params(self.params.current())
             self.params.params_changed.connect(view.grid.set_params)
             self.center_stack.addWidget(view)
