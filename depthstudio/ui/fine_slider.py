@@ -1,5 +1,5 @@
-"""A slider a designer can tune with: Shift drags ten times finer, one wheel notch is one step, a double-click
-resets the parameter; and spin buttons that can be seen on the dark theme.
+"""A slider a designer can tune with: Shift drags ten times finer, one wheel notch is one step (once the slider
+has the focus), a double-click resets the parameter; and spin buttons that can be seen on the dark theme.
 
 Fine drag re-anchors where Shift is pressed, so the handle never jumps when the modifier changes mid-drag.
 """
@@ -20,6 +20,7 @@ class FineSlider(QSlider):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click or Tab focuses it; the wheel alone does not
         self._anchor: tuple[float, int] | None = None  # (pointer x, value) where the fine drag started
         self._dragging = False
 
@@ -77,7 +78,8 @@ class FineSlider(QSlider):
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         notches = event.angleDelta().y() / 120 or event.angleDelta().x() / 120
-        if not notches:
+        if not notches or not self.hasFocus():
+            # Unfocused, the wheel scrolls the panel: scrolling past a slider must not change a parameter.
             event.ignore()
             return
         self.setValue(self.value() + round(notches) * self.singleStep())  # one notch, one step

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QTextEdit,
     QWidget,
 )
+from shiboken6 import isValid
 
 STEPS = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1}
 
@@ -51,16 +52,12 @@ class ArrowKeys(QObject):
         app.focusChanged.connect(self._focus_changed)
 
     def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
-        if self._watched is not None:
+        if self._watched is not None and isValid(self._watched):  # the widget may have been deleted meanwhile
             self._watched.removeEventFilter(self)
-            self._watched = None
+        self._watched = None
         if new is not None and new.window() is self.window and not edits_text(new):
             new.installEventFilter(self)
             self._watched = new
-            new.destroyed.connect(self._forget)
-
-    def _forget(self) -> None:
-        self._watched = None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress:

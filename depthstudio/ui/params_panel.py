@@ -128,7 +128,7 @@ class _Row:
             self.slider.setObjectName(f"slider_{spec.name}")
             self.slider.reset_requested.connect(lambda: self.on_edit(spec.name, None))
             self.slider.setRange(0, round((spec.maximum - spec.minimum) / spec.step))
-            self.slider.setToolTip(f"{spec.help}\nShift+drag: fine · wheel: one step · double-click: reset")
+            self.slider.setToolTip(f"{spec.help}\nShift+drag: fine · click, then wheel: one step · double-click: reset")
             self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
             box: QDoubleSpinBox | QSpinBox
             if spec.kind == "float":

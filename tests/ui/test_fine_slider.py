@@ -55,15 +55,23 @@ def test_shift_drags_ten_times_finer_and_each_drag_is_one_undo_step(qtbot, make_
     assert window.params.current().horizontal_threshold == SPECS_BY_NAME[NAME].default
 
 
-def test_one_wheel_notch_is_one_step(qtbot, make_window, seeded):
+def _wheel(slider) -> None:
+    pos = QPointF(slider.width() / 2, slider.height() / 2)
+    event = QWheelEvent(pos, slider.mapToGlobal(pos), QPoint(), QPoint(0, 120), NONE, PLAIN,
+                        Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    QApplication.sendEvent(slider, event)
+
+
+def test_one_wheel_notch_is_one_step_on_a_focused_slider_and_scrolls_past_the_others(qtbot, make_window, seeded):
     window = make_window()
     _ready(qtbot, window, seeded[1])
     row = window.params.rows[NAME]
     before = row.field.value()
-    pos = QPointF(row.slider.width() / 2, row.slider.height() / 2)
-    event = QWheelEvent(pos, row.slider.mapToGlobal(pos), QPoint(), QPoint(0, 120), NONE, PLAIN,
-                        Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
-    QApplication.sendEvent(row.slider, event)
+    window.list.setFocus()
+    _wheel(row.slider)
+    assert row.field.value() == before  # scrolling the panel past a slider changes nothing
+    row.slider.setFocus()
+    _wheel(row.slider)
     assert row.field.value() == before + SPECS_BY_NAME[NAME].step
 
 
