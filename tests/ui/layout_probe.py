@@ -1,8 +1,9 @@
 """Open the real studio on a demo portal at one window size and print what is wrong with its layout, as JSON.
 
 A process of its own per size: ``QT_SCALE_FACTOR`` must be set before the QApplication exists. The environment
-(data and config dirs, the display) is the caller's. Usage: ``layout_probe.py WIDTH HEIGHT [screenshot.png]``;
-WIDTH and HEIGHT are device pixels, as a screen of that size has them.
+(data and config dirs, the display) is the caller's. Usage: ``layout_probe.py WIDTH HEIGHT [screenshot.png]
+[crowded]``; WIDTH and HEIGHT are device pixels, as a screen of that size has them. ``crowded``: the culling grid
+with the message area open on a long error, the most a small screen has to hold.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def _settle(app, seconds: float) -> None:
 def main() -> int:
     width, height = int(sys.argv[1]), int(sys.argv[2])
     shot = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    crowded = len(sys.argv) > 4 and sys.argv[4] == "crowded"
     from depthstudio.depth.synthetic import SyntheticBackend
     from depthstudio.portal.repository import Portal, Query
     from depthstudio.ui.app import application
@@ -55,6 +57,10 @@ def main() -> int:
     window.resize(round(width / ratio), round(height / ratio))
     window.show()
     _wait(app, lambda: window.current is not None and window.preview.content is not None and window.counts)
+    if crowded:
+        window.toggle_grid()
+        window.show_error("the depth service refused the request: " + "a long explanation " * 40)
+        window.messages.show()
     _settle(app, 0.5)
     found = problems(window)
     if (window.width(), window.height()) != (round(width / ratio), round(height / ratio)):
