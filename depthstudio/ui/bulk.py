@@ -14,10 +14,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,6 +30,7 @@ from depthstudio.jobs.failures import explain, failure_groups, retryable_ids
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.download_dialog import ModelDownload, make_backend
+from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import JobController
 
@@ -132,10 +131,7 @@ class BulkPanel(QWidget):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("idle")
         self.progress_bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.status = QLabel("")
-        self.status.setMinimumWidth(260)
-        self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.status = ElidedLabel("")  # ends in "…" when narrow, never widens the window or paints over a button
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)

@@ -45,11 +45,14 @@ from depthstudio.render.param_layers import (
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
 from depthstudio.render.target import Target, target
+from depthstudio.ui.fine_slider import FineSlider, spin_button_style
+from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
 USER, GLOBAL = "user", "global"
+SLIDER_MIN_WIDTH = 140  # shorter and a pixel of drag is too coarse a step (the row wraps instead)
 SAVE_DELAY_MS = 250  # a slider drag becomes one database write, not sixty
 
 
@@ -59,7 +62,9 @@ class _ParamEdit(QUndoCommand):
     ID = 1001
 
     def __init__(self, panel: ParamsPanel, scope: str, user_id: str | None, name: str, old: Any, new: Any) -> None:
-        super().__init__(f"{SPECS_BY_NAME[name].label} = {new}")
+        self.gesture = panel.gesture  # edits merge within one drag (or one run of wheel notches), not across two
+        label = SPECS_BY_NAME[name].label
+        super().__init__(f"reset {label}" if new is None else f"{label} = {new}")
         self.panel, self.scope, self.user_id, self.name = panel, scope, user_id, name
         self.old, self.new = old, new
 
@@ -67,7 +72,9 @@ class _ParamEdit(QUndoCommand):
         return self.ID
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, _ParamEdit) or (other.scope, other.user_id, other.name) != (
+        if not isinstance(other, _ParamEdit) or None in (self.new, other.new) or other.gesture != self.gesture:
+            return False  # a reset is a step of its own, and so is each drag
+        if (other.scope, other.user_id, other.name) != (
             self.scope,
             self.user_id,
             self.name,
@@ -99,6 +106,9 @@ class _LayerReplace(QUndoCommand):
         self.panel.replace_layers(self.scope, self.before)
 
 
+SLIDER_HINT = "Shift+drag: fine · click, then wheel: one step · double-click: reset"
+
+
 class _Row:
     """The editor of one parameter: a slider plus a number field, a checkbox or a choice list."""
 
@@ -118,10 +128,12 @@ class _Row:
         self.field: QAbstractSpinBox | QCheckBox | QComboBox
         if spec.kind in ("float", "int"):
             assert spec.minimum is not None and spec.maximum is not None and spec.step
-            self.slider = QSlider(Qt.Orientation.Horizontal)
+            self.slider = FineSlider()
             self.slider.setObjectName(f"slider_{spec.name}")
+            self.slider.reset_requested.connect(lambda: self.on_edit(spec.name, None))
             self.slider.setRange(0, round((spec.maximum - spec.minimum) / spec.step))
-            self.slider.setToolTip(spec.help)
+            self.slider.setToolTip(f"{spec.help}\n{SLIDER_HINT}")
+            self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
             box: QDoubleSpinBox | QSpinBox
             if spec.kind == "float":
                 box = QDoubleSpinBox()
@@ -131,7 +143,7 @@ class _Row:
             box.setRange(spec.minimum, spec.maximum)  # type: ignore[arg-type]
             box.setSingleStep(spec.step)  # type: ignore[arg-type]
             box.setKeyboardTracking(False)  # typing "120" is one edit, not "1", "12", "120"
-            box.setFixedWidth(78)
+            box.setFixedWidth(88)
             box.setObjectName(f"field_{spec.name}")
             self.field = box
             self.slider.valueChanged.connect(self._slider_moved)
@@ -175,8 +187,10 @@ class _Row:
     def set_ignored(self, reason: str | None) -> None:
         """Disabled with the reason as its tooltip where the portal's web component ignores this parameter."""
         tip = reason or self.spec.help
-        for w in (self.label, self.widget, self.field, *([self.slider] if self.slider else [])):
+        for w in (self.label, self.widget, self.field):
             w.setToolTip(tip)
+        if self.slider is not None:
+            self.slider.setToolTip(tip if reason else f"{tip}\n{SLIDER_HINT}")
         self.label.setEnabled(reason is None)
 
     def show(self, value: Any, overridden: bool) -> None:
@@ -220,6 +234,7 @@ class ParamsPanel(QWidget):
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.flush)
 
+        self.setStyleSheet(spin_button_style())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         title = QLabel("Shader parameters")
@@ -248,14 +263,19 @@ class ParamsPanel(QWidget):
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        # A narrow column puts each label over its slider, so the slider gets the column's whole width.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.rows: dict[str, _Row] = {}
+        self.gesture = 0  # bumped when a slider is let go: the next edit starts a new undo step
         for spec in PARAM_SPECS:
             row = _Row(spec, self._edited)
             self.rows[spec.name] = row
+            if row.slider is not None:
+                row.slider.sliderReleased.connect(self._gesture_ended)
             form.addRow(row.label, row.widget)
         layout.addLayout(form)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Clear this layer: the user follows the global defaults / the built-in defaults")
         self.reset_button.clicked.connect(self.reset_layer)
@@ -271,6 +291,9 @@ class ParamsPanel(QWidget):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self._refresh()
+
+    def _gesture_ended(self) -> None:
+        self.gesture += 1
 
     # --- loading ------------------------------------------------------------------------------------------
 
@@ -355,6 +378,9 @@ class ParamsPanel(QWidget):
             return
         user_id = self.user_id if self.scope == USER else None
         old = self._layer(self.scope, user_id).get(name)
+        if value is None and old is None:
+            self.message.emit(f"{SPECS_BY_NAME[name].label} already follows the defaults: nothing to reset")
+            return
         self.undo.push(_ParamEdit(self, self.scope, user_id, name, old, value))
 
     def apply_value(self, scope: str, user_id: str | None, name: str, value: Any) -> None:
