@@ -4,7 +4,9 @@ the sample avatars with their hand-authored demo depth maps, and how well map an
     .venv/bin/python scripts/artifact_report.py [--size 384] [--frames 8] [--json]
 
 The motion is the pointer swept across the whole window (``sway``, amplitude 1, no easing): the largest
-motion the web component shows. Figures are per-frame means in output pixels (and % of the subject's area).
+motion the web component shows. Figures are per-frame means in output pixels (and % of the subject's area). A
+sample avatar's subject is its depth silhouette less what the photo clearly shows as background there
+(depthstudio.render.layers.looks_like_background), the subject the layered mode composites.
 ``--json`` prints one JSON list instead, a record per subject x mode: {subject, mode, split, clipped, smeared,
 edges, texture}.
 The layered mode uses the plate and matte that depthstudio.render.layers derives from the photo and depth.
@@ -26,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from depthstudio.render.artifact import score_motion, synthetic_portrait
-from depthstudio.render.layers import layer_hole, with_derived_layers
+from depthstudio.render.artifact import score_motion, subject_mask, synthetic_portrait
+from depthstudio.render.layers import layer_hole, looks_like_background, with_derived_layers
 from depthstudio.render.motion import preset_path
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.photo_fit import fill_texture, silhouette_on_edges
@@ -53,7 +55,11 @@ def main() -> None:
     subjects = {"synthetic portrait": (synthetic, synthetic_mask)}
     for photo in sorted((REPO / "resources" / "demo" / "avatars").glob("*.*g")):
         depth = Image.open(REPO / "resources" / "demo" / "depth" / f"{photo.stem}.png")
-        subjects[photo.stem] = (prepare_textures(Image.open(photo), depth), None)
+        textures = prepare_textures(Image.open(photo), depth)
+        # The subject is what map and photo agree on: the layered mode shows the plate, on purpose, where the
+        # photo clearly shows background inside the depth silhouette; that is not the subject clipped.
+        agreed = subject_mask(textures.depth) & ~looks_like_background(textures.photo, textures.depth)
+        subjects[photo.stem] = (textures, agreed)
     records = []
     if not args.json:
         print(

@@ -40,6 +40,10 @@ pytestmark = pytest.mark.web
 DEPTHS = REPO / "resources" / "demo" / "depth"
 OVER = 2  # "differs" means more than 2/255 on some channel
 MAX_FRACTION_OVER = 0.001
+# The occlusion search steps along the ray and stops at the first depth wall: where a sharp silhouette puts the
+# wall between two steps, the GPU's LINEAR filtering (a fixed-point texel weight) and numpy's exact float pick
+# neighbouring steps. Grace's traced map (issue 25) at full deflection: 0.13 % of the pixels, web vs desktop GL 0.
+MAX_FRACTION_OVER_OCCLUSION = 0.002
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -161,7 +165,7 @@ def test_canvas_matches_the_numpy_reference_and_desktop_gl(case: Case, harness: 
         f"\n{case.id}: web vs reference max {ref_max}/255, >2/255 {ref_over:.4%}, >0 {ref_any:.4%}; "
         f"web vs GL max {gl_max}/255, >2/255 {gl_over:.4%}, >0 {gl_any:.2%}"
     )
-    assert ref_over <= MAX_FRACTION_OVER
+    assert ref_over <= (MAX_FRACTION_OVER_OCCLUSION if case.params.occlusion_steps else MAX_FRACTION_OVER)
     assert gl_over <= MAX_FRACTION_OVER
 
 
