@@ -248,8 +248,15 @@ def _torch_rows(run: Any, args: argparse.Namespace, gpu_batches: list[int]) -> N
 
     from depthstudio.depth.local import LocalBackend
 
+    built: dict[str, LocalBackend] = {}  # one random network per model (BEiT-L takes seconds to initialise)
+
     def row(model: str, device: str, batch: int, iters: int) -> dict[str, Any]:
-        backend = LocalBackend.with_random_weights(model, tiny=args.smoke, device=device, batch_size=batch)
+        if model not in built:
+            built[model] = LocalBackend.with_random_weights(model, tiny=args.smoke, device="cpu")
+        first = built[model]
+        backend = LocalBackend(
+            first.network, model=model, preprocessing=first.preprocessing, device=device, batch_size=batch
+        )
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         rate, _ = timed(backend.predict_many, batch, iters)
