@@ -221,7 +221,22 @@ def main() -> None:
         "rows": rows,
         "smoke": args.smoke,
     }
+    _table(rows, card)
     print(json.dumps(summary))
+
+
+def _table(rows: list[dict[str, Any]], card: str) -> None:
+    """The rows as the README's benchmark table (Markdown), ready to paste with the card's name."""
+    print("\n| card | runtime | device | model | precision | batch | images/s | peak GPU MB | ratio to CPU |")
+    print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        if "images_per_s" not in r:
+            continue
+        device = r.get("device") or str(r.get("provider", "")).removesuffix("ExecutionProvider").lower()
+        peak = f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") is not None else "-"
+        ratio = r.get("ratio_to_cpu", "-")
+        print(f"| {card or 'none'} | {r['runtime']} | {device} | {r['model'].split('/')[-1]} | {r['precision']} "
+              f"| {r['batch']} | {r['images_per_s']} | {peak} | {ratio} |")  # fmt: skip
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -248,8 +263,15 @@ def _torch_rows(run: Any, args: argparse.Namespace, gpu_batches: list[int]) -> N
 
     from depthstudio.depth.local import LocalBackend
 
+    built: dict[str, LocalBackend] = {}  # one random network per model (BEiT-L takes seconds to initialise)
+
     def row(model: str, device: str, batch: int, iters: int) -> dict[str, Any]:
-        backend = LocalBackend.with_random_weights(model, tiny=args.smoke, device=device, batch_size=batch)
+        if model not in built:
+            built[model] = LocalBackend.with_random_weights(model, tiny=args.smoke, device="cpu")
+        first = built[model]
+        backend = LocalBackend(
+            first.network, model=model, preprocessing=first.preprocessing, device=device, batch_size=batch
+        )
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         rate, _ = timed(backend.predict_many, batch, iters)

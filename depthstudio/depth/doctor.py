@@ -53,10 +53,9 @@ def _onnx(config: Any, report: dict[str, str]) -> None:
     installed = [f"{d} {v}" for d in _ORT_DISTRIBUTIONS if (v := _version(d))]
     report["runtime"] = "onnxruntime (" + (", ".join(installed) or "not installed") + ")"
     if len(installed) > 1:
-        report["warning"] = (
-            f"{' and '.join(installed)} are both installed and overwrite each other's files; keep one: "
-            f"{devices.INSTALL_NVIDIA_ORT}"
-        )
+        directml = any(i.startswith("onnxruntime-directml") for i in installed)
+        line = devices.INSTALL_DIRECTML_ORT if directml else devices.INSTALL_NVIDIA_ORT
+        report["warning"] = f"{' and '.join(installed)} overwrite each other's files; keep one: {line}"
     if importlib.util.find_spec("onnxruntime") is None:
         report["hint"] = "pip install onnxruntime (or see the README's GPU install lines)"
         return

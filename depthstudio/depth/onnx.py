@@ -148,6 +148,8 @@ def open_session(
     skipped: list[tuple[str, str]] = []
     for provider in candidates:
         providers: list[Any] = [(provider, provider_options(provider, shape=shape))]
+        if provider == _TENSORRT and "CUDAExecutionProvider" in candidates:  # what TensorRT cannot build runs on CUDA
+            providers.append(("CUDAExecutionProvider", provider_options("CUDAExecutionProvider")))
         if provider != _CPU:
             providers.append(_CPU)
         with warnings.catch_warnings(record=True) as caught:
