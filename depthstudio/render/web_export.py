@@ -209,7 +209,10 @@ class RenderInputs:
     layers: dict[str, bytes] | None = None  # the plate and matte stored with the shown result, if any
 
 
-def _crop_pngs(layers: dict[str, bytes] | None, frame: tuple[int, int], mode: str) -> dict[str, bytes] | None:
+def layers_through_display_crop(
+    layers: dict[str, bytes] | None, frame: tuple[int, int], mode: str
+) -> dict[str, bytes] | None:
+    """Stored plate/matte PNGs cut by the portal's display crop, like the photo and map of that ``frame``."""
     if layers is None or mode == "none":
         return layers
     return {k: _png(through_display_crop(_decode(v, k), frame, mode)) for k, v in layers.items()}
@@ -239,7 +242,7 @@ def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None
         through_display_crop(photo, frame, crop),
         through_display_crop(depth, frame, crop),
         params,
-        _crop_pngs(layers, frame, crop),
+        layers_through_display_crop(layers, frame, crop),
     )
 
 
