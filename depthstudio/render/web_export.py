@@ -246,6 +246,25 @@ def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None
     )
 
 
+def web_images(portal: Portal, row: UserRow) -> tuple[str | None, str | None]:
+    """``originalImg`` and ``depthImg`` for a user's props: the portal's avatar URL and its published map's URL;
+    before publishing, the shown result written to a local file (``<data dir>/web-props``), so the props draw now.
+    """
+    shown = shown_map(row, reviewing=True)
+    if shown.result_id is None or (row.status == "published" and row.depth_url):
+        return row.avatar, row.depth_url  # published, or the portal's own map (None: the plain image)
+    png = portal.result_png(shown.result_id)
+    if not png:
+        return row.avatar, row.depth_url
+    from depthstudio.config import data_dir
+
+    folder = data_dir() / "web-props"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_folder_name(row.id)}-{shown.result_id}.png"
+    path.write_bytes(png)
+    return row.avatar, path.as_uri()
+
+
 def _export_user(
     portal: Portal, row: UserRow, defaults: ShaderParams, load: AvatarLoader, folder: Path, component: Target
 ) -> tuple[ExportItem, dict[str, Any] | None]:
