@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from depthstudio.imaging.crop import CropBox, display_crop_box, through_display_
 from depthstudio.portal.repository import Portal
 from depthstudio.render.params import PARAM_SPECS, ShaderParams
 from depthstudio.render.target import TARGETS, target
-from depthstudio.render.web_export import export_web, render_inputs
+from depthstudio.render.web_export import export_web, render_inputs, web_images
 from tests.conftest import SAMPLE_AVATARS
 from tests.helpers import make_portal, portal_config
 from tests.test_web_export import _add_result, _png_of
@@ -121,3 +123,11 @@ def test_renders_use_what_the_target_draws_through_the_display_crop(portal: Port
     inputs = render_inputs(portal, "u00000")
     assert inputs.params == target("react-depth-map").drawn(TUNED)
     assert inputs.photo.size == inputs.depth.size == (300, 300)
+
+
+def test_props_before_publishing_point_at_the_shown_result_as_a_local_file(portal: Portal):
+    row = portal.get_user("u00000")
+    original, depth = web_images(portal, row)
+    assert original == row.avatar and row.depth_url is None
+    assert depth is not None and depth.startswith("file://")
+    assert Path(url2pathname(urlparse(depth).path)).read_bytes() == portal.result_png(row.result_id)

@@ -29,7 +29,9 @@ from depthstudio.imaging.types import FetchPolicy
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "DEPTHSTUDIO_CACHE_DIR"
-FORMAT_VERSION = "1"  # bump when the thumbnail's framing or resampling changes: old files are then ignored
+# Bump when the thumbnail's framing, colour or resampling changes: old files are then ignored.
+# 2: colour-managed (ICC profile to sRGB) and cut from the original (issue 23).
+FORMAT_VERSION = "2"
 
 
 def cache_dir() -> Path:

@@ -209,7 +209,10 @@ class RenderInputs:
     layers: dict[str, bytes] | None = None  # the plate and matte stored with the shown result, if any
 
 
-def _crop_pngs(layers: dict[str, bytes] | None, frame: tuple[int, int], mode: str) -> dict[str, bytes] | None:
+def layers_through_display_crop(
+    layers: dict[str, bytes] | None, frame: tuple[int, int], mode: str
+) -> dict[str, bytes] | None:
+    """Stored plate/matte PNGs cut by the portal's display crop, like the photo and map of that ``frame``."""
     if layers is None or mode == "none":
         return layers
     return {k: _png(through_display_crop(_decode(v, k), frame, mode)) for k, v in layers.items()}
@@ -239,8 +242,27 @@ def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None
         through_display_crop(photo, frame, crop),
         through_display_crop(depth, frame, crop),
         params,
-        _crop_pngs(layers, frame, crop),
+        layers_through_display_crop(layers, frame, crop),
     )
+
+
+def web_images(portal: Portal, row: UserRow) -> tuple[str | None, str | None]:
+    """``originalImg`` and ``depthImg`` for a user's props: the portal's avatar URL and its published map's URL;
+    before publishing, the shown result written to a local file (``<data dir>/web-props``), so the props draw now.
+    """
+    shown = shown_map(row, reviewing=True)
+    if shown.result_id is None or (row.status == "published" and row.depth_url):
+        return row.avatar, row.depth_url  # published, or the portal's own map (None: the plain image)
+    png = portal.result_png(shown.result_id)
+    if not png:
+        return row.avatar, row.depth_url
+    from depthstudio.config import data_dir
+
+    folder = data_dir() / "web-props"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_folder_name(row.id)}-{shown.result_id}.png"
+    path.write_bytes(png)
+    return row.avatar, path.as_uri()
 
 
 def _export_user(

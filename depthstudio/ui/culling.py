@@ -38,7 +38,7 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QScrollArea, QSi
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.gl.tiles import TileRect, TileRenderer
 from depthstudio.imaging import FetchPolicy, load_avatar
-from depthstudio.imaging.crop import photo_for_map
+from depthstudio.imaging.crop import photo_for_map, through_display_crop
 from depthstudio.portal.repository import Portal, UserRow
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import status_color, status_label
@@ -102,6 +102,11 @@ def load_tile(portal: Portal, row: UserRow, policy: FetchPolicy, texels: int = T
     else:
         photo = avatar.image
         depth = np.zeros((photo.height, photo.width), np.uint8)
+    crop = portal.config.web.display_crop  # the grid shows each avatar as the website crops it
+    if crop != "none":
+        frame = photo.size
+        photo = through_display_crop(photo, frame, crop)
+        depth = np.asarray(through_display_crop(Image.fromarray(depth), frame, crop))
     loupe = prepare_textures(photo, depth)
     scale = min(1.0, texels / max(photo.size))
     small = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))

@@ -40,12 +40,13 @@ from PySide6.QtWidgets import (
 from depthstudio.config import Config
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.errors import DepthstudioError
+from depthstudio.imaging.crop import through_display_crop
 from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import FILTERS, status_label
 from depthstudio.render.result_layers import stored_layers
-from depthstudio.render.web_export import render_inputs
+from depthstudio.render.web_export import layers_through_display_crop, render_inputs
 from depthstudio.ui import photos
 from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
@@ -1146,6 +1147,17 @@ def _load_preview(portal: Portal, row: UserRow) -> tuple[PreviewContent | None, 
     height, width = depth.shape if depth is not None else (PHOTO_SIZE, PHOTO_SIZE)
     photo = photos.framed_photo(row.avatar, width, height, portal.config.fetch.policy())
     layers = stored_layers(portal, shown.result_id) if depth is not None and shown.result_id is not None else None
+    crop = portal.config.web.display_crop  # the editor judges the framing the website shows
+    if crop != "none":
+        frame = photo.size
+
+        def cut(levels: np.ndarray) -> np.ndarray:
+            return np.asarray(through_display_crop(Image.fromarray(levels), frame, crop))
+
+        photo = through_display_crop(photo, frame, crop)
+        depth = cut(depth) if depth is not None else None
+        compare = cut(compare) if compare is not None else None
+        layers = layers_through_display_crop(layers, frame, crop)
     # Here, on the worker: decoding the stored layers (or deriving an older result's) would hold up the frame.
     textures = shader_textures(photo, depth, layers)
     return PreviewContent(photo, depth, label, compare, compare_label, layers, textures=textures), note, history

@@ -45,6 +45,7 @@ from depthstudio.render.param_layers import (
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
 from depthstudio.render.target import Target, target
+from depthstudio.render.web_export import web_images
 from depthstudio.ui.fine_slider import FineSlider, spin_button_style
 from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
@@ -468,25 +469,20 @@ class ParamsPanel(QWidget):
         self._tasks.submit(before, done=push, failed=lambda exc: self.message.emit(describe(exc)))
 
     def copy_web_props(self) -> None:
-        """The target component's props for the selected user: the published map's URL, or null before publishing."""
+        """The target component's props for the selected user: the published map's URL, or before publishing the
+        shown result as a local file (``web_images``)."""
         params, component, user_id = self.current(), self.target, self.user_id
 
-        def copy(row: Any) -> None:
-            avatar = row.avatar if row is not None else None
-            depth = row.depth_url if row is not None else None
-            props = component.props(params, avatar, depth)
-            if avatar is not None and depth is None:
-                props["depthImg"] = None
+        def copy(images: tuple[str | None, str | None]) -> None:
+            props = component.props(params, *images)
             QGuiApplication.clipboard().setText(json.dumps(props, indent=2))
-            note = "" if depth or avatar is None else " (no published map yet: depthImg is null until it is)"
-            self.message.emit(f"{component.name} props copied to the clipboard{note}")
+            self.message.emit(f"{component.name} props copied to the clipboard")
 
-        if user_id is None:
-            copy(None)
-            return
-        self._tasks.submit(
-            lambda: self.portal.get_user(user_id), done=copy, failed=lambda e: self.message.emit(describe(e))
-        )
+        def images() -> tuple[str | None, str | None]:
+            row = self.portal.get_user(user_id) if user_id is not None else None
+            return web_images(self.portal, row) if row is not None else (None, None)
+
+        self._tasks.submit(images, done=copy, failed=lambda e: self.message.emit(describe(e)))
 
     # --- saving -------------------------------------------------------------------------------------------
 

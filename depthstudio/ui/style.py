@@ -18,6 +18,7 @@ QPushButton {
 QPushButton:hover { background: #363a41; }
 QPushButton:pressed { background: #25282c; }
 QPushButton:disabled { color: #61656c; }
+QLabel:disabled, QCheckBox:disabled, QComboBox:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled { color: #61656c; }
 QPushButton#approve { background: #2f7d45; border-color: #3a9154; color: white; }
 QPushButton#approve:hover { background: #37904f; }
 QPushButton#reject { background: #9c3b38; border-color: #b14542; color: white; }

@@ -27,10 +27,13 @@ def test_settings_are_written_as_toml_the_cli_reads(qtbot, portal, tmp_path):
     dialog.fields[("studio", "reviewer")].setText("alice")
     dialog.fields[("depth", "backend")].setCurrentText("synthetic")
     dialog.fields[("portal", "avatar_column")].setText("photo")
+    dialog.fields[("web", "target")].setCurrentText("react-depth-map-fork")
+    dialog.fields[("web", "display_crop")].setCurrentText("square")
     dialog.save()
     assert dialog.result() == SettingsDialog.DialogCode.Accepted
     loaded = load_config(tmp_path / "config.toml")
     assert loaded.studio.reviewer == "alice" and loaded.depth.backend == "synthetic"
+    assert (loaded.web.target, loaded.web.display_crop) == ("react-depth-map-fork", "square")
     assert loaded.portal.avatar_column == "photo"
     # Only what was edited: the session's other values (here a test's crop size) are not settings of the file.
     assert loaded.fetch.crop_size == Config().fetch.crop_size

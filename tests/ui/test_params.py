@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -121,7 +124,9 @@ def test_web_props_copied_are_the_effective_parameters_with_the_images(qtbot, ma
     assert props["multiplier"] == 1.5 and props["horizontalThreshold"] == 35.0 and props["clippingPlane"] == 0.05
     row = portal.get_user(seeded[1])
     assert props["originalImg"] == row.avatar
-    assert props["depthImg"] == row.depth_url  # the published map, or null before publishing
+    # not published yet: the shown result as a local file, so the props draw the map the editor sees
+    assert props["depthImg"].startswith("file://") and props["depthImg"].endswith(f"-{row.result_id}.png")
+    assert Path(url2pathname(urlparse(props["depthImg"]).path)).read_bytes() == portal.result_png(row.result_id)
 
 
 def test_a_react_depth_map_target_disables_what_it_ignores_and_previews_what_it_draws(qtbot, make_window, seeded):

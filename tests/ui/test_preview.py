@@ -154,3 +154,30 @@ def test_a_depth_map_the_portal_already_has_is_previewed(qtbot, make_window, por
     expected = np.asarray(Image.open(depth_file).convert("L"))
     assert np.array_equal(content.depth, expected)
     assert content.photo.width == content.photo.height  # the square crop the map covers (textures map by UV)
+
+
+def test_the_preview_shows_the_avatar_through_the_portals_display_crop(portal):
+    """[web] display_crop = square: photo and map are cut at the same centred square, as the website cuts them."""
+    from depthstudio.imaging import load_avatar
+    from depthstudio.ui.main_window import _load_preview
+    from tests.ui.conftest import seed_result
+
+    row = next(
+        r
+        for r in portal.list_users(Query(), limit=200)
+        if r.avatar and len(set(load_avatar(r.avatar, portal.config.fetch.policy()).original.size)) == 2
+    )
+    original = load_avatar(row.avatar, portal.config.fetch.policy()).original
+    w, h = original.size
+    ramp = np.tile(np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :], (h, 1))  # left 0 .. right 1
+    seed_result(portal, row.id, depth=ramp)
+    row = portal.get_user(row.id)
+    portal.config.web.display_crop = "square"
+    try:
+        content, _note, _history = _load_preview(portal, row)
+    finally:
+        portal.config.web.display_crop = "none"
+    side = min(w, h)
+    assert content is not None and content.photo.size == (side, side) and content.depth.shape == (side, side)
+    if w > h:  # the map was cut at the same columns as the photo: its ramp no longer starts at 0
+        assert content.depth[:, 0].min() > 0 and content.depth[:, -1].max() < 255
