@@ -32,7 +32,8 @@ from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.tables import DONE, FAILED, QUEUED, RUNNING, attempts, jobs, result_blobs, results, user_state
 
 if TYPE_CHECKING:
-    from depthstudio.jobs.queue import ClaimedJob, NewResult
+    from depthstudio.jobs.claims import ClaimedJob
+    from depthstudio.portal.results import NewResult
 
 
 class KeptConnections:

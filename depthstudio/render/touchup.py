@@ -21,8 +21,8 @@ from PIL import Image
 from depthstudio.depth.postprocess import decode_png, dilate, encode_png, guided_filter
 from depthstudio.depth.qa import QAReport, check_empty, check_flat, check_inverted
 from depthstudio.errors import ConfigError, RenderError
-from depthstudio.jobs.queue import NewResult, record_result
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import NewResult, record_result
 from depthstudio.render.layers import background_plate, inside_silhouette, soft_matte
 from depthstudio.render.reference import prepare_textures
 from depthstudio.render.result_layers import MATTE, PLATE, encode_layer_pngs
