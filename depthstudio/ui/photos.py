@@ -13,26 +13,26 @@ from depthstudio.imaging.crop import crop_square
 from depthstudio.imaging.thumbnails import ThumbnailStore
 
 
-def framed_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
+def framed_photo(source: str, width: int, height: int, policy: FetchPolicy) -> Image.Image:
     """The photo in the depth map's frame (``width`` x ``height``)."""
-    avatar = load_avatar(source, policy or FetchPolicy())
+    avatar = load_avatar(source, policy)
     if avatar.original.size == (width, height):
         return avatar.original
     square = crop_square(avatar.original, avatar.crop, max(width, height))
     return square if square.size == (width, height) else square.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def thumbnail(source: str, size: int, policy: FetchPolicy | None = None) -> Image.Image:
+def thumbnail(source: str, size: int, policy: FetchPolicy) -> Image.Image:
     """The avatar's square crop at thumbnail size, from the on-disk cache when it holds this photo."""
-    return ThumbnailStore().thumbnail(source, size, policy or FetchPolicy())
+    return ThumbnailStore().thumbnail(source, size, policy)
 
 
 NATIVE_LIMIT = 2048  # the 1:1 view's largest side: a texture bigger than this is no avatar any more
 
 
-def native_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
+def native_photo(source: str, width: int, height: int, policy: FetchPolicy) -> Image.Image:
     """The photo in the same frame as ``framed_photo`` but at its own pixel size (the 1:1 view)."""
-    avatar = load_avatar(source, policy or FetchPolicy())
+    avatar = load_avatar(source, policy)
     box = avatar.crop
     if avatar.original.size == (width, height) or width != height:  # a map made on the whole original
         photo = avatar.original
