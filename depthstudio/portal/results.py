@@ -41,7 +41,6 @@ class NewResult:
     width: int
     height: int
     png8: bytes
-    png16: bytes | None
     qa: dict[str, Any] | None = None
     qa_risk: float = 0.0
     postprocess: dict[str, Any] | None = None
@@ -62,7 +61,6 @@ class NewResult:
             height=depth_map.depth.shape[0],
             png8=depth_map.png8,
             levels8=depth_map.levels8,
-            png16=None,  # nothing reads the 16-bit map back from the database (see portal/retention.py)
             qa=depth_map.qa,
             qa_risk=float(depth_map.qa.get("risk", 0.0)),
             postprocess=depth_map.options,
@@ -87,7 +85,6 @@ def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult
             "avatar_sha256": new.avatar_sha256,
             "backend": new.backend,
             "model": new.model,
-            "location": "db",
             "width": new.width,
             "height": new.height,
             "qa": new.qa,
@@ -104,7 +101,7 @@ def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult
     else:  # results made outside the queue (no job): in parameter order
         ids = [int(rid) for rid in conn.execute(_INSERT_RESULTS, rows).scalars()]
     blobs = [
-        {"result_id": rid, "png8": new.png8, "png16": new.png16, "plate_png": new.plate_png, "matte_png": new.matte_png}
+        {"result_id": rid, "png8": new.png8, "plate_png": new.plate_png, "matte_png": new.matte_png}
         for rid, (_, _, new) in zip(ids, made, strict=True)
     ]
     conn.execute(_INSERT_BLOBS, blobs)
@@ -158,7 +155,8 @@ class ResultReads(PortalBase):
             ).mappings()
             return [ResultRow(**{k: m[k] for k in ResultRow.__dataclass_fields__}) for m in rows]
 
-    def result_png(self, result_id: int, *, bits: int = 8) -> bytes | None:
-        col = result_blobs.c.png16 if bits == 16 else result_blobs.c.png8
+    def result_png(self, result_id: int) -> bytes | None:
+        """The result's 8-bit map; None once ``prune`` freed it."""
         with self._connect() as conn:
-            return conn.execute(select(col).where(result_blobs.c.result_id == result_id)).scalar_one_or_none()
+            stmt = select(result_blobs.c.png8).where(result_blobs.c.result_id == result_id)
+            return conn.execute(stmt).scalar_one_or_none()

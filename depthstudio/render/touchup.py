@@ -115,8 +115,8 @@ def apply_touchup(photo: Image.Image, depth: np.ndarray, options: TouchUp) -> To
 
 
 def source_depth(portal: Portal, result_id: int) -> np.ndarray:
-    """The stored map of a result in [0, 1] (16-bit when stored, so edits do not band)."""
-    data = portal.result_png(result_id, bits=16) or portal.result_png(result_id, bits=8)
+    """The stored (8-bit) map of a result in [0, 1]."""
+    data = portal.result_png(result_id)
     if data is None:
         raise RenderError(f"result {result_id} has no stored depth map to touch up", kind="no_depth")
     return decode_png(data)
@@ -142,7 +142,6 @@ def save_touchup(portal: Portal, result_id: int, photo: Image.Image, options: To
         width=out.depth.shape[1],
         height=out.depth.shape[0],
         png8=encode_png(out.depth, 8),
-        png16=None,  # like a generated result: nothing reads a stored 16-bit map (portal/retention.py)
         qa=qa.to_dict(),
         qa_risk=float(qa.risk),
         postprocess={**(source.postprocess or {}), TOUCHUP_KEY: options.to_dict(), "from_result": result_id},

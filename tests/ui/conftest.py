@@ -76,7 +76,6 @@ def seed_result(
             width=depth.shape[1],
             height=depth.shape[0],
             png8=encode_png(depth, 8),
-            png16=None,
             qa_risk=qa_risk,
         ),
     )
