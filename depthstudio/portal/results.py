@@ -30,9 +30,8 @@ class MadeMap(Protocol):
 
 
 @dataclass
-class NewResult:
-    """A new result row with its PNGs: what the pipeline hands the queue to record with the job's completion, or
-    a map made outside the queue (``record_result``)."""
+class ResultMade:
+    """What a result was made from and by, and its size: the columns a new result and a stored row share."""
 
     avatar_url: str
     avatar_sha256: str
@@ -40,6 +39,13 @@ class NewResult:
     model: str
     width: int
     height: int
+
+
+@dataclass
+class NewResult(ResultMade):
+    """A new result row with its PNGs: what the pipeline hands the queue to record with the job's completion, or
+    a map made outside the queue (``record_result``)."""
+
     png8: bytes
     qa: dict[str, Any] | None = None
     qa_risk: float = 0.0
@@ -123,16 +129,12 @@ def record_result(portal: PortalBase, user_id: str, new: NewResult) -> int:
 
 
 @dataclass
-class ResultRow:
+class ResultRow(ResultMade):
+    """A stored result (its PNGs apart: ``result_png``)."""
+
     id: int
     user_id: str
     job_id: int | None
-    avatar_url: str
-    avatar_sha256: str
-    backend: str
-    model: str
-    width: int
-    height: int
     qa: dict[str, Any] | None
     qa_risk: float
     postprocess: dict[str, Any] | None
