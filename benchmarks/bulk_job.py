@@ -7,6 +7,7 @@ that is the overhead-only baseline (how fast the job goes when the backend is fr
     python benchmarks/bulk_job.py                       # 10,000 users, L = 0.05 s, C = 16, SQLite
     python benchmarks/bulk_job.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
     python benchmarks/bulk_job.py --backend local       # 1,000 users through the local ONNX model (bulk_local.py)
+    python benchmarks/bulk_job.py --smoke               # seconds: that it still runs (CI runs every --smoke)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.helpers import make_portal, portal_config, write_avatars
 
 
 @contextmanager
-def _fresh_db(base: str | None, tmp: Path) -> Iterator[str]:
+def fresh_db(base: str | None, tmp: Path) -> Iterator[str]:
     """A new database for one run; on PostgreSQL it is dropped afterwards, also when the run fails."""
     if not base:
         yield f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
@@ -63,7 +64,7 @@ def run_once(
     paced: list[str] | None = None,
 ) -> float:
     """Users per second of one run; ``paced`` gets how many of its threads the pacer let work (``limit/threads``)."""
-    with _fresh_db(db, tmp) as url:
+    with fresh_db(db, tmp) as url:
         make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
         cfg = portal_config(url, tmp)
         portal = Portal.open(cfg)
@@ -117,11 +118,17 @@ def main() -> None:
         action="store_true",
         help="also run L = 0 with the avatars tagged Display P3 (a phone's photo): the cost of the ICC conversion",
     )
+    ap.add_argument("--smoke", action="store_true", help="a few hundred users (a few with --backend local), for CI")
+    ap.add_argument("--onnx", type=Path, help="--backend local: an ONNX export to use instead of exporting one (~20 s)")
     args = ap.parse_args()
+    if args.smoke:
+        local = args.backend == "local"
+        args.users, args.baseline_users, args.latency = (6, 20, 0.05) if local else (300, 100, 0.01)
+        args.concurrency, args.model_images = 8, 4
     if args.backend == "local":
         from benchmarks.bulk_local import main as local_main
 
-        return local_main(args, run_once, _fresh_db)
+        return local_main(args, run_once, fresh_db)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         os.environ["DEPTHSTUDIO_DATA_DIR"] = str(tmp / "data")

@@ -18,6 +18,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -47,46 +48,50 @@ def _model_alone(backend: OnnxBackend, loaded: list[Any], n: int, batch: int) ->
     return n / (time.perf_counter() - t0)
 
 
-def main(args: argparse.Namespace, run_once: Callable[..., float], fresh_db: Callable[[str | None, Path], str]) -> None:
+def main(
+    args: argparse.Namespace,
+    run_once: Callable[..., float],
+    fresh_db: Callable[[str | None, Path], AbstractContextManager[str]],
+) -> None:
     users = args.users if args.users != 10_000 else 1000  # bulk_job's default is for the free backend
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         os.environ["DEPTHSTUDIO_DATA_DIR"] = str(tmp / "data")
         avatars = write_avatars(tmp / "avatars", 100, size=128)
         free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, avatars)
-        model_path = _export(tmp, args.full)
-        url = fresh_db(args.db, tmp)
-        make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
-        cfg = portal_config(url, tmp)
-        cfg.depth.backend = "local"
-        cfg.depth.local_weights = str(model_path)
-        data = model_path.read_bytes()
-        cfg.depth.model_revision = "0" * 40
-        cfg.depth.model_sha256, cfg.depth.model_size = hashlib.sha256(data).hexdigest(), len(data)
+        model_path = args.onnx or _export(tmp, args.full)
+        with fresh_db(args.db, tmp) as url:
+            make_portal(url, [avatars[i % len(avatars)] for i in range(users)])
+            cfg = portal_config(url, tmp)
+            cfg.depth.backend = "local"
+            cfg.depth.local_weights = str(model_path)
+            data = model_path.read_bytes()
+            cfg.depth.model_revision = "0" * 40
+            cfg.depth.model_sha256, cfg.depth.model_size = hashlib.sha256(data).hexdigest(), len(data)
 
-        # The model alone, before and after the job (the mean of the two: a shared machine's load drifts).
-        alone = OnnxBackend(
-            model_path, model=MODEL, preprocessing=PREPROCESSING["depth_anything"], batch_size=cfg.depth.batch_size
-        )
-        loaded = [load_avatar(a, cfg.fetch.policy()) for a in avatars]
-        alone.predict_many(loaded[: cfg.depth.batch_size])
-        n = min(users, args.model_images)
-        before = _model_alone(alone, loaded, n, cfg.depth.batch_size)
-        portal = Portal.open(cfg)
-        backend = make_backend(cfg)
-        backend.predict(loaded[0])  # the same warm-up
-        job = GenerateMissingJob(portal, backend, None, cfg, concurrency=args.concurrency)
-        t0 = time.perf_counter()
-        summary = job.run()
-        product_rate = users / (time.perf_counter() - t0)
-        assert summary.ok and summary.progress.done == users, summary.line()
-        batches = list(getattr(backend, "batches", []))
-        ran = describe(backend)
-        backend.close()
-        after = _model_alone(alone, loaded, n, cfg.depth.batch_size)
-        model_rate = (before + after) / 2
-        alone.close()
-        portal.close()
+            # The model alone, before and after the job (the mean of the two: a shared machine's load drifts).
+            alone = OnnxBackend(
+                model_path, model=MODEL, preprocessing=PREPROCESSING["depth_anything"], batch_size=cfg.depth.batch_size
+            )
+            loaded = [load_avatar(a, cfg.fetch.policy()) for a in avatars]
+            alone.predict_many(loaded[: cfg.depth.batch_size])
+            n = min(users, args.model_images)
+            before = _model_alone(alone, loaded, n, cfg.depth.batch_size)
+            portal = Portal.open(cfg)
+            backend = make_backend(cfg)
+            backend.predict(loaded[0])  # the same warm-up
+            job = GenerateMissingJob(portal, backend, None, cfg, concurrency=args.concurrency)
+            t0 = time.perf_counter()
+            summary = job.run()
+            product_rate = users / (time.perf_counter() - t0)
+            assert summary.ok and summary.progress.done == users, summary.line()
+            batches = list(getattr(backend, "batches", []))
+            ran = describe(backend)
+            backend.close()
+            after = _model_alone(alone, loaded, n, cfg.depth.batch_size)
+            model_rate = (before + after) / 2
+            alone.close()
+            portal.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     full_batches = sum(1 for b in batches if b == cfg.depth.batch_size) / max(1, len(batches))
     print(f"database            : {'PostgreSQL' if args.db else 'SQLite'}")

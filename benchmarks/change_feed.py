@@ -6,6 +6,7 @@ studio without the feed would spend on every tick of a timer to find the same ch
 page of the list and the filter counts).
 
     python benchmarks/change_feed.py --decisions 20 [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    python benchmarks/change_feed.py --smoke    # seconds: that it still runs (CI runs every --smoke)
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=20)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--smoke", action="store_true", help="three decisions per database, for CI")
     args = parser.parse_args()
+    if args.smoke:
+        args.decisions = 3
     rows = []
     with tempfile.TemporaryDirectory() as d:
         rows.append(("sqlite", measure(f"sqlite:///{Path(d) / 'portal.sqlite3'}", Path(d) / "s", args.decisions)))

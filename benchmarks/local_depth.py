@@ -13,6 +13,7 @@ shared machine it moves far less than the wall-clock rate) and peak memory (on C
     python benchmarks/local_depth.py                         # ORT vs torch, reduced model: ~1 minute on 2 cores
     python benchmarks/local_depth.py --full --batches 1,4    # the published widths
     python benchmarks/local_depth.py --torch-sweep           # CPU: ~4 minutes on 2 cores
+    python benchmarks/local_depth.py --smoke                 # seconds: that it still runs (CI runs every --smoke)
 """
 
 from __future__ import annotations
@@ -104,12 +105,18 @@ def main() -> None:
         default=15.0,
         help="no more rounds for a configuration after this much timing",
     )
+    parser.add_argument("--smoke", action="store_true", help="the reduced model, batch 1, one timed batch: CI")
+    parser.add_argument(
+        "--onnx", type=Path, help="the reduced model's ONNX export made earlier (seed 0), not a new one"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.batches, args.iters = "1", 1
 
     batches = [int(b) for b in args.batches.split(",")]
     if not args.torch_sweep:
-        wanted = batches if "--batches" in sys.argv else [1, 4, 8]
-        records = compare(wanted, args.iters, args.full)
+        wanted = batches if "--batches" in sys.argv or args.smoke else [1, 4, 8]
+        records = compare(wanted, args.iters, args.full, args.onnx)
         report(records)
         print(json.dumps(records))
         return

@@ -1,6 +1,7 @@
 """Frame time of the parallax shader vs a bare textured quad, and the exporter's frames/s (GL and reference).
 
     xvfb-run -a .venv/bin/python benchmarks/render.py [--sizes 512 1024] [--frames 30] [--skip-export]
+    xvfb-run -a .venv/bin/python benchmarks/render.py --smoke     # seconds: that it still runs (CI runs every --smoke)
 
 Every GL figure is the median of per-frame times, each frame closed by glFinish (the GPU work is
 really done, not just queued); both programs draw the same textures into the same framebuffer in the
@@ -160,7 +161,10 @@ def main() -> None:
     parser.add_argument("--export-frames", type=int, default=24)
     parser.add_argument("--export-size", type=int, default=512)
     parser.add_argument("--skip-export", action="store_true", help="only the per-frame GL figures")
+    parser.add_argument("--smoke", action="store_true", help="one small size, a few frames, a short export: CI")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.frames, args.export_frames, args.export_size = [128], 3, 4, 96
     avatars = REPO / "resources" / "demo"
     textures = prepare_layered_textures(
         Image.open(avatars / "avatars" / "grace_hopper.jpg"),

@@ -7,12 +7,14 @@ the HTTP requests per user by kind, which shows whether the waiting is done by p
 
     python benchmarks/replicate_bulk.py                      # 2000 users, C=32, L=0.5 s (+ 300-user baseline)
     python benchmarks/replicate_bulk.py --users 200 --baseline-users 0 --latency 0.2
+    python benchmarks/replicate_bulk.py --smoke              # seconds: that it still runs (CI runs every --smoke)
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import resource
 import statistics
 import sys
@@ -117,7 +119,10 @@ def main() -> None:
     ap.add_argument("--sync-wait", type=int, default=ReplicateOptions().sync_wait_s, help="Prefer: wait=N; 0=off")
     ap.add_argument("--baseline-users", type=int, default=300, help="users for the polling baseline; 0 = skip")
     ap.add_argument("--crop", type=int, default=128, help="side of the square crop sent as a data URI")
+    ap.add_argument("--smoke", action="store_true", help="a few dozen users at a short latency, for CI")
     args = ap.parse_args()
+    if args.smoke:
+        args.users, args.baseline_users, args.concurrency, args.latency = 40, 20, 8, 0.05
 
     samples = sample_avatars(args.crop)
     avatars = [
@@ -134,6 +139,14 @@ def main() -> None:
         report("baseline: no sync wait, polling only", args.baseline_users, c, lat, base)
         ratio = main_run.throughput / base.throughput
         print(f"== throughput as configured / polling baseline: {ratio:.2f}x")
+    failed = {**main_run.failures, **(base.failures if args.baseline_users else {})}
+    if failed:
+        raise SystemExit(f"predictions failed: {failed}")  # a benchmark of failing predictions measures nothing
+    figures = {"users": args.users, "concurrency": c, "latency_s": lat, "users_per_s": round(main_run.throughput, 2)}
+    figures["ratio_to_ideal"] = round(main_run.throughput / (c / lat), 3)
+    if args.baseline_users:
+        figures["ratio_to_polling"] = round(main_run.throughput / base.throughput, 3)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -5,44 +5,39 @@ job costs about L = replicate latency + upload latency of waiting. With W worker
 is W * C / L jobs per second; the ratio shows what the queue, the leases and the processes cost.
 
     python benchmarks/workers.py --users 300 --latency 0.4 --threads 4
+    python benchmarks/workers.py --smoke    # seconds: that it still runs (CI runs every --smoke)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, text
-
+from benchmarks.bulk_job import fresh_db
 from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.repository import Portal
-from tests.helpers import make_portal, portal_config, write_avatars
+from tests.helpers import make_portal, maps_only, portal_config, write_avatars
 from tests.servers.cloudinary_server import running_cloudinary_server
 from tests.servers.replicate_server import ReplicateServer
 
 ADMIN = os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def fresh_db() -> str:
-    name = f"dsbench_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
 def run(workers: int, args: argparse.Namespace, tmp: Path, avatars: list[str]) -> float:
-    db = fresh_db()
+    with fresh_db(ADMIN, tmp) as db:
+        return _run(db, workers, args, tmp, avatars)
+
+
+def _run(db: str, workers: int, args: argparse.Namespace, tmp: Path, avatars: list[str]) -> float:
     make_portal(db, [avatars[i % len(avatars)] for i in range(args.users)])
     portal = Portal.open(portal_config(db, tmp))
     JobQueue(portal).enqueue(portal.ids_needing_depth(), publish=True)
@@ -79,14 +74,17 @@ def run(workers: int, args: argparse.Namespace, tmp: Path, avatars: list[str]) -
                 env=env,
                 cwd=REPO,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(workers)
         ]
-        codes = [p.wait() for p in procs]
+        errors = [p.communicate()[1] for p in procs]
         elapsed = time.perf_counter() - t0
-        assert codes == [0] * workers, codes
-        assert len(cloud.assets) == args.users
+        assert [p.returncode for p in procs] == [0] * workers, errors
+        # One map per user, each with its plate and matte (layered publishing), and no second copy of any.
+        assert len(maps_only(cloud.assets)) == args.users, len(maps_only(cloud.assets))
+        assert len(cloud.assets) == 3 * args.users, len(cloud.assets)
     published = portal.status_counts()["published"]
     portal.close()
     assert published == args.users
@@ -100,7 +98,10 @@ def main() -> None:
     ap.add_argument("--upload-latency", type=float, default=0.05, help="Cloudinary request latency (s)")
     ap.add_argument("--threads", type=int, default=4, help="threads per worker")
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--smoke", action="store_true", help="a few users, two workers sharing the queue: seconds, for CI")
     args = ap.parse_args()
+    if args.smoke:
+        args.users, args.latency, args.upload_latency, args.threads, args.workers = 6, 0.02, 0.0, 2, "2"
     per_job = args.latency + args.upload_latency
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -119,6 +120,11 @@ def main() -> None:
     for w, rate in rows:
         ideal = w * args.threads / per_job
         print(f"{w:>7} {rate:>8.1f} {ideal:>8.1f} {rate / ideal:>6.2f} {rate / base:>14.2f}")
+    figures = [
+        {"workers": w, "jobs_per_s": round(rate, 2), "ratio": round(rate / (w * args.threads / per_job), 3)}
+        for w, rate in rows
+    ]
+    print(json.dumps({"users": args.users, "threads": args.threads, "rows": figures}))
 
 
 if __name__ == "__main__":

@@ -95,17 +95,19 @@ class StorageConfig:
 
 @dataclass
 class FetchConfig:
-    allow_private: bool = False
-    private_hosts: list[str] = field(default_factory=list)  # "host" or "host:port" exempt from the SSRF guard
-    allowed_schemes: list[str] = field(default_factory=lambda: ["https", "http"])
+    """The configurable face of ``imaging.FetchPolicy``: its defaults are the policy's own (one place)."""
+
+    allow_private: bool = FetchPolicy.allow_private
+    private_hosts: list[str] = field(default_factory=lambda: list(FetchPolicy.private_hosts))  # "host[:port]"
+    allowed_schemes: list[str] = field(default_factory=lambda: list(FetchPolicy.allowed_schemes))
     # file:// and plain paths. Off: a real portal's avatar values are written by its users, and "/proc/self/environ"
     # must not be read. The embedded demo portal (whose avatars are files) always allows them.
-    allow_local_paths: bool = False
-    max_bytes: int = 20 * 1024 * 1024
-    timeout_s: float = 15.0
-    max_redirects: int = 3
-    max_pixels: int = 40_000_000
-    crop_size: int = 512
+    allow_local_paths: bool = FetchPolicy.allow_local_paths
+    max_bytes: int = FetchPolicy.max_bytes
+    timeout_s: float = FetchPolicy.timeout_s
+    max_redirects: int = FetchPolicy.max_redirects
+    max_pixels: int = FetchPolicy.max_pixels
+    crop_size: int = FetchPolicy.crop_size
 
     def policy(self) -> FetchPolicy:
         """The limits for fetching avatars of the configured portal (local paths: demo or explicit opt-in)."""

@@ -1,7 +1,8 @@
 """In-call retries: one policy object over ``tenacity``, and one reading of a server's ``Retry-After``.
 
 These are the short waits inside one call (a 429 on Replicate's create, a dropped database connection). A failed
-item that is tried again minutes later is the job queue's business (``jobs/runner.py``), not this module's.
+item that is tried again minutes later is the job queue's business (``jobs/runner.py``), by the same rule
+(``RetryPolicy.delay``).
 A server's hint is honoured before any backoff of our own: the error carries it as ``retry_after`` (seconds).
 """
 
@@ -33,7 +34,13 @@ class RetryPolicy:
     max_s: float = 60.0
 
     def delay(self, attempt: int, hint: float | None = None) -> float:
-        """The wait after failed try number ``attempt`` (1-based): the server's hint if it gave one."""
+        """The wait after failed try number ``attempt`` (1-based): the server's hint if it gave one.
+
+        The one retry rule, for the waits inside a call and for the job queue's retries minutes later: a hint
+        (``Retry-After``) says when the service will take the request again; our backoff is the guess for when it
+        says nothing. Waiting longer than told (the larger of the two) would slow a whole batch after a rate
+        limit that the service itself has bounded; sooner would be refused again.
+        """
         if hint is None:
             hint = self.first_s * (2.0 ** (attempt - 1) if self.backoff == "exponential" else attempt)
         return min(hint, self.max_s)

@@ -30,15 +30,15 @@ from depthstudio.portal.tables import result_blobs, results, reviews, user_state
 _VARIANTS = 8  # distinct maps to share out; every row still stores its own bytes
 
 
-def _maps(folder: Path) -> list[tuple[str, bytes, bytes]]:
+def _maps(folder: Path) -> list[tuple[str, bytes]]:
     folder.mkdir(parents=True, exist_ok=True)
     backend, out = SyntheticBackend(), []
     for i in range(_VARIANTS):
         path = folder / f"avatar-{i}.png"
         placeholder_avatar(i, size=640).save(path)
-        avatar = load_avatar(str(path), FetchPolicy())
+        avatar = load_avatar(str(path), FetchPolicy(allow_local_paths=True))
         dm = make_depth_map(backend.predict(avatar), avatar)
-        out.append((avatar.sha256, dm.png8, dm.png16))
+        out.append((avatar.sha256, dm.png8))
     return out
 
 
@@ -62,19 +62,19 @@ def build(url: str, users: int, folder: Path) -> None:
             uid = f"u{i:05d}"
             ids = []
             for k in range(3):
-                sha, png8, png16 = maps[(i + k) % _VARIANTS]
+                sha, png8 = maps[(i + k) % _VARIANTS]
                 published = f"https://res.example.org/depth/{uid}-{k}.png" if (k == 0 and i % 2 == 0) else None
                 rid = conn.execute(
                     insert(results)
                     .values(
                         user_id=uid, job_id=None, avatar_url=avatar, avatar_sha256=sha, backend="synthetic",
-                        model=SyntheticBackend.model, location="db", width=512, height=512, qa_risk=0.1,
+                        model=SyntheticBackend.model, width=512, height=512, qa_risk=0.1,
                         created_at=now + dt.timedelta(days=k), published_url=published,
                         published_location=published, published_at=now if published else None,
                     )
                     .returning(results.c.id)
                 ).scalar_one()  # fmt: skip
-                conn.execute(insert(result_blobs).values(result_id=rid, png8=png8, png16=png16))
+                conn.execute(insert(result_blobs).values(result_id=rid, png8=png8))
                 if published:
                     conn.execute(update(u.table).where(u.id == uid).values({u.depth.name: published}))
                 ids.append(rid)

@@ -81,7 +81,7 @@ def tiny_png(path: Path, color: tuple[int, int, int] = (200, 100, 50)) -> str:
 def tiny_result(avatar: str, *, qa_risk: float = 0.1) -> NewResult:
     """A result row's worth of data without running a backend (for queue and status tests)."""
     return NewResult(avatar_url=avatar, avatar_sha256="ab" * 32, backend="synthetic", model="m", width=4, height=4,
-                     png8=b"png8", png16=None, qa={"flat": 0.0}, qa_risk=qa_risk)  # fmt: skip
+                     png8=b"png8", qa={"flat": 0.0}, qa_risk=qa_risk)  # fmt: skip
 
 
 def seed_every_status(url: str, tmp_path: Path) -> tuple[Portal, list[str | None]]:

@@ -16,7 +16,8 @@ def _tool(name: str) -> str:
     return str(found) if found.exists() else (shutil.which(name) or name)
 
 
-def test_only_the_ui_imports_qt_and_the_core_imports_no_opengl():
+def test_the_import_contracts_hold():
+    """Qt only in the UI, no OpenGL in the core, the floors (no upward import) and no import circles."""
     done = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "broken" not in done.stdout.lower().replace("0 broken", "")

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from depthstudio.jobs.publish import publish_result
@@ -63,9 +62,8 @@ def test_a_rolled_back_write_is_not_reported(db_url, tmp_path):
             conn.rollback()
         with writer.engine.begin() as conn:  # a committed change after it, to know the feed has caught up
             upsert_state(conn, "u00002", result_id=None)
-        assert _next(seen) == {"u00002"}
-        with pytest.raises(queue.Empty):
-            seen.get(timeout=0.3)
+        assert _next(seen) == {"u00002"}  # the feed reports in commit order: anything before it came first
+        assert seen.empty()
 
 
 def test_a_feed_that_loses_its_connection_comes_back_and_says_anything_may_have_changed(pg_url, tmp_path):

@@ -89,7 +89,7 @@ def test_a_map_framed_neither_way_is_refused():
 
 
 def test_the_web_export_frames_the_photo_like_an_older_square_map(tmp_path: Path):
-    avatar = load_avatar(str(_photo(tmp_path / "p.png", (480, 640))), FetchPolicy())
+    avatar = load_avatar(str(_photo(tmp_path / "p.png", (480, 640))), FetchPolicy(allow_local_paths=True))
     assert photo_in_depth_frame(avatar, (437, 582)).size == (480, 640)  # a new map: the whole photo
     old = photo_in_depth_frame(avatar, (512, 512))
     assert old.size == (480, 480)  # the old square crop, at the photo's resolution

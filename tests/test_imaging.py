@@ -41,7 +41,7 @@ from depthstudio.imaging import (
 from tests.conftest import SAMPLE_AVATARS
 from tests.servers.http_files import FileServer
 
-LOCAL = FetchPolicy(allow_private=True, timeout_s=5.0)
+LOCAL = FetchPolicy(allow_local_paths=True, allow_private=True, timeout_s=5.0)  # files and 127.0.0.1 servers
 SAMPLES = sorted(p.name for p in SAMPLE_AVATARS.iterdir() if p.suffix in (".png", ".jpg"))
 
 
@@ -106,7 +106,7 @@ def write(tmp_path: Path):
 @pytest.mark.parametrize("name", SAMPLES)
 def test_sample_avatar_loads_as_the_whole_frame_with_sha256_of_raw_bytes(name: str) -> None:
     path = SAMPLE_AVATARS / name
-    avatar = load_avatar(str(path), FetchPolicy())
+    avatar = load_avatar(str(path), FetchPolicy(allow_local_paths=True))
     raw = path.read_bytes()
     assert avatar.sha256 == hashlib.sha256(raw).hexdigest()
     assert avatar.raw_size == len(raw)
@@ -122,7 +122,7 @@ def test_sample_avatar_over_http_equals_the_file(server: FileServer, name: str) 
     raw = (SAMPLE_AVATARS / name).read_bytes()
     kind = "image/jpeg" if name.endswith(".jpg") else "image/png"
     url = server.add(f"/samples/{name}", body=raw, content_type=kind)
-    policy = FetchPolicy(allow_private=True, crop_size=200)
+    policy = FetchPolicy(allow_private=True, allow_local_paths=True, crop_size=200)
     remote = load_avatar(url, policy)
     local = load_avatar(str(SAMPLE_AVATARS / name), policy)
     assert remote.sha256 == local.sha256 == hashlib.sha256(raw).hexdigest()
@@ -150,7 +150,10 @@ def test_connects_to_the_resolved_address_but_sends_the_real_host(server: FileSe
 
 def test_file_url_and_plain_path_read_the_same_bytes(write) -> None:
     path = write("a.png", encode(noise(10, 10), "PNG"))
-    assert fetch_bytes(Path(path).as_uri(), FetchPolicy())[0] == fetch_bytes(path, FetchPolicy())[0]
+    assert (
+        fetch_bytes(Path(path).as_uri(), FetchPolicy(allow_local_paths=True))[0]
+        == fetch_bytes(path, FetchPolicy(allow_local_paths=True))[0]
+    )
 
 
 # ---- crop ------------------------------------------------------------------------------------------------
@@ -173,7 +176,9 @@ def test_a_portrait_keeps_its_whole_frame_for_the_model(write) -> None:
     pixels[:20] = (0, 0, 255)
     pixels[20:120] = (0, 255, 0)
     pixels[120:] = (255, 0, 0)
-    avatar = load_avatar(write("portrait.png", encode(Image.fromarray(pixels), "PNG")), FetchPolicy(crop_size=60))
+    avatar = load_avatar(
+        write("portrait.png", encode(Image.fromarray(pixels), "PNG")), FetchPolicy(allow_local_paths=True, crop_size=60)
+    )
     image = np.asarray(avatar.image)
     assert avatar.image.size == (20, 60) and avatar.crop == CropBox(0, 0, 100, 300)
     assert np.abs(image[1, 10].astype(int) - (0, 0, 255)).max() <= 2  # the band above the old square
@@ -181,7 +186,9 @@ def test_a_portrait_keeps_its_whole_frame_for_the_model(write) -> None:
 
 
 def test_small_image_is_upscaled_to_crop_size(write) -> None:
-    avatar = load_avatar(write("tiny.png", encode(noise(16, 24), "PNG")), FetchPolicy(crop_size=128))
+    avatar = load_avatar(
+        write("tiny.png", encode(noise(16, 24), "PNG")), FetchPolicy(allow_local_paths=True, crop_size=128)
+    )
     assert avatar.image.size == (85, 128) and avatar.crop == CropBox(0, 0, 16, 24)
 
 
@@ -251,30 +258,30 @@ def test_decompression_bomb_is_refused_before_decoding(write) -> None:
     # 7000x7000 one-bit pixels (49 MP, over the default 40 MP) in a few kilobytes
     bomb = encode(Image.new("1", (7000, 7000)), "PNG")
     assert len(bomb) < 100_000
-    error = fails("decompression_bomb", write("bomb.png", bomb), FetchPolicy())
+    error = fails("decompression_bomb", write("bomb.png", bomb), FetchPolicy(allow_local_paths=True))
     assert "7000x7000" in str(error)
 
 
 def test_dimensions_are_checked_from_the_header_before_any_pixel(write) -> None:
     # the pixel data is missing: decoding would report "truncated"; the header check answers first
-    fails("decompression_bomb", write("header.png", png_header_only(8000, 6000)), FetchPolicy())
+    fails("decompression_bomb", write("header.png", png_header_only(8000, 6000)), FetchPolicy(allow_local_paths=True))
 
 
 def test_pillows_own_bomb_error_becomes_ours(write) -> None:
     # 3.6 gigapixels: Pillow itself refuses it while reading the header
-    fails("decompression_bomb", write("giga.png", png_header_only(60000, 60000)), FetchPolicy())
+    fails("decompression_bomb", write("giga.png", png_header_only(60000, 60000)), FetchPolicy(allow_local_paths=True))
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_pillows_pixel_limit_is_an_error_where_pillow_only_warns(write) -> None:
     # 100 MP is over Pillow's warning limit (~89 MP) even when the policy allows it
-    policy = FetchPolicy(max_pixels=150_000_000)
+    policy = FetchPolicy(allow_local_paths=True, max_pixels=150_000_000)
     fails("decompression_bomb", write("warn.png", png_header_only(10000, 10000)), policy)
 
 
 def test_huge_dimensions_of_a_real_photo_are_too_many_pixels(write) -> None:
     photo = encode(noise(400, 300), "JPEG", quality=90)
-    error = fails("too_many_pixels", write("big.jpg", photo), FetchPolicy(max_pixels=100_000))
+    error = fails("too_many_pixels", write("big.jpg", photo), FetchPolicy(allow_local_paths=True, max_pixels=100_000))
     assert "400x300" in str(error) and "max_pixels" in str(error)
 
 
@@ -437,7 +444,7 @@ def test_content_length_smaller_than_the_body_gives_a_truncated_image(server: Fi
 
 
 def test_oversized_local_file_is_too_large(write) -> None:
-    fails("too_large", write("big.bin", b"\x00" * 2048), FetchPolicy(max_bytes=1024))
+    fails("too_large", write("big.bin", b"\x00" * 2048), FetchPolicy(allow_local_paths=True, max_bytes=1024))
 
 
 @pytest.mark.parametrize(

@@ -136,17 +136,28 @@ def test_a_thread_over_the_limit_parks_until_the_waits_raise_it():
     entered = threading.Event()
     answers: list[bool] = []
 
+    # The gate: the parked thread asks ``stopped`` only while it is over the limit (its loop's last test), so a
+    # call seen under a limit proves it looked at that limit and stayed parked.
+    looked: list[float] = []
+
+    def stopped() -> bool:
+        looked.append(pacer.limit)
+        return False
+
     def seventh() -> None:
-        with pacer.working(6, _never) as allowed:
+        with pacer.working(6, stopped) as allowed:
             answers.append(allowed)
             entered.set()
 
     thread = threading.Thread(target=seventh, daemon=True)
     thread.start()
     try:
-        assert not entered.wait(0.2)  # parked: thread 6 of a limit of 2
+        wait_for(lambda: 2 in looked, "the seventh thread to look at the limit of 2")
+        assert not entered.is_set()  # parked: thread 6 of a limit of 2
         _window(pacer, clock, waiting=1, busy=0)  # one thread waiting: 2 + 3 = 5, thread 6 still over it
-        assert pacer.limit == 5 and not entered.wait(0.2)
+        assert pacer.limit == 5
+        wait_for(lambda: 5 in looked, "the seventh thread to look at the limit of 5")
+        assert not entered.is_set()
         _window(pacer, clock, waiting=2, busy=0)
         assert pacer.limit == 8
         assert entered.wait(5) and answers == [True]

@@ -160,7 +160,7 @@ def test_a_map_its_layers_cannot_be_made_from_is_kept_without_them(monkeypatch):
     from depthstudio.render import result_layers
 
     photo = Image.new("RGB", (32, 32), (10, 20, 30))
-    flat = NewResult("a", "0" * 64, "b", "m", 32, 32, encode_png(np.zeros((32, 32)), 8), None)
+    flat = NewResult("a", "0" * 64, "b", "m", 32, 32, encode_png(np.zeros((32, 32)), 8))
     result_layers.attach_layers(flat, photo)  # an all-black map (QA flags it) still gets its layers
     assert flat.plate_png is not None and flat.matte_png is not None
 
@@ -168,6 +168,6 @@ def test_a_map_its_layers_cannot_be_made_from_is_kept_without_them(monkeypatch):
         raise cv2.error("inpainting failed")
 
     monkeypatch.setattr(result_layers, "layer_pngs", broken)
-    kept = NewResult("a", "0" * 64, "b", "m", 32, 32, flat.png8, None)
+    kept = NewResult("a", "0" * 64, "b", "m", 32, 32, flat.png8)
     result_layers.attach_layers(kept, photo)  # logs, never raises: the map is recorded without layers
     assert kept.plate_png is None and kept.matte_png is None and kept.png8 == flat.png8

@@ -13,16 +13,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from depthstudio.depth.synthetic import SyntheticBackend
-from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.queue import record_result
 from depthstudio.portal.repository import Portal
-from depthstudio.portal.retention import PRUNED, prunable_rows, prune
+from depthstudio.portal.retention import prunable_rows, prune
 from depthstudio.portal.tables import jobs, result_blobs, results, reviews
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars
 
 REPO = Path(__file__).resolve().parent.parent
-PNG8, PNG16 = b"8" * 100, b"6" * 1000
+PNG8, PLATE, MATTE = b"8" * 100, b"p" * 300, b"m" * 50
 
 
 def _portal(db_url: str, tmp_path: Path, users: int, per_user: int) -> tuple[Portal, dict[str, list[int]]]:
@@ -34,7 +32,7 @@ def _portal(db_url: str, tmp_path: Path, users: int, per_user: int) -> tuple[Por
     for i, avatar in enumerate(avatars):
         uid = f"u{i:05d}"
         for _ in range(per_user):
-            rid = record_result(portal, uid, replace(tiny_result(avatar), png8=PNG8, png16=PNG16))
+            rid = record_result(portal, uid, replace(tiny_result(avatar), png8=PNG8, plate_png=PLATE, matte_png=MATTE))
             portal.decide([uid], "approved", reviewer="ed")
             made.setdefault(uid, []).append(rid)
     return portal, made
@@ -59,7 +57,7 @@ def test_a_dry_run_reports_rows_and_bytes_and_changes_nothing(db_url, tmp_path):
     before = _with_blobs(portal)
     report = prune(portal, keep=1, dry_run=True)
     assert (report.rows, report.png8_bytes) == (6, 6 * len(PNG8))
-    assert (report.png16_rows, report.png16_bytes) == (3, 9 * len(PNG16))  # pruned rows' and kept rows' 16-bit
+    assert report.layer_bytes == 6 * (len(PLATE) + len(MATTE))  # with their plates and mattes
     assert _with_blobs(portal) == before
 
 
@@ -87,8 +85,8 @@ def test_prune_keeps_the_newest_the_current_the_live_and_the_carried_and_frees_t
     with portal.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 12  # history stays
         assert conn.execute(select(func.count()).select_from(reviews)).scalar_one() == 12
-        pruned = set(conn.execute(select(results.c.id).where(results.c.location == PRUNED)).scalars())
-        assert conn.execute(select(func.count()).where(result_blobs.c.png16.is_not(None))).scalar_one() == 0
+        all_ids = set(conn.execute(select(results.c.id)).scalars())
+    pruned = all_ids - _with_blobs(portal)  # a pruned result is one without its blob row
     assert pruned == {rid for ids in made.values() for rid in ids} - kept
     assert portal.get_user("u00000").status == "approved"  # type: ignore[union-attr]
     assert prune(portal, keep=2).rows == 0
@@ -101,16 +99,6 @@ def test_a_result_that_goes_live_before_its_batch_runs_is_kept(db_url, tmp_path)
     report = prune(portal, keep=1, on_batch=lambda ids: _publish_directly(portal, "u00000", oldest))
     assert oldest in _with_blobs(portal) and report.rows == 1
     assert prunable_rows(portal, 1) == 0
-
-
-def test_a_new_result_stores_no_16_bit_map(db_url, tmp_path):
-    make_portal(db_url, write_avatars(tmp_path / "a", 2))
-    cfg = portal_config(db_url, tmp_path)
-    portal = Portal.open(cfg)
-    assert GenerateMissingJob(portal, SyntheticBackend(), None, cfg, publish=False).run().ok
-    with portal.engine.connect() as conn:
-        rows = conn.execute(select(result_blobs.c.png8, result_blobs.c.png16)).all()
-    assert len(rows) == 2 and all(png8 and png16 is None for png8, png16 in rows)
 
 
 def test_the_prune_command_reports_a_dry_run_then_frees_it(tmp_path):

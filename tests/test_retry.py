@@ -1,4 +1,5 @@
-"""The in-call retry policy: the server's hint first, our backoff otherwise, bounded by tries and a deadline."""
+"""The retry rule: the server's hint first, our backoff otherwise, bounded by tries and a deadline; the same rule
+for the waits inside a call and for the job queue's retries."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from depthstudio.cancel import CancelToken
-from depthstudio.errors import Cancelled
+from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.errors import BackendError, Cancelled
+from depthstudio.jobs.runner import BulkRunner
+from depthstudio.portal.repository import Portal
+from depthstudio.portal.tables import jobs
 from depthstudio.retry import RetryPolicy, retry_after_seconds
+from tests.helpers import make_portal, portal_config, write_avatars
 
 
 class Busy(Exception):
@@ -124,3 +131,37 @@ def test_retry_after_reads_both_forms_of_the_header():
     assert retry_after_seconds("Wed, 02 Dec 2026 01:01:30 GMT", now) == 90.0
     assert retry_after_seconds("Wed, 02 Dec 2026 00:59:00 GMT", now) == 0.0  # already past: no wait
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+
+
+class _RateLimited(SyntheticBackend):
+    """Says "429, try again in ``hint`` s" (or gives no hint), then stops the run: its job stays queued."""
+
+    def __init__(self, hint: float | None) -> None:
+        super().__init__()
+        self.hint, self.runner = hint, None
+
+    def predict(self, avatar, *, cancel=None):
+        self.runner.stop()
+        error = BackendError("HTTP 429", kind="rate_limited", transient=True)
+        error.retry_after = self.hint
+        raise error
+
+
+@pytest.mark.parametrize(("hint", "expected_s"), [(None, 20.0), (0.5, 0.5), (90.0, 90.0)])
+def test_the_job_queue_retries_by_the_same_rule(tmp_path, hint, expected_s):
+    """A transient failure comes back after the service's Retry-After when it gave one (shorter or longer than
+    our backoff), else after the backoff: ``RetryPolicy.delay``, not a second rule in the runner."""
+    url = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+    avatars = write_avatars(tmp_path / "avatars", 1)
+    make_portal(url, avatars)
+    portal = Portal.open(portal_config(url, tmp_path))
+    backend = _RateLimited(hint)
+    runner = BulkRunner(portal, backend, None, policy=portal.config.fetch.policy(), backoff_s=20.0, concurrency=1)
+    backend.runner = runner
+    runner.queue.enqueue([("u00000", avatars[0])], max_attempts=3)
+    summary = runner.run(until_empty=True)
+    assert summary.progress.retried == 1
+    with portal.engine.connect() as conn:
+        status, not_before, updated = conn.execute(select(jobs.c.status, jobs.c.not_before, jobs.c.updated_at)).one()
+    portal.close()
+    assert status == "queued" and (not_before - updated).total_seconds() == pytest.approx(expected_s)

@@ -134,3 +134,16 @@ def test_with_a_public_base_url_the_local_store_publishes_web_urls(tmp_path):
     asset = store.put(StoreKey("u1", "ab" * 32), b"\x89PNG fake")
     assert asset.url == "https://portal.example.com/depthmaps/u1-abababababababab.png" and store.owns(asset.url)
     assert (tmp_path / "store" / "u1-abababababababab.png").read_bytes() == b"\x89PNG fake"
+
+
+def test_the_fetch_policy_on_its_own_is_as_safe_as_the_configuration():
+    """A policy built without the configuration (a fallback, a new caller) refuses local paths as a real portal's
+    configuration does: the two share one set of defaults (issue 28: they disagreed on ``allow_local_paths``)."""
+    from depthstudio.config import FetchConfig
+    from depthstudio.errors import ImagingError
+    from depthstudio.imaging import FetchPolicy, load_avatar
+
+    assert FetchConfig().policy() == FetchPolicy()
+    with pytest.raises(ImagingError) as refused:
+        load_avatar("/etc/hostname", FetchPolicy())
+    assert refused.value.kind == "local_path_refused"

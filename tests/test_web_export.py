@@ -49,7 +49,7 @@ def _add_result(portal: Portal, user_id: str, avatar: str, png8: bytes, size: tu
     queue.enqueue([(user_id, avatar)])
     job = queue.claim("test-worker")
     assert job is not None and job.user_id == user_id
-    queue.complete(job, NewResult(avatar, "0" * 64, "test", "hand", size[0], size[1], png8, None))
+    queue.complete(job, NewResult(avatar, "0" * 64, "test", "hand", size[0], size[1], png8))
 
 
 def make_demo_portal(tmp: Path) -> Portal:

@@ -32,7 +32,7 @@ def prune_cmd(app: AppContext, keep: int | None, dry_run: bool, as_json: bool) -
     finally:
         portal.close()
     if as_json:
-        fields = ("rows", "png8_bytes", "png16_bytes", "png16_rows", "bytes", "dry_run")
+        fields = ("rows", "png8_bytes", "layer_bytes", "bytes", "dry_run")
         click.echo(json.dumps({k: getattr(report, k) for k in fields}))
     else:
         click.echo(report.line())

@@ -43,6 +43,7 @@ from depthstudio.depth.backend import DepthPrediction, Frame
 from depthstudio.errors import BackendError, Cancelled, ConfigError
 from depthstudio.imaging.decode import SUPPORTED_FORMATS, open_image
 from depthstudio.imaging.errors import ImagingError, TooManyPixelsError, display_source
+from depthstudio.imaging.fetch import BodyTooLarge, read_bounded
 from depthstudio.imaging.types import Avatar, FetchPolicy
 from depthstudio.retry import RetryPolicy, retry_after_seconds
 
@@ -462,19 +463,8 @@ class ReplicateBackend:
                         kind="output_download",
                         transient=resp.status_code >= 500 or resp.status_code in (404, 429),
                     )
-                declared = int(resp.headers.get("Content-Length") or 0)
-                if declared > limit:
-                    raise BackendError(
-                        f"The depth map from {host} is {declared} bytes, over the {limit}-byte limit.",
-                        kind="bad_output",
-                    )
-                buf = bytearray()
-                for chunk in resp.iter_bytes():
-                    buf += chunk
-                    if len(buf) > limit:
-                        raise BackendError(
-                            f"The depth map from {host} is over the {limit}-byte limit.", kind="bad_output"
-                        )
+
+                def tick() -> None:
                     if time.monotonic() > end:
                         raise BackendError(
                             f"Downloading the depth map from {host} took over {self.options.download_timeout_s:g} s.",
@@ -482,7 +472,14 @@ class ReplicateBackend:
                             transient=True,
                         )
                     cancel.raise_if_cancelled()
-                return bytes(buf)
+
+                try:
+                    return read_bounded(resp, limit, tick)
+                except BodyTooLarge as exc:
+                    size = f" is {exc.declared} bytes," if exc.declared is not None else " is"
+                    raise BackendError(
+                        f"The depth map from {host}{size} over the {limit}-byte limit.", kind="bad_output"
+                    ) from None
         except httpx.HTTPError as exc:
             raise BackendError(
                 f"Downloading the depth map from {host} failed ({type(exc).__name__}).",

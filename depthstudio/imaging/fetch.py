@@ -38,11 +38,13 @@ from depthstudio.retry import retry_after_seconds
 # httpx and the network layer over it are imported on the first web fetch: a studio showing local photos (and
 # every start) does not pay their import time.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
 
     from depthstudio.imaging.netguard import Deadline
 
-__all__ = ["fetch_bytes", "fetch_if_changed"]
+__all__ = ["BodyTooLarge", "fetch_bytes", "fetch_if_changed", "read_bounded"]
 
 # a scheme has at least two characters, so that "C:\photos\a.jpg" stays a path
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
@@ -279,25 +281,43 @@ def _status_error(response: httpx.Response, shown: str) -> HttpStatusError:
     )
 
 
+class BodyTooLarge(Exception):
+    """A body over its limit; ``declared`` is the Content-Length that said so up front, else None."""
+
+    def __init__(self, declared: int | None) -> None:
+        super().__init__(declared)
+        self.declared = declared
+
+
+def read_bounded(response: httpx.Response, max_bytes: int, tick: Callable[[], object]) -> bytes:
+    """A streamed response's body, refused (``BodyTooLarge``) past ``max_bytes``, by its Content-Length before any
+    byte and by what arrived while reading; ``tick`` runs after every chunk and raises to stop (a deadline, a
+    cancel), so a fast endless body still ends. The one bounded download: avatars and Replicate's outputs."""
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(int(declared))
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge(None)
+        tick()
+    return bytes(body)
+
+
 def _read_body(response: httpx.Response, policy: FetchPolicy, deadline: Deadline) -> bytes:
     import httpx
 
-    declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > policy.max_bytes:
-        raise _too_large(deadline.shown, int(declared), policy, "declared by the server")
-    body = bytearray()
     try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > policy.max_bytes:
-                raise _too_large(deadline.shown, None, policy, "while downloading")
-            deadline.remaining()  # a fast endless body still ends at the deadline (and on cancel)
+        return read_bounded(response, policy.max_bytes, deadline.remaining)
+    except BodyTooLarge as exc:
+        how = "declared by the server" if exc.declared is not None else "while downloading"
+        raise _too_large(deadline.shown, exc.declared, policy, how) from None
     except httpx.DecodingError as exc:
         raise CorruptImageError(
             f"The server sent the avatar at {deadline.shown} with a Content-Encoding that does not decode. "
             "The server is misconfigured; the user needs to upload the photo again."
         ) from exc
-    return bytes(body)
 
 
 def _too_large(shown: str, size: int | None, policy: FetchPolicy, how: str) -> TooLargeError:

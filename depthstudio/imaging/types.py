@@ -9,14 +9,17 @@ from PIL import Image
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """Limits for fetching a user-controlled avatar URL. Defaults are safe for a server on the internet."""
+    """Limits for fetching a user-controlled avatar URL. Defaults are safe for a server on the internet; they are
+    the configuration's defaults too (``config.FetchConfig`` reads them from here: one place)."""
 
     allow_private: bool = False  # loopback/private/link-local targets refused unless True (SSRF guard)
     # "host" or "host:port" entries exempt from the private-address refusal (an internal image server),
     # matched against the URL's host as written; every other private target stays refused, redirects included.
     private_hosts: tuple[str, ...] = ()
     allowed_schemes: tuple[str, ...] = ("https", "http")
-    allow_local_paths: bool = True  # plain filesystem paths / file:// (the demo portal uses them)
+    # Plain filesystem paths and file://: off, as in FetchConfig (a real portal's avatar values are written by its
+    # users); the demo portal's config turns them on.
+    allow_local_paths: bool = False
     max_bytes: int = 20 * 1024 * 1024
     timeout_s: float = 15.0  # total wall time for one download, connect + all reads
     max_redirects: int = 3

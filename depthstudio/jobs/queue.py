@@ -18,19 +18,21 @@ import functools
 import os
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import DateTime, Integer, Interval, String, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from depthstudio.depth.postprocess import DepthMap
 from depthstudio.jobs import queue_pg
+from depthstudio.jobs.claims import ClaimedJob as ClaimedJob  # re-exported: the queue's interface
 from depthstudio.portal.base import upsert_states
 from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
-from depthstudio.portal.repository import Portal, upsert_state, utcnow
+from depthstudio.portal.repository import Portal, utcnow
+from depthstudio.portal.results import NewResult as NewResult  # re-exported: what complete() takes
+from depthstudio.portal.results import insert_result as insert_result
+from depthstudio.portal.results import insert_results
+from depthstudio.portal.results import record_result as record_result
 from depthstudio.portal.tables import (
     ACTIVE,
     CANCELLED,
@@ -40,65 +42,9 @@ from depthstudio.portal.tables import (
     RUNNING,
     attempts,
     jobs,
-    result_blobs,
     results,
     user_state,
 )
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    id: int
-    user_id: str
-    avatar_url: str
-    publish: bool
-    attempts: int  # including this one
-    max_attempts: int
-    worker: str
-    attempt_id: int
-    result_id: int | None = None  # set when an earlier attempt generated the map but did not finish publishing
-    token: str = ""  # this claim's fencing token, as written on the job row
-    no_photo: bool = False  # the user had no photo (or no longer existed) when the job was claimed
-
-
-@dataclass
-class NewResult:
-    """What the pipeline hands the queue to record, atomically with the job's completion."""
-
-    avatar_url: str
-    avatar_sha256: str
-    backend: str
-    model: str
-    width: int
-    height: int
-    png8: bytes
-    png16: bytes | None
-    qa: dict[str, Any] | None = None
-    qa_risk: float = 0.0
-    postprocess: dict[str, Any] | None = None
-    plate_png: bytes | None = None  # the layered mode's images (depthstudio.render.result_layers)
-    matte_png: bytes | None = None
-    levels8: np.ndarray | None = field(default=None, repr=False, compare=False)  # png8's pixels; never stored
-
-    @classmethod
-    def from_depth_map(
-        cls, depth_map: DepthMap, *, avatar_url: str, avatar_sha256: str, backend: str, model: str
-    ) -> NewResult:
-        return cls(
-            avatar_url=avatar_url,
-            avatar_sha256=avatar_sha256,
-            backend=backend,
-            model=model,
-            width=depth_map.depth.shape[1],
-            height=depth_map.depth.shape[0],
-            png8=depth_map.png8,
-            levels8=depth_map.levels8,
-            png16=None,  # nothing reads the 16-bit map back from the database (see portal/retention.py)
-            qa=depth_map.qa,
-            qa_risk=float(depth_map.qa.get("risk", 0.0)),
-            postprocess=depth_map.options,
-        )
-
 
 # The queue's hot statements, built once (building and hashing a statement per call was a good part of a claim's
 # cost); executed with a list of parameter sets, one per job.
@@ -121,11 +67,6 @@ _ATTEMPT_DONE = (
     .where(attempts.c.id == bindparam("b_attempt"))
     .values(finished_at=bindparam("b_now"), outcome="done", error_kind=None, error=None)
 )
-# Rows are matched to their parameter sets by job id, not by RETURNING order: ``sort_by_parameter_order`` makes
-# SQLAlchemy run a SQLite insert one row per statement (on PostgreSQL it stays batched either way).
-_INSERT_RESULTS_BY_JOB = results.insert().returning(results.c.job_id, results.c.id)
-_INSERT_RESULTS = results.insert().returning(results.c.id, sort_by_parameter_order=True)
-_INSERT_BLOBS = result_blobs.insert()
 _INSERT_ATTEMPTS = attempts.insert().returning(attempts.c.job_id, attempts.c.id)
 _FRESH = (
     select(jobs.c.id, jobs.c.lease_token)
@@ -185,55 +126,6 @@ def _enqueue_sql(dialect: str) -> Any:
     for 1,000 users, most of a run's start."""
     ins = (postgresql if dialect == "postgresql" else sqlite).insert(jobs).on_conflict_do_nothing()
     return ins.returning(jobs.c.id, jobs.c.user_id)
-
-
-def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult]]) -> list[int]:
-    """Result rows and their PNGs for (user id, job id, result), in the caller's transaction; ids in order."""
-    now = utcnow()
-    rows = [
-        {
-            "user_id": user_id,
-            "job_id": job_id,
-            "avatar_url": new.avatar_url,
-            "avatar_sha256": new.avatar_sha256,
-            "backend": new.backend,
-            "model": new.model,
-            "location": "db",
-            "width": new.width,
-            "height": new.height,
-            "qa": new.qa,
-            "qa_risk": new.qa_risk,
-            "postprocess": new.postprocess,
-            "created_at": now,
-        }
-        for user_id, job_id, new in made
-    ]
-    job_ids = [job_id for _, job_id, _ in made]
-    if None not in job_ids and len(set(job_ids)) == len(job_ids):
-        by_job = dict(conn.execute(_INSERT_RESULTS_BY_JOB, rows).all())
-        ids = [int(by_job[job_id]) for job_id in job_ids]
-    else:  # results made outside the queue (no job): in parameter order
-        ids = [int(rid) for rid in conn.execute(_INSERT_RESULTS, rows).scalars()]
-    blobs = [
-        {"result_id": rid, "png8": new.png8, "png16": new.png16, "plate_png": new.plate_png, "matte_png": new.matte_png}
-        for rid, (_, _, new) in zip(ids, made, strict=True)
-    ]
-    conn.execute(_INSERT_BLOBS, blobs)
-    return ids
-
-
-def insert_result(conn: Connection, user_id: str, job_id: int | None, new: NewResult) -> int:
-    """The result row and its PNGs, in the caller's transaction."""
-    return insert_results(conn, [(user_id, job_id, new)])[0]
-
-
-@retry_on_disconnect
-def record_result(portal: Portal, user_id: str, new: NewResult) -> int:
-    """A result made outside the queue (an imported or hand-authored map) becomes the user's current one."""
-    with portal.engine.begin() as conn:
-        result_id = insert_result(conn, user_id, None, new)
-        upsert_state(conn, user_id, result_id=result_id, review_id=None)
-    return result_id
 
 
 def boot_id() -> str:

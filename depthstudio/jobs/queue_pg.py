@@ -32,7 +32,8 @@ from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.tables import DONE, FAILED, QUEUED, RUNNING, attempts, jobs, result_blobs, results, user_state
 
 if TYPE_CHECKING:
-    from depthstudio.jobs.queue import ClaimedJob, NewResult
+    from depthstudio.jobs.claims import ClaimedJob
+    from depthstudio.portal.results import NewResult
 
 
 class KeptConnections:
@@ -157,7 +158,6 @@ _ITEM_COLUMNS = (
     ("qa_risk", "float8"),
     ("postprocess", "text"),
     ("png8", "bytea"),
-    ("png16", "bytea"),
     ("plate_png", "bytea"),
     ("matte_png", "bytea"),
 )
@@ -170,15 +170,15 @@ WITH item AS (
     SELECT j.id FROM {jobs.name} j JOIN item ON item.job_id = j.id AND item.token = j.lease_token
     WHERE j.status = '{RUNNING}' AND j.result_id IS NULL ORDER BY j.id FOR UPDATE OF j
 ), made AS (
-    INSERT INTO {results.name} (user_id, job_id, avatar_url, avatar_sha256, backend, model, location, width, height,
+    INSERT INTO {results.name} (user_id, job_id, avatar_url, avatar_sha256, backend, model, width, height,
         qa, qa_risk, postprocess, created_at)
-    SELECT item.user_id, item.job_id, item.avatar_url, item.avatar_sha256, item.backend, item.model, 'db',
+    SELECT item.user_id, item.job_id, item.avatar_url, item.avatar_sha256, item.backend, item.model,
         item.width, item.height, CAST(item.qa AS json), item.qa_risk, CAST(item.postprocess AS json), %(now)s
     FROM item JOIN fresh ON fresh.id = item.job_id ORDER BY item.job_id
     RETURNING id, job_id
 ), blobs AS (
-    INSERT INTO {result_blobs.name} (result_id, png8, png16, plate_png, matte_png)
-    SELECT made.id, item.png8, item.png16, item.plate_png, item.matte_png FROM made JOIN item USING (job_id)
+    INSERT INTO {result_blobs.name} (result_id, png8, plate_png, matte_png)
+    SELECT made.id, item.png8, item.plate_png, item.matte_png FROM made JOIN item USING (job_id)
 ), linked AS (
     UPDATE {jobs.name} j SET result_id = made.id, updated_at = %(now)s,
         status = CASE WHEN item.publish THEN j.status ELSE '{DONE}' END,
@@ -224,7 +224,6 @@ def complete(conn: Connection, held: Sequence[tuple[ClaimedJob, NewResult]]) -> 
             new.qa_risk,
             _json(new.postprocess),
             new.png8,
-            new.png16,
             new.plate_png,
             new.matte_png,
         )

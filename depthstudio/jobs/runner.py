@@ -23,6 +23,7 @@ their jobs back in the queue, so the database is consistent either way.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -65,6 +66,7 @@ from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
 from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal
 from depthstudio.render.result_layers import attach_layers
+from depthstudio.retry import RetryPolicy
 from depthstudio.storage.base import DepthStore
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,7 @@ class BulkRunner:
         self.policy = policy
         self.lease_s = lease_s
         self.backoff_s = backoff_s
+        self._retry = RetryPolicy(attempts=1, first_s=backoff_s, max_s=math.inf)  # only its delay() is used
         self.delete_superseded = delete_superseded
         self.worker_id = worker_id or default_worker_id()
         self.on_progress = on_progress
@@ -489,8 +492,9 @@ class BulkRunner:
     def _failed(
         self, job: ClaimedJob, kind: str, message: str, transient: bool, retry_after: float | None = None
     ) -> None:
-        """Exponential backoff for transient faults, never sooner than the service asked (Retry-After)."""
-        retry_in = max(self.backoff_s * (2 ** (job.attempts - 1)), retry_after or 0.0) if transient else None
+        """Transient faults come back later by the one retry rule (``RetryPolicy.delay``): the service's
+        Retry-After when it gave one, else our doubling backoff; a job may wait as long as it is told."""
+        retry_in = self._retry.delay(job.attempts, retry_after) if transient else None
         status = self.queue.fail(job, kind=kind, message=message, retry_in=retry_in)
         if status == "queued":
             with self._lock:

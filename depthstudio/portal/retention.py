@@ -9,9 +9,8 @@ kept, per user:
 - the result whose URL the portal shows now (the live map), however old;
 - a result an open job still carries (a publish that has not run yet).
 
-The result rows and their reviews stay (who decided what, and when, is never pruned); a pruned result's
-``location`` becomes ``"pruned"``. The 16-bit PNG, which nothing reads back from the database, is freed for
-every result. Each batch is one transaction that re-checks the rules, so a result that became current (or
+The result rows and their reviews stay (who decided what, and when, is never pruned); a pruned result is one
+without a blob row. Each batch is one transaction that re-checks the rules, so a result that became current (or
 live) meanwhile is kept, and an interrupted prune leaves only complete batches behind.
 """
 
@@ -20,14 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, String, cast, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, cast, delete, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import ACTIVE, jobs, result_blobs, results, user_state
 
-PRUNED = "pruned"  # results.location of a result whose PNGs were freed
 _BATCH = 500
 
 
@@ -36,20 +34,19 @@ class PruneReport:
     """What a prune freed (or, dry, would free): blob rows deleted, and bytes by kind."""
 
     rows: int = 0  # blob rows of superseded results
-    png8_bytes: int = 0  # ... their 8-bit PNGs
-    png16_bytes: int = 0  # 16-bit PNGs, of pruned and of kept results
-    png16_rows: int = 0  # kept results whose 16-bit PNG is dropped
+    png8_bytes: int = 0  # ... their 8-bit maps
+    layer_bytes: int = 0  # ... their plates and mattes
     dry_run: bool = False
 
     @property
     def bytes(self) -> int:
-        return self.png8_bytes + self.png16_bytes
+        return self.png8_bytes + self.layer_bytes
 
     def line(self) -> str:
         verb = "would free" if self.dry_run else "freed"
         return (
-            f"{verb} {self.rows} superseded result blob rows and the 16-bit maps of {self.png16_rows} kept results: "
-            f"{_mib(self.bytes)} ({_mib(self.png8_bytes)} 8-bit, {_mib(self.png16_bytes)} 16-bit)"
+            f"{verb} {self.rows} superseded result blob rows: "
+            f"{_mib(self.bytes)} ({_mib(self.png8_bytes)} maps, {_mib(self.layer_bytes)} plates and mattes)"
         )
 
 
@@ -96,19 +93,10 @@ def _length(col: ColumnElement[bytes]) -> ColumnElement[int]:
 
 def _measure(conn: Connection, ids: list[int]) -> tuple[int, int]:
     b = result_blobs
-    row = conn.execute(select(_length(b.c.png8), _length(b.c.png16)).where(b.c.result_id.in_(ids))).one()
-    return int(row[0]), int(row[1])
-
-
-def _kept_png16(conn: Connection, portal: Portal, keep: int) -> tuple[int, int]:
-    b = result_blobs
-    stmt = (
-        select(func.count(), _length(b.c.png16))
-        .select_from(b.join(results, results.c.id == b.c.result_id))
-        .where(b.c.png16.is_not(None), _kept(portal, keep))
-    )
-    n, size = conn.execute(stmt).one()
-    return int(n), int(size)
+    row = conn.execute(
+        select(_length(b.c.png8), _length(b.c.plate_png), _length(b.c.matte_png)).where(b.c.result_id.in_(ids))
+    ).one()
+    return int(row[0]), int(row[1]) + int(row[2])
 
 
 @retry_on_disconnect
@@ -126,12 +114,10 @@ def prune(
         ids = [int(i) for i in conn.execute(_candidates(portal, keep)).scalars()]
         if dry_run:
             for chunk in _batches(ids):
-                png8, png16 = _measure(conn, chunk)
+                png8, layers = _measure(conn, chunk)
                 report.rows += len(chunk)
                 report.png8_bytes += png8
-                report.png16_bytes += png16
-            report.png16_rows, kept16 = _kept_png16(conn, portal, keep)
-            report.png16_bytes += kept16
+                report.layer_bytes += layers
             return report
     for chunk in _batches(ids):
         if on_batch is not None:
@@ -141,16 +127,11 @@ def prune(
             still = [int(i) for i in conn.execute(_candidates(portal, keep).where(results.c.id.in_(chunk))).scalars()]
             if not still:
                 continue
-            png8, png16 = _measure(conn, still)
+            png8, layers = _measure(conn, still)
             conn.execute(delete(result_blobs).where(result_blobs.c.result_id.in_(still)))
-            conn.execute(update(results).where(results.c.id.in_(still)).values(location=PRUNED))
         report.rows += len(still)
         report.png8_bytes += png8
-        report.png16_bytes += png16
-    with writer(portal.engine).begin() as conn:
-        report.png16_rows, kept16 = _kept_png16(conn, portal, keep)
-        conn.execute(update(result_blobs).where(result_blobs.c.png16.is_not(None)).values(png16=None))
-    report.png16_bytes += kept16
+        report.layer_bytes += layers
     return report
 
 

@@ -96,7 +96,6 @@ results = Table(
     Column("avatar_sha256", String(64), nullable=False),
     Column("backend", String(64), nullable=False),
     Column("model", String(255), nullable=False),
-    Column("location", Text, nullable=False),  # "db" = PNGs in depthstudio_result_blobs
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
     Column("qa", JSON, nullable=True),
@@ -116,7 +115,6 @@ result_blobs = Table(
     metadata,
     Column("result_id", Integer, ForeignKey("depthstudio_results.id", ondelete="CASCADE"), primary_key=True),
     Column("png8", LargeBinary, nullable=False),
-    Column("png16", LargeBinary, nullable=True),
     # The layered mode's background plate (RGB PNG) and matte (grey PNG); NULL for results made before 0003.
     Column("plate_png", LargeBinary, nullable=True),
     Column("matte_png", LargeBinary, nullable=True),

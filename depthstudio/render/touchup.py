@@ -21,8 +21,8 @@ from PIL import Image
 from depthstudio.depth.postprocess import decode_png, dilate, encode_png, guided_filter
 from depthstudio.depth.qa import QAReport, check_empty, check_flat, check_inverted
 from depthstudio.errors import ConfigError, RenderError
-from depthstudio.jobs.queue import NewResult, record_result
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import NewResult, record_result
 from depthstudio.render.layers import background_plate, inside_silhouette, looks_like_background, soft_matte
 from depthstudio.render.reference import prepare_textures
 from depthstudio.render.result_layers import MATTE, PLATE, encode_layer_pngs
@@ -116,8 +116,8 @@ def apply_touchup(photo: Image.Image, depth: np.ndarray, options: TouchUp) -> To
 
 
 def source_depth(portal: Portal, result_id: int) -> np.ndarray:
-    """The stored map of a result in [0, 1] (16-bit when stored, so edits do not band)."""
-    data = portal.result_png(result_id, bits=16) or portal.result_png(result_id, bits=8)
+    """The stored (8-bit) map of a result in [0, 1]."""
+    data = portal.result_png(result_id)
     if data is None:
         raise RenderError(f"result {result_id} has no stored depth map to touch up", kind="no_depth")
     return decode_png(data)
@@ -143,7 +143,6 @@ def save_touchup(portal: Portal, result_id: int, photo: Image.Image, options: To
         width=out.depth.shape[1],
         height=out.depth.shape[0],
         png8=encode_png(out.depth, 8),
-        png16=None,  # like a generated result: nothing reads a stored 16-bit map (portal/retention.py)
         qa=qa.to_dict(),
         qa_risk=float(qa.risk),
         postprocess={**(source.postprocess or {}), TOUCHUP_KEY: options.to_dict(), "from_result": result_id},

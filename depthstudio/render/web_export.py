@@ -191,7 +191,7 @@ def _depth_png(portal: Portal, row: UserRow, load: AvatarLoader) -> bytes | None
     """The map this user shows on the web (``shown_map``), as PNG bytes; None for the plain image."""
     shown = shown_map(row)
     if shown.result_id is not None:
-        data = portal.result_png(shown.result_id, bits=8)
+        data = portal.result_png(shown.result_id)
         if data:
             return data
     if shown.portal_url:

@@ -52,11 +52,11 @@ class ThumbnailCache(QObject):
     ready = Signal(str)  # the avatar URL whose thumbnail arrived
 
     def __init__(
-        self, size: int = 48, capacity: int = 2000, *, policy: FetchPolicy | None = None, parent: QObject | None = None
+        self, size: int = 48, capacity: int = 2000, *, policy: FetchPolicy, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
         self.size = size
-        self.policy = policy or FetchPolicy()
+        self.policy = policy  # the portal's: no default that could read local files a real portal forbids
         self.capacity = capacity
         self._images: OrderedDict[str, QImage | None] = OrderedDict()  # None: failed, don't retry
         self._loading: set[str] = set()

@@ -13,23 +13,23 @@ from depthstudio.imaging.crop import full_frame, map_frame, photo_for_map
 from depthstudio.imaging.thumbnails import ThumbnailStore
 
 
-def framed_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
+def framed_photo(source: str, width: int, height: int, policy: FetchPolicy) -> Image.Image:
     """The photo in the depth map's frame (``width`` x ``height``)."""
-    avatar = load_avatar(source, policy or FetchPolicy())
+    avatar = load_avatar(source, policy)
     return photo_for_map(avatar.original, (width, height))
 
 
-def thumbnail(source: str, size: int, policy: FetchPolicy | None = None) -> Image.Image:
+def thumbnail(source: str, size: int, policy: FetchPolicy) -> Image.Image:
     """The avatar's square crop at thumbnail size, from the on-disk cache when it holds this photo."""
-    return ThumbnailStore().thumbnail(source, size, policy or FetchPolicy())
+    return ThumbnailStore().thumbnail(source, size, policy)
 
 
 NATIVE_LIMIT = 2048  # the 1:1 view's largest side: a texture bigger than this is no avatar any more
 
 
-def native_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
+def native_photo(source: str, width: int, height: int, policy: FetchPolicy) -> Image.Image:
     """The photo in the same frame as ``framed_photo`` but at its own pixel size (the 1:1 view)."""
-    avatar = load_avatar(source, policy or FetchPolicy())
+    avatar = load_avatar(source, policy)
     box = map_frame(*avatar.original.size, width, height)
     photo = avatar.original
     if box != full_frame(*photo.size):

@@ -55,7 +55,12 @@ def seed_result(
     row = portal.get_user(user_id)
     assert row is not None and row.avatar
     if depth is None:
-        gray = np.asarray(photos.framed_photo(row.avatar, CROP, CROP).convert("L"), dtype=np.float32) / 255.0
+        gray = (
+            np.asarray(
+                photos.framed_photo(row.avatar, CROP, CROP, portal.config.fetch.policy()).convert("L"), dtype=np.float32
+            )
+            / 255.0
+        )
         depth = normalise(portrait_prior(gray))
     queue = JobQueue(portal)
     queue.enqueue([(row.id, row.avatar)])
@@ -71,7 +76,6 @@ def seed_result(
             width=depth.shape[1],
             height=depth.shape[0],
             png8=encode_png(depth, 8),
-            png16=None,
             qa_risk=qa_risk,
         ),
     )

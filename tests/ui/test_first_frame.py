@@ -6,7 +6,6 @@ Each test records the order of events through the real window; none times anythi
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
@@ -135,17 +134,21 @@ def test_the_culling_grid_is_built_when_first_shown_with_the_parameters_on_scree
 
 def test_the_thumbnails_a_paint_asks_for_start_decoding_once_that_paint_is_done(qtbot, make_window, monkeypatch):
     window = make_window()
-    qtbot.waitUntil(lambda: not window.model.busy, timeout=10000)
+    cache = window.model.thumbnails
+    # The first page's own thumbnails landed: none of them is still being decoded when this paint is counted.
+    qtbot.waitUntil(lambda: not window.model.busy and not cache._loading and not cache._tasks.pending, timeout=10000)
     decoded: list[str] = []
     thumbnail = photos.thumbnail
     monkeypatch.setattr(photos, "thumbnail", lambda source, *a: (decoded.append(source), thumbnail(source, *a))[1])
-    window.model.thumbnails._images.clear()  # as on a first page: every row on screen needs its thumbnail
-    window.list.viewport().repaint()  # asks for them
-    time.sleep(0.3)  # no event handled meanwhile: a decode started by the paint itself would have begun by now
-    assert decoded == []
+    cache._images.clear()  # as on a first page: every row on screen needs its thumbnail
+    started = _RecordingPool(cache._tasks.pool)  # the gate: a decode can begin only once handed to the pool
+    cache._tasks.pool = started
+    window.list.viewport().repaint()  # asks for them; returns with the paint done and no event handled since
+    assert cache._loading  # the paint did ask
+    assert started.tasks == [] and decoded == []  # but handed nothing to a thread while it painted
     shown = [window.model.row_at(i).avatar for i in range(min(5, window.model.rowCount()))]
     qtbot.waitUntil(lambda: all(window.model.thumbnails.get(a) is not None for a in shown if a), timeout=10000)
-    assert decoded  # they were decoded after the paint
+    assert decoded and started.tasks  # they were decoded after the paint, through the pool
 
 
 def test_the_neighbours_are_prefetched_once_the_selected_users_frame_is_painted(qtbot, portal, seeded, monkeypatch):
@@ -187,6 +190,17 @@ def test_the_panels_around_the_gl_preview_are_flushed_as_their_own_native_window
     for widget in (window.list, window.chip_area, window.params):
         handle = _native_ancestor(widget).windowHandle()
         assert handle is not None and handle is not gl_window, widget
+
+
+class _RecordingPool:
+    """A thread pool that notes each task handed to it before passing it on."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool, self.tasks = pool, []
+
+    def start(self, task: Any, priority: int = 0) -> None:
+        self.tasks.append(task)
+        self.pool.start(task, priority)
 
 
 def _native_ancestor(widget: Any) -> Any:

@@ -6,11 +6,14 @@ import threading
 
 import pytest
 
+from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.ui import photos
 from depthstudio.ui.models import ThumbnailCache, UserListModel
 from tests.helpers import make_portal, portal_config, write_avatars
 from tests.ui.conftest import seed_result
+
+FILES = FetchPolicy(allow_local_paths=True)  # the test photos are files
 
 
 def test_model_fetches_pages_on_demand_and_counts_separately(qtbot, tmp_path):
@@ -39,7 +42,7 @@ def test_thumbnails_decode_off_the_gui_thread_and_are_evicted_lru(qtbot, tmp_pat
     threads: list[str] = []
     decode = photos.thumbnail
     monkeypatch.setattr(photos, "thumbnail", lambda *a: threads.append(threading.current_thread().name) or decode(*a))
-    cache = ThumbnailCache(size=32, capacity=2)
+    cache = ThumbnailCache(size=32, capacity=2, policy=FILES)
     assert cache.get(urls[0]) is None
     with qtbot.waitSignal(cache.ready, timeout=5000):
         pass
@@ -57,7 +60,7 @@ def test_thumbnails_decode_off_the_gui_thread_and_are_evicted_lru(qtbot, tmp_pat
 
 
 def test_unreadable_photo_thumbnail_is_not_retried(qtbot, tmp_path):
-    cache = ThumbnailCache(size=32)
+    cache = ThumbnailCache(size=32, policy=FILES)
     missing = (tmp_path / "gone.png").as_uri()
     with qtbot.waitSignal(cache.ready, timeout=5000):
         assert cache.get(missing) is None

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from depthstudio.portal.repository import Query
@@ -135,7 +136,9 @@ def test_motion_eases_towards_the_pointer_and_orbits_when_idle(qtbot, make_windo
     qtbot.keyClick(window.list, Qt.Key.Key_Space)  # Space freezes the picture
     assert not window.preview.motion_enabled
     frozen = window.preview.pointer.mouse
-    qtbot.wait(100)
+    assert not window.preview.animating  # the clock that moves the pointer is stopped, not just slowed
+    QApplication.sendPostedEvents()
+    QApplication.processEvents()
     assert window.preview.pointer.mouse == frozen
 
 

@@ -103,7 +103,9 @@ def test_approve_then_undo_commit_in_that_order(qtbot, make_window, seeded, port
     monkeypatch.setattr(portal, "decide", slow_approval)
     window.decide("approved")
     window.undo_stack.undo()
-    qtbot.wait(500)  # time enough for the undo to overtake the approval if it could
+    # The gate holds the approval on the write pool's thread; the undo waits in the queue behind it, not on a
+    # thread of its own (a free thread starts a task at submit), so it cannot commit first.
+    assert window.writes.pool.activeThreadCount() == 1
     gate.set()
     _settled(qtbot, window)
     assert portal.get_user(seeded[1]).decision is None

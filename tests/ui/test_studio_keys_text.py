@@ -30,6 +30,12 @@ def test_the_preview_follows_the_pointer_from_the_first_open(qtbot, make_window,
     qtbot.waitUntil(lambda: abs(preview.pointer.mouse_x - expected_x) < 0.05, timeout=5000)
 
 
+def _drain() -> None:
+    """One turn of the event loop: every posted event (an update request among them) handled."""
+    QApplication.sendPostedEvents()
+    QApplication.processEvents()
+
+
 def test_a_still_pointer_draws_no_frames(qtbot, make_window, seeded):
     """On demand: the clock stops once the eased motion settles, and no frame is drawn until something changes."""
     window = make_window()
@@ -40,11 +46,15 @@ def test_a_still_pointer_draws_no_frames(qtbot, make_window, seeded):
     qtbot.waitUntil(lambda: preview.animating, timeout=2000)
     qtbot.waitUntil(lambda: not preview.animating, timeout=10000)
     assert preview.pointer.mouse == (preview.pointer.target_x, preview.pointer.target_y)
-    qtbot.wait(100)  # the settled frame itself, asked for by the last tick
     frames: list[int] = []
     preview.frame_drawn.connect(lambda: frames.append(1))
-    qtbot.wait(400)  # a 60 Hz clock would draw ~24 frames here
-    assert frames == []
+    _drain()  # the settled frame itself, asked for by the last tick
+    frames.clear()
+    # The gate, not a wait: the clock is stopped, so a frame could only come from an event already queued or
+    # from a paint that asks for the next one; neither happens over several full turns of the event loop.
+    for _ in range(3):
+        _drain()
+    assert frames == [] and not preview.animating
     window.set_view("depth")  # a change draws exactly when it happens
     qtbot.waitUntil(lambda: len(frames) > 0, timeout=2000)
 

@@ -107,7 +107,7 @@ def test_one_to_one_shows_the_photo_at_its_real_pixel_size_with_zoom_and_pan(qtb
     assert preview.content.photo.size == (128, 128)
     window.zoom_button.click()
     qtbot.waitUntil(lambda: preview.scene_size == (512, 512), timeout=10000)
-    native = photos.native_photo(portal.get_user(eileen).avatar, 128, 128)
+    native = photos.native_photo(portal.get_user(eileen).avatar, 128, 128, portal.config.fetch.policy())
     depth = np.asarray(Image.fromarray(preview.content.depth).resize(native.size, Image.Resampling.BILINEAR))
     truth = to_uint8(render_float(prepare_textures(native, depth), window.params.current(), (0.0, 0.0), 512, 512))
     truth = truth[..., :3].astype(np.int16)
