@@ -370,10 +370,16 @@ class SharedContext {
     this.canvas.addEventListener("webglcontextlost", (e) => {
       e.preventDefault();
       this.programs.clear();
+      this.lost += 1;
       for (const v of this.viewers) v._contextLost();
     });
     this.canvas.addEventListener("webglcontextrestored", () => {
       for (const v of [...this.viewers]) v._contextRestored();
+    });
+    this.lost = 0; // how many times the browser took the context away (diagnostics, benchmarks)
+    // A hidden tab draws nothing: every loop stops, and the ones still moving resume when the tab shows again.
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) for (const v of this.viewers) v.setTarget(...v.target);
     });
   }
 
@@ -408,11 +414,13 @@ export function sharedContext() {
  * One avatar: a container that shows the photo, and the parallax effect when a depth map and WebGL 2 exist.
  *
  * options: shaderBase | shaders, fit ("image": the height follows the photo's aspect like react-depth-map;
- * "container": fill the container's box), alt, pixelRatio (defaults to window.devicePixelRatio), interactive
- * (listen to pointer/touch/scroll; default true).
+ * "container": fill the container's box), alt, pixelRatio (defaults to window.devicePixelRatio), maxPixelRatio
+ * (cap, default 2), interactive (listen to pointer/touch/scroll; default true), gyro (phones' tilt), reducedMotion
+ * (true/false; default: the user's prefers-reduced-motion, which shows the plain photo), photo (an <img> the page
+ * owns, e.g. React's server-rendered one: the canvas lies over it and the viewer never moves it).
  * `ready` resolves to "webgl" or "image" (the fallback; `fallbackReason` says why).
- * All viewers of a page draw with one shared WebGL context (see SharedContext); a viewer out of view does not
- * animate until it scrolls back in.
+ * All viewers of a page draw with one shared WebGL context (see SharedContext); a viewer out of view or on a hidden
+ * tab does not animate; a lost context shows the plain photo until the browser restores it.
  */
 export class DepthViewer {
   constructor(container, props = {}, options = {}) {
@@ -424,21 +432,26 @@ export class DepthViewer {
     this.fallbackReason = null;
     this.mouse = [0, 0];
     this.target = [0, 0];
-    this.visible = true;
+    this._inView = true;
     this._raf = 0;
     this._listeners = [];
     this._destroyed = false;
-    this.image = document.createElement("img");
-    this.image.alt = this.options.alt ?? "";
-    this.image.style.cssText = "display:block;width:100%;height:100%;object-fit:cover";
-    if (props.originalImg) this.image.src = props.originalImg;
-    container.appendChild(this.image);
+    this.image = this.options.photo ?? document.createElement("img");
+    if (!this.options.photo) {
+      this.image.alt = this.options.alt ?? "";
+      this.image.style.cssText = "display:block;width:100%;height:100%;object-fit:cover";
+      if (props.originalImg) this.image.src = props.originalImg;
+      container.appendChild(this.image);
+    }
+    this._lifecycle = new AbortController();
+    this._watchMotionPreference();
     this.ready = this._start();
   }
 
   async _start() {
     if (!this.props.originalImg) return this._fallback("no photo");
     if (!this.props.depthImg) return this._fallback("no depth map");
+    if (this._reducedMotion()) return this._fallback("reduced motion");
     this.shared = sharedContext();
     this.gl = this.shared.gl;
     if (!this.gl) return this._fallback("no WebGL 2");
@@ -454,6 +467,7 @@ export class DepthViewer {
       if (this._destroyed) return this._fallback("destroyed before it was ready");
       this._setup();
     } catch (err) {
+      this._retryWhenOnline();
       return this._fallback(err.message);
     }
     const canvas = document.createElement("canvas");
@@ -462,10 +476,8 @@ export class DepthViewer {
     canvas.setAttribute("aria-label", this.image.alt);
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d", { alpha: false });
-    this.image.replaceWith(canvas);
     this.mode = "webgl";
     this.shared.viewers.add(this);
-    this.layout();
     this._observer = new ResizeObserver(() => this.layout());
     this._observer.observe(this.container);
     this._visibility = new IntersectionObserver((entries) => this._seen(entries.at(-1).isIntersecting), {
@@ -473,6 +485,10 @@ export class DepthViewer {
     });
     this._visibility.observe(this.container);
     if (this.options.interactive) this._listen();
+    // The preference may have changed while the images loaded: keep everything ready, show the photo.
+    if (this._reducedMotion()) return this._fallback("reduced motion");
+    this._attach();
+    this.layout();
     this.draw();
     return this.mode;
   }
@@ -508,34 +524,118 @@ export class DepthViewer {
     this.buffer = buffer;
   }
 
-  /** The context is gone with every object in it; the canvas keeps showing the last frame meanwhile. */
-  _contextLost() {
+  // ---- Lifecycle: showing/hiding the canvas, context loss, reduced motion, retries, visibility. Kept apart from
+  // drawing and sizing, which follow react-depth-map's geometry.
+
+  /** Show the canvas: in place of the viewer's own image, or over a page-owned photo (left untouched for React). */
+  _attach() {
+    if (this.canvas.isConnected) return;
+    if (this.options.photo) {
+      this.canvas.style.position = "absolute";
+      this.canvas.style.inset = "0";
+      this.container.appendChild(this.canvas);
+    } else {
+      this.image.replaceWith(this.canvas);
+    }
+  }
+
+  /** Show the plain photo again (lost context, reduced motion); the GL state is kept for a later _attach. */
+  _detach() {
     cancelAnimationFrame(this._raf);
     this._raf = 0;
+    if (!this.canvas?.isConnected) return;
+    if (this.options.photo) this.canvas.remove();
+    else this.canvas.replaceWith(this.image);
+  }
+
+  /** The context is gone with every object in it: the plain photo shows until the browser restores it. */
+  _contextLost() {
+    this._detach();
     this.program = null;
+    this.mode = "image";
+    this.fallbackReason = "the WebGL context was lost";
   }
 
   _contextRestored() {
+    if (this._reducedMotion()) return;
     try {
       this._setup();
     } catch (err) {
       this.shared.viewers.delete(this);
-      this.canvas.replaceWith(this.image);
       this._fallback(err.message);
       return;
     }
+    this.mode = "webgl";
+    this.fallbackReason = null;
+    this._attach();
+    this.layout();
     this.draw();
   }
 
-  _seen(visible) {
-    this.visible = visible;
-    if (visible) this.setTarget(...this.target);
+  /** devicePixelRatio capped (default 2): a 3x phone screen would cost 2.25x the pixels for no visible gain. */
+  _pixelRatio() {
+    const ratio = this.options.pixelRatio ?? window.devicePixelRatio ?? 1;
+    return Math.min(ratio, this.options.maxPixelRatio ?? 2);
+  }
+
+  /** options.reducedMotion: true/false, or the user's prefers-reduced-motion when not given. */
+  _reducedMotion() {
+    if (this.options.reducedMotion !== undefined) return Boolean(this.options.reducedMotion);
+    return Boolean(globalThis.matchMedia?.("(prefers-reduced-motion: reduce)").matches);
+  }
+
+  /** The preference can change while the page is open: the still photo then, the 3D avatar back afterwards. */
+  _watchMotionPreference() {
+    if (this.options.reducedMotion !== undefined || !globalThis.matchMedia) return;
+    const query = matchMedia("(prefers-reduced-motion: reduce)");
+    query.addEventListener(
+      "change",
+      () => {
+        if (query.matches && this.mode === "webgl") {
+          this._detach();
+          this._fallback("reduced motion");
+        } else if (!query.matches && this.fallbackReason === "reduced motion") {
+          this._restart();
+        }
+      },
+      { signal: this._lifecycle.signal },
+    );
+  }
+
+  /** Start again from the images (after reduced motion ends, or a failed load once the network is back). */
+  _restart() {
+    if (this._destroyed) return;
+    if (this.program && this.canvas) {
+      this.mode = "webgl";
+      this.fallbackReason = null;
+      this._attach();
+      this.layout();
+      this.draw();
+      return;
+    }
+    this.mode = "loading";
+    this.ready = this._start();
+  }
+
+  /** A photo or depth map that failed to load (offline, a CDN hiccup) is tried again when the browser is online. */
+  _retryWhenOnline() {
+    window.addEventListener("online", () => this._restart(), { once: true, signal: this._lifecycle.signal });
+  }
+
+  /** In view (IntersectionObserver, with a margin) and the tab shown: only then does the loop run. */
+  get visible() {
+    return this._inView && !document.hidden;
+  }
+
+  _seen(inView) {
+    this._inView = inView;
+    if (inView) this.setTarget(...this.target);
   }
 
   /** Size the canvas in device pixels for its CSS box (react-depth-map: width x width * photo aspect). */
   layout() {
     if (this.mode !== "webgl") return;
-    const ratio = this.options.pixelRatio ?? window.devicePixelRatio ?? 1;
+    const ratio = this._pixelRatio();
     const cssW = this.container.clientWidth || this.photoSize[0];
     const cssH =
       this.options.fit === "container"
@@ -647,6 +747,20 @@ export class DepthViewer {
     if (moving && this.visible) this._raf = requestAnimationFrame(this._frame);
   };
 
+  /** Phones: the tilt drives the avatar; on iOS the first tap on the page asks for the permission. */
+  _listenGyro(reverse) {
+    let base = null;
+    this._on(window, "deviceorientation", (e) => {
+      if (e.beta === null || e.gamma === null) return;
+      base ??= [e.beta, e.gamma];
+      this.setTarget(...tiltTarget(e.beta, e.gamma, base, reverse()));
+    });
+    if (typeof globalThis.DeviceOrientationEvent?.requestPermission === "function" && !gyroPermission) {
+      this._on(window, "touchend", () => requestGyroPermission());
+      this._on(window, "click", () => requestGyroPermission());
+    }
+  }
+
   _on(target, type, handler) {
     target.addEventListener(type, handler, { passive: true });
     this._listeners.push([target, type, handler]);
@@ -666,6 +780,7 @@ export class DepthViewer {
       // Touch moves that pan the page cancel the pointer stream; touch events keep coming.
       this._on(window, "touchmove", (e) => e.touches.length && follow(e.touches[0].clientX, e.touches[0].clientY));
       this._on(window, "touchstart", (e) => e.touches.length && follow(e.touches[0].clientX, e.touches[0].clientY));
+      if (this.options.gyro) this._listenGyro(reverse);
     } else {
       const onScroll = () => {
         const box = this.container.getBoundingClientRect();
@@ -680,12 +795,14 @@ export class DepthViewer {
   /** Stop listening and free this viewer's GL objects; the container keeps whatever is displayed. */
   destroy() {
     this._destroyed = true;
+    this._lifecycle.abort();
     cancelAnimationFrame(this._raf);
     this._raf = 0;
     this._unlisten();
     this._observer?.disconnect();
     this._visibility?.disconnect();
     this.shared?.viewers.delete(this);
+    if (this.options.photo) this.canvas?.remove(); // a page-owned photo is shown again (React unmounts, remounts)
     if (this.program && !this.gl.isContextLost()) {
       for (const t of this.textures) this.gl.deleteTexture(t);
       this.gl.deleteVertexArray(this.vao);
@@ -693,6 +810,33 @@ export class DepthViewer {
     }
     this.program = null;
   }
+}
+
+let gyroPermission = null;
+
+/**
+ * iOS Safari (13+) sends DeviceOrientation events only after DeviceOrientationEvent.requestPermission(), which it
+ * accepts only inside a user gesture (a tap); elsewhere the events need no permission. One prompt per page.
+ * Resolves true when the events may come.
+ */
+export function requestGyroPermission() {
+  const request = globalThis.DeviceOrientationEvent?.requestPermission;
+  if (typeof request !== "function") return Promise.resolve(Boolean(globalThis.DeviceOrientationEvent));
+  gyroPermission ??= request.call(DeviceOrientationEvent).then(
+    (state) => state === "granted",
+    () => false,
+  );
+  return gyroPermission;
+}
+
+const GYRO_RANGE = 20; // degrees of tilt, from how the phone was first held, for a full pointer offset
+
+/** Tilt (DeviceOrientation beta/gamma, degrees) relative to the first reading, as a pointer target in [-1, 1]. */
+export function tiltTarget(beta, gamma, base, reverseMotion = false) {
+  const clamp = (v) => Math.min(1, Math.max(-1, v));
+  const x = clamp(-(gamma - base[1]) / GYRO_RANGE);
+  const y = clamp(-(beta - base[0]) / GYRO_RANGE);
+  return reverseMotion ? [-x, -y] : [x, y];
 }
 
 /** Every prop the viewer understands, react-depth-map's included: the images plus the schema's parameters. */

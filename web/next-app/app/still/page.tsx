@@ -1,0 +1,10 @@
+import { DepthAvatar } from "@depthstudio/react";
+
+// One avatar in a 192 x 192 box at the page's top-left corner: the browser test compares it with the numpy reference.
+export default function Still() {
+  return (
+    <div style={{ position: "absolute", left: 0, top: 0, width: 192 }}>
+      <DepthAvatar originalImg="/demo/avatars/astronaut.png" depthImg="/demo/depth/astronaut.png" alt="Eileen Collins" width={512} height={512} />
+    </div>
+  );
+}
