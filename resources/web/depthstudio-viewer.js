@@ -365,11 +365,14 @@ class SharedContext {
       preserveDrawingBuffer: false,
     });
     this.viewers = new Set();
+    this.moving = new Set(); // viewers easing towards their target: drawn together, once per animation frame
+    this._raf = 0;
     this.programs = new Map(); // vertex + fragment source -> {program, locations}
     // preventDefault() asks the browser to restore the context; the objects made in it are gone by then.
     this.canvas.addEventListener("webglcontextlost", (e) => {
       e.preventDefault();
       this.programs.clear();
+      this.scratch = null;
       this.lost += 1;
       for (const v of this.viewers) v._contextLost();
     });
@@ -393,6 +396,94 @@ class SharedContext {
     return entry;
   }
 
+  /** Animate `viewer` (eased steps) in the page's one loop until it settles or leaves the view. */
+  schedule(viewer) {
+    this.moving.add(viewer);
+    this._raf ||= requestAnimationFrame(this._frame);
+  }
+
+  unschedule(viewer) {
+    this.moving.delete(viewer);
+  }
+
+  _frame = () => {
+    this._raf = 0;
+    const batch = [];
+    for (const v of this.moving) {
+      if (v.visible && v.mode === "webgl" && v.program) {
+        v.tick();
+        batch.push(v);
+      }
+      if (!v.visible || v.mode !== "webgl" || v.settled()) this.moving.delete(v);
+    }
+    this.drawBatch(batch);
+    if (this.moving.size) this._raf = requestAnimationFrame(this._frame);
+  };
+
+  /**
+   * Draw every moving viewer of an animation frame, then copy them out: each renders at the origin of a scratch
+   * framebuffer (the shader's geometry is gl_FragCoord-based) and is blitted to its own place in the drawing
+   * buffer, so the GL work of the frame is queued before the first copy-out waits for it.
+   */
+  drawBatch(viewers) {
+    const gl = this.gl;
+    if (!viewers.length || gl.isContextLost()) return;
+    const width = Math.max(ATLAS_WIDTH, ...viewers.map((v) => v.canvas.width));
+    // Shelf packing, in groups no taller than ATLAS_HEIGHT (the buffer is sized once per group: growing clears it).
+    const groups = [[]];
+    let [x, y, shelf] = [0, 0, 0];
+    for (const v of viewers) {
+      const { width: w, height: h } = v.canvas;
+      if (x + w > width) [x, y, shelf] = [0, y + shelf, 0];
+      if (y + h > ATLAS_HEIGHT && groups.at(-1).length) {
+        groups.push([]);
+        [x, y, shelf] = [0, 0, 0];
+      }
+      groups.at(-1).push([v, x, y]);
+      x += w;
+      shelf = Math.max(shelf, h);
+    }
+    for (const group of groups) {
+      this.fit(width, Math.max(...group.map(([v, , py]) => py + v.canvas.height)));
+      for (const [v, px, py] of group) {
+        const { width: w, height: h } = v.canvas;
+        this._scratch(w, h);
+        v.draw(true);
+        gl.bindFramebuffer(gl.READ_FRAMEBUFFER, this.scratch.fbo);
+        gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, null);
+        gl.blitFramebuffer(0, 0, w, h, px, py, px + w, py + h, gl.COLOR_BUFFER_BIT, gl.NEAREST);
+      }
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      const source = this.canvas;
+      for (const [v, px, py] of group) {
+        const { width: w, height: h } = v.canvas;
+        v.ctx.drawImage(source, px, source.height - py - h, w, h, 0, 0, w, h);
+      }
+    }
+  }
+
+  /** The scratch framebuffer every batched viewer renders into, grown to hold w x h. */
+  _scratch(w, h) {
+    const gl = this.gl;
+    const s = this.scratch;
+    if (!s || s.width < w || s.height < h) {
+      if (s) {
+        gl.deleteFramebuffer(s.fbo);
+        gl.deleteTexture(s.texture);
+      }
+      const width = Math.max(w, s?.width ?? 0);
+      const height = Math.max(h, s?.height ?? 0);
+      const texture = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, texture);
+      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, width, height);
+      const fbo = gl.createFramebuffer();
+      gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
+      this.scratch = { fbo, texture, width, height };
+    }
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.scratch.fbo);
+  }
+
   /** Grow (never shrink) the drawing buffer to hold a w x h frame; growing clears it, and each draw is whole. */
   fit(w, h) {
     if (this.canvas.width < w || this.canvas.height < h) {
@@ -403,6 +494,8 @@ class SharedContext {
 }
 
 let shared = null;
+const ATLAS_WIDTH = 2048; // the shared drawing buffer's width for a batch; rows of frames are stacked below
+const ATLAS_HEIGHT = 4096; // a batch taller than this is copied out in parts
 
 /** The page's shared context, made on first use (null inside: no WebGL 2 here). */
 export function sharedContext() {
@@ -433,7 +526,6 @@ export class DepthViewer {
     this.mouse = [0, 0];
     this.target = [0, 0];
     this._inView = true;
-    this._raf = 0;
     this._listeners = [];
     this._destroyed = false;
     this.image = this.options.photo ?? document.createElement("img");
@@ -541,8 +633,7 @@ export class DepthViewer {
 
   /** Show the plain photo again (lost context, reduced motion); the GL state is kept for a later _attach. */
   _detach() {
-    cancelAnimationFrame(this._raf);
-    this._raf = 0;
+    this.shared?.unschedule(this);
     if (!this.canvas?.isConnected) return;
     if (this.options.photo) this.canvas.remove();
     else this.canvas.replaceWith(this.image);
@@ -664,13 +755,15 @@ export class DepthViewer {
     this.draw();
   }
 
-  /** Draw one frame with the current (eased) mouse value into the shared context and show it. */
-  draw() {
+  /** Draw one frame with the current (eased) mouse value into the shared context and show it (batched: only render
+   * into the bound framebuffer at its origin). */
+  draw(batched = false) {
     if (this.mode !== "webgl" || !this.program || this.gl.isContextLost()) return;
     const gl = this.gl;
     const w = this.canvas.width;
     const h = this.canvas.height;
-    this.shared.fit(w, h);
+    if (!batched) this.shared.fit(w, h);
+    if (!batched) gl.bindFramebuffer(gl.FRAMEBUFFER, null); // a batch renders into its scratch framebuffer
     const [a1, a2] = aspectFit(w, h, this.photoSize[0], this.photoSize[1]);
     const loc = this.locations;
     gl.viewport(0, 0, w, h);
@@ -697,6 +790,7 @@ export class DepthViewer {
     gl.activeTexture(gl.TEXTURE0 + SCHEMA.matteUnit);
     gl.bindTexture(gl.TEXTURE_2D, this.textures[3]);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    if (batched) return; // SharedContext.drawBatch places and copies it
     // GL's origin is bottom-left: the frame is the bottom w x h of the shared canvas.
     const source = this.shared.canvas;
     this.ctx.drawImage(source, 0, source.height - h, w, h, 0, 0, w, h);
@@ -711,8 +805,7 @@ export class DepthViewer {
 
   /** Render one frame at a fixed pointer offset in [-1, 1]^2, without easing (tests, stills). */
   renderAt(x, y) {
-    cancelAnimationFrame(this._raf);
-    this._raf = 0;
+    this.shared?.unschedule(this);
     this.mouse = [x, y];
     this.target = [x, y];
     this.draw();
@@ -735,17 +828,13 @@ export class DepthViewer {
   /** Move the target; the loop eases towards it (once the viewer is in view). */
   setTarget(x, y) {
     this.target = [x, y];
-    if (!this._raf && this.mode === "webgl" && this.visible) this._raf = requestAnimationFrame(this._frame);
+    if (this.mode === "webgl" && this.visible) this.shared.schedule(this);
   }
 
-  _frame = () => {
-    this._raf = 0;
-    this.tick();
-    this.draw();
-    const moving =
-      Math.abs(this.target[0] - this.mouse[0]) > SETTLED || Math.abs(this.target[1] - this.mouse[1]) > SETTLED;
-    if (moving && this.visible) this._raf = requestAnimationFrame(this._frame);
-  };
+  /** |target - mouse| under the threshold on both axes: nothing left to animate. */
+  settled() {
+    return Math.abs(this.target[0] - this.mouse[0]) <= SETTLED && Math.abs(this.target[1] - this.mouse[1]) <= SETTLED;
+  }
 
   /** Phones: the tilt drives the avatar; on iOS the first tap on the page asks for the permission. */
   _listenGyro(reverse) {
@@ -796,8 +885,7 @@ export class DepthViewer {
   destroy() {
     this._destroyed = true;
     this._lifecycle.abort();
-    cancelAnimationFrame(this._raf);
-    this._raf = 0;
+    this.shared?.unschedule(this);
     this._unlisten();
     this._observer?.disconnect();
     this._visibility?.disconnect();

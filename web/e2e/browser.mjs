@@ -97,7 +97,7 @@ const SCENARIOS = {
     await page.mouse.move(640, 180);
     await page.waitForFunction(() => {
       const [v] = window.depthstudio.sharedContext().viewers;
-      return v.target[0] !== 0 && !v._raf; // the loop stopped: |target - mouse| under the settle threshold
+      return v.target[0] !== 0 && v.settled(); // |target - mouse| under the settle threshold: the loop stopped
     });
     const viewer = await page.evaluate(() => {
       const [v] = window.depthstudio.sharedContext().viewers;
@@ -164,7 +164,7 @@ const SCENARIOS = {
     await page.mouse.move(640, 180);
     await page.waitForFunction(() => {
       const [v] = window.depthstudio.sharedContext().viewers;
-      return v.target[0] !== 0 && !v._raf;
+      return v.target[0] !== 0 && v.settled();
     });
     const viewer = await page.evaluate(() => {
       const [v] = window.depthstudio.sharedContext().viewers;
