@@ -156,3 +156,15 @@ def test_pointer_events_before_the_images_load_break_nothing(site: str):
     assert found["beforeLoad"]["canvases"] == 0  # the depth map was held back: the plain photo meanwhile
     web = _frame(found)
     assert _over(web, _reference(tuple(found["mouse"]), 192, 192)) <= MAX_FRACTION_OVER
+
+
+def test_strict_mode_double_mount_and_unmount_leak_nothing(site: str):
+    """React's development build mounts every effect twice; one viewer per avatar survives, none after unmount."""
+    found = node_web.browser("strict", site)
+    assert found["errors"] == []
+    mounted, unmounted = found["mounted"], found["unmounted"]
+    assert mounted["viewers"] == mounted["canvases"] == 6  # 8 avatars, 2 without a depth map
+    assert mounted["contexts"] == {"created": 1, "lost": 0}
+    # pointermove, touchmove, touchstart per live viewer; none left by the first (discarded) mount
+    assert mounted["listeners"] == 3 * 6
+    assert unmounted == {"viewers": 0, "moving": 0, "listeners": 0}

@@ -146,6 +146,32 @@ const SCENARIOS = {
     return { running, lost, restored, frame, errors };
   },
 
+  /** StrictMode's double mount and a full unmount leave no viewer, canvas, window listener or loop behind. */
+  async strict(browser, base) {
+    const { page, errors } = await openPage(browser, base);
+    await page.goto(`${base}/strict/index.html`);
+    await page.waitForFunction(() => typeof window.mountAvatars === "function");
+    const cdp = await page.context().newCDPSession(page);
+    const windowListeners = async () => {
+      const { result } = await cdp.send("Runtime.evaluate", { expression: "window" });
+      const { listeners } = await cdp.send("DOMDebugger.getEventListeners", { objectId: result.objectId });
+      return listeners.length;
+    };
+    const before = await windowListeners();
+    await page.evaluate(() => window.mountAvatars(8));
+    await page.waitForFunction(() => window.depthstudio.sharedContext().viewers.size === 6);
+    await wiggle(page, 4);
+    const mounted = { ...(await counts(page)), listeners: (await windowListeners()) - before };
+    await page.evaluate(() => window.unmountAvatars());
+    await page.waitForFunction(() => document.querySelectorAll(".image-DepthMap").length === 0);
+    const shared = await page.evaluate(() => {
+      const s = window.depthstudio.sharedContext();
+      return { viewers: s.viewers.size, moving: s.moving.size };
+    });
+    const unmounted = { ...shared, listeners: (await windowListeners()) - before };
+    return { mounted, unmounted, errors };
+  },
+
   /** Pointer events before the images arrive (react-depth-map's NaN): the avatar still draws and follows. */
   async early(browser, base) {
     const { page, errors } = await openPage(browser, base);

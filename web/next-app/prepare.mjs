@@ -1,7 +1,9 @@
-// Copies the repository's demo avatars and depth maps into public/demo, where the test pages load them from.
-import { cpSync, mkdirSync } from "node:fs";
+// Copies the repository's demo avatars and depth maps into public/demo, where the test pages load them from, and
+// bundles the StrictMode test page (web/e2e/strict.jsx, React's development build) into public/strict.
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const demo = join(here, "..", "..", "resources", "demo");
@@ -9,3 +11,17 @@ mkdirSync(join(here, "public", "demo"), { recursive: true });
 for (const folder of ["avatars", "depth"]) {
   cpSync(join(demo, folder), join(here, "public", "demo", folder), { recursive: true });
 }
+await build({
+  entryPoints: [join(here, "..", "e2e", "strict.jsx")],
+  outfile: join(here, "public", "strict", "strict.js"),
+  bundle: true,
+  format: "iife",
+  jsx: "automatic",
+  define: { "process.env.NODE_ENV": '"development"' },
+  logLevel: "warning",
+});
+writeFileSync(
+  join(here, "public", "strict", "index.html"),
+  '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>StrictMode</title><link rel="icon" href="data:,"></head>' +
+    '<body style="margin:0"><div id="root"></div><script src="strict.js"></script></body></html>\n',
+);
