@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import tarfile
 import urllib.request
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -18,6 +19,7 @@ from PIL import Image
 
 from depthstudio.render.motion import pointer_target
 from depthstudio.render.params import ShaderParams
+from depthstudio.render.react_export import TARBALL, jsx_snippet, react_example
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8
 from tests import node_web
 from tests.conftest import REPO, SAMPLE_AVATARS
@@ -79,7 +81,18 @@ def test_vitest_units(package: str):
 
 
 def test_types_compile_in_a_strict_consumer(package: str):
-    """A portal's TypeScript (tsc --strict, NodeNext) imports the package and passes react-depth-map's props."""
+    """A portal's TypeScript (tsc --strict, NodeNext) imports the package and passes react-depth-map's props; the
+    JSX that export-web and "Copy web props" write compiles too."""
+    layered = {"originalImg": "photo.png", "depthImg": "depth.png", **ShaderParams(layered=True).web_props()}
+    users = [
+        {"id": "1", "name": "Ada", "folder": "u1", "props": layered},
+        {"id": "2", "name": None, "folder": "u2", "props": {"originalImg": "photo.png", **ShaderParams().web_props()}},
+    ]
+    generated = node_web.WEB / "consumer" / "generated"
+    generated.mkdir(exist_ok=True)
+    (generated / "ExportedAvatars.tsx").write_text(react_example(users))
+    snippet = jsx_snippet({"originalImg": "/a.jpg", **ShaderParams().web_props()})
+    (generated / "Snippet.tsx").write_text(snippet.replace("\n\n<", "\n\nexport const avatar = <"))
     node_web.run(["npx", "tsc", "-p", "consumer"])
 
 
@@ -168,3 +181,16 @@ def test_strict_mode_double_mount_and_unmount_leak_nothing(site: str):
     # pointermove, touchmove, touchstart per live viewer; none left by the first (discarded) mount
     assert mounted["listeners"] == 3 * 6
     assert unmounted == {"viewers": 0, "moving": 0, "listeners": 0}
+
+
+def _tar_files(path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_the_shipped_tarball_is_the_package_as_built_now(package: str, tmp_path):
+    """resources/web's tarball (what export-web hands out) holds what `npm pack` of the current source gives."""
+    node_web.run(["npm", "pack", "--pack-destination", str(tmp_path)], cwd=node_web.WEB / "react")
+    fresh = _tar_files(tmp_path / TARBALL)
+    assert set(fresh) >= {"package/dist/index.js", "package/dist/index.d.ts", "package/package.json"}
+    assert _tar_files(REPO / "resources" / "web" / TARBALL) == fresh, "run `npm run pack` in web/react"
