@@ -44,6 +44,7 @@ from depthstudio.render.param_layers import (
     write_user_layers,
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
+from depthstudio.render.react_export import jsx_snippet
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,12 @@ class ParamsPanel(QWidget):
         self.web_button = QPushButton("Copy web props")
         self.web_button.setToolTip("The react-depth-map props for these parameters, as JSON, to the clipboard")
         self.web_button.clicked.connect(self.copy_web_props)
-        for b in (self.reset_button, self.copy_button, self.web_button):
+        self.jsx_button = QPushButton("Copy JSX")
+        self.jsx_button.setToolTip(
+            "<DepthAvatar> (@depthstudio/react) for this user: the photo and published depth map, these parameters"
+        )
+        self.jsx_button.clicked.connect(self.copy_jsx)
+        for b in (self.reset_button, self.copy_button, self.web_button, self.jsx_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self._refresh()
@@ -428,6 +434,30 @@ class ParamsPanel(QWidget):
         text = json.dumps(self.current().web_props(), indent=2)
         QGuiApplication.clipboard().setText(text)
         self.message.emit("web props copied to the clipboard")
+
+    def copy_jsx(self) -> None:
+        """The portal's element for the shown user: its photo and published map (read off the GUI thread)."""
+        params = self.current().web_props()
+        uid = self.user_id
+
+        def done(row: Any) -> None:
+            props: dict[str, Any] = {}
+            if row is not None:
+                props = {"originalImg": row.avatar, "depthImg": row.depth_url or None, "alt": row.name or None}
+            QGuiApplication.clipboard().setText(jsx_snippet({**props, **params}))
+            if row is None:
+                self.message.emit("JSX copied (no user shown: add originalImg and depthImg)")
+            elif not row.depth_url:
+                self.message.emit("JSX copied: this user has no published depth map yet (the plain photo shows)")
+            else:
+                self.message.emit("JSX copied to the clipboard")
+
+        if uid is None:
+            done(None)
+            return
+        self._tasks.submit(
+            lambda: self.portal.get_user(uid), done=done, failed=lambda exc: self.message.emit(describe(exc))
+        )
 
     # --- saving -------------------------------------------------------------------------------------------
 
