@@ -194,3 +194,17 @@ def test_the_shipped_tarball_is_the_package_as_built_now(package: str, tmp_path)
     fresh = _tar_files(tmp_path / TARBALL)
     assert set(fresh) >= {"package/dist/index.js", "package/dist/index.d.ts", "package/package.json"}
     assert _tar_files(REPO / "resources" / "web" / TARBALL) == fresh, "run `npm run pack` in web/react"
+
+
+def test_the_canvas_resolution_is_capped_at_twice_the_css_size(site: str):
+    found = node_web.browser("dpr", site)
+    assert found["errors"] == []
+    assert found["ratio"] == 3 and found["cssWidth"] == 192
+    assert (found["width"], found["height"]) == (384, 384)  # maxPixelRatio 2, not the screen's 3
+
+
+def test_phone_tilt_moves_the_avatar_from_how_the_phone_is_held(site: str):
+    found = node_web.browser("gyro", site)
+    assert found["errors"] == []
+    assert found["held"] == [0, 0]  # the first reading is the rest position
+    assert found["tilted"] == [-0.5, 0]  # 10 degrees to the right: half of the full pointer offset

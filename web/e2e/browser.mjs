@@ -106,6 +106,32 @@ const SCENARIOS = {
     return { frame: await frameOf(page, 0), ...viewer, errors };
   },
 
+  /** A 3x phone screen: the canvas renders at the capped ratio (2), not at 3. */
+  async dpr(browser, base) {
+    const { page, errors } = await openPage(browser, base, { deviceScaleFactor: 3 });
+    await page.goto(`${base}/still`);
+    await page.waitForFunction(() => window.depthstudio?.sharedContext().viewers.size === 1);
+    const size = await page.evaluate(() => {
+      const c = document.querySelector(".image-DepthMap canvas");
+      return { width: c.width, height: c.height, cssWidth: c.getBoundingClientRect().width, ratio: devicePixelRatio };
+    });
+    return { ...size, errors };
+  },
+
+  /** Phone tilt: DeviceOrientation events (as the browser dispatches them) move the avatar on the gyro page. */
+  async gyro(browser, base) {
+    const { page, errors } = await openPage(browser, base);
+    await page.goto(`${base}/still?gyro=1`);
+    await page.waitForFunction(() => window.depthstudio?.sharedContext().viewers.size === 1);
+    const tilt = (beta, gamma) =>
+      page.evaluate(([b, g]) => window.dispatchEvent(new DeviceOrientationEvent("deviceorientation", { beta: b, gamma: g })), [beta, gamma]);
+    await tilt(40, 0); // how the phone is held: no motion
+    const held = await page.evaluate(() => [...window.depthstudio.sharedContext().viewers][0].target);
+    await tilt(40, 10);
+    const tilted = await page.evaluate(() => [...window.depthstudio.sharedContext().viewers][0].target);
+    return { held, tilted, errors };
+  },
+
   /** prefers-reduced-motion: the plain photos, and no WebGL context at all. */
   async reduced(browser, base) {
     const { page, errors } = await openPage(browser, base, { reducedMotion: "reduce" });
