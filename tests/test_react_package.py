@@ -171,9 +171,12 @@ def test_pointer_events_before_the_images_load_break_nothing(site: str):
     assert _over(web, _reference(tuple(found["mouse"]), 192, 192)) <= MAX_FRACTION_OVER
 
 
-def test_strict_mode_double_mount_and_unmount_leak_nothing(site: str):
-    """React's development build mounts every effect twice; one viewer per avatar survives, none after unmount."""
-    found = node_web.browser("strict", site)
+@pytest.mark.parametrize(("scenario", "react"), [("strict", "19."), ("strict18", "18.")])
+def test_strict_mode_double_mount_and_unmount_leak_nothing(site: str, scenario: str, react: str):
+    """React's development build mounts every effect twice; one viewer per avatar survives, none after unmount.
+    On both peers: React 19 and React 18 (web/e2e/strict.jsx bundled with npm aliases)."""
+    found = node_web.browser(scenario, site)
+    assert found["react"].startswith(react)
     assert found["errors"] == []
     mounted, unmounted = found["mounted"], found["unmounted"]
     assert mounted["viewers"] == mounted["canvases"] == 6  # 8 avatars, 2 without a depth map

@@ -173,9 +173,9 @@ const SCENARIOS = {
   },
 
   /** StrictMode's double mount and a full unmount leave no viewer, canvas, window listener or loop behind. */
-  async strict(browser, base) {
+  async strict(browser, base, folder = "strict") {
     const { page, errors } = await openPage(browser, base);
-    await page.goto(`${base}/strict/index.html`);
+    await page.goto(`${base}/${folder}/index.html`);
     await page.waitForFunction(() => typeof window.mountAvatars === "function");
     const cdp = await page.context().newCDPSession(page);
     const windowListeners = async () => {
@@ -195,7 +195,12 @@ const SCENARIOS = {
       return { viewers: s.viewers.size, moving: s.moving.size };
     });
     const unmounted = { ...shared, listeners: (await windowListeners()) - before };
-    return { mounted, unmounted, errors };
+    return { react: await page.evaluate(() => window.depthstudio.react), mounted, unmounted, errors };
+  },
+
+  /** The same on React 18. */
+  async strict18(browser, base) {
+    return SCENARIOS.strict(browser, base, "strict18");
   },
 
   /** Pointer events before the images arrive (react-depth-map's NaN): the avatar still draws and follows. */

@@ -1,11 +1,11 @@
 // StrictMode page (React's development build, which mounts, unmounts and mounts every effect once more):
 // window.mountAvatars(n) / window.unmountAvatars() let the browser test count what stays behind.
-import { StrictMode } from "react";
+import { StrictMode, version } from "react";
 import { createRoot } from "react-dom/client";
 import DepthAvatar, { sharedContext } from "@depthstudio/react";
 
 const SAMPLES = ["astronaut", "camera", "chelsea", null];
-window.depthstudio = { sharedContext };
+window.depthstudio = { sharedContext, react: version };
 const root = createRoot(document.getElementById("root"));
 
 window.mountAvatars = (n) =>
