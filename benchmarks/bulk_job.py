@@ -80,6 +80,26 @@ def run_once(
         return users / elapsed
 
 
+def _as_jpeg(avatars: list[str], tagged: bool) -> list[str]:
+    """The same avatars as JPEGs, untagged or tagged Display P3 (a phone's photo, which decode converts to sRGB)."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    from PIL import Image
+
+    from tests.icc import display_p3
+
+    extra = {"icc_profile": display_p3()} if tagged else {}
+    urls = []
+    for url in avatars:
+        path = Path(url2pathname(urlparse(url).path))
+        out = path.with_name(f"{path.stem}-{'p3' if tagged else 'plain'}.jpg")
+        with Image.open(path) as img:
+            img.convert("RGB").save(out, quality=92, **extra)
+        urls.append(out.as_uri())
+    return urls
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=10_000)
@@ -92,6 +112,11 @@ def main() -> None:
     )
     ap.add_argument("--full", action="store_true", help="--backend local: the published widths, not the reduced ones")
     ap.add_argument("--model-images", type=int, default=200, help="--backend local: images timed for the model alone")
+    ap.add_argument(
+        "--p3",
+        action="store_true",
+        help="also run L = 0 with the avatars tagged Display P3 (a phone's photo): the cost of the ICC conversion",
+    )
     args = ap.parse_args()
     if args.backend == "local":
         from benchmarks.bulk_local import main as local_main
@@ -103,12 +128,19 @@ def main() -> None:
         avatars = write_avatars(tmp / "avatars", 100, size=128)
         paced: list[str] = []
         free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, avatars, paced)
+        p3_free = jpeg_free = None
+        if args.p3:
+            jpeg_free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, _as_jpeg(avatars, False), [])
+            p3_free = run_once(args.baseline_users, 0.0, args.concurrency, args.db, tmp, _as_jpeg(avatars, True), [])
         measured = run_once(args.users, args.latency, args.concurrency, args.db, tmp, avatars, paced)
     ideal = args.concurrency / args.latency
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"database            : {'PostgreSQL' if args.db else 'SQLite'}")
     print(f"users, L, C         : {args.users}, {args.latency * 1000:.0f} ms, {args.concurrency}")
     print(f"baseline (L = 0)    : {free:.1f} users/s  (job overhead only, {args.baseline_users} users)")
+    if p3_free is not None and jpeg_free is not None:
+        print(f"baseline, JPEG      : {jpeg_free:.1f} users/s  (the same avatars as untagged JPEGs)")
+        print(f"baseline, P3 JPEG   : {p3_free:.1f} users/s  (ratio {p3_free / jpeg_free:.3f}: ICC to sRGB at decode)")
     print(f"measured            : {measured:.1f} users/s")
     print(f"ideal C / L         : {ideal:.1f} users/s")
     print(f"ratio measured/ideal: {measured / ideal:.2f}")
@@ -127,6 +159,10 @@ def main() -> None:
         "ratio": round(measured / ideal, 3),
         "threads_working": paced,
     }
+    if p3_free is not None and jpeg_free is not None:
+        figures["baseline_jpeg_users_per_s"] = round(jpeg_free, 1)
+        figures["baseline_p3_users_per_s"] = round(p3_free, 1)
+        figures["p3_ratio"] = round(p3_free / jpeg_free, 3)
     print(json.dumps(figures))
 
 

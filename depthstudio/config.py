@@ -66,7 +66,7 @@ class DepthConfig:
     local_model: str = "onnx-community/depth-anything-v2-small"
     local_weights_dir: str = ""
     device: str = "auto"  # auto | cuda | mps | cpu
-    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16 (torch) | int8 (ONNX, for the CPU)
     batch_size: int = 4
     postprocess: dict[str, Any] = field(default_factory=dict)
     local_weights: str = ""  # an .onnx file, or a folder (ONNX or transformers), for machines with no network
@@ -75,6 +75,7 @@ class DepthConfig:
     model_sha256: str = ""  # ... and the file's checksum that goes with it
     model_size: int = 0  # ... and its size in bytes
     batch_gather_ms: float = 10.0  # how long the inference worker waits to fill a batch
+    tensorrt: bool = False  # ONNX Runtime's TensorRT provider first (fp16 engines cached in the data dir)
 
 
 @dataclass
@@ -126,6 +127,25 @@ class FetchConfig:
         return bool(owner is not None and owner.is_demo)
 
 
+WEB_TARGETS = ("depthstudio", "react-depth-map", "react-depth-map-fork")
+DISPLAY_CROPS = ("none", "square")
+
+
+@dataclass
+class WebConfig:
+    """What the portal's website draws, so that the studio previews, renders and exports exactly that.
+
+    ``target``: the web component (depthstudio.render.target): ``react-depth-map`` (1.0.9 as published: plane
+    0.5, multiplier ignored), ``react-depth-map-fork`` (plane 0.05, as the seed's portal) or ``depthstudio`` (our
+    viewer, every mode). ``display_crop``: the one URL transformation the portal applies to both the photo and
+    the map: ``none`` (the whole photo) or ``square`` (the centred square, Cloudinary's ``c_fill`` with its
+    default centre gravity).
+    """
+
+    target: str = "depthstudio"
+    display_crop: str = "none"
+
+
 @dataclass
 class JobConfig:
     concurrency: int = 4
@@ -147,6 +167,7 @@ class Config:
     depth: DepthConfig = field(default_factory=DepthConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     job: JobConfig = field(default_factory=JobConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: str = "defaults"
@@ -175,7 +196,8 @@ class Config:
         return d
 
 
-_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "job", "retention")
+_SECTIONS = ("portal", "studio", "depth", "storage", "fetch", "web", "job", "retention")
+_ONE_OF = {"web.target": WEB_TARGETS, "web.display_crop": DISPLAY_CROPS}
 
 
 def _coerce(current: Any, raw: str, where: str) -> Any:
@@ -267,6 +289,8 @@ def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
         value = coerce_setting(getattr(section_obj, key), value, name)
         if name in _MINIMUM and value < _MINIMUM[name]:
             raise ConfigError(f"{name} must be at least {_MINIMUM[name]:g}, not {value}")
+        if name in _ONE_OF and value not in _ONE_OF[name]:
+            raise ConfigError(f"{name} = {value!r} is not one of {', '.join(_ONE_OF[name])}")
         setattr(section_obj, key, value)
 
 

@@ -1,12 +1,18 @@
 """Print the artifact metric (split / clipped / smeared) of each shader mode for the synthetic portrait and
-the sample avatars with their hand-authored demo depth maps.
+the sample avatars with their hand-authored demo depth maps, and how well map and plate fit each photo.
 
     .venv/bin/python scripts/artifact_report.py [--size 384] [--frames 8] [--json]
 
 The motion is the pointer swept across the whole window (``sway``, amplitude 1, no easing): the largest
 motion the web component shows. Figures are per-frame means in output pixels (and % of the subject's area).
-``--json`` prints one JSON list instead, a record per subject x mode: {subject, mode, split, clipped, smeared}.
+``--json`` prints one JSON list instead, a record per subject x mode: {subject, mode, split, clipped, smeared,
+edges, texture}.
 The layered mode uses the plate and matte that depthstudio.render.layers derives from the photo and depth.
+
+Those three figures measure against the depth silhouette, so a silhouette beside the subject or a plate filled
+with a smooth smear pass them; two more look at the photo (per subject, depthstudio.render.photo_fit):
+``edges``: the share of the depth silhouette's outline on the photo's own edges (target >= 0.9 for the demo
+maps); ``texture``: the plate's mean gradient inside its filled region over the photo's around it (>= 0.6).
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image
 
 from depthstudio.render.artifact import score_motion, synthetic_portrait
-from depthstudio.render.layers import with_derived_layers
+from depthstudio.render.layers import layer_hole, with_derived_layers
 from depthstudio.render.motion import preset_path
 from depthstudio.render.params import ShaderParams
+from depthstudio.render.photo_fit import fill_texture, silhouette_on_edges
 from depthstudio.render.reference import prepare_textures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,9 +56,14 @@ def main() -> None:
         subjects[photo.stem] = (prepare_textures(Image.open(photo), depth), None)
     records = []
     if not args.json:
-        print(f"{'subject':20s} {'mode':10s} {'split px (%)':>16s} {'clipped px (%)':>16s} {'smeared px':>10s}")
+        print(
+            f"{'subject':20s} {'mode':10s} {'split px (%)':>16s} {'clipped px (%)':>16s} {'smeared px':>10s}"
+            f" {'edges':>6s} {'texture':>7s}"
+        )
     for name, (textures, mask) in subjects.items():
         layered = with_derived_layers(textures)
+        edges = silhouette_on_edges(textures.photo, textures.depth)
+        texture = fill_texture(textures.photo, layered.plate, layer_hole(textures.photo, textures.depth))
         for mode, params in MODES.items():
             s = score_motion(layered, params, path, args.size, args.size, mask)
             records.append(
@@ -61,12 +73,14 @@ def main() -> None:
                     "split": round(s.split_px, 1),
                     "clipped": round(s.clipped_px, 1),
                     "smeared": round(s.smeared_px, 1),
+                    "edges": round(edges, 3),
+                    "texture": round(texture, 3),
                 }
             )
             if not args.json:
                 print(
                     f"{name:20s} {mode:10s} {s.split_px:8.0f} ({s.split_percent:4.2f}) "
-                    f"{s.clipped_px:8.0f} ({s.clipped_percent:4.2f}) {s.smeared_px:10.0f}"
+                    f"{s.clipped_px:8.0f} ({s.clipped_percent:4.2f}) {s.smeared_px:10.0f} {edges:6.2f} {texture:7.2f}"
                 )
     if args.json:
         print(json.dumps(records))

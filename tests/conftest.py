@@ -6,6 +6,7 @@ Under CI (``CI=true``) an unreachable PostgreSQL server is a failure, never a sk
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,18 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory):
     from tests.onnx_model import export_tiny
 
     return export_tiny(tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture
+def fake_nvidia_smi(tmp_path, monkeypatch):
+    """An ``nvidia-smi`` on PATH that names one H100, as the real tool answers the query devices.py sends."""
+    tool = tmp_path / "bin" / "nvidia-smi"
+    tool.parent.mkdir()
+    tool.write_text('#!/bin/sh\n[ "$1" = "--query-gpu=name" ] && echo "NVIDIA H100 80GB HBM3" && exit 0\nexit 9\n')
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    from depthstudio.depth import devices
+
+    devices.nvidia_gpu.cache_clear()
+    yield
+    devices.nvidia_gpu.cache_clear()

@@ -30,5 +30,6 @@ def test_demo_depth_maps_are_real_pngs_matching_their_photos():
     png = portal.result_png(row.result_id)
     assert png.startswith(b"\x89PNG")
     result = portal.result(row.result_id)
-    assert (result.width, result.height) == (cfg.fetch.crop_size, cfg.fetch.crop_size)
+    # the map covers the whole 451x300 photo, longer side at crop_size (issue 23: never the square crop)
+    assert (result.width, result.height) == (cfg.fetch.crop_size, round(300 * cfg.fetch.crop_size / 451))
     assert result.qa is not None and not result.qa["flags"]  # a sound map is not flagged

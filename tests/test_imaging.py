@@ -104,18 +104,17 @@ def write(tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_sample_avatar_loads_as_rgb_square_with_sha256_of_raw_bytes(name: str) -> None:
+def test_sample_avatar_loads_as_the_whole_frame_with_sha256_of_raw_bytes(name: str) -> None:
     path = SAMPLE_AVATARS / name
     avatar = load_avatar(str(path), FetchPolicy())
     raw = path.read_bytes()
     assert avatar.sha256 == hashlib.sha256(raw).hexdigest()
     assert avatar.raw_size == len(raw)
-    assert avatar.image.mode == "RGB" and avatar.image.size == (512, 512)
     assert avatar.original.mode == "RGB"
     w, h = avatar.original.size
-    assert avatar.crop == square_crop_box(w, h)
-    assert avatar.crop.left >= 0 and avatar.crop.right <= w and avatar.crop.bottom <= h
-    assert avatar.crop.size == min(w, h)
+    assert avatar.image.mode == "RGB" and max(avatar.image.size) == 512
+    assert avatar.image.size == (round(w * 512 / max(w, h)), round(h * 512 / max(w, h)))  # the photo's aspect
+    assert avatar.crop == CropBox(0, 0, w, h)  # the depth map covers the whole displayed photo
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -127,7 +126,7 @@ def test_sample_avatar_over_http_equals_the_file(server: FileServer, name: str) 
     remote = load_avatar(url, policy)
     local = load_avatar(str(SAMPLE_AVATARS / name), policy)
     assert remote.sha256 == local.sha256 == hashlib.sha256(raw).hexdigest()
-    assert remote.image.size == (200, 200) and remote.image.mode == "RGB"
+    assert max(remote.image.size) == 200 and remote.image.mode == "RGB"
     assert remote.image.tobytes() == local.image.tobytes()
     assert remote.content_type == kind and remote.source == url
 
@@ -168,21 +167,22 @@ def test_landscape_square_is_centred_horizontally() -> None:
     assert square_crop_box(64, 64) == CropBox(0, 0, 64, 64)
 
 
-def test_portrait_crop_keeps_the_band_below_the_top(write) -> None:
-    # rows 0-19 blue (above the square), 20-119 green (the square), the rest red (below it)
+def test_a_portrait_keeps_its_whole_frame_for_the_model(write) -> None:
+    """Nothing above or below a square is cut: the portal crops photo and map with one transformation."""
     pixels = np.zeros((300, 100, 3), np.uint8)
     pixels[:20] = (0, 0, 255)
     pixels[20:120] = (0, 255, 0)
     pixels[120:] = (255, 0, 0)
-    avatar = load_avatar(write("portrait.png", encode(Image.fromarray(pixels), "PNG")), FetchPolicy(crop_size=64))
-    crop = np.asarray(avatar.image).reshape(-1, 3)
-    assert avatar.crop == CropBox(0, 20, 100, 120)
-    assert (np.abs(crop.astype(int) - (0, 255, 0)).max(axis=1) <= 2).all()
+    avatar = load_avatar(write("portrait.png", encode(Image.fromarray(pixels), "PNG")), FetchPolicy(crop_size=60))
+    image = np.asarray(avatar.image)
+    assert avatar.image.size == (20, 60) and avatar.crop == CropBox(0, 0, 100, 300)
+    assert np.abs(image[1, 10].astype(int) - (0, 0, 255)).max() <= 2  # the band above the old square
+    assert np.abs(image[58, 10].astype(int) - (255, 0, 0)).max() <= 2  # and below it
 
 
 def test_small_image_is_upscaled_to_crop_size(write) -> None:
     avatar = load_avatar(write("tiny.png", encode(noise(16, 24), "PNG")), FetchPolicy(crop_size=128))
-    assert avatar.image.size == (128, 128) and avatar.crop == CropBox(0, 1, 16, 17)
+    assert avatar.image.size == (85, 128) and avatar.crop == CropBox(0, 0, 16, 24)
 
 
 # ---- content failures ------------------------------------------------------------------------------------

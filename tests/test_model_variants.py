@@ -1,4 +1,4 @@
-"""Which published file the ONNX runtime runs: fp16 where a GPU provider takes it, fp32 on the CPU.
+"""Which published file the ONNX runtime runs: fp16 on CUDA/TensorRT, fp32 on the CPU, DirectML and CoreML.
 
 No GPU here: the choice is a function of the provider ONNX Runtime would put first, tested for each provider.
 """
@@ -15,11 +15,16 @@ from depthstudio.errors import ConfigError
 FP32, FP16 = models.DA_V2_SMALL_ONNX, models.DA_V2_SMALL_ONNX_FP16
 
 
-@pytest.mark.parametrize("provider", ["CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider"])
-def test_a_gpu_provider_gets_the_half_precision_export(provider):
+@pytest.mark.parametrize("provider", ["CUDAExecutionProvider", "TensorrtExecutionProvider"])
+def test_cuda_and_tensorrt_get_the_half_precision_export(provider):
     chosen = models.for_provider(DepthConfig(), provider)
     assert chosen is FP16 and chosen.filename == "onnx/model_fp16.onnx"
     assert chosen.revision == FP32.revision and chosen.size == 49_642_442
+
+
+@pytest.mark.parametrize("provider", ["DmlExecutionProvider", "CoreMLExecutionProvider"])
+def test_directml_and_coreml_keep_fp32_since_they_pick_their_own_precision(provider):
+    assert models.for_provider(DepthConfig(), provider) is FP32
 
 
 def test_the_cpu_keeps_fp32():
@@ -57,3 +62,11 @@ def test_local_weights_in_a_folder_are_looked_up_under_the_chosen_variants_name(
 
     with pytest.raises(BackendError, match=r"holds no onnx/model_fp16\.onnx"):
         models.locate(DepthConfig(local_weights=str(tmp_path)), entry=FP16)
+
+
+def test_int8_is_an_option_the_cpu_never_gets_by_default():
+    assert models.for_provider(DepthConfig(dtype="int8"), "CPUExecutionProvider") is models.DA_V2_SMALL_ONNX_INT8
+    assert models.DA_V2_SMALL_ONNX_INT8.filename == "onnx/model_quantized.onnx"
+    assert models.DA_V2_SMALL_ONNX_INT8.revision == FP32.revision
+    with pytest.raises(ConfigError, match="no pinned 8-bit file"):
+        models.for_provider(DepthConfig(dtype="int8", model_sha256="6" * 64), "CPUExecutionProvider")

@@ -88,7 +88,7 @@ def depth_command(
     postprocess: tuple[str, ...],
 ) -> None:
     """Make a depth map for PHOTO (a file or an URL) and print its quality flags."""
-    from depthstudio.depth.factory import make_backend
+    from depthstudio.depth.factory import explain, make_backend
     from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
     from depthstudio.imaging import load_avatar
 
@@ -109,6 +109,9 @@ def depth_command(
         # the photo is the operator's own argument, not a portal user's value: a local file is fine here
         avatar = load_avatar(photo, dataclasses.replace(cfg.fetch.policy(), allow_local_paths=True))
         engine = make_backend(cfg)
+        why = explain(engine)
+        if why:
+            click.echo(why, err=True)
         try:
             started = time.perf_counter()
             prediction = engine.predict(avatar)

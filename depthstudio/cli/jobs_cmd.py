@@ -129,7 +129,7 @@ def users_cmd(
 
 def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend, imported lazily
     from depthstudio.cli.download import DownloadReporter
-    from depthstudio.depth.factory import describe, make_backend
+    from depthstudio.depth.factory import describe, explain, make_backend
 
     reporter = DownloadReporter()
     try:
@@ -139,6 +139,9 @@ def _backend(app: AppContext, name: str | None):  # noqa: ANN202 - DepthBackend,
         fail(err)
     reporter.close()
     click.echo(f"depth backend: {describe(backend)}", err=True)
+    why = explain(backend)
+    if why:
+        click.echo(why, err=True)
     return backend
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from depthstudio.cancel import CancelToken
 from depthstudio.cli import fail
@@ -77,13 +77,16 @@ def export_avatar(
 
 
 def load_photo(path: Path) -> Image.Image:
+    """The photo as a browser shows it: through the avatar decoder (EXIF orientation, ICC profile to sRGB)."""
+    from depthstudio.imaging import FetchPolicy, decode_image
+
     try:
-        with Image.open(path) as img:
-            return ImageOps.exif_transpose(img).convert("RGB")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ImagingError(f"the photo {path} does not exist", kind="not_found") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImagingError(f"the photo {path} is not a readable image ({exc})", kind="decode") from exc
+    except OSError as exc:
+        raise ImagingError(f"the photo {path} is not readable ({exc})", kind="decode") from exc
+    return decode_image(data, FetchPolicy(), shown=str(path)).image
 
 
 def load_depth(path: Path) -> np.ndarray:

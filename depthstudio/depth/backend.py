@@ -18,8 +18,9 @@ Frame = Literal["original", "crop"]
 class DepthPrediction:
     """Raw model output. Any scale and offset; larger = nearer (disparity), like MiDaS.
 
-    ``frame`` says which image the map covers: the avatar's square crop, or the EXIF-oriented original (when the
-    backend was sent the full photo). The postprocessing brings both to the crop.
+    ``frame`` says which image the map covers: ``avatar.image`` ("crop", the model input; since issue 23 the whole
+    photo at a bounded size) or the EXIF-oriented original at full size. The postprocessing brings both to
+    ``avatar.image``'s frame and size.
     """
 
     disparity: np.ndarray  # float32, H x W

@@ -90,6 +90,19 @@ def describe(backend: DepthBackend) -> str:
     return f"{backend.name} · {backend.model}" + (f" ({', '.join(extra)})" if extra else "")
 
 
+def explain(backend: DepthBackend) -> str | None:
+    """Which device a local backend runs on and why (a provider that did not start, and what to install when an
+    NVIDIA GPU sits idle); None for backends that have no device here (Replicate, synthetic)."""
+    why = getattr(backend, "why", None)
+    return str(why()) if callable(why) else None
+
+
+def install_hint(backend: DepthBackend) -> str | None:
+    """The short line saying what to install, when an NVIDIA GPU is here but the CPU runs; else None."""
+    hint = getattr(backend, "hint", None)
+    return hint.short() if hint is not None and hasattr(hint, "short") else None
+
+
 def planned(config: Config) -> str:
     """What a run would use, before any backend is made (no model loaded, no download): for the status bar."""
     chosen = resolve_name(config)

@@ -247,6 +247,10 @@ class LocalBackend(BatchedRuntime):
         self.model = model
         self.preprocessing = preprocessing
         self.device = resolve_device(device)
+        from depthstudio.depth.devices import torch_hint
+
+        self.hint = torch_hint(self.device.type, device)
+        self._asked_cpu = device == "cpu"
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
         # channels_last speeds up the convolutional neck/head with cuDNN; on the CPU it only costs copies.
@@ -254,6 +258,8 @@ class LocalBackend(BatchedRuntime):
         network = network.eval().to(self.device)
         if self._channels_last:
             network = network.to(memory_format=torch.channels_last)
+            # Square crops give one input shape per model: cuDNN's search for the fastest convolutions runs once.
+            torch.backends.cudnn.benchmark = True
         self._network = network
 
     # --- construction -------------------------------------------------------------------------------------
@@ -339,8 +345,28 @@ class LocalBackend(BatchedRuntime):
 
     # --- inference ----------------------------------------------------------------------------------------
 
+    @property
+    def precision(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    def why(self) -> str:
+        """Which device runs and why, for the CLI and the studio (with what to install, where that is the reason)."""
+        import torch
+
+        if self.device.type == "cuda":
+            reason = f"PyTorch sees {torch.cuda.get_device_name(self.device)}"
+        elif self.device.type == "mps":
+            reason = "PyTorch sees Apple's GPU (MPS)"
+        else:
+            reason = "depth.device=cpu" if self._asked_cpu else "PyTorch sees no CUDA or MPS device"
+        config = getattr(self._network, "config", None)
+        # The transformer backbone is where attention runs (SDPA by default in transformers for DINOv2 and BEiT).
+        attention = getattr(getattr(config, "backbone_config", None) or config, "_attn_implementation", "")
+        line = f"depth runs on {self.device} (torch, {self.precision}, attention {attention or 'eager'}): {reason}"
+        return f"{line}. {self.hint}" if self.hint else line
+
     def _run_metadata(self) -> dict[str, Any]:
-        return {"device": str(self.device), "dtype": str(self.dtype).removeprefix("torch.")}
+        return {"device": str(self.device), "dtype": self.precision}
 
     def _run(self, images: Sequence[Any]) -> list[np.ndarray]:
         import torch

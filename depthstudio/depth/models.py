@@ -69,11 +69,26 @@ DA_V2_SMALL_ONNX_FP16 = replace(
     size=49_642_442,
 )
 
+# The 8-bit export in the same commit, onnx/model_quantized.onnx (uint8 weights, dynamic quantisation): 27,258,801
+# bytes, sha256 fcf51f1b…. Not read from the hub here either: two independent public projects pin this size and
+# sha256 (one at this revision). For the CPU only, by choice (depth.dtype=int8): its speed-up there is measured by
+# benchmarks/gpu_check.py --cpu-only on the same architecture quantised the same way (see the README).
+DA_V2_SMALL_ONNX_INT8 = replace(
+    DA_V2_SMALL_ONNX,
+    filename="onnx/model_quantized.onnx",
+    sha256="fcf51f1b230362b28690bb9d1809bf0431f29cad20534e3f589bd7285547f20d",
+    size=27_258_801,
+)
+
 MODELS: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX}
 FP16: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX_FP16}
-# ONNX Runtime's GPU providers, tried in this order before the CPU; they run a half-precision graph at full speed.
-# The CPU provider computes most fp16 ops by converting back to fp32 (slower than the fp32 file): it keeps fp32.
+INT8: dict[str, ModelFile] = {DA_V2_SMALL_ONNX.name: DA_V2_SMALL_ONNX_INT8}
+# ONNX Runtime's GPU providers, tried in this order before the CPU (TensorRT goes first when depth.tensorrt is set).
 GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
+# The providers that get the half-precision file. CUDA and TensorRT run fp16 on tensor cores. The CPU provider computes
+# most fp16 ops by converting back to fp32 (slower than the fp32 file); CoreML and DirectML choose their own
+# precision from an fp32 graph, and a node they leave to the CPU would run in fp16 there: they keep fp32.
+HALF_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 def hub_endpoint() -> str:
@@ -116,18 +131,23 @@ def from_config(config: Any) -> ModelFile:
 
 
 def for_provider(config: Any, provider: str) -> ModelFile:
-    """The file to run on ``provider``: fp16 on a GPU provider (``depth.dtype`` auto or float16), fp32 on the CPU.
+    """The file to run on ``provider``: fp16 on CUDA/TensorRT (``depth.dtype`` auto), fp32 elsewhere; ``float16``
+    asks for the fp16 file on any provider, ``int8`` for the 8-bit one (meant for the CPU).
 
     A mirror's own pin (``depth.model_revision``/``model_sha256``/``model_size``) describes one file, the fp32 one,
     so with it set fp32 is used everywhere; ``depth.dtype=float32`` keeps fp32 on a GPU too.
     """
     fp32 = from_config(config)
     dtype = (config.dtype or "auto").strip().lower()
-    if dtype not in ("auto", "float32", "float16"):
-        raise ConfigError(f"depth.dtype={dtype!r}: the ONNX runtime runs auto, float32 or float16")
+    if dtype not in ("auto", "float32", "float16", "int8"):
+        raise ConfigError(f"depth.dtype={dtype!r}: the ONNX runtime runs auto, float32, float16 or int8")
     mirrored = bool(config.model_revision or config.model_sha256 or config.model_size)
+    if dtype == "int8":
+        if mirrored or fp32.name not in INT8:
+            raise ConfigError(f"depth.dtype=int8: there is no pinned 8-bit file for {fp32.name} (or a mirror pin)")
+        return INT8[fp32.name]
     half = FP16.get(fp32.name)
-    if half is None or mirrored or dtype == "float32" or (dtype == "auto" and provider not in GPU_PROVIDERS):
+    if half is None or mirrored or dtype == "float32" or (dtype == "auto" and provider not in HALF_PROVIDERS):
         return fp32
     return half
 

@@ -1,4 +1,4 @@
-"""Raw model output -> the stored depth map: normalised, in the avatar's square crop, 8-bit PNG + 16-bit
+"""Raw model output -> the stored depth map: normalised, covering the avatar's whole frame, 8-bit PNG + 16-bit
 kept.
 
 Optional portrait clean-ups (``PostprocessOptions``, all off by default) are stored with each result so
@@ -136,15 +136,15 @@ def _resize(d: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def fit_to_avatar(prediction: DepthPrediction, avatar: Avatar) -> np.ndarray:
-    """Bring the map into the avatar's square crop, whatever frame and resolution the backend returned."""
+    """Bring the map into the avatar's frame at ``avatar.image``'s size, whatever resolution the backend returned."""
     d = np.asarray(prediction.disparity, dtype=np.float32)
-    out = avatar.image.size[0]
+    out_w, out_h = avatar.image.size
     if prediction.frame == "original":
         ow, oh = avatar.original.size
-        d = _resize(d, ow, oh)
         c = avatar.crop
-        d = d[c.top : c.bottom, c.left : c.right]
-    return _resize(d, out, out)
+        if (c.left, c.top, c.right, c.bottom) != (0, 0, ow, oh):
+            d = _resize(d, ow, oh)[c.top : c.bottom, c.left : c.right]
+    return _resize(d, out_w, out_h)
 
 
 def levels(depth01: np.ndarray, bits: int = 8) -> np.ndarray:
@@ -226,10 +226,10 @@ def dilate(depth: np.ndarray, px: int) -> np.ndarray:
     return out
 
 
-def _guide(avatar: Avatar, size: int) -> np.ndarray:
+def _guide(avatar: Avatar, width: int, height: int) -> np.ndarray:
     gray = avatar.image.convert("L")
-    if gray.size != (size, size):
-        gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+    if gray.size != (width, height):
+        gray = gray.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(gray, dtype=np.float32) / 255.0
 
 
@@ -242,7 +242,7 @@ def apply_options(fitted: np.ndarray, avatar: Avatar, options: PostprocessOption
         return d  # an empty map stays visibly empty for QA instead of picking up the photo's texture
     d = dilate(d, options.dilate_px)
     if options.smooth_radius:
-        d = guided_filter(d, _guide(avatar, d.shape[0]), options.smooth_radius, options.smooth_eps)
+        d = guided_filter(d, _guide(avatar, d.shape[1], d.shape[0]), options.smooth_radius, options.smooth_eps)
     return np.clip(d, 0.0, 1.0).astype(np.float32)
 
 

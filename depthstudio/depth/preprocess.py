@@ -7,6 +7,7 @@ must not need torch, and the ``transformers`` image processors need torchvision.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,7 +17,9 @@ from PIL import Image
 
 from depthstudio.cancel import CancelToken
 from depthstudio.depth.backend import DepthPrediction
-from depthstudio.errors import Cancelled
+from depthstudio.errors import BackendError, Cancelled
+
+log = logging.getLogger(__name__)
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -102,7 +105,7 @@ def to_maps(depth: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
 def predict_in_batches(
     avatars: Sequence[Any],
     *,
-    batch_size: int,
+    batch_size: int | Callable[[], int],
     run: Callable[[list[Any]], list[np.ndarray]],
     preprocessing: Preprocessing,
     backend: str,
@@ -110,17 +113,21 @@ def predict_in_batches(
     metadata: dict[str, Any],
     cancel: CancelToken | None = None,
 ) -> list[DepthPrediction]:
-    """Both local runtimes batch alike: same-size crops share a batch of at most ``batch_size``, cancel is checked
-    between batches, and results come back in input order with what ran in their metadata."""
+    """Both local runtimes batch alike: same-size crops share a batch of at most ``batch_size`` (read before each
+    batch when a callable: it may shrink to fit memory), cancel is checked between batches, and results come back
+    in input order with what ran in their metadata."""
     groups: dict[tuple[int, int], list[int]] = {}
     for i, avatar in enumerate(avatars):
         groups.setdefault(avatar.image.size, []).append(i)
     results: list[DepthPrediction | None] = [None] * len(avatars)
     for indices in groups.values():
-        for start in range(0, len(indices), batch_size):
+        start = 0
+        while start < len(indices):
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("the local depth prediction was cancelled")
-            chunk = indices[start : start + batch_size]
+            size = batch_size() if callable(batch_size) else batch_size
+            chunk = indices[start : start + size]
+            start += len(chunk)
             maps = run([avatars[i].image for i in chunk])
             for i, disparity in zip(chunk, maps, strict=True):
                 size = list(preprocessing.input_size(*avatars[i].image.size))
@@ -157,11 +164,29 @@ class BatchedRuntime:
         """Same-size crops share a batch of at most ``batch_size``; results in input order."""
         return predict_in_batches(
             avatars,
-            batch_size=self.batch_size,
-            run=self._run,
+            batch_size=lambda: self.batch_size,
+            run=self._run_fitting,
             preprocessing=self.preprocessing,
             backend=self.name,
             model=self.model,
             metadata=self._run_metadata(),
             cancel=cancel,
         )
+
+    def _run_fitting(self, images: list[Any]) -> list[np.ndarray]:
+        """``_run``, halving a batch the device has no memory for: the halves run now, and ``batch_size`` stays
+        halved for later batches, so a GPU settles on the largest batch its free memory takes (a batch of one
+        that does not fit is the caller's error)."""
+        try:
+            return self._run(images)
+        except BackendError as err:
+            if err.kind != "out_of_memory" or len(images) < 2:
+                raise
+        half = len(images) // 2
+        if self.batch_size > half:
+            log.warning("a batch of %d did not fit in memory; batches of %d from now on", len(images), half)
+            self.batch_size = half
+        maps: list[np.ndarray] = []
+        while len(maps) < len(images):  # the size is read again each time: a part may shrink it further
+            maps += self._run_fitting(images[len(maps) : len(maps) + self.batch_size])
+        return maps

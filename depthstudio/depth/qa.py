@@ -5,7 +5,7 @@ Each check gives a score in [0, 1] (0 = looks fine, 1 = certainly bad) from a me
 0.5; the scores combine into one ``risk`` (the chance that at least one check is right, treating them as
 independent), by which the review queue sorts. The report is a JSON-able dict stored with the result.
 
-The checks assume a portrait in the avatar's square crop, white = near:
+The checks assume a portrait in the avatar's frame, white = near:
 - ``empty``: (almost) every pixel has one value: a failed or untrained model, a black PNG.
 - ``flat``: little contrast in the bulk of the map (the 5th..95th percentile span), e.g. one stray bright
 pixel
@@ -140,8 +140,7 @@ def check_inverted(depth: np.ndarray) -> Check:
 def check_mismatch(depth: np.ndarray, avatar: Avatar, prediction: DepthPrediction | None) -> Check:
     """|log| of the aspect error between the model's map and the image it covers; 1.0 if the size is
     wrong."""
-    side = avatar.image.size[0]
-    if depth.shape != (avatar.image.size[1], side):
+    if depth.shape != (avatar.image.size[1], avatar.image.size[0]):
         return Check(1.0, float("inf"))
     if prediction is None:
         return Check(0.0, 0.0)

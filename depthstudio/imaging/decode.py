@@ -12,12 +12,14 @@ warns below twice that, and turning its warning into an error would need a proce
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import struct
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
+from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
 from depthstudio.imaging.errors import (
     CorruptImageError,
@@ -32,7 +34,15 @@ from depthstudio.imaging.errors import (
 )
 from depthstudio.imaging.types import FetchPolicy
 
-__all__ = ["BOMB_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "DecodedImage", "decode_image", "open_image", "to_rgb"]
+__all__ = [
+    "BOMB_PIXELS_PER_BYTE",
+    "SUPPORTED_FORMATS",
+    "DecodedImage",
+    "decode_image",
+    "open_image",
+    "to_rgb",
+    "to_srgb",
+]
 
 _AVIF = features.check("avif")
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP") + (("AVIF",) if _AVIF else ())
@@ -110,7 +120,10 @@ def _unexpected(exc: Exception, shown: str) -> UnexpectedImagingError:
 def _decode(data: bytes, policy: FetchPolicy, shown: str, content_type: str | None) -> DecodedImage:
     im, extra = _open_checked(data, policy, shown, content_type)
     orientation = _orientation(im)
-    rgb = to_rgb(im, shown)
+    managed, profile = to_srgb(im)
+    if profile is not None:
+        extra["icc_profile"] = profile
+    rgb = to_rgb(managed, shown)
     transpose = _ORIENTATION.get(orientation)
     if transpose is not None:
         rgb = rgb.transpose(transpose)
@@ -333,6 +346,56 @@ def _orientation(im: Image.Image) -> int:
     except Exception:  # a malformed EXIF block means "no usable orientation", never a failed photo
         return 1
     return value if isinstance(value, int) else 1
+
+
+# Colour management: browsers show an ICC-tagged photo converted to sRGB (react-depth-map uploads it to WebGL with
+# the default UNPACK_COLORSPACE_CONVERSION, which applies the profile), so every reader of a photo converts once,
+# here. A phone's Display P3 photo read as sRGB is visibly desaturated (up to 39/255 apart, issue 23).
+_SRGB = ImageCms.createProfile("sRGB")
+# Pillow mode -> (the ICC colour space it holds, the mode after conversion)
+_MANAGED_MODES = {"RGB": ("RGB ", "RGB"), "RGBA": ("RGB ", "RGBA"), "CMYK": ("CMYK", "RGB")}
+
+
+@functools.lru_cache(maxsize=32)
+def _transform(digest: str, profile: bytes, mode: str) -> tuple[ImageCms.ImageCmsTransform, str] | None:
+    """A cached transform to sRGB for one embedded profile (building one costs more than applying it)."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    except (OSError, ImageCms.PyCMSError):
+        return None  # a damaged profile: the browser ignores it too and shows the values as sRGB
+    space, out_mode = _MANAGED_MODES[mode]
+    if source.profile.xcolor_space != space:
+        return None
+    description = (source.profile.profile_description or "").strip()
+    if space == "RGB " and description.lower().startswith("srgb"):
+        return None  # already sRGB: converting would only add rounding
+    transform = ImageCms.buildTransform(
+        source, _SRGB, mode, out_mode, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC
+    )
+    return transform, description or "embedded"
+
+
+def to_srgb(im: Image.Image) -> tuple[Image.Image, str | None]:
+    """The photo converted from its embedded ICC profile (P3, Adobe RGB, a CMYK press profile) to sRGB, and the
+    profile's description; ``(im, None)`` for untagged or sRGB-tagged photos.
+
+    A profile that cannot be read or does not fit the pixels is ignored, as browsers ignore it; nothing here
+    fails the avatar.
+    """
+    profile = im.info.get("icc_profile")
+    if not profile or im.mode not in _MANAGED_MODES:
+        return im, None
+    built = _transform(hashlib.sha1(profile).hexdigest(), profile, im.mode)
+    if built is None:
+        return im, None
+    transform, description = built
+    try:
+        out = ImageCms.applyTransform(im, transform)
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return im, None
+    if out is None:
+        return im, None
+    return out, description
 
 
 def to_rgb(im: Image.Image, shown: str = "the avatar") -> Image.Image:

@@ -1,4 +1,4 @@
-"""One avatar from its URL to the square crop a depth backend needs."""
+"""One avatar from its URL to the image a depth backend needs: the whole displayed photo at a bounded size."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 from depthstudio.cancel import CancelToken
 from depthstudio.errors import Cancelled
-from depthstudio.imaging.crop import crop_square, square_crop_box
+from depthstudio.imaging.crop import fit_frame, full_frame
 from depthstudio.imaging.decode import decode_image
 from depthstudio.imaging.errors import ImagingError, UnexpectedImagingError, display_source
 from depthstudio.imaging.fetch import fetch_bytes
@@ -33,13 +33,13 @@ def decode_avatar(source: str, data: bytes, content_type: str | None, policy: Fe
     shown = display_source(source)
     decoded = decode_image(data, policy, shown=shown, content_type=content_type)
     try:
-        box = square_crop_box(*decoded.image.size)
-        image = crop_square(decoded.image, box, policy.crop_size)
+        box = full_frame(*decoded.image.size)
+        image = fit_frame(decoded.image, policy.crop_size)
     except (ImagingError, Cancelled):
         raise
     except Exception as exc:  # resampling a valid image should not fail; if it does, only this avatar fails
         raise UnexpectedImagingError(
-            f"Cropping the avatar at {shown} failed unexpectedly ({type(exc).__name__}). This is a bug in "
+            f"Resizing the avatar at {shown} failed unexpectedly ({type(exc).__name__}). This is a bug in "
             "depthstudio; please report it."
         ) from exc
     return Avatar(

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import platformdirs
 from PIL import Image
 
+from depthstudio.imaging.crop import crop_square, square_crop_box
 from depthstudio.imaging.fetch import local_path
 from depthstudio.imaging.load import load_avatar
 from depthstudio.imaging.types import FetchPolicy
@@ -73,7 +74,8 @@ class ThumbnailStore:
             cached = _read(path, size)
             if cached is not None:
                 return cached
-        thumb = load_avatar(source, policy).image.resize((size, size), Image.Resampling.BILINEAR)
+        original = load_avatar(source, policy).original
+        thumb = crop_square(original, square_crop_box(*original.size), size)
         if path is not None:
             _write(path, thumb)
         return thumb

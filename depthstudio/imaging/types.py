@@ -42,9 +42,10 @@ class CropBox:
 class Avatar:
     """One user's photo, ready for a depth backend.
 
-    ``original`` is the EXIF-oriented RGB image at full size; ``image`` is the square crop resized to
-    ``FetchPolicy.crop_size``. A backend that sends the original (e.g. Replicate with the public URL) returns
-    a map in the original's frame, which the postprocessing crops with ``crop`` exactly like the photo.
+    ``original`` is the EXIF-oriented, sRGB image at full size; ``image`` is the same whole frame with its longer
+    side at ``FetchPolicy.crop_size`` (aspect kept), and ``crop`` is the frame a depth map covers: the whole
+    photo, so that the portal's one crop of photo and map keeps them aligned. A backend that sends the original
+    (e.g. Replicate with the public URL) returns a map in the original's frame, resized to ``image``'s size.
     """
 
     source: str  # the avatar URL or path exactly as stored in the portal

@@ -22,9 +22,19 @@ from depthstudio.render.reference import Textures, prepare_textures
 
 GUIDE_RADIUS = 2  # px at 256² of the depth map; scaled with its size
 GUIDE_EPS = 1e-2
+EVIDENCE_BAND = 0.03  # of the long side: the silhouette's edge band where the photo may overrule the map
+EVIDENCE_RATIO = 1.8  # a pixel is background when it is this many times nearer the background's colour
+EVIDENCE_MIN = 12.0  # Lab units: ... and at least this far from the subject's
+EVIDENCE_KNOWN = 0.1  # the sure subject and background must each weigh this much around a pixel (not a tripod leg)
 SOFT_LEVELS = 24.0  # depth levels over which the raw matte ramps from background to subject
 PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subject's edge colours go too
-INPAINT_SIDE = 192  # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s -> ~0.1 s)
+TEXTURE_SIGMA = 2.0  # px at 512: what is finer than this blur is texture, continued into the plate's hole
+TEXTURE_CLIP = 2.5  # the texture is clipped at this many times its local mean absolute value
+TEXTURE_AREA = 0.04  # of the long side: the neighbourhood that mean is taken over
+TEXTURE_DEPTH = 0.06  # of the long side: how deep a band of the ring around the hole is mirrored into it
+# px: larger photos are inpainted at this long side (a 512² plate: 2.1 s at 512, ~0.1 s at 192). The diffusion
+# fill only gives the deep inside of the hole its colours (the texture and the edge come from the mirror): 96 px.
+INPAINT_SIDE = 96
 
 
 def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
@@ -53,8 +63,13 @@ def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
     The subject layer moves each photo pixel by its own depth, so a matte texel outside the silhouette would move
     with the background: a strip of the subject's edge left behind ("split"). Inside the silhouette, every texel
     the matte shows moves with the subject; the matte is at most the silhouette's own (bilinear) coverage.
+    Where the photo clearly shows background inside the silhouette (:func:`looks_like_background`), the matte
+    is 0: the photo's evidence wins over the map's outline, and the plate shows there.
     """
-    return inside_silhouette(soft_matte(photo, depth), depth)
+    threshold = otsu_threshold(depth)
+    matte = inside_silhouette(soft_matte(photo, depth, threshold), depth, threshold)
+    matte[looks_like_background(photo, depth, threshold)] = 0
+    return matte
 
 
 def inside_silhouette(soft: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
@@ -65,28 +80,107 @@ def inside_silhouette(soft: np.ndarray, depth: np.ndarray, threshold: int | None
     return np.where(depth > threshold, lifted, 0).astype(np.uint8)
 
 
-def background_plate(photo: np.ndarray, matte: np.ndarray, method: int = cv2.INPAINT_NS) -> np.ndarray:
+def plate_hole(matte: np.ndarray, width: int, height: int) -> np.ndarray:
+    """bool (height, width): the plate's filled region, the matte's extent (> ~2 %) grown by the margin."""
+    hole = cv2.resize(matte, (width, height), interpolation=cv2.INTER_LINEAR) > 5
+    grow = max(1, round(PLATE_MARGIN * width))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    return cv2.dilate(hole.astype(np.uint8), kernel) > 0
+
+
+def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> np.ndarray:
+    """The hole filled with the background around it, continued as in a mirror, over ``smooth`` (a diffusion
+    fill of ``hole``) deep inside.
+
+    A diffusion fill has the background's colours but none of its texture: grass, a flag's stripes or a brick
+    wall turn into a smear exactly where the moving subject uncovers them. Each hole pixel looks at the
+    background point mirrored across the hole's nearest edge. Near the edge (what the motion uncovers first)
+    it shows that point itself; deeper it fades to the smooth fill plus that point's texture (the photo less
+    its blur, measured on background pixels only, clipped so outlines do not ripple). Deeper than
+    ``TEXTURE_DEPTH`` the mirror folds back (a triangle wave), so every source stays in the ring next to the
+    hole; a source that lands in the hole itself (a narrow gap between two parts of the subject) adds nothing.
+    Exemplar-based in spirit, with no search: cheap enough for every avatar of a bulk job.
+    """
+    h, w = hole.shape
+    keep = (~hole).astype(np.float32)
+    colour = rgb.astype(np.float32)
+    sigma = max(1.0, TEXTURE_SIGMA * max(h, w) / 512.0)
+    # The background's own blur (normalised convolution): no subject colour leaks into the texture.
+    local = (
+        cv2.GaussianBlur(colour * keep[..., None], (0, 0), sigma)
+        / np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-4)[..., None]
+    )
+    # Texture, not outlines: a star's or a roof's edge mirrored over and over would ripple; the texture is
+    # clipped to a few times its typical size around it (grass keeps its blades, the sky stays clear). That
+    # size varies slowly: measured at a quarter of the resolution.
+    quarter = (max(1, w // 4), max(1, h // 4))
+    around = max(1.0, TEXTURE_AREA * max(h, w) / 4)
+    size = (
+        cv2.GaussianBlur(
+            cv2.resize(np.abs(colour - local) * keep[..., None], quarter, interpolation=cv2.INTER_AREA), (0, 0), around
+        )
+        / np.maximum(cv2.GaussianBlur(cv2.resize(keep, quarter, interpolation=cv2.INTER_AREA), (0, 0), around), 1e-4)[
+            ..., None
+        ]
+    )
+    _, labels = cv2.distanceTransformWithLabels(hole.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    outside = np.flatnonzero(~hole.ravel())  # label k is the k-th background pixel in raster order
+    flat_hole = hole.ravel()
+    inside = np.flatnonzero(flat_hole)
+    ys, xs = np.divmod(inside, w)
+    ny, nx = np.divmod(outside[labels.ravel()[inside] - 1], w)
+    dy, dx = (ny - ys).astype(np.float32), (nx - xs).astype(np.float32)
+    depth = np.hypot(dy, dx)
+    fold = np.float32(max(2.0, TEXTURE_DEPTH * max(h, w)))
+    mirrored = fold - np.abs(np.mod(depth, 2 * fold) - fold)  # 0 -> fold -> 0 ... as the hole deepens
+    unit = mirrored / np.maximum(depth, np.float32(1e-6))
+    sy = np.clip(np.rint(ny + dy * unit).astype(np.intp), 0, h - 1)
+    sx = np.clip(np.rint(nx + dx * unit).astype(np.intp), 0, w - 1)
+    source = sy * w + sx
+    source_ok = (~flat_hole[source])[:, None]
+    limit = TEXTURE_CLIP * size[np.minimum(sy // 4, quarter[1] - 1), np.minimum(sx // 4, quarter[0] - 1)]
+    seen = colour.reshape(-1, 3)[source]
+    texture = np.clip(seen - local.reshape(-1, 3)[source], -limit, limit) * source_ok
+    out = smooth.astype(np.float32)
+    flat_out = out.reshape(-1, 3)
+    # Next to the edge (what the motion uncovers first) the mirror shows the background itself, stripes and
+    # stars included; deeper it fades to the smooth fill with the texture on it.
+    near = np.clip(1.5 - depth / fold, 0.0, 1.0)[:, None] * source_ok
+    flat_out[inside] = near * seen + (1.0 - near) * (flat_out[inside] + texture)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def background_plate(
+    photo: np.ndarray,
+    matte: np.ndarray,
+    method: int = cv2.INPAINT_NS,
+    texture: bool = True,
+    inpaint_side: int = INPAINT_SIDE,
+) -> np.ndarray:
     """RGBA uint8 plate at the photo's size: the subject's area (matte > ~2 %, grown) filled from around it.
 
-    Navier-Stokes by default: on the synthetic portrait's striped wall it is nearer the true wall than Telea
-    (mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md).
+    ``texture=False, inpaint_side=192``: the plate before issue 25 (benchmarks/layers.py's baseline).
+
+    Navier-Stokes for the colours (on the synthetic portrait's striped wall it is nearer the true wall than
+    Telea: mean abs error 18.8 vs 21.2 levels in the ring the motion uncovers; notes/14.md), then the
+    background's texture continued over it (:func:`continue_texture`).
     """
     h, w = photo.shape[:2]
-    hole = cv2.resize(matte, (w, h), interpolation=cv2.INTER_LINEAR) > 5
+    hole = plate_hole(matte, w, h).astype(np.uint8)
     grow = max(1, round(PLATE_MARGIN * w))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    hole = cv2.dilate(hole.astype(np.uint8), kernel)
     rgb = np.ascontiguousarray(photo[..., :3])
-    scale = min(1.0, INPAINT_SIDE / max(h, w))
+    scale = min(1.0, inpaint_side / max(h, w))
     if scale < 1.0:
-        # A portrait's hole is half the frame and its fill is smooth anyway: inpaint at a bounded size (the
-        # hole's cover there is conservative), upsample, and keep every photo pixel outside the hole as it is.
+        # A portrait's hole is half the frame and its colours are smooth anyway: inpaint at a bounded size
+        # (the hole's cover there is conservative), upsample, and keep every photo pixel outside the hole.
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small_hole = (cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
         small = cv2.inpaint(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), small_hole, 3, method)
         filled = np.where(hole[..., None] > 0, cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), rgb)
     else:
         filled = cv2.inpaint(rgb, hole, max(3, grow), method)
+    if texture:
+        filled = continue_texture(rgb, hole > 0, filled)
     return np.dstack([filled, np.full((h, w), 255, np.uint8)])
 
 
@@ -108,6 +202,43 @@ def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
     return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
 
 
+def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
+    """bool at the depth's size: silhouette pixels near its edge whose colour is clearly the background's.
+
+    A depth model's silhouette often takes a little sky or wall with the face (a blurred edge, a gap under an
+    arm). Those texels would move with the subject: a patch of sky sliding over the background. Each pixel in
+    the silhouette's edge band is compared (in Lab) with the mean colour of the sure subject (the silhouette
+    eroded by the band) and of the sure background (outside it, grown by the band) around it; it counts as
+    background only where it is much nearer the background's colour than the subject's, so a subject that
+    merely resembles its backdrop keeps its matte, and parts thinner than the band are left as the map says.
+    """
+    h, w = depth.shape
+    threshold = otsu_threshold(depth) if threshold is None else threshold
+    inside = (depth > threshold).astype(np.uint8)
+    band = max(2, round(EVIDENCE_BAND * max(h, w)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    sure_fg = cv2.erode(inside, disk).astype(np.float32)
+    sure_bg = (cv2.dilate(inside, disk) == 0).astype(np.float32)
+    rgb = cv2.resize(np.ascontiguousarray(photo[..., :3]), (w, h), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sigma = 2.0 * band
+
+    def mean_of(region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        weight = cv2.GaussianBlur(region, (0, 0), sigma)
+        mean = cv2.GaussianBlur(lab * region[..., None], (0, 0), sigma) / np.maximum(weight, 1e-4)[..., None]
+        return mean, weight
+
+    fg_mean, fg_weight = mean_of(sure_fg)
+    bg_mean, bg_weight = mean_of(sure_bg)
+    to_fg = np.linalg.norm(lab - fg_mean, axis=-1)
+    to_bg = np.linalg.norm(lab - bg_mean, axis=-1)
+    evidence = (fg_weight > EVIDENCE_KNOWN) & (bg_weight > EVIDENCE_KNOWN)  # both colours well known nearby
+    clearly = (to_bg * EVIDENCE_RATIO < to_fg) & (to_fg > EVIDENCE_MIN)
+    # Thin parts (a tripod's column, a strap) are all edge and their colour is no guide: they are never judged.
+    thick = cv2.morphologyEx(inside, cv2.MORPH_OPEN, disk) > 0
+    return thick & (sure_fg == 0) & evidence & clearly
+
+
 def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(plate RGBA at the photo's size, composited matte at the depth's size) from an RGB(A) photo and 8-bit depth.
 
@@ -117,7 +248,16 @@ def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.
     threshold = otsu_threshold(depth)  # one split for both mattes
     soft = soft_matte(photo, depth, threshold)
     matte = inside_silhouette(soft, depth, threshold)
-    return background_plate(photo, np.maximum(soft, matte)), matte
+    plate = background_plate(photo, np.maximum(soft, matte))  # its hole still covers the whole silhouette
+    matte[looks_like_background(photo, depth, threshold)] = 0
+    return plate, matte
+
+
+def layer_hole(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """bool at the photo's size: the region :func:`derive_layers` fills in the plate (for measuring the fill)."""
+    threshold = otsu_threshold(depth)
+    soft = soft_matte(photo, depth, threshold)
+    return plate_hole(np.maximum(soft, inside_silhouette(soft, depth, threshold)), *photo.shape[1::-1])
 
 
 def with_derived_layers(textures: Textures) -> Textures:

@@ -29,17 +29,27 @@ def _prop(name: str, value: Any) -> str:
     return f"{name}={{{json.dumps(value)}}}"
 
 
-def jsx_element(props: dict[str, Any], indent: str = "") -> str:
+# The element and its import for each [web] target (depthstudio.render.target.TARGETS): react-depth-map's README
+# imports its default export as ImageDepthMap; the fork is published under the same name.
+ELEMENTS = {
+    "depthstudio": ("DepthAvatar", PACKAGE),
+    "react-depth-map": ("ImageDepthMap", "react-depth-map"),
+    "react-depth-map-fork": ("ImageDepthMap", "react-depth-map"),
+}
+
+
+def jsx_element(props: dict[str, Any], indent: str = "", element: str = "DepthAvatar") -> str:
     """``<DepthAvatar .../>`` with one prop per line; False booleans and None values are left out (the default)."""
     ordered = [k for k in _FIRST if k in props] + [k for k in props if k not in _FIRST]
     lines = [_prop(k, props[k]) for k in ordered if props[k] is not None and props[k] is not False]
     inner = "".join(f"\n{indent}  {line}" for line in lines)
-    return f"{indent}<DepthAvatar{inner}\n{indent}/>"
+    return f"{indent}<{element}{inner}\n{indent}/>"
 
 
-def jsx_snippet(props: dict[str, Any]) -> str:
-    """What "Copy web props" puts on the clipboard as JSX: the import and the element, ready to paste."""
-    return f"{IMPORT}\n\n{jsx_element(props)}\n"
+def jsx_snippet(props: dict[str, Any], target: str = "depthstudio") -> str:
+    """What "Copy JSX" puts on the clipboard: the target component's import and element, ready to paste."""
+    element, package = ELEMENTS[target]
+    return f'import {element} from "{package}";\n\n{jsx_element(props, element=element)}\n'
 
 
 def react_example(users: list[dict[str, Any]], base_url: str = "/depthstudio") -> str:

@@ -74,6 +74,42 @@ def aspect_fit(out_w: int, out_h: int, img_w: int, img_h: int) -> tuple[float, f
     return (out_w / out_h) * image_aspect, 1.0
 
 
+@dataclass(frozen=True)
+class WebCanvas:
+    """The canvas react-depth-map 1.0.9 makes for a box ``css_width`` CSS pixels wide, at a devicePixelRatio.
+
+    From its published source (``lib/ImageDepthMap.js``, function ``M``): with ``N = naturalHeight / naturalWidth``
+    and ``e = offsetWidth``, ``resolution = (e, e * N, t, o)`` keeps the **unrounded** height, while the canvas is
+    ``(e * dpr, e * N * dpr)`` assigned to ``canvas.width/height``, which truncates (WebIDL ``unsigned long``).
+    Where ``e * N`` is not a whole number the last row is cut, not stretched: rounding instead (or refitting the
+    aspect to the rounded canvas) moved every edge pixel by up to 28/255 (issue 23).
+    """
+
+    width: int  # device pixels
+    height: int
+    resolution: tuple[float, float, float, float]  # u_resolution: CSS width, unrounded CSS height, aspect fit
+    device_pixel_ratio: float
+
+    @property
+    def pixel_ratio(self) -> float:
+        """``u_pixelRatio``: the component passes ``1 / devicePixelRatio``."""
+        return 1.0 / self.device_pixel_ratio
+
+    @property
+    def css_height(self) -> float:
+        return self.resolution[1]
+
+
+def web_canvas(css_width: int, photo_width: int, photo_height: int, device_pixel_ratio: float = 1.0) -> WebCanvas:
+    """:class:`WebCanvas` computed in the component's order of double operations."""
+    n = photo_height / photo_width
+    e = float(css_width)
+    r = e * n
+    t = 1.0 if r / e < n else e / r * n
+    o = r / e / n if r / e < n else 1.0
+    return WebCanvas(int(e * device_pixel_ratio), int(r * device_pixel_ratio), (e, r, t, o), device_pixel_ratio)
+
+
 def mirrored(v: np.ndarray) -> np.ndarray:
     """GLSL ``mix(m, 2 - m, step(1, m))`` with ``m = mod(v, 2)`` (GLSL mod floors like numpy's)."""
     m = np.mod(v, np.float32(2.0))
@@ -191,14 +227,21 @@ def _layered_lookup(
     return vu + s * k[0], vv + s * k[1]
 
 
-def _base_uv(textures: Textures, width: int, height: int, pixel_ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """``vUv`` of every output pixel: the aspect fit and the y flip."""
-    a1, a2 = aspect_fit(width, height, *textures.photo_size)
+def _base_uv(
+    textures: Textures, width: int, height: int, pixel_ratio: float, canvas: WebCanvas | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``vUv`` of every output pixel: the aspect fit and the y flip (``u_resolution`` from ``canvas`` if given)."""
+    if canvas is not None:
+        res_w, res_h, a1, a2 = canvas.resolution
+        pixel_ratio = canvas.pixel_ratio
+    else:
+        res_w, res_h = width, height
+        a1, a2 = aspect_fit(width, height, *textures.photo_size)
     frag_x = np.arange(width, dtype=np.float32) + np.float32(0.5)
     frag_y = np.arange(height - 1, -1, -1, dtype=np.float32) + np.float32(0.5)  # GL's y grows upwards
     pr = np.float32(pixel_ratio)
-    u = (pr * frag_x / np.float32(width) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
-    v = (pr * frag_y / np.float32(height) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
+    u = (pr * frag_x / np.float32(res_w) - np.float32(0.5)) * np.float32(a1) + np.float32(0.5)
+    v = (pr * frag_y / np.float32(res_h) - np.float32(0.5)) * np.float32(a2) + np.float32(0.5)
     vu, vv = np.meshgrid(u, np.float32(1.0) - v)
     return vu, vv
 
@@ -210,13 +253,14 @@ def source_coords(
     width: int,
     height: int,
     pixel_ratio: float = 1.0,
+    canvas: WebCanvas | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where each output pixel samples the photo (``fake3d`` before ``mirrored``), shape (height, width).
 
     In the layered mode this is the subject layer's lookup; :func:`layer_coords` adds the plate's and alpha.
     """
     depth = textures.depth.astype(np.float32) / np.float32(255.0)
-    vu, vv = _base_uv(textures, width, height, pixel_ratio)
+    vu, vv = _base_uv(textures, width, height, pixel_ratio, canvas)
     th, tv = params.threshold()
     mx, my = np.float32(mouse[0]), np.float32(mouse[1])
     if params.layered:
@@ -264,6 +308,7 @@ def layer_coords(
     width: int,
     height: int,
     pixel_ratio: float = 1.0,
+    canvas: WebCanvas | None = None,
 ) -> LayerCoords:
     """Both layers' lookups: the plate moves as the far plane (depth 0), the subject as its occlusion search."""
     if textures.plate is None or textures.matte is None:
@@ -271,8 +316,8 @@ def layer_coords(
             "the layered mode needs the result's background plate and matte; this avatar has none",
             kind="no_layers",
         )
-    su, sv = source_coords(textures, params, mouse, width, height, pixel_ratio)
-    vu, vv = _base_uv(textures, width, height, pixel_ratio)
+    su, sv = source_coords(textures, params, mouse, width, height, pixel_ratio, canvas)
+    vu, vv = _base_uv(textures, width, height, pixel_ratio, canvas)
     pu, pv = _displaced(vu, vv, relative_depth(np.float32(0.0), params), params, mouse)
     matte = textures.matte.astype(np.float32) / np.float32(255.0)
     alpha = matte_alpha(_lookup(matte, su, sv), params)
@@ -286,18 +331,22 @@ def render_float(
     width: int,
     height: int,
     pixel_ratio: float = 1.0,
+    canvas: WebCanvas | None = None,
 ) -> np.ndarray:
-    """One frame as float32 (height, width, 4) in [0, 1], row 0 at the top (like GL's, read back flipped)."""
+    """One frame as float32 (height, width, 4) in [0, 1], row 0 at the top (like GL's, read back flipped).
+
+    ``canvas`` (from :func:`web_canvas`) draws exactly the web component's canvas; ``width``/``height`` must be its.
+    """
     photo = textures.photo.astype(np.float32) / np.float32(255.0)
     if params.layered:
-        c = layer_coords(textures, params, mouse, width, height, pixel_ratio)
+        c = layer_coords(textures, params, mouse, width, height, pixel_ratio, canvas)
         assert textures.plate is not None
         plate = textures.plate.astype(np.float32) / np.float32(255.0)
         bg = _lookup(plate, c.plate_u, c.plate_v)
         fg = _lookup(photo, c.subject_u, c.subject_v)
         a = c.alpha[..., None]
         return (bg + (fg - bg) * a).astype(np.float32)
-    pu, pv = source_coords(textures, params, mouse, width, height, pixel_ratio)
+    pu, pv = source_coords(textures, params, mouse, width, height, pixel_ratio, canvas)
     return _lookup(photo, pu, pv).astype(np.float32)
 
 

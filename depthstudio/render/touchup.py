@@ -23,7 +23,7 @@ from depthstudio.depth.qa import QAReport, check_empty, check_flat, check_invert
 from depthstudio.errors import ConfigError, RenderError
 from depthstudio.jobs.queue import NewResult, record_result
 from depthstudio.portal.repository import Portal
-from depthstudio.render.layers import background_plate, inside_silhouette, soft_matte
+from depthstudio.render.layers import background_plate, inside_silhouette, looks_like_background, soft_matte
 from depthstudio.render.reference import prepare_textures
 from depthstudio.render.result_layers import MATTE, PLATE, encode_layer_pngs
 
@@ -111,6 +111,7 @@ def apply_touchup(photo: Image.Image, depth: np.ndarray, options: TouchUp) -> To
     soft = touch_matte(soft_matte(textures.photo, textures.depth), options)
     matte = inside_silhouette(soft, textures.depth)
     plate = background_plate(textures.photo, np.maximum(soft, matte))
+    matte[looks_like_background(textures.photo, textures.depth)] = 0  # as derive_layers: the photo's evidence
     return Touched(touched, textures.depth, plate, matte)
 
 

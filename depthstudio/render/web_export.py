@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image
 
 from depthstudio.cancel import CancelToken
-from depthstudio.errors import ConfigError, DepthstudioError, RenderError
+from depthstudio.errors import ConfigError, DepthstudioError, ImagingError, RenderError
+from depthstudio.imaging.crop import full_frame, map_frame, through_display_crop
 from depthstudio.imaging.types import Avatar
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.portal.shown_map import shown_map
@@ -46,6 +47,7 @@ from depthstudio.render.shader_source import (
     POSITION_ATTRIBUTE,
     raw_source,
 )
+from depthstudio.render.target import Target, target
 from depthstudio.resources import resource
 
 VIEWER_FILE = "depthstudio-viewer.js"
@@ -116,22 +118,20 @@ def _decode(data: bytes, what: str) -> Image.Image:
 
 
 def photo_in_depth_frame(avatar: Avatar, depth_size: tuple[int, int]) -> Image.Image:
-    """The photo framed like its depth map: the original when sizes agree, else the square crop at full size.
+    """The photo framed like its depth map, at the photo's own resolution.
 
-    Generated maps cover the square crop (DESIGN §4); hand-authored demo maps cover the whole photo. The
-    shader maps both textures by UV, so the photo may have more pixels than the map, but never another frame.
+    Maps cover the whole photo (DESIGN §4); a square map of a non-square photo, made before maps kept the photo's
+    frame, covers the old square crop (``imaging.crop.map_frame``). The shader maps both textures by UV, so the
+    photo may have more pixels than the map, but never another frame.
     """
-    if avatar.original.size == depth_size:
-        return avatar.original.convert("RGB")
-    w, h = depth_size
-    c = avatar.crop
-    if w == h:
-        return avatar.original.convert("RGB").crop((c.left, c.top, c.right, c.bottom))
-    raise RenderError(
-        f"the depth map ({w}x{h}) is framed neither like the photo ({avatar.original.size[0]}x"
-        f"{avatar.original.size[1]}) nor like its square crop; generate it again",
-        kind="frame_mismatch",
-    )
+    original = avatar.original.convert("RGB")
+    try:
+        box = map_frame(*original.size, *depth_size)
+    except ImagingError as err:
+        raise RenderError(str(err), kind="frame_mismatch") from None
+    if box == full_frame(*original.size):
+        return original
+    return original.crop((box.left, box.top, box.right, box.bottom))
 
 
 # --- the export -------------------------------------------------------------------------------------------
@@ -211,47 +211,76 @@ class RenderInputs:
     layers: dict[str, bytes] | None = None  # the plate and matte stored with the shown result, if any
 
 
+def _crop_pngs(layers: dict[str, bytes] | None, frame: tuple[int, int], mode: str) -> dict[str, bytes] | None:
+    if layers is None or mode == "none":
+        return layers
+    return {k: _png(through_display_crop(_decode(v, k), frame, mode)) for k, v in layers.items()}
+
+
 def render_inputs(portal: Portal, user_id: str, load: AvatarLoader | None = None) -> RenderInputs:
-    """The web's view of one user, for ``depthstudio render USER`` and anything else that needs it."""
+    """The web's view of one user, for ``depthstudio render USER`` and anything else that needs it: through the
+    portal's display crop, with the parameters as the configured web component draws them ([web])."""
     row = portal.get_user(user_id)
     if row is None:
         raise RenderError(f"no user {user_id!r} in the portal", kind="no_user")
     if not row.avatar:
         raise RenderError(f"user {user_id!r} has no photo", kind="no_photo")
     load = load or _default_loader(portal)
+    web = portal.config.web
     avatar = load(row.avatar)
-    params = user_params(portal, global_defaults(portal), row.id)
+    params = target(web.target).drawn(user_params(portal, global_defaults(portal), row.id))
     depth_png = _depth_png(portal, row, load)
     if depth_png is None:
-        return RenderInputs(avatar.original.convert("RGB"), None, params)
+        photo = avatar.original.convert("RGB")
+        return RenderInputs(through_display_crop(photo, photo.size, web.display_crop), None, params)
     depth = _decode(depth_png, "depth map").convert("L")
-    return RenderInputs(photo_in_depth_frame(avatar, depth.size), depth, params, _stored_layers(portal, row))
+    photo = photo_in_depth_frame(avatar, depth.size)
+    frame, crop = photo.size, web.display_crop
+    layers = _stored_layers(portal, row) if params.layered else None
+    return RenderInputs(
+        through_display_crop(photo, frame, crop),
+        through_display_crop(depth, frame, crop),
+        params,
+        _crop_pngs(layers, frame, crop),
+    )
 
 
 def _export_user(
-    portal: Portal, row: UserRow, defaults: ShaderParams, load: AvatarLoader, folder: Path
+    portal: Portal, row: UserRow, defaults: ShaderParams, load: AvatarLoader, folder: Path, component: Target
 ) -> tuple[ExportItem, dict[str, Any] | None]:
     if not row.avatar:
         return ExportItem(row.id, "skipped", "the user has no photo", "no_photo"), None
+    crop = portal.config.web.display_crop
     params = user_params(portal, defaults, row.id)
+    drawn = component.drawn(params)
     avatar = load(row.avatar)
     depth_png = _depth_png(portal, row, load)
-    props: dict[str, Any] = {}
+    images: dict[str, Any] = {}
     folder.mkdir(parents=True)
     if depth_png is None:
-        (folder / "photo.png").write_bytes(_png(avatar.original.convert("RGB")))
-        props["originalImg"] = "photo.png"
+        photo = avatar.original.convert("RGB")
+        (folder / "photo.png").write_bytes(_png(through_display_crop(photo, photo.size, crop)))
+        images["originalImg"] = "photo.png"
         outcome = ExportItem(row.id, "plain", "no depth map: the plain image")
     else:
         depth = _decode(depth_png, "depth map").convert("L")
-        (folder / "photo.png").write_bytes(_png(photo_in_depth_frame(avatar, depth.size)))
-        (folder / "depth.png").write_bytes(_png(depth))
-        props["originalImg"], props["depthImg"] = "photo.png", "depth.png"
-        props.update(_write_layers(portal, row, folder, params, depth))
+        photo = photo_in_depth_frame(avatar, depth.size)
+        (folder / "photo.png").write_bytes(_png(through_display_crop(photo, photo.size, crop)))
+        (folder / "depth.png").write_bytes(_png(through_display_crop(depth, photo.size, crop)))
+        images["originalImg"], images["depthImg"] = "photo.png", "depth.png"
+        if component.plane is None:  # only our viewer draws layers
+            images.update(_write_layers(portal, row, folder, drawn, through_display_crop(depth, photo.size, crop)))
+            for name in ("plate.png", "matte.png"):
+                if crop != "none" and (folder / name).exists():
+                    layer = _decode((folder / name).read_bytes(), name)
+                    if layer.size != through_display_crop(depth, photo.size, crop).size:
+                        (folder / name).write_bytes(_png(through_display_crop(layer, photo.size, crop)))
         outcome = ExportItem(row.id, "depth")
-    props.update(params.web_props())
+    # params.json: the target component's own props; the standalone page draws them with our viewer, which
+    # needs every parameter spelt out (a react-depth-map target draws plane 0.5, not our default).
+    props = {**images, **component.props(params, None, None)}
     (folder / "params.json").write_text(json.dumps(props, indent=2) + "\n", encoding="utf-8")
-    entry = {"id": row.id, "name": row.name, "folder": folder.name, "props": props}
+    entry = {"id": row.id, "name": row.name, "folder": folder.name, "props": {**images, **drawn.web_props()}}
     return outcome, entry
 
 
@@ -364,6 +393,7 @@ def export_web(
     out_dir = Path(out_dir).resolve()
     load = load_avatar or _default_loader(portal)
     defaults = global_defaults(portal)
+    component = target(portal.config.web.target)
     if user_ids is None:
         rows = _all_users(portal)
     else:
@@ -391,7 +421,7 @@ def export_web(
                 cancel.raise_if_cancelled()
             folder = built / "users" / _unique(_folder_name(row.id), taken)
             try:
-                item, entry = _export_user(portal, row, defaults, load, folder)
+                item, entry = _export_user(portal, row, defaults, load, folder, component)
             except DepthstudioError as err:
                 shutil.rmtree(folder, ignore_errors=True)
                 item, entry = ExportItem(row.id, "failed", str(err), err.kind), None

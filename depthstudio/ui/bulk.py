@@ -14,10 +14,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,6 +30,7 @@ from depthstudio.jobs.failures import explain, failure_groups, retryable_ids
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.download_dialog import ModelDownload, make_backend
+from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.plain import display, tooltip_html
 from depthstudio.ui.workers import JobController
 
@@ -84,6 +83,7 @@ class BulkPanel(QWidget):
     stopped = Signal(str, str)  # ("done" | "cancelled" | "stopped", the summary or the error): after every run
     message = Signal(str)
     backend_described = Signal(str)  # which backend and model the run uses (depthstudio.depth.factory.describe)
+    device_explained = Signal(str)  # which device runs and why (depthstudio.depth.factory.explain); "" if none
     go_to_user = Signal(str)  # a double-click on a failure
 
     def __init__(
@@ -131,10 +131,7 @@ class BulkPanel(QWidget):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("idle")
         self.progress_bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.status = QLabel("")
-        self.status.setMinimumWidth(260)
-        self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.status = ElidedLabel("")  # ends in "…" when narrow, never widens the window or paints over a button
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
@@ -176,13 +173,15 @@ class BulkPanel(QWidget):
         download = ModelDownload(self)
 
         def make(c: JobController) -> Any:
-            from depthstudio.depth.factory import describe
+            from depthstudio.depth.factory import describe, explain, install_hint
             from depthstudio.jobs.generate import GenerateMissingJob
 
             ids = user_ids() if callable(user_ids) else user_ids
             backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
-            self.backend_described.emit(describe(backend))
+            hint = install_hint(backend)  # an idle NVIDIA GPU: what to install stays in sight, beside what runs
+            self.backend_described.emit(describe(backend) + (f"  ⚠ {hint}" if hint else ""))
+            self.device_explained.emit(explain(backend) or "")
             store = self.store_factory(self.config) if not self.config.studio.review_required else None
             return GenerateMissingJob(
                 self.portal,

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QScrollArea, QSi
 from depthstudio.depth.postprocess import decode_png
 from depthstudio.gl.tiles import TileRect, TileRenderer
 from depthstudio.imaging import FetchPolicy, load_avatar
-from depthstudio.imaging.crop import crop_square
+from depthstudio.imaging.crop import photo_for_map
 from depthstudio.portal.repository import Portal, UserRow
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import status_color, status_label
@@ -98,11 +98,7 @@ def load_tile(portal: Portal, row: UserRow, policy: FetchPolicy, texels: int = T
     moving = depth is not None
     if depth is not None:
         h, w = depth.shape
-        photo = (
-            avatar.original
-            if avatar.original.size == (w, h)
-            else crop_square(avatar.original, avatar.crop, max(w, h)).resize((w, h), Image.Resampling.LANCZOS)
-        )
+        photo = avatar.original if avatar.original.size == (w, h) else photo_for_map(avatar.original, (w, h))
     else:
         photo = avatar.image
         depth = np.zeros((photo.height, photo.width), np.uint8)

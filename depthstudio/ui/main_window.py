@@ -50,7 +50,12 @@ from depthstudio.ui import photos
 from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
 from depthstudio.ui.changes import ChangeWatcher
+from depthstudio.ui.chipbar import ChipBar
+from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.failures import FailuresPanel
+from depthstudio.ui.flow import FlowLayout
+from depthstudio.ui.keys import OWN_ARROWS, ArrowKeys
+from depthstudio.ui.messages import Message, MessagesPanel
 from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
@@ -70,6 +75,8 @@ SEARCH_DEBOUNCE_MS = 250
 PREFETCH_KEEP = 8  # loaded previews kept (the current user and its neighbours): about 1 MB each
 PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the frame from
 
+
+SIDE_MIN_WIDTH = 280  # the parameters' column at its narrowest: its rows then put the label over the slider
 
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
@@ -125,7 +132,7 @@ class MainWindow(QMainWindow):
         self.sort = self.view_state.get("list/sort", SORT_LABELS, "name")
 
         self.model = UserListModel(portal, parent=self)
-        self.model.error.connect(self.show_error)
+        self.model.error.connect(lambda text: self.show_error(text, retry=self.apply_query))
         self.model.counted.connect(self._counted)
         self.model.loaded.connect(self._first_page_loaded)
         self.list = UserListView()
@@ -160,10 +167,16 @@ class MainWindow(QMainWindow):
         self.backend_label = QLabel("")
         self.backend_label.setObjectName("hint")
         self.backend_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.backend_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # copy the pip line
         self.bulk.backend_described.connect(lambda text: self.backend_label.setText(f"Depth: {text}"))
+        self.bulk.device_explained.connect(self.backend_label.setToolTip)
         self.failures = FailuresPanel(portal, self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.failures)
         self.failures.hide()
+        self.messages = MessagesPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.messages)
+        self.messages.hide()
+        self.messages.open_settings.connect(self.open_settings)
         self.failures.go_to_user.connect(self.go_to_user)
         self.failures.retry.connect(lambda ids: self.bulk.generate(ids, title=f"Retry {len(ids)} failed"))
         self.failures.retryable_changed.connect(self.bulk.set_retryable)
@@ -184,6 +197,7 @@ class MainWindow(QMainWindow):
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self.apply_query)
         self.params.load_defaults()
+        self.arrow_keys = ArrowKeys(self, self.move)  # ↑/↓ from any button, chip or slider, not only the list
         self.list.setFocus()
         self.changes = ChangeWatcher(self).start()  # other editors' decisions, results and publishes show here
 
@@ -195,17 +209,8 @@ class MainWindow(QMainWindow):
         bar_layout = QHBoxLayout(bar)
         bar_layout.setContentsMargins(8, 6, 8, 6)
         bar_layout.setSpacing(4)
-        # The chips scroll sideways when the window is narrow, so a new chip or a long count never widens the window.
-        chips = QWidget()
-        chips_layout = QHBoxLayout(chips)
-        chips_layout.setContentsMargins(0, 0, 0, 0)
-        chips_layout.setSpacing(4)
-        self.chip_area = QScrollArea()
-        self.chip_area.setWidget(chips)
-        self.chip_area.setWidgetResizable(True)
-        self.chip_area.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.chip_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.chip_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # The chips that do not fit go into a menu with their counts: a chip never widens the window or is cut.
+        self.chip_area = ChipBar()
         bar_layout.addWidget(self.chip_area, 1)
         self.filter_group = QButtonGroup(self)
         self.filter_buttons: dict[str, QToolButton] = {}
@@ -219,11 +224,8 @@ class MainWindow(QMainWindow):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             self.filter_group.addButton(button)
             self.filter_buttons[f.key] = button
-            chips_layout.addWidget(button)
+            self.chip_area.add(button)
         self.filter_buttons["all"].setChecked(True)
-        chips_layout.addStretch(1)
-        scrollbar = self.chip_area.horizontalScrollBar().sizeHint().height()
-        self.chip_area.setFixedHeight(chips.sizeHint().height() + scrollbar + 2)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name…")
         self.search.setClearButtonEnabled(True)
@@ -256,7 +258,7 @@ class MainWindow(QMainWindow):
         center = QWidget()
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(0, 0, 0, 0)
-        self.user_title = QLabel("")
+        self.user_title = ElidedLabel("")
         self.user_title.setObjectName("userTitle")
         self.user_info = QLabel("")
         self.user_info.setObjectName("hint")
@@ -286,12 +288,17 @@ class MainWindow(QMainWindow):
         history_title.setContentsMargins(8, 8, 8, 0)
         self.history = QListWidget()
         self.history.setObjectName("history")
+        # Long entries wrap: a note is read whole, and no sideways scroll bar appears for it.
+        self.history.setWordWrap(True)
+        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.history.setResizeMode(QListWidget.ResizeMode.Adjust)
         side_layout.addWidget(history_title)
         side_layout.addWidget(self.history, 1)
         right = QScrollArea()
         right.setWidgetResizable(True)
         right.setWidget(side)
-        right.setMinimumWidth(360)
+        right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right.setMinimumWidth(SIDE_MIN_WIDTH)
         self.side_panel = right
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -301,7 +308,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([350, 740, 390])
+        self.splitter = splitter
+        self._splitter_moved = False  # once the editor drags a handle, the columns are theirs
+        splitter.splitterMoved.connect(lambda *_: setattr(self, "_splitter_moved", True))
+        self._fit_columns()
 
         # The panels around the GL preview are native child windows: a window holding a QOpenGLWidget flushes
         # every repaint of any widget in it by compositing the whole window on the GPU (on software GL, ~20-35 ms
@@ -319,6 +329,7 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.bulk)
         self.setCentralWidget(root)
         self.statusBar().showMessage(f"Reviewer: {self.reviewer}")
+        self.statusBar().addPermanentWidget(self.messages.button)
         self.statusBar().addPermanentWidget(self.backend_label)
         # Off the GUI thread: ``auto`` asks the keyring for a Replicate token. A run's own report wins if it came first.
         # After the first user's frame: importing the keyring holds the GIL for about a third of a second.
@@ -329,8 +340,8 @@ class MainWindow(QMainWindow):
             )
         )
 
-    def _view_bar(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _view_bar(self) -> FlowLayout:
+        row = FlowLayout()
         self.view_group = QButtonGroup(self)
         self.view_buttons: dict[str, QToolButton] = {}
         for mode, label, tip in (
@@ -349,7 +360,7 @@ class MainWindow(QMainWindow):
             self.view_buttons[mode] = button
             row.addWidget(button)
         self.view_buttons["shader"].setChecked(True)
-        row.addStretch(1)
+        row.add_stretch()
         self.zoom_button = QToolButton()
         self.zoom_button.setObjectName("chip")
         self.zoom_button.setText("1:1")
@@ -376,8 +387,8 @@ class MainWindow(QMainWindow):
             row.addWidget(b)
         return row
 
-    def _review_bar(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _review_bar(self) -> FlowLayout:
+        row = FlowLayout()
         self.approve_button = QPushButton("Approve  (A)")
         self.approve_button.setObjectName("approve")
         self.approve_button.clicked.connect(lambda: self.decide("approved"))
@@ -392,7 +403,6 @@ class MainWindow(QMainWindow):
         self.generate_button.clicked.connect(self.generate_selected)
         for b in (self.approve_button, self.reject_button, self.reject_note_button, self.generate_button):
             row.addWidget(b)
-        row.addStretch(1)
         return row
 
     def _build_actions(self) -> None:
@@ -447,7 +457,9 @@ class MainWindow(QMainWindow):
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
         act("Review", "Undo publish of selected…", (), self.undo_publish)
         act("View", "Failed users…", ("F",), lambda: self.failures.refresh(show=True))
+        act("View", "Messages…", ("M",), self.messages.toggle)
         act("Help", "Keyboard shortcuts", ("?", "F1"), self.show_shortcuts)
+        act("Help", "About depthstudio", (), self.show_about)
         self.search.installEventFilter(self)
 
     def shortcut_table(self) -> list[tuple[str, str, str]]:
@@ -467,19 +479,45 @@ class MainWindow(QMainWindow):
         self.shortcut_overlay = ShortcutOverlay(self.shortcut_table(), self)
         self.shortcut_overlay.show()
 
+    def show_about(self) -> None:
+        from depthstudio.ui.about import AboutDialog
+
+        backend = self.backend_label.text().removeprefix("Depth: ")
+        self.about_dialog = AboutDialog(self.config, backend, self)
+        self.about_dialog.show()
+
     def focus_search(self) -> None:
         self.search.setFocus()
         self.search.selectAll()
 
     def eventFilter(self, watched: Any, event: Any) -> bool:
-        # Escape, Return and Down leave the search box: the typed text stays, the keys go back to the list.
+        # Escape clears the search; Escape, Return and Down leave the box: the keys go back to the list.
         leave = (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Down)
         if watched is self.search and event.type() == QEvent.Type.KeyPress and event.key() in leave:
+            if event.key() == Qt.Key.Key_Escape and self.search.text():
+                self.search.clear()
             if self._search_timer.isActive():
                 self.apply_query()
             self.list.setFocus()
             return True
         return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: Any) -> None:
+        """Keys no widget took: Escape closes the shortcut overlay, else clears the search; ↑/↓ move."""
+        if event.key() == Qt.Key.Key_Escape:
+            overlay = getattr(self, "shortcut_overlay", None)
+            if overlay is not None and overlay.isVisible():
+                overlay.close()
+            elif self.search.text():
+                self.search.clear()
+                self.apply_query()
+            self.list.setFocus()
+            return
+        step = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1}.get(event.key())
+        if step is not None and not event.modifiers():
+            self.move(step)
+            return
+        super().keyPressEvent(event)
 
     def _guard(self, slot: Any) -> Any:
         """A slot that reports its failure in the status bar instead of raising into Qt."""
@@ -517,13 +555,22 @@ class MainWindow(QMainWindow):
         panel.saved.connect(lambda _new_id, uid=row.id: self._users_changed([uid]))  # row, counts, preview
         self.touchup_panel = panel
 
-    def show_error(self, text: str, *, about: str | None = None) -> None:
-        """Show ``text``; log it unless it is the same problem of the same user (``about``) logged before."""
+    def show_error(self, text: str, *, about: str | None = None, retry: Callable[[], None] | None = None) -> None:
+        """Show ``text`` in the status bar and keep it whole in the message area (with ``retry`` as its Retry);
+        log and keep it unless it is the same problem of the same user (``about``) seen before."""
         if about is None or (about, text) not in self._logged:
             log.warning("%s", text)
             if about is not None:
                 self._logged.add((about, text))
+            self.messages.add(Message(text, about=self._name_of(about) if about else "", retry=retry))
         self.statusBar().showMessage(f"⚠ {display(text)}", 15000)
+
+    def retry_user(self, user_id: str) -> None:
+        """Load a user's preview again (after a failed read): selected if shown, else found like go_to_user."""
+        if self.current is not None and self.current.id == user_id:
+            self._show_user(self.current)
+        else:
+            self.go_to_user(user_id)
 
     # --- querying -----------------------------------------------------------------------------------------
 
@@ -582,6 +629,7 @@ class MainWindow(QMainWindow):
             else:
                 n = sum(counts.get(s, 0) for s in f.statuses)
             self.filter_buttons[f.key].setText(f"{f.label}  {n:,}")
+        self.chip_area.refresh()
 
     def _counted(self, n: int) -> None:
         self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
@@ -840,7 +888,8 @@ class MainWindow(QMainWindow):
             return
         text = describe(exc)
         self.preview.set_content(None, f"Cannot show this user: {text}")
-        self.show_error(text, about=self.current.id if self.current else None)
+        uid = self.current.id if self.current else None
+        self.show_error(text, about=uid, retry=(lambda: self.retry_user(uid)) if uid else None)
         self._first_user_shown()
 
     @property
@@ -850,6 +899,7 @@ class MainWindow(QMainWindow):
             from depthstudio.ui.culling import CullingView
 
             view = CullingView(self.model, self.list.selectionModel())
+            view.grid.setProperty(OWN_ARROWS, True)  # its arrows move by tile and by row of tiles
             view.grid.set_params(self.params.current())
             self.params.params_changed.connect(view.grid.set_params)
             self.center_stack.addWidget(view)
@@ -963,6 +1013,18 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.reviewer = self.params.reviewer = current_reviewer(self.config)
             self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
+
+    def _fit_columns(self) -> None:
+        """The list and the parameters take what they need of this width; the preview takes the rest."""
+        width = self.splitter.width() if self.splitter.isVisible() else self.width()
+        left = max(self.list.minimumWidth(), min(350, round(width * 0.24)))
+        right = max(SIDE_MIN_WIDTH, min(400, round(width * 0.27)))
+        self.splitter.setSizes([left, max(0, width - left - right), right])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._splitter_moved:
+            self._fit_columns()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.changes.stop()

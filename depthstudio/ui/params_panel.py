@@ -45,11 +45,15 @@ from depthstudio.render.param_layers import (
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
 from depthstudio.render.react_export import jsx_snippet
+from depthstudio.render.target import Target, target
+from depthstudio.ui.fine_slider import FineSlider, spin_button_style
+from depthstudio.ui.flow import FlowLayout
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 log = logging.getLogger(__name__)
 
 USER, GLOBAL = "user", "global"
+SLIDER_MIN_WIDTH = 140  # shorter and a pixel of drag is too coarse a step (the row wraps instead)
 SAVE_DELAY_MS = 250  # a slider drag becomes one database write, not sixty
 
 
@@ -59,7 +63,9 @@ class _ParamEdit(QUndoCommand):
     ID = 1001
 
     def __init__(self, panel: ParamsPanel, scope: str, user_id: str | None, name: str, old: Any, new: Any) -> None:
-        super().__init__(f"{SPECS_BY_NAME[name].label} = {new}")
+        self.gesture = panel.gesture  # edits merge within one drag (or one run of wheel notches), not across two
+        label = SPECS_BY_NAME[name].label
+        super().__init__(f"reset {label}" if new is None else f"{label} = {new}")
         self.panel, self.scope, self.user_id, self.name = panel, scope, user_id, name
         self.old, self.new = old, new
 
@@ -67,7 +73,9 @@ class _ParamEdit(QUndoCommand):
         return self.ID
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, _ParamEdit) or (other.scope, other.user_id, other.name) != (
+        if not isinstance(other, _ParamEdit) or None in (self.new, other.new) or other.gesture != self.gesture:
+            return False  # a reset is a step of its own, and so is each drag
+        if (other.scope, other.user_id, other.name) != (
             self.scope,
             self.user_id,
             self.name,
@@ -99,6 +107,9 @@ class _LayerReplace(QUndoCommand):
         self.panel.replace_layers(self.scope, self.before)
 
 
+SLIDER_HINT = "Shift+drag: fine · click, then wheel: one step · double-click: reset"
+
+
 class _Row:
     """The editor of one parameter: a slider plus a number field, a checkbox or a choice list."""
 
@@ -118,10 +129,12 @@ class _Row:
         self.field: QAbstractSpinBox | QCheckBox | QComboBox
         if spec.kind in ("float", "int"):
             assert spec.minimum is not None and spec.maximum is not None and spec.step
-            self.slider = QSlider(Qt.Orientation.Horizontal)
+            self.slider = FineSlider()
             self.slider.setObjectName(f"slider_{spec.name}")
+            self.slider.reset_requested.connect(lambda: self.on_edit(spec.name, None))
             self.slider.setRange(0, round((spec.maximum - spec.minimum) / spec.step))
-            self.slider.setToolTip(spec.help)
+            self.slider.setToolTip(f"{spec.help}\n{SLIDER_HINT}")
+            self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
             box: QDoubleSpinBox | QSpinBox
             if spec.kind == "float":
                 box = QDoubleSpinBox()
@@ -131,7 +144,7 @@ class _Row:
             box.setRange(spec.minimum, spec.maximum)  # type: ignore[arg-type]
             box.setSingleStep(spec.step)  # type: ignore[arg-type]
             box.setKeyboardTracking(False)  # typing "120" is one edit, not "1", "12", "120"
-            box.setFixedWidth(78)
+            box.setFixedWidth(88)
             box.setObjectName(f"field_{spec.name}")
             self.field = box
             self.slider.valueChanged.connect(self._slider_moved)
@@ -171,6 +184,15 @@ class _Row:
         self.slider.blockSignals(True)
         self.slider.setValue(round((value - self.spec.minimum) / self.spec.step))
         self.slider.blockSignals(False)
+
+    def set_ignored(self, reason: str | None) -> None:
+        """Disabled with the reason as its tooltip where the portal's web component ignores this parameter."""
+        tip = reason or self.spec.help
+        for w in (self.label, self.widget, self.field):
+            w.setToolTip(tip)
+        if self.slider is not None:
+            self.slider.setToolTip(tip if reason else f"{tip}\n{SLIDER_HINT}")
+        self.label.setEnabled(reason is None)
 
     def show(self, value: Any, overridden: bool) -> None:
         self.field.blockSignals(True)
@@ -213,6 +235,7 @@ class ParamsPanel(QWidget):
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.flush)
 
+        self.setStyleSheet(spin_button_style())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         title = QLabel("Shader parameters")
@@ -241,14 +264,19 @@ class ParamsPanel(QWidget):
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        # A narrow column puts each label over its slider, so the slider gets the column's whole width.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.rows: dict[str, _Row] = {}
+        self.gesture = 0  # bumped when a slider is let go: the next edit starts a new undo step
         for spec in PARAM_SPECS:
             row = _Row(spec, self._edited)
             self.rows[spec.name] = row
+            if row.slider is not None:
+                row.slider.sliderReleased.connect(self._gesture_ended)
             form.addRow(row.label, row.widget)
         layout.addLayout(form)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Clear this layer: the user follows the global defaults / the built-in defaults")
         self.reset_button.clicked.connect(self.reset_layer)
@@ -256,17 +284,22 @@ class ParamsPanel(QWidget):
         self.copy_button.setToolTip("Give every selected user this user's parameters")
         self.copy_button.clicked.connect(self.copy_to_selected)
         self.web_button = QPushButton("Copy web props")
-        self.web_button.setToolTip("The react-depth-map props for these parameters, as JSON, to the clipboard")
+        self.web_button.setToolTip(
+            "The props of the portal's web component ([web] target) for this user, images included, as JSON"
+        )
         self.web_button.clicked.connect(self.copy_web_props)
         self.jsx_button = QPushButton("Copy JSX")
         self.jsx_button.setToolTip(
-            "<DepthAvatar> (@depthstudio/react) for this user: the photo and published depth map, these parameters"
+            "The [web] target's element (<DepthAvatar> for depthstudio) for this user as JSX, images included"
         )
         self.jsx_button.clicked.connect(self.copy_jsx)
         for b in (self.reset_button, self.copy_button, self.web_button, self.jsx_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self._refresh()
+
+    def _gesture_ended(self) -> None:
+        self.gesture += 1
 
     # --- loading ------------------------------------------------------------------------------------------
 
@@ -351,6 +384,9 @@ class ParamsPanel(QWidget):
             return
         user_id = self.user_id if self.scope == USER else None
         old = self._layer(self.scope, user_id).get(name)
+        if value is None and old is None:
+            self.message.emit(f"{SPECS_BY_NAME[name].label} already follows the defaults: nothing to reset")
+            return
         self.undo.push(_ParamEdit(self, self.scope, user_id, name, old, value))
 
     def apply_value(self, scope: str, user_id: str | None, name: str, value: Any) -> None:
@@ -380,14 +416,21 @@ class ParamsPanel(QWidget):
         self._save_timer.start()
         self._refresh()
 
+    @property
+    def target(self) -> Target:
+        """The web component the portal runs (Settings → Web): what the preview draws."""
+        return target(self.portal.config.web.target)
+
     def _refresh(self) -> None:
         params = self.current()
         values = params.to_dict()
         layer = self.defaults if self.scope == GLOBAL else self.user_layer
         editable = self.scope == GLOBAL or (self.user_id is not None and self._user_loaded)
+        ignored = self.target.ignored()
         for name, row in self.rows.items():
             row.show(values[name], name in layer)
-            row.widget.setEnabled(editable)
+            row.set_ignored(ignored.get(name))
+            row.widget.setEnabled(editable and name not in ignored)
         if self.scope == GLOBAL:
             self.scope_hint.setText("Editing the defaults every user without an override gets.")
         elif self.user_id is None:
@@ -402,7 +445,7 @@ class ParamsPanel(QWidget):
             )  # fmt: skip
         self.reset_button.setEnabled(editable)
         self.copy_button.setEnabled(self.scope == USER and self.user_id is not None and self._user_loaded)
-        self.params_changed.emit(params)
+        self.params_changed.emit(self.target.drawn(params))
 
     # --- actions ------------------------------------------------------------------------------------------
 
@@ -431,26 +474,43 @@ class ParamsPanel(QWidget):
         self._tasks.submit(before, done=push, failed=lambda exc: self.message.emit(describe(exc)))
 
     def copy_web_props(self) -> None:
-        text = json.dumps(self.current().web_props(), indent=2)
-        QGuiApplication.clipboard().setText(text)
-        self.message.emit("web props copied to the clipboard")
+        """The target component's props for the selected user: the published map's URL, or null before publishing."""
+        params, component, user_id = self.current(), self.target, self.user_id
+
+        def copy(row: Any) -> None:
+            avatar = row.avatar if row is not None else None
+            depth = row.depth_url if row is not None else None
+            props = component.props(params, avatar, depth)
+            if avatar is not None and depth is None:
+                props["depthImg"] = None
+            QGuiApplication.clipboard().setText(json.dumps(props, indent=2))
+            note = "" if depth or avatar is None else " (no published map yet: depthImg is null until it is)"
+            self.message.emit(f"{component.name} props copied to the clipboard{note}")
+
+        if user_id is None:
+            copy(None)
+            return
+        self._tasks.submit(
+            lambda: self.portal.get_user(user_id), done=copy, failed=lambda e: self.message.emit(describe(e))
+        )
 
     def copy_jsx(self) -> None:
-        """The portal's element for the shown user: its photo and published map (read off the GUI thread)."""
-        params = self.current().web_props()
-        uid = self.user_id
+        """The [web] target's element for the shown user: its photo, its published map and the props the target
+        reads (the user's row is read off the GUI thread)."""
+        params, component, uid = self.current(), self.target, self.user_id
 
         def done(row: Any) -> None:
-            props: dict[str, Any] = {}
-            if row is not None:
-                props = {"originalImg": row.avatar, "depthImg": row.depth_url or None, "alt": row.name or None}
-            QGuiApplication.clipboard().setText(jsx_snippet({**props, **params}))
+            avatar = row.avatar if row is not None else None
+            props = component.props(params, avatar, row.depth_url or None if row is not None else None)
+            if row is not None and row.name and component.plane is None:  # only DepthAvatar takes alt
+                props["alt"] = row.name
+            QGuiApplication.clipboard().setText(jsx_snippet(props, component.name))
             if row is None:
                 self.message.emit("JSX copied (no user shown: add originalImg and depthImg)")
             elif not row.depth_url:
                 self.message.emit("JSX copied: this user has no published depth map yet (the plain photo shows)")
             else:
-                self.message.emit("JSX copied to the clipboard")
+                self.message.emit(f"{component.name} JSX copied to the clipboard")
 
         if uid is None:
             done(None)

@@ -1,7 +1,7 @@
 """Avatar photos for thumbnails and the preview, through the core's guarded loader (bounded, SSRF-checked).
 
-The preview must frame the photo exactly like its depth map: the avatar crop (the imaging module's rule) for
-generated maps, the whole photo for a map made on the original.
+The preview must frame the photo exactly like its depth map: the whole photo for maps at its aspect (every map
+since issue 23), the old square crop for a square map of a non-square photo (``imaging.crop.map_frame``).
 """
 
 from __future__ import annotations
@@ -9,17 +9,14 @@ from __future__ import annotations
 from PIL import Image
 
 from depthstudio.imaging import FetchPolicy, load_avatar
-from depthstudio.imaging.crop import crop_square
+from depthstudio.imaging.crop import full_frame, map_frame, photo_for_map
 from depthstudio.imaging.thumbnails import ThumbnailStore
 
 
 def framed_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
     """The photo in the depth map's frame (``width`` x ``height``)."""
     avatar = load_avatar(source, policy or FetchPolicy())
-    if avatar.original.size == (width, height):
-        return avatar.original
-    square = crop_square(avatar.original, avatar.crop, max(width, height))
-    return square if square.size == (width, height) else square.resize((width, height), Image.Resampling.LANCZOS)
+    return photo_for_map(avatar.original, (width, height))
 
 
 def thumbnail(source: str, size: int, policy: FetchPolicy | None = None) -> Image.Image:
@@ -33,11 +30,10 @@ NATIVE_LIMIT = 2048  # the 1:1 view's largest side: a texture bigger than this i
 def native_photo(source: str, width: int, height: int, policy: FetchPolicy | None = None) -> Image.Image:
     """The photo in the same frame as ``framed_photo`` but at its own pixel size (the 1:1 view)."""
     avatar = load_avatar(source, policy or FetchPolicy())
-    box = avatar.crop
-    if avatar.original.size == (width, height) or width != height:  # a map made on the whole original
-        photo = avatar.original
-    else:
-        photo = avatar.original.crop((box.left, box.top, box.right, box.bottom))
+    box = map_frame(*avatar.original.size, width, height)
+    photo = avatar.original
+    if box != full_frame(*photo.size):
+        photo = photo.crop((box.left, box.top, box.right, box.bottom))
     if max(photo.size) > NATIVE_LIMIT:
         photo = photo.copy()
         photo.thumbnail((NATIVE_LIMIT, NATIVE_LIMIT), Image.Resampling.LANCZOS)

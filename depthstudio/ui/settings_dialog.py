@@ -1,6 +1,7 @@
 """Settings: the portal database and its column mapping, the depth backend, the store, and their secrets.
 
-The form edits a copy of the configuration and writes the TOML file the CLI reads; secrets go to the OS keyring
+The form edits a copy of the configuration and writes the changed keys into the TOML file the CLI reads
+(``depthstudio.config_file``: the user's comments, order and other keys stay); secrets go to the OS keyring
 (never into the file) and are only ever shown masked. "Test" buttons build the real objects from the form's
 values on a worker thread, so a slow or dead server never freezes the dialog.
 """
@@ -13,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from depthstudio.config import Config, config_dir, get_secret, mask, set_secret
+from depthstudio.config import DISPLAY_CROPS, WEB_TARGETS, Config, config_dir, get_secret, mask, set_secret
+from depthstudio.config_file import changes, save_settings
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import ConfigError
 from depthstudio.ui.workers import TaskRunner, describe
@@ -52,22 +53,35 @@ TEXT_FIELDS = {
         ("replicate_version", "Replicate version"),
         ("local_model", "Local model"),
     ],
-    "storage": [("local_dir", "Local folder (empty: data dir)"), ("cloudinary_folder", "Cloudinary folder")],
+    "storage": [
+        ("local_dir", "Local folder (empty: data dir)"),
+        ("local_public_base_url", "Public base URL of the folder"),
+        ("cloudinary_folder", "Cloudinary folder"),
+    ],
+    "fetch": [("private_hosts", "Private hosts allowed")],
     "studio": [("reviewer", "Reviewer name (empty: OS user)")],
 }
+# What each setting is for, shown under its field: the two a real portal needed were the hardest to guess.
+HELP = {
+    ("portal", "url"): "SQLAlchemy URL of the portal's database; Prisma's ?schema=NAME is honoured.",
+    ("storage", "local_public_base_url"): (
+        "The https:// address at which the portal's web server serves the local folder. A real portal needs it "
+        "(or Cloudinary): a website cannot show file:// URLs."
+    ),
+    ("fetch", "private_hosts"): (
+        "Hosts (host or host:port, comma-separated) on a private network that avatars may be fetched from, such "
+        "as an internal CDN. Every other private address stays refused."
+    ),
+}
+LISTS = {("fetch", "private_hosts")}  # edited as comma-separated text
+
 CHOICES = {
+    ("web", "target"): WEB_TARGETS,
+    ("web", "display_crop"): DISPLAY_CROPS,
     ("depth", "backend"): BACKENDS,
     ("depth", "device"): ("auto", "cuda", "mps", "cpu"),
     ("storage", "kind"): ("local", "cloudinary"),
 }
-
-
-def write_config(config: Config, path: Path) -> None:
-    """The whole configuration as TOML, written atomically so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
-    tmp.replace(path)
 
 
 def _has_password(url: str) -> bool:
@@ -152,6 +166,8 @@ class SettingsDialog(QDialog):
             ),
             "Store",
         )
+        tabs.addTab(self._tab("web", choices=["target", "display_crop"]), "Web")
+        tabs.addTab(self._tab("fetch"), "Avatars")
         studio = self._tab("studio")
         review = QCheckBox("Review before publishing (off: generated maps are published at once)")
         review.setChecked(config.studio.review_required)
@@ -189,10 +205,18 @@ class SettingsDialog(QDialog):
             self.fields[(section, key)] = combo
             form.addRow(key.replace("_", " ").capitalize(), combo)
         for key, label in TEXT_FIELDS.get(section, []):
-            edit = QLineEdit(str(getattr(values, key)))
+            value = getattr(values, key)
+            edit = QLineEdit(", ".join(value) if (section, key) in LISTS else str(value))
             edit.setObjectName(f"{section}_{key}")
             self.fields[(section, key)] = edit
             form.addRow(label, edit)
+            help_text = HELP.get((section, key))
+            if help_text:
+                edit.setToolTip(help_text)
+                hint = QLabel(help_text)
+                hint.setObjectName("hint")
+                hint.setWordWrap(True)
+                form.addRow("", hint)
         for name in secrets:
             form.addRow(name.replace("_", " ").capitalize(), _SecretField(name, self._report))
         for label, kind, test in tests:
@@ -215,6 +239,8 @@ class SettingsDialog(QDialog):
                 value: Any = widget.isChecked()
             elif isinstance(widget, QComboBox):
                 value = widget.currentText()
+            elif (section, key) in LISTS:
+                value = [item.strip() for item in widget.text().split(",") if item.strip()]
             else:
                 value = widget.text().strip()
             setattr(getattr(cfg, section), key, value)
@@ -230,7 +256,7 @@ class SettingsDialog(QDialog):
     def save(self) -> None:
         try:
             cfg = self.edited_config()
-            write_config(cfg, self.path)
+            save_settings(self.path, changes(self.config, cfg))
         except Exception as exc:
             self._report(f"not saved: {describe(exc)}")
             return

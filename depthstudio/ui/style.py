@@ -41,6 +41,9 @@ QProgressBar::chunk { background: #3d6fd1; border-radius: 3px; }
 QScrollBar:vertical { background: #1a1c1f; width: 10px; margin: 0; }
 QScrollBar::handle:vertical { background: #3a3e45; border-radius: 5px; min-height: 30px; }
 QScrollBar::handle:vertical:hover { background: #4a4f57; }
+QScrollBar:horizontal { background: #1a1c1f; height: 10px; margin: 0; }
+QScrollBar::handle:horizontal { background: #3a3e45; border-radius: 5px; min-width: 30px; }
+QScrollBar::handle:horizontal:hover { background: #4a4f57; }
 QScrollBar::add-line, QScrollBar::sub-line { height: 0; width: 0; }
 QScrollBar::add-page, QScrollBar::sub-page { background: none; }
 QHeaderView::section { background: #24272b; color: #aab0b8; border: none; padding: 3px 6px; }
@@ -50,4 +53,13 @@ QTabBar::tab { background: #24272b; padding: 6px 14px; border: 1px solid #2c2f34
 QTabBar::tab:selected { background: #2f3338; }
 QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #5a5f67; border-radius: 3px; background: #16181b; }
 QCheckBox::indicator:checked { background: #3d6fd1; border-color: #4f7fe0; }
+/* The keyboard's place, visible at a glance: an amber ring on whatever has the focus (same width as the border,
+   so nothing moves when the focus does). */
+QPushButton:focus, QToolButton:focus, QComboBox:focus, QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus {
+    border: 1px solid #ffb020;
+}
+QListView:focus, QListWidget:focus, QTreeWidget:focus { border: 1px solid #ffb020; }
+QSlider:focus { background: #2a2d32; border-radius: 3px; }
+QSlider::handle:horizontal:focus { background: #ffb020; }
+QCheckBox:focus { color: #ffb020; }
 """

@@ -19,7 +19,7 @@ THUMB = 48
 
 class UserDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        return QSize(280, ROW_HEIGHT)
+        return QSize(200, ROW_HEIGHT)  # as wide as the list is: names and details elide, never scroll sideways
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -104,4 +104,5 @@ class UserListView(QListView):
         self.setUniformItemSizes(True)  # lets Qt lay out 100k rows without asking each for its size
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(240)  # names elide (whole in the title above the preview), never scroll sideways
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

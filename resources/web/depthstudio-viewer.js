@@ -244,6 +244,21 @@ export function aspectFit(outW, outH, imgW, imgH) {
   return [(outW / outH) * imageAspect, 1];
 }
 
+/**
+ * The canvas react-depth-map 1.0.9 makes for a box `cssWidth` CSS pixels wide (its published source, function `M`):
+ * `resolution` keeps the unrounded height `cssWidth * h / w`; the canvas is that times devicePixelRatio, truncated
+ * as `canvas.width = x` truncates. Same order of double operations, so the uniforms are bit-identical.
+ * numpy twin: depthstudio.render.reference.web_canvas.
+ */
+export function componentCanvas(cssWidth, imgW, imgH, ratio) {
+  const n = imgH / imgW;
+  const e = cssWidth;
+  const r = e * n;
+  const t = r / e < n ? 1 : (e / r) * n;
+  const o = r / e < n ? r / e / n : 1;
+  return { width: Math.trunc(e * ratio), height: Math.trunc(r * ratio), resolution: [e, r, t, o] };
+}
+
 function loadImage(url) {
   return new Promise((resolve, reject) => {
     const img = new Image();
@@ -333,14 +348,18 @@ function link(gl, sources) {
   return { program, locations };
 }
 
-/** LINEAR + CLAMP_TO_EDGE like the web component; row 0 of the image at v = 0, no colour conversion. */
-function texture(gl, unit, image, internalFormat, format) {
+/**
+ * LINEAR + CLAMP_TO_EDGE like the web component; row 0 of the image at v = 0. A photo (`colour`) keeps the
+ * browser's default colour conversion, as react-depth-map uploads it (an ICC-tagged phone photo is shown in sRGB);
+ * depth and matte are data, uploaded as stored.
+ */
+function texture(gl, unit, image, internalFormat, format, colour = false) {
   const tex = gl.createTexture();
   gl.activeTexture(gl.TEXTURE0 + unit);
   gl.bindTexture(gl.TEXTURE_2D, tex);
   gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
   gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
-  gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
+  gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, colour ? gl.BROWSER_DEFAULT_WEBGL : gl.NONE);
   gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
   gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
   gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
@@ -598,12 +617,12 @@ export class DepthViewer {
     ({ program: this.program, locations: this.locations } = this.shared.program(this.sources));
     this.photoSize = [this.photo.naturalWidth, this.photo.naturalHeight];
     this.textures = [
-      texture(gl, SCHEMA.photoUnit, this.photo, gl.RGBA8, gl.RGBA),
+      texture(gl, SCHEMA.photoUnit, this.photo, gl.RGBA8, gl.RGBA, true),
       texture(gl, SCHEMA.depthUnit, this.depth, gl.R8, gl.RED),
     ];
     // Without layers the plate/matte units hold the photo and depth: never sampled, but always complete.
     this.textures.push(
-      this.layers ? texture(gl, SCHEMA.plateUnit, this.layers[0], gl.RGBA8, gl.RGBA) : this.textures[0],
+      this.layers ? texture(gl, SCHEMA.plateUnit, this.layers[0], gl.RGBA8, gl.RGBA, true) : this.textures[0],
       this.layers ? texture(gl, SCHEMA.matteUnit, this.layers[1], gl.R8, gl.RED) : this.textures[1],
     );
     this.vao = gl.createVertexArray();
@@ -723,19 +742,30 @@ export class DepthViewer {
     if (inView) this.setTarget(...this.target);
   }
 
-  /** Size the canvas in device pixels for its CSS box (react-depth-map: width x width * photo aspect). */
+  /**
+   * Size the canvas in device pixels for its CSS box: fit "image" exactly as react-depth-map does
+   * (componentCanvas); fit "container" fills the box, cropping the photo's longer side.
+   */
   layout() {
     if (this.mode !== "webgl") return;
     const ratio = this._pixelRatio();
     const cssW = this.container.clientWidth || this.photoSize[0];
-    const cssH =
-      this.options.fit === "container"
-        ? this.container.clientHeight || cssW
-        : (cssW * this.photoSize[1]) / this.photoSize[0];
-    const w = Math.max(1, Math.round(cssW * ratio));
-    const h = Math.max(1, Math.round(cssH * ratio));
-    this.canvas.style.height = `${cssH}px`;
-    if (w === this.canvas.width && h === this.canvas.height && ratio === this.ratio) return;
+    let w, h, resolution;
+    if (this.options.fit === "container") {
+      const cssH = this.container.clientHeight || cssW;
+      w = Math.max(1, Math.round(cssW * ratio));
+      h = Math.max(1, Math.round(cssH * ratio));
+      resolution = [w / ratio, h / ratio, ...aspectFit(w, h, this.photoSize[0], this.photoSize[1])];
+      this.canvas.style.height = `${cssH}px`;
+    } else {
+      ({ width: w, height: h, resolution } = componentCanvas(cssW, this.photoSize[0], this.photoSize[1], ratio));
+      w = Math.max(1, w);
+      h = Math.max(1, h);
+      this.canvas.style.height = `${resolution[1]}px`;
+    }
+    const changed = String(resolution) !== String(this.resolution);
+    this.resolution = resolution;
+    if (!changed && w === this.canvas.width && h === this.canvas.height && ratio === this.ratio) return;
     this.canvas.width = w;
     this.canvas.height = h;
     this.ratio = ratio;
@@ -764,11 +794,10 @@ export class DepthViewer {
     const h = this.canvas.height;
     if (!batched) this.shared.fit(w, h);
     if (!batched) gl.bindFramebuffer(gl.FRAMEBUFFER, null); // a batch renders into its scratch framebuffer
-    const [a1, a2] = aspectFit(w, h, this.photoSize[0], this.photoSize[1]);
     const loc = this.locations;
     gl.viewport(0, 0, w, h);
     gl.useProgram(this.program);
-    gl.uniform4f(loc.u_resolution, w / this.ratio, h / this.ratio, a1, a2);
+    gl.uniform4f(loc.u_resolution, ...this.resolution);
     gl.uniform2f(loc.u_mouse, this.mouse[0], this.mouse[1]);
     gl.uniform1f(loc.u_pixelRatio, 1 / this.ratio);
     gl.uniform1i(loc.u_photo, SCHEMA.photoUnit);

@@ -107,13 +107,41 @@ def test_copy_parameters_to_selected_users_is_undoable(qtbot, make_window, seede
     assert portal.get_overrides(seeded[0]) == {"occlusion_steps": 8, "reverse_motion": True}
 
 
-def test_web_props_copied_are_the_effective_parameters(qtbot, make_window, seeded):
+def _copied(qtbot, window) -> dict:
+    QApplication.clipboard().setText("")
+    window.params.web_button.click()
+    qtbot.waitUntil(lambda: QApplication.clipboard().text() != "", timeout=5000)
+    return json.loads(QApplication.clipboard().text())
+
+
+def test_web_props_copied_are_the_effective_parameters_with_the_images(qtbot, make_window, seeded, portal):
     window = make_window()
     _select(qtbot, window, seeded[1])
     window.params.rows["multiplier"].field.setValue(1.5)
-    window.params.web_button.click()
-    props = json.loads(QApplication.clipboard().text())
+    props = _copied(qtbot, window)
     assert props["multiplier"] == 1.5 and props["horizontalThreshold"] == 35.0 and props["clippingPlane"] == 0.05
+    row = portal.get_user(seeded[1])
+    assert props["originalImg"] == row.avatar
+    assert props["depthImg"] == row.depth_url  # the published map, or null before publishing
+
+
+def test_a_react_depth_map_target_disables_what_it_ignores_and_previews_what_it_draws(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    window.params.rows["multiplier"].field.setValue(2.0)
+    window.params.portal.config.web.target = "react-depth-map"
+    window.params._refresh()
+    rows = window.params.rows
+    assert not rows["multiplier"].widget.isEnabled() and not rows["plane"].widget.isEnabled()
+    assert rows["horizontal_threshold"].widget.isEnabled()
+    assert "never reads multiplier" in rows["multiplier"].field.toolTip()
+    assert window.preview.params.multiplier == 1.0 and window.preview.params.plane == 0.5  # what it draws
+    props = _copied(qtbot, window)
+    assert set(props) == {"originalImg", "depthImg", "horizontalThreshold", "verticalThreshold", "reverseMotion",
+                          "respondTo"}  # fmt: skip
+    window.params.portal.config.web.target = "depthstudio"
+    window.params._refresh()
+    assert rows["multiplier"].widget.isEnabled() and window.preview.params.multiplier == 2.0
 
 
 def test_copy_jsx_gives_the_shown_users_element_with_these_parameters(qtbot, make_window, seeded, portal):
@@ -141,3 +169,16 @@ def test_copy_jsx_without_a_published_map_leaves_depth_img_out(qtbot, make_windo
     window.params.jsx_button.click()
     qtbot.waitUntil(lambda: QApplication.clipboard().text().startswith("import DepthAvatar"), timeout=5000)
     assert "originalImg" in QApplication.clipboard().text() and "depthImg" not in QApplication.clipboard().text()
+
+
+def test_copy_jsx_for_a_react_depth_map_target_is_its_element_with_the_props_it_reads(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    window.params.portal.config.web.target = "react-depth-map"
+    QApplication.clipboard().setText("")
+    window.params.jsx_button.click()
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().startswith("import ImageDepthMap"), timeout=5000)
+    text = QApplication.clipboard().text()
+    assert 'import ImageDepthMap from "react-depth-map";\n\n<ImageDepthMap\n' in text
+    assert "horizontalThreshold={35.0}" in text and "multiplier" not in text and "clippingPlane" not in text
+    window.params.portal.config.web.target = "depthstudio"

@@ -75,6 +75,8 @@ def test_screenshots_of_the_window(qtbot, make_window, portal):
     ids = _demo_state(portal)
     window = make_window(latency_s=0.35)
     require_gl(window)
+    window.resize(1600, 1000)  # a desktop screen's window; the laptop size follows at the end
+    qtbot.waitUntil(lambda: window.width() == 1600, timeout=2000)
     window.bulk.backend_factory = lambda _cfg: SyntheticBackend(
         latency_s=0.35, fail_for=frozenset(r.avatar for r in portal.list_users(Query(statuses=["missing"]), limit=3))
     )
@@ -88,6 +90,11 @@ def test_screenshots_of_the_window(qtbot, make_window, portal):
     window.view_buttons["split"].click()
     split = _save(window, "split.png")
     window.view_buttons["shader"].click()
+    window.toggle_grid()
+    qtbot.waitUntil(lambda: window.culling.grid.isVisible(), timeout=5000)
+    qtbot.wait(600)  # the grid's thumbnails and frames land
+    grid = _save(window, "grid.png")
+    window.toggle_grid()
 
     window.filter_buttons["all"].click()
     window.bulk.generate_button.click()
@@ -98,7 +105,13 @@ def test_screenshots_of_the_window(qtbot, make_window, portal):
     bulk = _save(window, "bulk.png")
     with qtbot.waitSignal(window.bulk.stopped, timeout=20000):
         window.bulk.cancel()
-
-    for path in (studio, split, bulk):
+    for path in (studio, split, grid, bulk):
         with Image.open(path) as img:
             assert img.size == (window.width(), window.height())
+
+    window.failures.hide()
+    window.resize(1366, 768)  # a laptop's screen: the same studio, nothing cut
+    _show(qtbot, window, ids["Grace Hopper"], (0.7, -0.35))
+    laptop = _save(window, "studio-laptop.png")
+    with Image.open(laptop) as img:
+        assert img.size == (1366, 768)

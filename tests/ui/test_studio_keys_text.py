@@ -49,19 +49,19 @@ def test_a_still_pointer_draws_no_frames(qtbot, make_window, seeded):
     qtbot.waitUntil(lambda: len(frames) > 0, timeout=2000)
 
 
-def test_escape_leaves_the_search_box_and_the_review_keys_act_on_the_list(qtbot, make_window, seeded):
+def test_return_leaves_the_search_box_and_the_review_keys_act_on_the_list(qtbot, make_window, seeded):
     window = make_window()
     _select(qtbot, window, seeded[0])
     window.search.setFocus()
     qtbot.waitUntil(window.search.hasFocus, timeout=2000)
     qtbot.keyClicks(window.search, "a")
     assert window.search.text() == "a"  # typing into the field types
-    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
     assert window.list.hasFocus() and window.search.text() == "a"
     qtbot.waitUntil(lambda: not window.model.busy and window.current is not None, timeout=5000)
     target = window.current
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)
-    assert window.search.text() == "a", "A approved instead of typing"
+    assert window.search.text() == "a", "A typed into the search box instead of approving"
     qtbot.waitUntil(lambda: window.portal.get_user(target.id).decision == "approved", timeout=5000)
 
 
@@ -94,7 +94,7 @@ def test_the_menu_bar_holds_every_action_and_the_overlay_lists_every_key(qtbot, 
     qtbot.waitUntil(lambda: getattr(window, "shortcut_overlay", None) is not None, timeout=2000)
     overlay = window.shortcut_overlay
     assert overlay.isVisible()
-    assert overlay.keys() == [(a, k) for _, a, k in table]
+    assert overlay.keys() == [(a, k) for _, a, k in table if k]
     overlay.close()
     qtbot.keyClick(window.list, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
@@ -218,7 +218,7 @@ def test_the_window_never_widens_itself(qtbot, make_window, seeded):
     _select(qtbot, window, seeded[0])
     qtbot.wait(50)
     assert window.width() == 1480 and window.minimumSizeHint().width() <= 1480
-    assert window.chip_area.minimumSizeHint().width() < 100  # the chips scroll rather than push the window wider
+    assert window.chip_area.minimumSizeHint().width() < 150  # the chips go into a menu rather than widen the window
 
 
 def test_j_shows_a_prefetched_neighbour_at_once(qtbot, make_window, seeded):

@@ -185,9 +185,25 @@ def test_the_window_fits_a_1366_laptop_and_never_resizes_itself(qtbot, make_wind
 def test_the_chip_row_shows_every_chip_whole(qtbot, make_window):
     window = make_window()  # 1480 px wide, as the fixture opens it
     QApplication.processEvents()
-    chips = window.chip_area.widget()
-    assert chips.sizeHint().width() <= window.chip_area.viewport().width()
-    assert not window.chip_area.horizontalScrollBar().isVisible()
+    assert window.chip_area.overflow() == [] and not window.chip_area.more.isVisible()
+    assert all(b.isVisible() for b in window.filter_buttons.values())
+
+
+def test_chips_that_do_not_fit_go_into_a_menu_with_their_counts(qtbot, make_window, seeded):
+    window = make_window()
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.width() == 1024 and bool(window.counts), timeout=5000)
+    hidden = window.chip_area.overflow()
+    assert hidden and window.chip_area.more.isVisible()
+    assert window.chip_area.more.text() == f"{len(hidden)} more ▾"
+    assert [a.text() for a in window.chip_area.menu.actions()] == [b.text() for b in hidden]
+    assert all(b.text().rsplit(None, 1)[-1].replace(",", "").isdigit() for b in hidden)  # the counts stay
+    key = next(k for k, b in window.filter_buttons.items() if b is hidden[-1])
+    window.chip_area.menu.actions()[-1].trigger()
+    qtbot.waitUntil(lambda: window.filter.key == key, timeout=5000)
+    assert window.filter_buttons[key].isVisible()  # the chosen filter is shown, not hidden in the menu
+    chips = [b for b in window.filter_buttons.values() if b.isVisible()] + [window.chip_area.more]
+    assert max(b.geometry().right() for b in chips) <= window.chip_area.width()
 
 
 # --- first open ---------------------------------------------------------------------------------------------------
