@@ -111,6 +111,21 @@ def test_the_folder_holds_the_viewer_the_shaders_and_the_manifest(exported):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".web.")]  # no partial folder left
 
 
+def test_the_folder_holds_a_react_example_and_the_package_tarball(exported):
+    _, out, _ = exported
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["react"] == {"example": "react/ExportedAvatars.tsx", "package": "react/depthstudio-react-0.1.0.tgz"}
+    assert (out / "react/depthstudio-react-0.1.0.tgz").read_bytes() == (
+        REPO / "resources/web/depthstudio-react-0.1.0.tgz"
+    ).read_bytes()
+    example = (out / "react/ExportedAvatars.tsx").read_text()
+    assert 'import DepthAvatar from "@depthstudio/react";' in example
+    assert example.count("<DepthAvatar\n") == 4  # one per exported user
+    props = _props(out, "u00000")
+    assert f'originalImg={{"/depthstudio/users/u00000/{props["originalImg"]}"}}' in example
+    assert f"horizontalThreshold={{{json.dumps(props['horizontalThreshold'])}}}" in example
+
+
 def test_photos_are_framed_like_their_depth_maps(exported):
     _, out, _ = exported
     with Image.open(out / "users/u00001/photo.png") as p, Image.open(SAMPLE_AVATARS / "chelsea.png") as o:

@@ -311,7 +311,11 @@ def test_a_lost_context_is_reported_and_the_viewer_draws_again_once_restored(har
         " lose.loseContext(); })"
     )
     harness.eval("current.renderAt(-0.5, 0.5)")  # no throw, no GL error storm while lost
-    assert harness.eval("current.mode") == "webgl"
+    assert harness.eval("current.mode") == "image"  # the plain photo shows while the context is gone
+    assert harness.eval("current.fallbackReason") == "the WebGL context was lost"
+    assert harness.eval(
+        "[document.querySelectorAll('.box canvas').length, document.querySelectorAll('.box img').length]"
+    ) == [0, 1]
     mode = harness.eval(
         "(() => { const v = new viewerModule.DepthViewer(document.body, {originalImg:"
         " '/resources/demo/avatars/camera.png', depthImg: '/resources/demo/depth/camera.png'},"
@@ -325,6 +329,7 @@ def test_a_lost_context_is_reported_and_the_viewer_draws_again_once_restored(har
         " {once: true}); lose.restoreContext(); })"
     )
     assert harness.eval("frameAt(0.5, 0.5).data") == before
+    assert harness.eval("[current.mode, document.querySelectorAll('.box canvas').length]") == ["webgl", 1]
 
 
 def test_changing_respond_to_rebinds_the_listeners(harness: Page):

@@ -35,6 +35,7 @@ from depthstudio.portal.shown_map import shown_map
 from depthstudio.render.motion import EASING
 from depthstudio.render.param_layers import global_defaults, user_params
 from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
+from depthstudio.render.react_export import TARBALL, react_example, tarball
 from depthstudio.render.result_layers import MATTE, PLATE, layer_pngs, stored_layers
 from depthstudio.render.shader_source import (
     DEPTH_UNIT,
@@ -51,6 +52,7 @@ from depthstudio.resources import resource
 
 VIEWER_FILE = "depthstudio-viewer.js"
 SHADER_FILES = {"vertex": "parallax.vert", "fragment": "parallax.frag"}
+REACT_EXAMPLE = "ExportedAvatars.tsx"
 MANIFEST = "users.json"  # the export's index; with GENERATOR in it, marks a folder safe to replace
 GENERATOR = "depthstudio export-web"
 
@@ -404,7 +406,8 @@ def export_web(
     title: str = "depthstudio web preview",
 ) -> ExportSummary:
     """Write ``out_dir``: per-user ``params.json`` (web prop names) with photo/depth PNGs, the viewer module,
-    the shader files and a standalone ``index.html``. ``user_ids=None`` exports every user.
+    the shader files, a standalone ``index.html`` and ``react/`` (a ``<DepthAvatar>`` example over the exported
+    users and the ``@depthstudio/react`` tarball). ``user_ids=None`` exports every user.
 
     The folder is built beside ``out_dir`` and swapped in at the end, so a failure or a cancel never leaves a
     half-written export. One user's failure (an unreachable photo) is reported and the others go on.
@@ -479,9 +482,14 @@ def _write_shared_files(built: Path, entries: list[dict[str, Any]], title: str) 
                 props[key] = _data_url(folder / props[key])
         inline_users.append({"id": e["id"], "name": e["name"], "props": props})
     (built / "index.html").write_text(standalone_html(viewer_source, shaders, inline_users, title), encoding="utf-8")
+    # The portal's React side: an example component over these users, and the package to install it from.
+    (built / "react").mkdir()
+    (built / "react" / REACT_EXAMPLE).write_text(react_example(entries), encoding="utf-8")
+    (built / "react" / TARBALL).write_bytes(tarball())
     manifest = {
         "generator": GENERATOR,
         "viewer": VIEWER_FILE,
+        "react": {"example": f"react/{REACT_EXAMPLE}", "package": f"react/{TARBALL}"},
         "shaders": f"shaders/{SHADER_FILES['vertex']}, shaders/{SHADER_FILES['fragment']}",
         "users": [{"id": e["id"], "name": e["name"], "params": f"users/{e['folder']}/params.json"} for e in entries],
     }

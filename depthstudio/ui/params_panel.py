@@ -44,6 +44,7 @@ from depthstudio.render.param_layers import (
     write_user_layers,
 )
 from depthstudio.render.params import PARAM_SPECS, SPECS_BY_NAME, ParamSpec, ShaderParams
+from depthstudio.render.react_export import jsx_snippet
 from depthstudio.render.target import Target, target
 from depthstudio.render.web_export import web_images
 from depthstudio.ui.fine_slider import FineSlider, spin_button_style
@@ -288,7 +289,12 @@ class ParamsPanel(QWidget):
             "The props of the portal's web component ([web] target) for this user, images included, as JSON"
         )
         self.web_button.clicked.connect(self.copy_web_props)
-        for b in (self.reset_button, self.copy_button, self.web_button):
+        self.jsx_button = QPushButton("Copy JSX")
+        self.jsx_button.setToolTip(
+            "The [web] target's element (<DepthAvatar> for depthstudio) for this user as JSX, images included"
+        )
+        self.jsx_button.clicked.connect(self.copy_jsx)
+        for b in (self.reset_button, self.copy_button, self.web_button, self.jsx_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self._refresh()
@@ -483,6 +489,31 @@ class ParamsPanel(QWidget):
             return web_images(self.portal, row) if row is not None else (None, None)
 
         self._tasks.submit(images, done=copy, failed=lambda e: self.message.emit(describe(e)))
+
+    def copy_jsx(self) -> None:
+        """The [web] target's element for the shown user: its photo, its published map and the props the target
+        reads (the user's row is read off the GUI thread)."""
+        params, component, uid = self.current(), self.target, self.user_id
+
+        def done(row: Any) -> None:
+            avatar = row.avatar if row is not None else None
+            props = component.props(params, avatar, row.depth_url or None if row is not None else None)
+            if row is not None and row.name and component.plane is None:  # only DepthAvatar takes alt
+                props["alt"] = row.name
+            QGuiApplication.clipboard().setText(jsx_snippet(props, component.name))
+            if row is None:
+                self.message.emit("JSX copied (no user shown: add originalImg and depthImg)")
+            elif not row.depth_url:
+                self.message.emit("JSX copied: this user has no published depth map yet (the plain photo shows)")
+            else:
+                self.message.emit(f"{component.name} JSX copied to the clipboard")
+
+        if uid is None:
+            done(None)
+            return
+        self._tasks.submit(
+            lambda: self.portal.get_user(uid), done=done, failed=lambda exc: self.message.emit(describe(exc))
+        )
 
     # --- saving -------------------------------------------------------------------------------------------
 

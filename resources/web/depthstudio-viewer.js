@@ -384,15 +384,24 @@ class SharedContext {
       preserveDrawingBuffer: false,
     });
     this.viewers = new Set();
+    this.moving = new Set(); // viewers easing towards their target: drawn together, once per animation frame
+    this._raf = 0;
     this.programs = new Map(); // vertex + fragment source -> {program, locations}
     // preventDefault() asks the browser to restore the context; the objects made in it are gone by then.
     this.canvas.addEventListener("webglcontextlost", (e) => {
       e.preventDefault();
       this.programs.clear();
+      this.scratch = null;
+      this.lost += 1;
       for (const v of this.viewers) v._contextLost();
     });
     this.canvas.addEventListener("webglcontextrestored", () => {
       for (const v of [...this.viewers]) v._contextRestored();
+    });
+    this.lost = 0; // how many times the browser took the context away (diagnostics, benchmarks)
+    // A hidden tab draws nothing: every loop stops, and the ones still moving resume when the tab shows again.
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) for (const v of this.viewers) v.setTarget(...v.target);
     });
   }
 
@@ -406,6 +415,94 @@ class SharedContext {
     return entry;
   }
 
+  /** Animate `viewer` (eased steps) in the page's one loop until it settles or leaves the view. */
+  schedule(viewer) {
+    this.moving.add(viewer);
+    this._raf ||= requestAnimationFrame(this._frame);
+  }
+
+  unschedule(viewer) {
+    this.moving.delete(viewer);
+  }
+
+  _frame = () => {
+    this._raf = 0;
+    const batch = [];
+    for (const v of this.moving) {
+      if (v.visible && v.mode === "webgl" && v.program) {
+        v.tick();
+        batch.push(v);
+      }
+      if (!v.visible || v.mode !== "webgl" || v.settled()) this.moving.delete(v);
+    }
+    this.drawBatch(batch);
+    if (this.moving.size) this._raf = requestAnimationFrame(this._frame);
+  };
+
+  /**
+   * Draw every moving viewer of an animation frame, then copy them out: each renders at the origin of a scratch
+   * framebuffer (the shader's geometry is gl_FragCoord-based) and is blitted to its own place in the drawing
+   * buffer, so the GL work of the frame is queued before the first copy-out waits for it.
+   */
+  drawBatch(viewers) {
+    const gl = this.gl;
+    if (!viewers.length || gl.isContextLost()) return;
+    const width = Math.max(ATLAS_WIDTH, ...viewers.map((v) => v.canvas.width));
+    // Shelf packing, in groups no taller than ATLAS_HEIGHT (the buffer is sized once per group: growing clears it).
+    const groups = [[]];
+    let [x, y, shelf] = [0, 0, 0];
+    for (const v of viewers) {
+      const { width: w, height: h } = v.canvas;
+      if (x + w > width) [x, y, shelf] = [0, y + shelf, 0];
+      if (y + h > ATLAS_HEIGHT && groups.at(-1).length) {
+        groups.push([]);
+        [x, y, shelf] = [0, 0, 0];
+      }
+      groups.at(-1).push([v, x, y]);
+      x += w;
+      shelf = Math.max(shelf, h);
+    }
+    for (const group of groups) {
+      this.fit(width, Math.max(...group.map(([v, , py]) => py + v.canvas.height)));
+      for (const [v, px, py] of group) {
+        const { width: w, height: h } = v.canvas;
+        this._scratch(w, h);
+        v.draw(true);
+        gl.bindFramebuffer(gl.READ_FRAMEBUFFER, this.scratch.fbo);
+        gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, null);
+        gl.blitFramebuffer(0, 0, w, h, px, py, px + w, py + h, gl.COLOR_BUFFER_BIT, gl.NEAREST);
+      }
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      const source = this.canvas;
+      for (const [v, px, py] of group) {
+        const { width: w, height: h } = v.canvas;
+        v.ctx.drawImage(source, px, source.height - py - h, w, h, 0, 0, w, h);
+      }
+    }
+  }
+
+  /** The scratch framebuffer every batched viewer renders into, grown to hold w x h. */
+  _scratch(w, h) {
+    const gl = this.gl;
+    const s = this.scratch;
+    if (!s || s.width < w || s.height < h) {
+      if (s) {
+        gl.deleteFramebuffer(s.fbo);
+        gl.deleteTexture(s.texture);
+      }
+      const width = Math.max(w, s?.width ?? 0);
+      const height = Math.max(h, s?.height ?? 0);
+      const texture = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, texture);
+      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, width, height);
+      const fbo = gl.createFramebuffer();
+      gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
+      this.scratch = { fbo, texture, width, height };
+    }
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.scratch.fbo);
+  }
+
   /** Grow (never shrink) the drawing buffer to hold a w x h frame; growing clears it, and each draw is whole. */
   fit(w, h) {
     if (this.canvas.width < w || this.canvas.height < h) {
@@ -416,6 +513,8 @@ class SharedContext {
 }
 
 let shared = null;
+const ATLAS_WIDTH = 2048; // the shared drawing buffer's width for a batch; rows of frames are stacked below
+const ATLAS_HEIGHT = 4096; // a batch taller than this is copied out in parts
 
 /** The page's shared context, made on first use (null inside: no WebGL 2 here). */
 export function sharedContext() {
@@ -427,11 +526,13 @@ export function sharedContext() {
  * One avatar: a container that shows the photo, and the parallax effect when a depth map and WebGL 2 exist.
  *
  * options: shaderBase | shaders, fit ("image": the height follows the photo's aspect like react-depth-map;
- * "container": fill the container's box), alt, pixelRatio (defaults to window.devicePixelRatio), interactive
- * (listen to pointer/touch/scroll; default true).
+ * "container": fill the container's box), alt, pixelRatio (defaults to window.devicePixelRatio), maxPixelRatio
+ * (cap, default 2), interactive (listen to pointer/touch/scroll; default true), gyro (phones' tilt), reducedMotion
+ * (true/false; default: the user's prefers-reduced-motion, which shows the plain photo), photo (an <img> the page
+ * owns, e.g. React's server-rendered one: the canvas lies over it and the viewer never moves it).
  * `ready` resolves to "webgl" or "image" (the fallback; `fallbackReason` says why).
- * All viewers of a page draw with one shared WebGL context (see SharedContext); a viewer out of view does not
- * animate until it scrolls back in.
+ * All viewers of a page draw with one shared WebGL context (see SharedContext); a viewer out of view or on a hidden
+ * tab does not animate; a lost context shows the plain photo until the browser restores it.
  */
 export class DepthViewer {
   constructor(container, props = {}, options = {}) {
@@ -443,21 +544,25 @@ export class DepthViewer {
     this.fallbackReason = null;
     this.mouse = [0, 0];
     this.target = [0, 0];
-    this.visible = true;
-    this._raf = 0;
+    this._inView = true;
     this._listeners = [];
     this._destroyed = false;
-    this.image = document.createElement("img");
-    this.image.alt = this.options.alt ?? "";
-    this.image.style.cssText = "display:block;width:100%;height:100%;object-fit:cover";
-    if (props.originalImg) this.image.src = props.originalImg;
-    container.appendChild(this.image);
+    this.image = this.options.photo ?? document.createElement("img");
+    if (!this.options.photo) {
+      this.image.alt = this.options.alt ?? "";
+      this.image.style.cssText = "display:block;width:100%;height:100%;object-fit:cover";
+      if (props.originalImg) this.image.src = props.originalImg;
+      container.appendChild(this.image);
+    }
+    this._lifecycle = new AbortController();
+    this._watchMotionPreference();
     this.ready = this._start();
   }
 
   async _start() {
     if (!this.props.originalImg) return this._fallback("no photo");
     if (!this.props.depthImg) return this._fallback("no depth map");
+    if (this._reducedMotion()) return this._fallback("reduced motion");
     this.shared = sharedContext();
     this.gl = this.shared.gl;
     if (!this.gl) return this._fallback("no WebGL 2");
@@ -473,6 +578,7 @@ export class DepthViewer {
       if (this._destroyed) return this._fallback("destroyed before it was ready");
       this._setup();
     } catch (err) {
+      this._retryWhenOnline();
       return this._fallback(err.message);
     }
     const canvas = document.createElement("canvas");
@@ -481,10 +587,8 @@ export class DepthViewer {
     canvas.setAttribute("aria-label", this.image.alt);
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d", { alpha: false });
-    this.image.replaceWith(canvas);
     this.mode = "webgl";
     this.shared.viewers.add(this);
-    this.layout();
     this._observer = new ResizeObserver(() => this.layout());
     this._observer.observe(this.container);
     this._visibility = new IntersectionObserver((entries) => this._seen(entries.at(-1).isIntersecting), {
@@ -492,6 +596,10 @@ export class DepthViewer {
     });
     this._visibility.observe(this.container);
     if (this.options.interactive) this._listen();
+    // The preference may have changed while the images loaded: keep everything ready, show the photo.
+    if (this._reducedMotion()) return this._fallback("reduced motion");
+    this._attach();
+    this.layout();
     this.draw();
     return this.mode;
   }
@@ -527,28 +635,111 @@ export class DepthViewer {
     this.buffer = buffer;
   }
 
-  /** The context is gone with every object in it; the canvas keeps showing the last frame meanwhile. */
+  // ---- Lifecycle: showing/hiding the canvas, context loss, reduced motion, retries, visibility. Kept apart from
+  // drawing and sizing, which follow react-depth-map's geometry.
+
+  /** Show the canvas: in place of the viewer's own image, or over a page-owned photo (left untouched for React). */
+  _attach() {
+    if (this.canvas.isConnected) return;
+    if (this.options.photo) {
+      this.canvas.style.position = "absolute";
+      this.canvas.style.inset = "0";
+      this.container.appendChild(this.canvas);
+    } else {
+      this.image.replaceWith(this.canvas);
+    }
+  }
+
+  /** Show the plain photo again (lost context, reduced motion); the GL state is kept for a later _attach. */
+  _detach() {
+    this.shared?.unschedule(this);
+    if (!this.canvas?.isConnected) return;
+    if (this.options.photo) this.canvas.remove();
+    else this.canvas.replaceWith(this.image);
+  }
+
+  /** The context is gone with every object in it: the plain photo shows until the browser restores it. */
   _contextLost() {
-    cancelAnimationFrame(this._raf);
-    this._raf = 0;
+    this._detach();
     this.program = null;
+    this.mode = "image";
+    this.fallbackReason = "the WebGL context was lost";
   }
 
   _contextRestored() {
+    if (this._reducedMotion()) return;
     try {
       this._setup();
     } catch (err) {
       this.shared.viewers.delete(this);
-      this.canvas.replaceWith(this.image);
       this._fallback(err.message);
       return;
     }
+    this.mode = "webgl";
+    this.fallbackReason = null;
+    this._attach();
+    this.layout();
     this.draw();
   }
 
-  _seen(visible) {
-    this.visible = visible;
-    if (visible) this.setTarget(...this.target);
+  /** devicePixelRatio capped (default 2): a 3x phone screen would cost 2.25x the pixels for no visible gain. */
+  _pixelRatio() {
+    const ratio = this.options.pixelRatio ?? window.devicePixelRatio ?? 1;
+    return Math.min(ratio, this.options.maxPixelRatio ?? 2);
+  }
+
+  /** options.reducedMotion: true/false, or the user's prefers-reduced-motion when not given. */
+  _reducedMotion() {
+    if (this.options.reducedMotion !== undefined) return Boolean(this.options.reducedMotion);
+    return Boolean(globalThis.matchMedia?.("(prefers-reduced-motion: reduce)").matches);
+  }
+
+  /** The preference can change while the page is open: the still photo then, the 3D avatar back afterwards. */
+  _watchMotionPreference() {
+    if (this.options.reducedMotion !== undefined || !globalThis.matchMedia) return;
+    const query = matchMedia("(prefers-reduced-motion: reduce)");
+    query.addEventListener(
+      "change",
+      () => {
+        if (query.matches && this.mode === "webgl") {
+          this._detach();
+          this._fallback("reduced motion");
+        } else if (!query.matches && this.fallbackReason === "reduced motion") {
+          this._restart();
+        }
+      },
+      { signal: this._lifecycle.signal },
+    );
+  }
+
+  /** Start again from the images (after reduced motion ends, or a failed load once the network is back). */
+  _restart() {
+    if (this._destroyed) return;
+    if (this.program && this.canvas) {
+      this.mode = "webgl";
+      this.fallbackReason = null;
+      this._attach();
+      this.layout();
+      this.draw();
+      return;
+    }
+    this.mode = "loading";
+    this.ready = this._start();
+  }
+
+  /** A photo or depth map that failed to load (offline, a CDN hiccup) is tried again when the browser is online. */
+  _retryWhenOnline() {
+    window.addEventListener("online", () => this._restart(), { once: true, signal: this._lifecycle.signal });
+  }
+
+  /** In view (IntersectionObserver, with a margin) and the tab shown: only then does the loop run. */
+  get visible() {
+    return this._inView && !document.hidden;
+  }
+
+  _seen(inView) {
+    this._inView = inView;
+    if (inView) this.setTarget(...this.target);
   }
 
   /**
@@ -557,7 +748,7 @@ export class DepthViewer {
    */
   layout() {
     if (this.mode !== "webgl") return;
-    const ratio = this.options.pixelRatio ?? window.devicePixelRatio ?? 1;
+    const ratio = this._pixelRatio();
     const cssW = this.container.clientWidth || this.photoSize[0];
     let w, h, resolution;
     if (this.options.fit === "container") {
@@ -594,13 +785,15 @@ export class DepthViewer {
     this.draw();
   }
 
-  /** Draw one frame with the current (eased) mouse value into the shared context and show it. */
-  draw() {
+  /** Draw one frame with the current (eased) mouse value into the shared context and show it (batched: only render
+   * into the bound framebuffer at its origin). */
+  draw(batched = false) {
     if (this.mode !== "webgl" || !this.program || this.gl.isContextLost()) return;
     const gl = this.gl;
     const w = this.canvas.width;
     const h = this.canvas.height;
-    this.shared.fit(w, h);
+    if (!batched) this.shared.fit(w, h);
+    if (!batched) gl.bindFramebuffer(gl.FRAMEBUFFER, null); // a batch renders into its scratch framebuffer
     const loc = this.locations;
     gl.viewport(0, 0, w, h);
     gl.useProgram(this.program);
@@ -626,6 +819,7 @@ export class DepthViewer {
     gl.activeTexture(gl.TEXTURE0 + SCHEMA.matteUnit);
     gl.bindTexture(gl.TEXTURE_2D, this.textures[3]);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    if (batched) return; // SharedContext.drawBatch places and copies it
     // GL's origin is bottom-left: the frame is the bottom w x h of the shared canvas.
     const source = this.shared.canvas;
     this.ctx.drawImage(source, 0, source.height - h, w, h, 0, 0, w, h);
@@ -640,8 +834,7 @@ export class DepthViewer {
 
   /** Render one frame at a fixed pointer offset in [-1, 1]^2, without easing (tests, stills). */
   renderAt(x, y) {
-    cancelAnimationFrame(this._raf);
-    this._raf = 0;
+    this.shared?.unschedule(this);
     this.mouse = [x, y];
     this.target = [x, y];
     this.draw();
@@ -664,17 +857,27 @@ export class DepthViewer {
   /** Move the target; the loop eases towards it (once the viewer is in view). */
   setTarget(x, y) {
     this.target = [x, y];
-    if (!this._raf && this.mode === "webgl" && this.visible) this._raf = requestAnimationFrame(this._frame);
+    if (this.mode === "webgl" && this.visible) this.shared.schedule(this);
   }
 
-  _frame = () => {
-    this._raf = 0;
-    this.tick();
-    this.draw();
-    const moving =
-      Math.abs(this.target[0] - this.mouse[0]) > SETTLED || Math.abs(this.target[1] - this.mouse[1]) > SETTLED;
-    if (moving && this.visible) this._raf = requestAnimationFrame(this._frame);
-  };
+  /** |target - mouse| under the threshold on both axes: nothing left to animate. */
+  settled() {
+    return Math.abs(this.target[0] - this.mouse[0]) <= SETTLED && Math.abs(this.target[1] - this.mouse[1]) <= SETTLED;
+  }
+
+  /** Phones: the tilt drives the avatar; on iOS the first tap on the page asks for the permission. */
+  _listenGyro(reverse) {
+    let base = null;
+    this._on(window, "deviceorientation", (e) => {
+      if (e.beta === null || e.gamma === null) return;
+      base ??= [e.beta, e.gamma];
+      this.setTarget(...tiltTarget(e.beta, e.gamma, base, reverse()));
+    });
+    if (typeof globalThis.DeviceOrientationEvent?.requestPermission === "function" && !gyroPermission) {
+      this._on(window, "touchend", () => requestGyroPermission());
+      this._on(window, "click", () => requestGyroPermission());
+    }
+  }
 
   _on(target, type, handler) {
     target.addEventListener(type, handler, { passive: true });
@@ -695,6 +898,7 @@ export class DepthViewer {
       // Touch moves that pan the page cancel the pointer stream; touch events keep coming.
       this._on(window, "touchmove", (e) => e.touches.length && follow(e.touches[0].clientX, e.touches[0].clientY));
       this._on(window, "touchstart", (e) => e.touches.length && follow(e.touches[0].clientX, e.touches[0].clientY));
+      if (this.options.gyro) this._listenGyro(reverse);
     } else {
       const onScroll = () => {
         const box = this.container.getBoundingClientRect();
@@ -709,12 +913,13 @@ export class DepthViewer {
   /** Stop listening and free this viewer's GL objects; the container keeps whatever is displayed. */
   destroy() {
     this._destroyed = true;
-    cancelAnimationFrame(this._raf);
-    this._raf = 0;
+    this._lifecycle.abort();
+    this.shared?.unschedule(this);
     this._unlisten();
     this._observer?.disconnect();
     this._visibility?.disconnect();
     this.shared?.viewers.delete(this);
+    if (this.options.photo) this.canvas?.remove(); // a page-owned photo is shown again (React unmounts, remounts)
     if (this.program && !this.gl.isContextLost()) {
       for (const t of this.textures) this.gl.deleteTexture(t);
       this.gl.deleteVertexArray(this.vao);
@@ -722,6 +927,33 @@ export class DepthViewer {
     }
     this.program = null;
   }
+}
+
+let gyroPermission = null;
+
+/**
+ * iOS Safari (13+) sends DeviceOrientation events only after DeviceOrientationEvent.requestPermission(), which it
+ * accepts only inside a user gesture (a tap); elsewhere the events need no permission. One prompt per page.
+ * Resolves true when the events may come.
+ */
+export function requestGyroPermission() {
+  const request = globalThis.DeviceOrientationEvent?.requestPermission;
+  if (typeof request !== "function") return Promise.resolve(Boolean(globalThis.DeviceOrientationEvent));
+  gyroPermission ??= request.call(DeviceOrientationEvent).then(
+    (state) => state === "granted",
+    () => false,
+  );
+  return gyroPermission;
+}
+
+const GYRO_RANGE = 20; // degrees of tilt, from how the phone was first held, for a full pointer offset
+
+/** Tilt (DeviceOrientation beta/gamma, degrees) relative to the first reading, as a pointer target in [-1, 1]. */
+export function tiltTarget(beta, gamma, base, reverseMotion = false) {
+  const clamp = (v) => Math.min(1, Math.max(-1, v));
+  const x = clamp(-(gamma - base[1]) / GYRO_RANGE);
+  const y = clamp(-(beta - base[0]) / GYRO_RANGE);
+  return reverseMotion ? [-x, -y] : [x, y];
 }
 
 /** Every prop the viewer understands, react-depth-map's included: the images plus the schema's parameters. */

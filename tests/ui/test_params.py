@@ -9,6 +9,7 @@ from urllib.request import url2pathname
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
+from sqlalchemy import text as sql
 
 from depthstudio.render.param_layers import DEFAULTS_SETTING
 from depthstudio.render.params import PARAM_SPECS
@@ -146,3 +147,43 @@ def test_a_react_depth_map_target_disables_what_it_ignores_and_previews_what_it_
     window.params.portal.config.web.target = "depthstudio"
     window.params._refresh()
     assert rows["multiplier"].widget.isEnabled() and window.preview.params.multiplier == 2.0
+
+
+def test_copy_jsx_gives_the_shown_users_element_with_these_parameters(qtbot, make_window, seeded, portal):
+    with portal.engine.begin() as conn:  # the portal's published map for this user
+        conn.execute(
+            sql('UPDATE "User" SET "avatarDepthMap" = :u WHERE id = :id'), {"u": "https://cdn/d.png", "id": seeded[1]}
+        )
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    window.params.rows["multiplier"].field.setValue(1.5)
+    QApplication.clipboard().setText("")
+    window.params.jsx_button.click()
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().startswith("import DepthAvatar"), timeout=5000)
+    text = QApplication.clipboard().text()
+    row = portal.get_user(seeded[1])
+    assert f"  originalImg={{{json.dumps(row.avatar, ensure_ascii=False)}}}\n" in text
+    assert '  depthImg={"https://cdn/d.png"}\n' in text
+    assert "  multiplier={1.5}\n" in text and "  clippingPlane={0.05}\n" in text
+
+
+def test_copy_jsx_without_a_published_map_leaves_depth_img_out(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[2])
+    QApplication.clipboard().setText("")
+    window.params.jsx_button.click()
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().startswith("import DepthAvatar"), timeout=5000)
+    assert "originalImg" in QApplication.clipboard().text() and "depthImg" not in QApplication.clipboard().text()
+
+
+def test_copy_jsx_for_a_react_depth_map_target_is_its_element_with_the_props_it_reads(qtbot, make_window, seeded):
+    window = make_window()
+    _select(qtbot, window, seeded[1])
+    window.params.portal.config.web.target = "react-depth-map"
+    QApplication.clipboard().setText("")
+    window.params.jsx_button.click()
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().startswith("import ImageDepthMap"), timeout=5000)
+    text = QApplication.clipboard().text()
+    assert 'import ImageDepthMap from "react-depth-map";\n\n<ImageDepthMap\n' in text
+    assert "horizontalThreshold={35.0}" in text and "multiplier" not in text and "clippingPlane" not in text
+    window.params.portal.config.web.target = "depthstudio"
