@@ -31,7 +31,8 @@ def no_display(environ: Mapping[str, str] | None = None, platform: str | None = 
     if not env.get("WAYLAND_DISPLAY") and ctypes.util.find_library("xcb-cursor") is None:
         return (
             "the studio cannot open its window: Qt's X11 support needs the system library libxcb-cursor0, which "
-            "is not installed (Debian/Ubuntu: sudo apt install libxcb-cursor0). Every other command works as it is."
+            "was not found (Debian/Ubuntu: sudo apt install libxcb-cursor0; QT_QPA_PLATFORM=xcb tries anyway). "
+            "Every other command works as it is."
         )
     return None
 

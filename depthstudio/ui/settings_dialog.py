@@ -209,14 +209,21 @@ class SettingsDialog(QDialog):
             edit = QLineEdit(", ".join(value) if (section, key) in LISTS else str(value))
             edit.setObjectName(f"{section}_{key}")
             self.fields[(section, key)] = edit
-            form.addRow(label, edit)
             help_text = HELP.get((section, key))
-            if help_text:
-                edit.setToolTip(help_text)
-                hint = QLabel(help_text)
-                hint.setObjectName("hint")
-                hint.setWordWrap(True)
-                form.addRow("", hint)
+            if not help_text:
+                form.addRow(label, edit)
+                continue
+            edit.setToolTip(help_text)
+            hint = QLabel(help_text)
+            hint.setObjectName("hint")
+            hint.setWordWrap(True)
+            cell = QWidget()  # the field with its help under it, one row: the form keeps its rhythm
+            column = QVBoxLayout(cell)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(2)
+            column.addWidget(edit)
+            column.addWidget(hint)
+            form.addRow(label, cell)
         for name in secrets:
             form.addRow(name.replace("_", " ").capitalize(), _SecretField(name, self._report))
         for label, kind, test in tests:

@@ -121,3 +121,25 @@ def test_escape_clears_the_search_and_closes_the_shortcut_overlay(qtbot, make_wi
     qtbot.waitUntil(overlay.isVisible, timeout=2000)
     qtbot.keyClick(window.list, Qt.Key.Key_Escape)  # the window's own Escape closes it too
     qtbot.waitUntil(lambda: not overlay.isVisible(), timeout=2000)
+
+
+def _amber_pixels(widget) -> int:
+    image = widget.grab().toImage()
+    amber = 0
+    for x in range(image.width()):
+        for y in (0, 1, image.height() - 2, image.height() - 1):
+            c = image.pixelColor(x, y)
+            amber += c.red() > 200 and 140 < c.green() < 200 and c.blue() < 90
+    return amber
+
+
+def test_the_focused_control_wears_a_visible_ring(qtbot, make_window, seeded):
+    window = make_window()
+    _ready(qtbot, window)
+    for widget in (window.reject_note_button, window.sort_box, window.params.reset_button):
+        window.list.setFocus()
+        qtbot.waitUntil(window.list.hasFocus, timeout=2000)
+        assert _amber_pixels(widget) == 0
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus, timeout=2000)
+        assert _amber_pixels(widget) > widget.width(), f"no ring on the focused {widget!r}"
