@@ -179,7 +179,8 @@ def test_publish_asks_first_saying_how_many_where_to_and_what_is_skipped(qtbot, 
     assert seen, "no confirmation was shown"
     text = seen[0]
     assert "Publish 2 approved depth maps?" in text
-    assert "local folder" in text and "the demo portal" in text
+    folder = str(portal.config.local_store_dir().resolve())
+    assert f"Copies the maps into {folder} " in text and "file:// URL to the demo portal" in text
     assert "1 awaiting review" in text  # seeded[2] waits for review: said, not published
     assert not window.bulk.running
     assert all(portal.get_user(uid).status == "approved" for uid in seeded[:2]), "cancel publishes nothing"
