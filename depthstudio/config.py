@@ -132,6 +132,10 @@ class JobConfig:
     retries: int = 3
     backoff_s: float = 2.0
     lease_s: float = 120.0
+    # Runs that retry an environment failure (network, 5xx, settings) on their own before giving up on it, and the
+    # wait before the first of them (doubling after each): a night's outage heals by itself, a lasting fault stops.
+    heal_runs: int = 5
+    heal_backoff_s: float = 600.0
 
 
 @dataclass
@@ -246,6 +250,8 @@ _MINIMUM: dict[str, float] = {
     "job.retries": 1,
     "job.lease_s": 1,
     "job.backoff_s": 0,
+    "job.heal_runs": 0,
+    "job.heal_backoff_s": 0,
     "fetch.max_bytes": 1,
     "fetch.timeout_s": 0.1,
     "fetch.max_redirects": 0,

@@ -15,10 +15,10 @@ from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, A
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
-from depthstudio.portal.status import STATUSES
+from depthstudio.portal.status import STATUSES, parse_status
 
 if TYPE_CHECKING:
-    from depthstudio.jobs.progress import Summary
+    from depthstudio.jobs.progress import ItemEvent, Summary
 
 
 def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
@@ -72,8 +72,28 @@ class _Interrupts:
         signal.signal(signal.SIGTERM, self)
 
 
+class StatusWord(click.ParamType):
+    """A status in the CLI's or the studio's words (``generated`` or ``awaiting review``, ``in progress``)."""
+
+    name = "status"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_status(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
 @click.command("users")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Filter (repeatable).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=StatusWord(),
+    help=f"Filter (repeatable): {', '.join(STATUSES)}, or the studio's words (awaiting review, in progress).",
+)
 @click.option("--search", default="", help="Substring of the name (case-insensitive).")
 @click.option("--flagged", is_flag=True, help="Only results with a high QA risk.")
 @click.option("--sort", type=click.Choice(SORTS), default="name", show_default=True)
@@ -83,7 +103,7 @@ class _Interrupts:
 @pass_app
 def users_cmd(
     app: AppContext,
-    statuses: tuple[str, ...],
+    statuses: tuple[tuple[str, ...], ...],
     search: str,
     flagged: bool,
     sort: str,
@@ -93,7 +113,9 @@ def users_cmd(
 ) -> None:
     """List the portal's users with their depth status."""
     portal = open_portal(app, upgrade=False)
-    query = Query(statuses=statuses, search=search, flagged=flagged, sort=sort)
+    query = Query(
+        statuses=tuple(dict.fromkeys(s for named in statuses for s in named)), search=search, flagged=flagged, sort=sort
+    )
     rows = portal.list_users(query, offset=offset, limit=limit)
     if as_json:
         for r in rows:
@@ -164,9 +186,14 @@ def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthS
 )
 @click.option("--limit", type=click.IntRange(1), help="Queue at most this many users.")
 @click.option("--publish/--no-publish", default=None, help="Publish at once (default: when review is off).")
-@click.option("--retry-failed", is_flag=True, help="Also retry users whose last attempt failed.")
-@click.option("--dry-run", is_flag=True, help="Only list who would be queued.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also retry every failed user now (plain runs retry only the environment's failures, with backoff).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list who would be queued (never loads a model).")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Force the bar on/off.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object: the counts and every failure.")
 @pass_app
 def generate_missing_cmd(
     app: AppContext,
@@ -177,15 +204,28 @@ def generate_missing_cmd(
     retry_failed: bool,
     dry_run: bool,
     show_progress: bool | None,
+    as_json: bool,
 ) -> None:
     """Make depth maps for every user without a valid one (missing or stale photo)."""
     from depthstudio.cli.progress import ProgressReporter
-    from depthstudio.jobs.generate import GenerateMissingJob
+    from depthstudio.jobs.generate import GenerateMissingJob, NothingToDo, plan_run
 
     portal = open_portal(app)
-    be = _backend(app, backend)
+    planned = _run_job(lambda: plan_run(portal, app.config, include_failed=retry_failed, limit=limit))
+    if dry_run:
+        for uid, avatar in planned.users:
+            click.echo(f"{uid}\t{avatar}")
+        click.echo(f"{len(planned.users)} users would be queued", err=True)
+        for note in planned.notes:
+            click.echo(note, err=True)
+        return
     do_publish = (not app.config.studio.review_required) if publish is None else publish
-    store = _store(app) if do_publish else None
+    store = _store(app) if do_publish else None  # a store that may not publish is refused every night (no network)
+    if not planned.users:
+        # No work, no model: a quiet night needs neither the network nor the weights, and is no error.
+        _report("generate-missing", _run_job(NothingToDo(portal, planned).run), portal, as_json=as_json)
+        return
+    be = _backend(app, backend)
     with ProgressReporter("generate", interactive=show_progress) as rep:
         job = GenerateMissingJob(
             portal,
@@ -198,22 +238,68 @@ def generate_missing_cmd(
             concurrency=concurrency,
             on_progress=rep.progress,
             on_item=rep.item,
+            planned=planned,
         )
-        if dry_run:
-            plan = job.plan()
-            for uid, avatar in plan:
-                click.echo(f"{uid}\t{avatar}")
-            click.echo(f"{len(plan)} users would be queued", err=True)
-            return
         _Interrupts(job.stop, job.cancel).install()
         summary = _run_job(job.run)
     be.close()
     from depthstudio.depth.factory import describe
 
-    click.echo(f"generate-missing: {summary.line()}  [depth: {describe(be)}]")
+    _report("generate-missing", summary, portal, as_json=as_json, suffix=f"  [depth: {describe(be)}]")
+
+
+def _report(label: str, summary: Summary, portal: Portal, *, as_json: bool, suffix: str = "") -> None:
+    """The summary an operator reads at 7 am: one line, one line per failure group, the held-back users; the
+    full failure list goes to ``--json`` (and, one line each, to the log as they happen). Exits with the code."""
+    from depthstudio.jobs.failures import explain, fault_of
+
+    click.echo(f"{label}: {summary.line()}{suffix}")
+    groups: dict[str, list[ItemEvent]] = {}
     for f in summary.failures:
-        click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
+        groups.setdefault(f.error_kind or "unknown", []).append(f)
+    names: dict[str, str] = {}
+    for kind, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = [_name_of(portal, f.user_id, names) for f in items[:5]]
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        click.echo(
+            f"  {kind} ({fault_of(kind, items[0].message)}): {len(items)} failed, "
+            f"{explain(kind).phrase}: {', '.join(shown)}{more}"
+        )
+    for note in summary.notes:
+        click.echo(note)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "summary": summary.line(),
+                    "outcomes": summary.progress.outcomes,
+                    "cancelled": summary.cancelled,
+                    "fatal": summary.fatal,
+                    "notes": summary.notes,
+                    "failures": [
+                        {
+                            "id": f.user_id,
+                            "name": names.get(f.user_id) or _name_of(portal, f.user_id, names),
+                            "kind": f.error_kind,
+                            "fault": fault_of(f.error_kind, f.message),
+                            "message": f.message,
+                        }
+                        for f in summary.failures
+                    ],
+                }
+            )
+        )
     sys.exit(_exit_code(summary))
+
+
+def _name_of(portal: Portal, user_id: str, cache: dict[str, str]) -> str:
+    """ "Name (id)" as plain text on one short line: names are written by strangers."""
+    if user_id not in cache:
+        row = portal.get_user(user_id)
+        raw = (row.name or "") if row is not None else ""
+        name = "".join(ch if ch.isprintable() else " " for ch in raw).strip()[:40]
+        cache[user_id] = f"{name} ({user_id})" if name else user_id
+    return cache[user_id]
 
 
 @click.command("publish")
@@ -242,10 +328,7 @@ def publish_cmd(
         )
         _Interrupts(job.stop, job.cancel).install()
         summary = _run_job(job.run)
-    click.echo(f"publish: {summary.line()}")
-    for f in summary.failures:
-        click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
-    sys.exit(_exit_code(summary))
+    _report("publish", summary, portal, as_json=False)
 
 
 @click.command("review")

@@ -177,9 +177,12 @@ class BulkPanel(QWidget):
 
         def make(c: JobController) -> Any:
             from depthstudio.depth.factory import describe
-            from depthstudio.jobs.generate import GenerateMissingJob
+            from depthstudio.jobs.generate import GenerateMissingJob, NothingToDo, plan_run
 
             ids = user_ids() if callable(user_ids) else user_ids
+            planned = plan_run(self.portal, self.config, include_failed=ids is not None, user_ids=ids)
+            if not planned.users:
+                return NothingToDo(self.portal, planned)  # no work, no model: no download, no token check
             backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
             self.backend_described.emit(describe(backend))
@@ -193,6 +196,7 @@ class BulkPanel(QWidget):
                 include_failed=ids is not None,
                 on_progress=c.on_progress,
                 on_item=c.on_item,
+                planned=planned,
             )
 
         if not self._start(title, make):

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, QTimer
 from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Query
 from depthstudio.portal.tables import RUNNING, jobs
 
@@ -51,6 +52,25 @@ def test_generate_all_missing_reaches_100_percent_and_refreshes_the_list(qtbot, 
     # The list reloads after the job: wait for the reloaded first page, not just any state of it.
     qtbot.waitUntil(lambda: window.model.rowCount() > 0 and window.model.row_at(0).status == "generated", timeout=5000)
     assert _running_jobs(portal) == 0
+
+
+def test_generate_all_missing_with_nothing_missing_builds_no_backend_and_says_where_users_stand(
+    qtbot, make_window, portal
+):
+    window = make_window()
+    _run(qtbot, window, window.bulk.generate_button.click)
+    awaiting = portal.status_counts()["generated"]
+    built: list[object] = []
+
+    def offline(config, **_kw):  # what an offline machine without the weights does when a model is built
+        built.append(config)
+        raise BackendError("the model's weights are not downloaded", kind="no_weights")
+
+    window.bulk.backend_factory = offline
+    with qtbot.waitSignal(window.bulk.stopped, timeout=20000) as stopped:
+        window.bulk.generate_button.click()
+    assert stopped.args == ["done", f"nothing to do: 0 published, {awaiting} awaiting review"]
+    assert window.bulk.progress_bar.format() == "Generate all missing: nothing to do" and built == []
 
 
 def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, portal):
