@@ -31,6 +31,19 @@ def data_dir() -> Path:
     return Path(os.environ.get("DEPTHSTUDIO_DATA_DIR") or platformdirs.user_data_dir(APP))
 
 
+def url_schema(url: str) -> str:
+    """The schema a Prisma-style PostgreSQL URL names (``?schema=ux``), else ``""``; a URL that does not parse (the
+    engine says why) names none."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return ""
+    value = parsed.query.get("schema", "") if parsed.drivername.startswith("postgresql") else ""
+    return value if isinstance(value, str) else value[-1]
+
+
 @dataclass
 class PortalConfig:
     """The portal's users table. Defaults match the portal's Prisma ``User`` model."""
@@ -45,6 +58,13 @@ class PortalConfig:
     # A firewalled host or a stuck query fails in seconds instead of hanging the studio or a cron run.
     connect_timeout_s: float = 10.0
     statement_timeout_s: float = 120.0
+
+    def schema_name(self) -> str:
+        """``schema``, else the ``?schema=`` of a Prisma-style PostgreSQL URL; both, disagreeing, is an error."""
+        in_url = url_schema(self.url)
+        if self.schema and in_url and self.schema != in_url:
+            raise ConfigError(f"[portal] schema = {self.schema!r} but the URL says ?schema={in_url}; keep one")
+        return self.schema or in_url
 
 
 @dataclass
