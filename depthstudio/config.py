@@ -125,6 +125,10 @@ class FetchConfig:
     max_redirects: int = 3
     max_pixels: int = 40_000_000
     crop_size: int = 512
+    # Re-validating the photos of users with a map (a portal may overwrite a photo in place): at most this many
+    # photo requests a second, each photo at most once per revalidate_after_s (a nightly cron checks each once).
+    revalidate_per_s: float = 50.0
+    revalidate_after_s: float = 72000.0
 
     def policy(self) -> FetchPolicy:
         """The limits for fetching avatars of the configured portal (local paths: demo or explicit opt-in)."""
@@ -274,6 +278,8 @@ _MINIMUM: dict[str, float] = {
     "job.heal_backoff_s": 0,
     "fetch.max_bytes": 1,
     "fetch.timeout_s": 0.1,
+    "fetch.revalidate_per_s": 0,
+    "fetch.revalidate_after_s": 0,
     "fetch.max_redirects": 0,
     "fetch.max_pixels": 1,
     "fetch.crop_size": 16,

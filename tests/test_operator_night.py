@@ -166,3 +166,19 @@ def test_users_accepts_the_studios_words_for_statuses(tmp_path, photos):
         assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["u00000", "u00001"]
     refused = run(["users", "--status", "waiting"], env)
     assert refused.returncode == 2 and "unknown status 'waiting'" in refused.stderr
+
+
+def test_a_photo_overwritten_in_place_is_found_by_the_next_night_and_redone(tmp_path, photos):
+    db = _sqlite(tmp_path)
+    env = {**_night_portal(db, tmp_path, photos, 2), "DEPTHSTUDIO_FETCH_REVALIDATE_AFTER_S": "0"}
+    assert run(["generate-missing", "--backend", "synthetic", "--publish", "--no-progress"], env).returncode == 0
+    photos.add("/photos/u00001.png", body=_png(5), content_type="image/png")  # same URL, new photo
+    dry = run(["generate-missing", "--backend", "synthetic", "--dry-run"], env)
+    assert dry.stdout == ""  # a dry run asks no server and changes nothing
+    night = run(["generate-missing", "--backend", "synthetic", "--publish", "--no-progress"], env)
+    assert night.returncode == 0, night.stdout + night.stderr
+    lines = night.stdout.splitlines()
+    assert lines[0].startswith("generate-missing: 1 user in ") and ": 1 published" in lines[0], lines
+    assert lines[1].startswith("photos changed in place: 1 (u00001): stale now and queued; 1 published map(s)")
+    quiet = run(["generate-missing", "--backend", "synthetic", "--no-progress"], env)
+    assert quiet.stdout.splitlines() == ["generate-missing: nothing to do: 2 published, 0 awaiting review"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from depthstudio.portal.status import STATUSES, parse_status
 
 if TYPE_CHECKING:
     from depthstudio.jobs.progress import ItemEvent, Summary
+
+log = logging.getLogger(__name__)
 
 
 def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
@@ -194,6 +197,11 @@ def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthS
 @click.option("--dry-run", is_flag=True, help="Only list who would be queued (never loads a model).")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Force the bar on/off.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object: the counts and every failure.")
+@click.option(
+    "--revalidate/--no-revalidate",
+    default=True,
+    help="First ask the photos' servers whether photos behind existing maps changed in place (default: on).",
+)
 @pass_app
 def generate_missing_cmd(
     app: AppContext,
@@ -205,12 +213,21 @@ def generate_missing_cmd(
     dry_run: bool,
     show_progress: bool | None,
     as_json: bool,
+    revalidate: bool,
 ) -> None:
     """Make depth maps for every user without a valid one (missing or stale photo)."""
     from depthstudio.cli.progress import ProgressReporter
     from depthstudio.jobs.generate import GenerateMissingJob, NothingToDo, plan_run
 
     portal = open_portal(app)
+    found: list[str] = []
+    if revalidate and not dry_run:  # a dry run changes nothing, not even what it knows about the photos
+        from depthstudio.jobs.photo_check import revalidate as revalidate_photos
+
+        checked = _run_job(lambda: revalidate_photos(portal, app.config))
+        found = checked.lines()
+        if checked.checked:
+            log.info("re-validated %d photos at %.0f/s", checked.checked, checked.rate)
     planned = _run_job(lambda: plan_run(portal, app.config, include_failed=retry_failed, limit=limit))
     if dry_run:
         for uid, avatar in planned.users:
@@ -223,7 +240,9 @@ def generate_missing_cmd(
     store = _store(app) if do_publish else None  # a store that may not publish is refused every night (no network)
     if not planned.users:
         # No work, no model: a quiet night needs neither the network nor the weights, and is no error.
-        _report("generate-missing", _run_job(NothingToDo(portal, planned).run), portal, as_json=as_json)
+        quiet = _run_job(NothingToDo(portal, planned).run)
+        quiet.notes[:0] = found
+        _report("generate-missing", quiet, portal, as_json=as_json)
         return
     be = _backend(app, backend)
     with ProgressReporter("generate", interactive=show_progress) as rep:
@@ -242,6 +261,7 @@ def generate_missing_cmd(
         )
         _Interrupts(job.stop, job.cancel).install()
         summary = _run_job(job.run)
+    summary.notes[:0] = found
     be.close()
     from depthstudio.depth.factory import describe
 
@@ -255,7 +275,7 @@ def _report(label: str, summary: Summary, portal: Portal, *, as_json: bool, suff
 
     click.echo(f"{label}: {summary.line()}{suffix}")
     groups: dict[str, list[ItemEvent]] = {}
-    for f in summary.failures:
+    for f in sorted(summary.failures, key=lambda f: f.user_id):  # threads finish in any order; readers scan by id
         groups.setdefault(f.error_kind or "unknown", []).append(f)
     names: dict[str, str] = {}
     for kind, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
