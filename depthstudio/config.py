@@ -127,7 +127,7 @@ class FetchConfig:
     crop_size: int = 512
     # Re-validating the photos of users with a map (a portal may overwrite a photo in place): at most this many
     # photo requests a second, each photo at most once per revalidate_after_s (a nightly cron checks each once).
-    revalidate_per_s: float = 50.0
+    revalidate_per_s: float = 200.0
     revalidate_after_s: float = 72000.0
 
     def policy(self) -> FetchPolicy:
