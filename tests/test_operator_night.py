@@ -182,3 +182,99 @@ def test_a_photo_overwritten_in_place_is_found_by_the_next_night_and_redone(tmp_
     assert lines[1].startswith("photos changed in place: 1 (u00001): stale now and queued; 1 published map(s)")
     quiet = run(["generate-missing", "--backend", "synthetic", "--no-progress"], env)
     assert quiet.stdout.splitlines() == ["generate-missing: nothing to do: 2 published, 0 awaiting review"]
+
+
+def _delete_user(db: str, user_id: str) -> None:
+    from sqlalchemy import MetaData, create_engine, delete
+
+    from depthstudio.portal.demo import portal_users_table
+
+    engine = create_engine(db)
+    table = portal_users_table(MetaData())
+    with engine.begin() as conn:
+        conn.execute(delete(table).where(table.c.id == user_id))
+    engine.dispose()
+
+
+def _portal_maps(db: str) -> dict[str, str | None]:
+    from sqlalchemy import MetaData, create_engine, select
+
+    from depthstudio.portal.demo import portal_users_table
+
+    engine = create_engine(db)
+    table = portal_users_table(MetaData())
+    with engine.connect() as conn:
+        maps = {uid: m for uid, m in conn.execute(select(table.c.id, table.c.avatarDepthMap))}
+    engine.dispose()
+    return maps
+
+
+def test_a_week_of_nights_through_the_installed_command(db_url, tmp_path, photos):
+    """Cron's view on SQLite and PostgreSQL: a configuration mistake then fixed, a photo gone (the photo's fault), a
+    photo host outage while a photo is overwritten in place and a user joins, the host back, a quiet night with no
+    model to load, and a user deleted from the portal. Every published URL points at a file the store holds."""
+    env = {**_night_portal(db_url, tmp_path, photos, 4), "DEPTHSTUDIO_FETCH_REVALIDATE_AFTER_S": "0"}
+    publish = ["generate-missing", "--backend", "synthetic", "--publish", "--no-progress", "--json"]
+    mistaken = {k: v for k, v in env.items() if k != "DEPTHSTUDIO_FETCH_PRIVATE_HOSTS"}
+
+    def night(run_env: dict[str, str], args: list[str] = publish) -> tuple[int, dict, list[str]]:
+        out = run(args, run_env)
+        lines = out.stdout.splitlines()
+        return out.returncode, json.loads(lines[-1]) if "--json" in args else {}, lines
+
+    rc, report, _ = night(mistaken)
+    assert (
+        rc == 3 and report["outcomes"] == {"failed": 4} and {f["fault"] for f in report["failures"]} == {"environment"}
+    )
+
+    photos.add("/photos/u00003.png", body=b"gone", status=404, content_type="text/plain")
+    rc, report, _ = night(env)
+    assert rc == 3 and report["outcomes"] == {"published": 3, "failed": 1}, report
+
+    saved = dict(photos.routes)
+    for path in [
+        *saved,
+        "/photos/u00004.png",
+    ]:  # the photo host is down for the night (5xx), while u00000's photo is overwritten in place
+        photos.add(path, body=b"down", status=503, content_type="text/plain")
+    _add_user(db_url, "u00004", "Person E", photos.url("/photos/u00004.png"))
+    rc, report, lines = night(env)
+    assert rc == 3 and report["outcomes"] == {"failed": 1}, report["failures"]  # the new user; nobody else was touched
+    assert [(f["id"], f["fault"]) for f in report["failures"]] == [("u00004", "environment")], report["failures"]
+    assert any(line.startswith("photos not re-validated (tried again next run): 3 (3 http_status)") for line in lines)
+
+    photos.routes.update(saved)
+    photos.add("/photos/u00000.png", body=_png(9), content_type="image/png")
+    photos.add("/photos/u00004.png", body=_png(4), content_type="image/png")
+    rc, report, lines = night(env)
+    assert rc == 0, lines
+    assert report["outcomes"] == {"published": 2}, lines  # the changed photo redone, the outage healed by itself
+    assert any(line.startswith("photos changed in place: 1 (u00000)") for line in lines)
+    assert any("1 for a fault of the photo" in line for line in lines)
+
+    offline = {**env, "HF_HUB_OFFLINE": "1"}
+    rc, _, lines = night(offline, ["generate-missing", "--backend", "local", "--no-progress"])
+    assert rc == 0 and lines[0] == "generate-missing: nothing to do: 4 published, 0 awaiting review", lines
+
+    _delete_user(db_url, "u00002")
+    rc, _, lines = night(offline, ["generate-missing", "--backend", "local", "--no-progress"])
+    assert rc == 0 and lines[0] == "generate-missing: nothing to do: 3 published, 0 awaiting review", lines
+    listed = run(["users", "--json", "--limit", "10"], env)
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["u00000", "u00001", "u00003", "u00004"]
+
+    maps = _portal_maps(db_url)
+    assert maps["u00003"] is None and all(maps[u] for u in ("u00000", "u00001", "u00004"))
+    stored = {p.name for p in (tmp_path / "store").glob("*.png")}
+    assert {m.rsplit("/", 1)[1] for m in maps.values() if m} <= stored  # nothing published points at nothing
+
+
+def _add_user(db: str, user_id: str, name: str, avatar: str) -> None:
+    from sqlalchemy import MetaData, create_engine, insert
+
+    from depthstudio.portal.demo import portal_users_table
+
+    engine = create_engine(db)
+    table = portal_users_table(MetaData())
+    with engine.begin() as conn:
+        conn.execute(insert(table).values(id=user_id, name=name, email=f"{user_id}@example.org", avatar=avatar))
+    engine.dispose()
