@@ -256,8 +256,9 @@ class HealPlan:
     due: list[tuple[str, str]]  # (user id, avatar)
     held: list[HeldBack]
 
-    def lines(self) -> list[str]:
-        """What the summary says about the held-back users: how many, why, and the flag that retries them."""
+    def lines(self, retry_hint: str = f"{RETRY_FLAG} retries them now") -> list[str]:
+        """What the summary says about the held-back users: how many, why, and what retries them (the CLI's flag
+        by default; the studio names its own action)."""
         if not self.held:
             return []
         photo = sum(1 for h in self.held if h.fault == PHOTO)
@@ -272,7 +273,7 @@ class HealPlan:
         if gave_up:
             runs = max(h.runs for h in gave_up)
             why.append(f"{len(gave_up)} given up after failing {runs} runs in a row (fix the cause)")
-        return [f"held back: {len(self.held)} failed user(s): {'; '.join(why)}; {RETRY_FLAG} retries them now"]
+        return [f"held back: {len(self.held)} failed user(s): {'; '.join(why)}; {retry_hint}"]
 
 
 def heal_plan(portal: Portal, *, runs: int, backoff_s: float, now: dt.datetime | None = None) -> HealPlan:

@@ -32,10 +32,11 @@ class RunPlan:
 
     users: list[tuple[str, str]]  # (user id, avatar)
     heal: HealPlan = field(default_factory=lambda: HealPlan([], []))
+    retry_hint: str | None = None  # what retries the held-back users where this plan is shown (default: the CLI's)
 
     @property
     def notes(self) -> list[str]:
-        return self.heal.lines()
+        return self.heal.lines(self.retry_hint) if self.retry_hint else self.heal.lines()
 
 
 def plan_run(

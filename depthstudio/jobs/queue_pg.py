@@ -83,8 +83,8 @@ GAVE_UP = "the worker processing this user stopped (crash or kill) on every atte
 @functools.cache
 def _claim_sql(users_from: str, user_id: str, avatar: str, id_type: str, lane: bool) -> str:
     """Pick the oldest claimable jobs (others' locks skipped), fail the ones whose worker died on every attempt
-    (closing their last attempt as lost), take the rest under this claim's token pointed at their user's current photo, close the attempts a dead
-    worker left open, and open this claim's attempts."""
+    (closing their last attempt as lost), take the rest under this claim's token pointed at their user's current
+    photo, close the attempts a dead worker left open, and open this claim's attempts."""
     photo = (
         f"(SELECT u.{avatar} FROM {users_from} u WHERE u.{user_id} = CAST(j.user_id AS {id_type})"
         f" AND u.{avatar} IS NOT NULL AND u.{avatar} <> '')"

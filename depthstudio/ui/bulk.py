@@ -181,6 +181,7 @@ class BulkPanel(QWidget):
 
             ids = user_ids() if callable(user_ids) else user_ids
             planned = plan_run(self.portal, self.config, include_failed=ids is not None, user_ids=ids)
+            planned.retry_hint = "select them under Failed and press Generate (G) to retry them now"
             if not planned.users:
                 return NothingToDo(self.portal, planned)  # no work, no model: no download, no token check
             backend = make_backend(self.backend_factory, self.config, download)
@@ -304,7 +305,8 @@ class BulkPanel(QWidget):
     def _finished(self, summary: Any) -> None:
         self.last_summary = summary
         self._progress(summary.progress)
-        self._done("cancelled" if summary.cancelled else "done", summary.line())
+        # The held-back failures and changed photos the CLI prints under its summary line, said here too.
+        self._done("cancelled" if summary.cancelled else "done", "; ".join([summary.line(), *summary.notes]))
         self.finished.emit(summary)
 
     def _crashed(self, text: str) -> None:

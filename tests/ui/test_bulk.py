@@ -11,6 +11,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Query
 from depthstudio.portal.tables import RUNNING, jobs
+from tests.ui.test_screenshots import _save
 
 
 def _run(qtbot, window, start, timeout: int = 60000):
@@ -71,6 +72,25 @@ def test_generate_all_missing_with_nothing_missing_builds_no_backend_and_says_wh
         window.bulk.generate_button.click()
     assert stopped.args == ["done", f"nothing to do: 0 published, {awaiting} awaiting review"]
     assert window.bulk.progress_bar.format() == "Generate all missing: nothing to do" and built == []
+    _save(window, "bulk-nothing-to-do.png")
+
+
+def test_generate_all_missing_says_which_failed_users_it_held_back_and_why(qtbot, make_window, portal):
+    from tests.ui.test_failures_queue import fail_user
+
+    corrupt, offline = [r.id for r in portal.list_users(Query(statuses=["missing"]), limit=2)]
+    fail_user(portal, corrupt, "corrupt", "the file is damaged")  # the photo's fault: waits for a new photo
+    fail_user(portal, offline, "connect", "could not connect")  # the environment's: retried on its own
+    window = make_window()
+    window.config.job.heal_backoff_s = 0
+    with qtbot.waitSignal(window.bulk.stopped, timeout=60000) as stopped:
+        window.bulk.generate_button.click()
+    state, text = stopped.args
+    assert state == "done" and text.endswith(
+        "; held back: 1 failed user(s): 1 for a fault of the photo (retried when the photo changes); "
+        "select them under Failed and press Generate (G) to retry them now"
+    ), text
+    assert portal.get_user(offline).status == "generated" and portal.get_user(corrupt).status == "failed"
 
 
 def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, portal):

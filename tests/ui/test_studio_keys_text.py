@@ -10,6 +10,7 @@ from depthstudio.render.motion import pointer_target
 from depthstudio.ui.main_window import FILTERS
 from depthstudio.ui.plain import display
 from tests.ui.conftest import require_gl
+from tests.ui.test_screenshots import _save
 
 
 def _select(qtbot, window, user_id: str) -> None:
@@ -172,6 +173,7 @@ def test_publish_asks_first_saying_how_many_where_to_and_what_is_skipped(qtbot, 
     def read_and_cancel() -> None:
         box = window.publish_box
         seen.append(box.text() + "\n" + box.informativeText())
+        _save(box, "publish-confirmation.png")
         box.reject()
 
     QTimer.singleShot(0, read_and_cancel)
