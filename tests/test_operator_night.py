@@ -164,6 +164,8 @@ def test_users_accepts_the_studios_words_for_statuses(tmp_path, photos):
         listed = run(["users", "--json", *[a for w in words for a in ("--status", w)]], env)
         assert listed.returncode == 0, listed.stderr
         assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["u00000", "u00001"]
+    shown = run(["users"], env).stdout.splitlines()
+    assert shown[0] == "awaiting review: 2  (total 2)" and shown[1].split()[1:3] == ["awaiting", "review"], shown
     refused = run(["users", "--status", "waiting"], env)
     assert refused.returncode == 2 and "unknown status 'waiting'" in refused.stderr
 

@@ -16,7 +16,7 @@ from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, A
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
-from depthstudio.portal.status import STATUSES, parse_status
+from depthstudio.portal.status import STATUSES, parse_status, status_label
 
 if TYPE_CHECKING:
     from depthstudio.jobs.progress import ItemEvent, Summary
@@ -128,6 +128,7 @@ def users_cmd(
                         "id": r.id,
                         "name": r.name,
                         "status": r.status,
+                        "label": status_label(r.status),
                         "avatar": r.avatar,
                         "depth": r.depth_url,
                         "error_kind": r.error_kind,
@@ -140,13 +141,16 @@ def users_cmd(
             )
         return
     counts = portal.status_counts(query)
-    click.echo("  ".join(f"{s}: {counts[s]}" for s in STATUSES if counts[s]) + f"  (total {counts['all']})")
+    # In the studio's words ("awaiting review"), which --status accepts too; --json keeps the stored words.
+    click.echo(
+        "  ".join(f"{status_label(s)}: {counts[s]}" for s in STATUSES if counts[s]) + f"  (total {counts['all']})"
+    )
     total = portal.count_users(query)
     for r in rows:
         detail = f"  [{r.error_kind}] {r.error}" if r.status == "failed" else ""
         if r.qa_risk >= 0.5:
             detail += f"  QA risk {r.qa_risk:.2f}"
-        click.echo(f"{r.id:<28} {r.status:<11} {r.name or ''}{detail}")
+        click.echo(f"{r.id:<28} {status_label(r.status):<17} {r.name or ''}{detail}")
     shown_to = offset + len(rows)
     if total > shown_to or offset:
         click.echo(f"({offset + 1 if rows else offset}-{shown_to} of {total}; use --offset/--limit)")
