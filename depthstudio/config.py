@@ -58,6 +58,10 @@ class PortalConfig:
     # A firewalled host or a stuck query fails in seconds instead of hanging the studio or a cron run.
     connect_timeout_s: float = 10.0
     statement_timeout_s: float = 120.0
+    # PostgreSQL: the schema of depthstudio's own tables, created by `db upgrade`; never the portal ORM's schema,
+    # whose tool treats tables it did not create as drift (Prisma's `migrate dev` offers to reset the schema).
+    # Empty: beside the portal's table, as before 0008_24.
+    studio_schema: str = "depthstudio"
 
     def schema_name(self) -> str:
         """``schema``, else the ``?schema=`` of a Prisma-style PostgreSQL URL; both, disagreeing, is an error."""

@@ -119,15 +119,23 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
 def make_engine(
     url: str,
     *,
     pool_size: int = 10,
     connect_timeout_s: float = 10.0,
     statement_timeout_s: float = 120.0,
+    studio_schema: str = "",
 ) -> Engine:
     """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run;
-    connection and statement timeouts so that a firewalled host or a stuck query fails instead of hanging."""
+    connection and statement timeouts so that a firewalled host or a stuck query fails instead of hanging.
+
+    ``studio_schema`` (PostgreSQL): every connection's search_path starts with it, so depthstudio's tables (never
+    schema-qualified in code) are made and found there, while the portal's table is reflected with its schema named.
+    """
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -151,10 +159,15 @@ def make_engine(
     if parsed.drivername.startswith("postgresql"):
         # libpq's connect_timeout bounds the whole connection setup (TCP and the startup exchange), in whole
         # seconds, at least 2; statement_timeout makes the server cancel a statement that runs too long.
-        kwargs["connect_args"] = {
-            "connect_timeout": max(2, round(connect_timeout_s)),
-            "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
-        }
+        options = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+        if studio_schema:
+            if not _IDENTIFIER.fullmatch(studio_schema):
+                raise ConfigError(
+                    f"[portal] studio_schema = {studio_schema!r} is not a plain lower-case PostgreSQL name "
+                    "(letters, digits, underscores)"
+                )
+            options += f" -c search_path={studio_schema},public"
+        kwargs["connect_args"] = {"connect_timeout": max(2, round(connect_timeout_s)), "options": options}
         if prisma.get("pgbouncer", "").lower() == "true":
             # PgBouncer in transaction mode hands each transaction another server connection: no prepared statements
             kwargs["connect_args"]["prepare_threshold"] = None
@@ -186,6 +199,7 @@ def portal_engine(config: Config) -> Engine:
         config.portal_url(),
         connect_timeout_s=config.portal.connect_timeout_s,
         statement_timeout_s=config.portal.statement_timeout_s,
+        studio_schema=config.portal.studio_schema,
     )
 
 

@@ -41,6 +41,8 @@ def _has_table(insp: Any, table: str, schema: str) -> bool:
 def reflect_users(engine: Engine, cfg: PortalConfig) -> UsersTable:
     schema = cfg.schema_name() or None
     where = f"{schema}.{cfg.table}" if schema else cfg.table
+    if schema is None and cfg.studio_schema and engine.dialect.name == "postgresql":
+        schema = "public"  # the search_path starts with depthstudio's own schema: the portal's is named
     try:
         insp = inspect(engine)
         searched = schema or insp.default_schema_name
