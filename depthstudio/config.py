@@ -31,6 +31,19 @@ def data_dir() -> Path:
     return Path(os.environ.get("DEPTHSTUDIO_DATA_DIR") or platformdirs.user_data_dir(APP))
 
 
+def url_schema(url: str) -> str:
+    """The schema a Prisma-style PostgreSQL URL names (``?schema=ux``), else ``""``; a URL that does not parse (the
+    engine says why) names none."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return ""
+    value = parsed.query.get("schema", "") if parsed.drivername.startswith("postgresql") else ""
+    return value if isinstance(value, str) else value[-1]
+
+
 @dataclass
 class PortalConfig:
     """The portal's users table. Defaults match the portal's Prisma ``User`` model."""
@@ -45,6 +58,17 @@ class PortalConfig:
     # A firewalled host or a stuck query fails in seconds instead of hanging the studio or a cron run.
     connect_timeout_s: float = 10.0
     statement_timeout_s: float = 120.0
+    # PostgreSQL: the schema of depthstudio's own tables, created by `db upgrade`; never the portal ORM's schema,
+    # whose tool treats tables it did not create as drift (Prisma's `migrate dev` offers to reset the schema).
+    # Empty: beside the portal's table, as before 0008_24.
+    studio_schema: str = "depthstudio"
+
+    def schema_name(self) -> str:
+        """``schema``, else the ``?schema=`` of a Prisma-style PostgreSQL URL; both, disagreeing, is an error."""
+        in_url = url_schema(self.url)
+        if self.schema and in_url and self.schema != in_url:
+            raise ConfigError(f"[portal] schema = {self.schema!r} but the URL says ?schema={in_url}; keep one")
+        return self.schema or in_url
 
 
 @dataclass
@@ -108,6 +132,10 @@ class FetchConfig:
     max_redirects: int = FetchPolicy.max_redirects
     max_pixels: int = FetchPolicy.max_pixels
     crop_size: int = FetchPolicy.crop_size
+    # Re-validating the photos of users with a map (a portal may overwrite a photo in place): at most this many
+    # photo requests a second, each photo at most once per revalidate_after_s (a nightly cron checks each once).
+    revalidate_per_s: float = 200.0
+    revalidate_after_s: float = 72000.0
 
     def policy(self) -> FetchPolicy:
         """The limits for fetching avatars of the configured portal (local paths: demo or explicit opt-in)."""
@@ -154,6 +182,10 @@ class JobConfig:
     retries: int = 3
     backoff_s: float = 2.0
     lease_s: float = 120.0
+    # Runs that retry an environment failure (network, 5xx, settings) on their own before giving up on it, and the
+    # wait before the first of them (doubling after each): a night's outage heals by itself, a lasting fault stops.
+    heal_runs: int = 5
+    heal_backoff_s: float = 600.0
 
 
 @dataclass
@@ -270,8 +302,12 @@ _MINIMUM: dict[str, float] = {
     "job.retries": 1,
     "job.lease_s": 1,
     "job.backoff_s": 0,
+    "job.heal_runs": 0,
+    "job.heal_backoff_s": 0,
     "fetch.max_bytes": 1,
     "fetch.timeout_s": 0.1,
+    "fetch.revalidate_per_s": 0,
+    "fetch.revalidate_after_s": 0,
     "fetch.max_redirects": 0,
     "fetch.max_pixels": 1,
     "fetch.crop_size": 16,

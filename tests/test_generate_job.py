@@ -187,6 +187,9 @@ def test_a_job_whose_worker_keeps_dying_stops_after_max_attempts(db_url, tmp_pat
     assert q.claim("w3") is None
     row = portal.get_user("u00000")
     assert row.status == "failed" and row.error_kind == "worker_lost"
+    with portal.engine.connect() as conn:  # every attempt closed: the failure counts both deaths
+        closed = conn.execute(select(attempts.c.outcome, attempts.c.finished_at.is_not(None))).all()
+    assert sorted(closed) == [("lost", True), ("lost", True)]
 
 
 def test_a_decision_does_not_carry_over_to_a_regenerated_map(db_url, tmp_path):

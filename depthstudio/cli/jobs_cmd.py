@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, A
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
-from depthstudio.portal.status import STATUSES
+from depthstudio.portal.status import STATUSES, parse_status, status_label
 
 if TYPE_CHECKING:
-    from depthstudio.jobs.progress import Summary
+    from depthstudio.jobs.progress import ItemEvent, Summary
+
+log = logging.getLogger(__name__)
 
 
 def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
@@ -72,8 +75,28 @@ class _Interrupts:
         signal.signal(signal.SIGTERM, self)
 
 
+class StatusWord(click.ParamType):
+    """A status in the CLI's or the studio's words (``generated`` or ``awaiting review``, ``in progress``)."""
+
+    name = "status"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_status(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
 @click.command("users")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Filter (repeatable).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=StatusWord(),
+    help=f"Filter (repeatable): {', '.join(STATUSES)}, or the studio's words (awaiting review, in progress).",
+)
 @click.option("--search", default="", help="Substring of the name (case-insensitive).")
 @click.option("--flagged", is_flag=True, help="Only results with a high QA risk.")
 @click.option("--sort", type=click.Choice(SORTS), default="name", show_default=True)
@@ -83,7 +106,7 @@ class _Interrupts:
 @pass_app
 def users_cmd(
     app: AppContext,
-    statuses: tuple[str, ...],
+    statuses: tuple[tuple[str, ...], ...],
     search: str,
     flagged: bool,
     sort: str,
@@ -93,7 +116,9 @@ def users_cmd(
 ) -> None:
     """List the portal's users with their depth status."""
     portal = open_portal(app, upgrade=False)
-    query = Query(statuses=statuses, search=search, flagged=flagged, sort=sort)
+    query = Query(
+        statuses=tuple(dict.fromkeys(s for named in statuses for s in named)), search=search, flagged=flagged, sort=sort
+    )
     rows = portal.list_users(query, offset=offset, limit=limit)
     if as_json:
         for r in rows:
@@ -103,6 +128,7 @@ def users_cmd(
                         "id": r.id,
                         "name": r.name,
                         "status": r.status,
+                        "label": status_label(r.status),
                         "avatar": r.avatar,
                         "depth": r.depth_url,
                         "error_kind": r.error_kind,
@@ -115,13 +141,16 @@ def users_cmd(
             )
         return
     counts = portal.status_counts(query)
-    click.echo("  ".join(f"{s}: {counts[s]}" for s in STATUSES if counts[s]) + f"  (total {counts['all']})")
+    # In the studio's words ("awaiting review"), which --status accepts too; --json keeps the stored words.
+    click.echo(
+        "  ".join(f"{status_label(s)}: {counts[s]}" for s in STATUSES if counts[s]) + f"  (total {counts['all']})"
+    )
     total = portal.count_users(query)
     for r in rows:
         detail = f"  [{r.error_kind}] {r.error}" if r.status == "failed" else ""
         if r.qa_risk >= 0.5:
             detail += f"  QA risk {r.qa_risk:.2f}"
-        click.echo(f"{r.id:<28} {r.status:<11} {r.name or ''}{detail}")
+        click.echo(f"{r.id:<28} {status_label(r.status):<17} {r.name or ''}{detail}")
     shown_to = offset + len(rows)
     if total > shown_to or offset:
         click.echo(f"({offset + 1 if rows else offset}-{shown_to} of {total}; use --offset/--limit)")
@@ -167,9 +196,19 @@ def _store(app: AppContext, *, optional: bool = False):  # noqa: ANN202 - DepthS
 )
 @click.option("--limit", type=click.IntRange(1), help="Queue at most this many users.")
 @click.option("--publish/--no-publish", default=None, help="Publish at once (default: when review is off).")
-@click.option("--retry-failed", is_flag=True, help="Also retry users whose last attempt failed.")
-@click.option("--dry-run", is_flag=True, help="Only list who would be queued.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also retry every failed user now (plain runs retry only the environment's failures, with backoff).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list who would be queued (never loads a model).")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Force the bar on/off.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object: the counts and every failure.")
+@click.option(
+    "--revalidate/--no-revalidate",
+    default=True,
+    help="First ask the photos' servers whether photos behind existing maps changed in place (default: on).",
+)
 @pass_app
 def generate_missing_cmd(
     app: AppContext,
@@ -180,15 +219,39 @@ def generate_missing_cmd(
     retry_failed: bool,
     dry_run: bool,
     show_progress: bool | None,
+    as_json: bool,
+    revalidate: bool,
 ) -> None:
     """Make depth maps for every user without a valid one (missing or stale photo)."""
     from depthstudio.cli.progress import ProgressReporter
-    from depthstudio.jobs.generate import GenerateMissingJob
+    from depthstudio.jobs.generate import GenerateMissingJob, NothingToDo, plan_run
 
     portal = open_portal(app)
-    be = _backend(app, backend)
+    found: list[str] = []
+    if revalidate and not dry_run:  # a dry run changes nothing, not even what it knows about the photos
+        from depthstudio.jobs.photo_check import revalidate as revalidate_photos
+
+        checked = _run_job(lambda: revalidate_photos(portal, app.config))
+        found = checked.lines()
+        if checked.checked:
+            log.info("re-validated %d photos at %.0f/s", checked.checked, checked.rate)
+    planned = _run_job(lambda: plan_run(portal, app.config, include_failed=retry_failed, limit=limit))
+    if dry_run:
+        for uid, avatar in planned.users:
+            click.echo(f"{uid}\t{avatar}")
+        click.echo(f"{len(planned.users)} users would be queued", err=True)
+        for note in planned.notes:
+            click.echo(note, err=True)
+        return
     do_publish = (not app.config.studio.review_required) if publish is None else publish
-    store = _store(app) if do_publish else None
+    store = _store(app) if do_publish else None  # a store that may not publish is refused every night (no network)
+    if not planned.users:
+        # No work, no model: a quiet night needs neither the network nor the weights, and is no error.
+        quiet = _run_job(NothingToDo(portal, planned).run)
+        quiet.notes[:0] = found
+        _report("generate-missing", quiet, portal, as_json=as_json)
+        return
+    be = _backend(app, backend)
     with ProgressReporter("generate", interactive=show_progress) as rep:
         job = GenerateMissingJob(
             portal,
@@ -201,22 +264,69 @@ def generate_missing_cmd(
             concurrency=concurrency,
             on_progress=rep.progress,
             on_item=rep.item,
+            planned=planned,
         )
-        if dry_run:
-            plan = job.plan()
-            for uid, avatar in plan:
-                click.echo(f"{uid}\t{avatar}")
-            click.echo(f"{len(plan)} users would be queued", err=True)
-            return
         _Interrupts(job.stop, job.cancel).install()
         summary = _run_job(job.run)
+    summary.notes[:0] = found
     be.close()
     from depthstudio.depth.factory import describe
 
-    click.echo(f"generate-missing: {summary.line()}  [depth: {describe(be)}]")
-    for f in summary.failures:
-        click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
+    _report("generate-missing", summary, portal, as_json=as_json, suffix=f"  [depth: {describe(be)}]")
+
+
+def _report(label: str, summary: Summary, portal: Portal, *, as_json: bool, suffix: str = "") -> None:
+    """The summary an operator reads at 7 am: one line, one line per failure group, the held-back users; the
+    full failure list goes to ``--json`` (and, one line each, to the log as they happen). Exits with the code."""
+    from depthstudio.jobs.failures import explain, fault_of
+
+    click.echo(f"{label}: {summary.line()}{suffix}")
+    groups: dict[str, list[ItemEvent]] = {}
+    for f in sorted(summary.failures, key=lambda f: f.user_id):  # threads finish in any order; readers scan by id
+        groups.setdefault(f.error_kind or "unknown", []).append(f)
+    names: dict[str, str] = {}
+    for kind, items in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = [_name_of(portal, f.user_id, names) for f in items[:5]]
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        click.echo(
+            f"  {kind} ({fault_of(kind, items[0].message)}): {len(items)} failed, "
+            f"{explain(kind).phrase}: {', '.join(shown)}{more}"
+        )
+    for note in summary.notes:
+        click.echo(note)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "summary": summary.line(),
+                    "outcomes": summary.progress.outcomes,
+                    "cancelled": summary.cancelled,
+                    "fatal": summary.fatal,
+                    "notes": summary.notes,
+                    "failures": [
+                        {
+                            "id": f.user_id,
+                            "name": names.get(f.user_id) or _name_of(portal, f.user_id, names),
+                            "kind": f.error_kind,
+                            "fault": fault_of(f.error_kind, f.message),
+                            "message": f.message,
+                        }
+                        for f in summary.failures
+                    ],
+                }
+            )
+        )
     sys.exit(_exit_code(summary))
+
+
+def _name_of(portal: Portal, user_id: str, cache: dict[str, str]) -> str:
+    """ "Name (id)" as plain text on one short line: names are written by strangers."""
+    if user_id not in cache:
+        row = portal.get_user(user_id)
+        raw = (row.name or "") if row is not None else ""
+        name = "".join(ch if ch.isprintable() else " " for ch in raw).strip()[:40]
+        cache[user_id] = f"{name} ({user_id})" if name else user_id
+    return cache[user_id]
 
 
 @click.command("publish")
@@ -245,10 +355,7 @@ def publish_cmd(
         )
         _Interrupts(job.stop, job.cancel).install()
         summary = _run_job(job.run)
-    click.echo(f"publish: {summary.line()}")
-    for f in summary.failures:
-        click.echo(f"  {f.user_id}: [{f.error_kind}] {f.message}")
-    sys.exit(_exit_code(summary))
+    _report("publish", summary, portal, as_json=False)
 
 
 @click.command("review")

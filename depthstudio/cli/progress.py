@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -14,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from depthstudio.jobs.progress import FAILED, ItemEvent
 from depthstudio.jobs.progress import Progress as JobProgress
 
+log = logging.getLogger("depthstudio.run")
+
 
 class ProgressReporter:
     """Called from worker threads; keeps the terminal output consistent under a lock."""
@@ -24,6 +27,7 @@ class ProgressReporter:
         self.every_s = every_s
         self._lock = threading.Lock()
         self._last_line = 0.0
+        self._last_shown: tuple[int, int] | None = None
         self._bar: Progress | None = None
         self._task: int | None = None
 
@@ -54,17 +58,19 @@ class ProgressReporter:
                 self._bar.update(self._task, total=p.total, completed=p.done, rate=p.rate, failed=p.failed)
                 return
             now = time.monotonic()
-            if now - self._last_line >= self.every_s or p.done == p.total:
-                self._last_line = now
+            shown = (p.done, p.total)
+            if shown != self._last_shown and (now - self._last_line >= self.every_s or p.done == p.total):
+                self._last_line, self._last_shown = now, shown
                 eta = f", eta {p.eta_s:.0f}s" if p.eta_s else ""
                 click.echo(f"{self.label}: {p.done}/{p.total} ({p.failed} failed, {p.rate:.1f}/s{eta})", err=True)
 
     def item(self, e: ItemEvent) -> None:
+        """A failure goes to the log in full (``-v`` shows it); the summary groups them, so a log-less terminal
+        sees each one once, and only the bar (someone watching) shows them as they happen."""
         if e.outcome != FAILED:
             return
-        line = f"  failed: user {e.user_id}: [{e.error_kind}] {e.message}"
-        with self._lock:
-            if self._bar is not None:
-                self._bar.console.print(line, style="red", markup=False, highlight=False)
-            else:
-                click.echo(line, err=True)
+        line = f"failed: user {e.user_id}: [{e.error_kind}] {e.message}"
+        log.info("%s", line)
+        if self._bar is not None:
+            with self._lock:
+                self._bar.console.print("  " + line, style="red", markup=False, highlight=False)

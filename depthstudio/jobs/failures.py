@@ -9,13 +9,15 @@ faults.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
 
 from depthstudio.portal.repository import Portal, Query
-from depthstudio.portal.tables import attempts, jobs
+from depthstudio.portal.tables import FAILED, attempts, jobs
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,46 @@ KINDS: dict[str, Explanation] = {
 }
 
 
+# Whose fault a failure is. The photo's: only a new photo can change the outcome, so the user waits for one (or for
+# ``--retry-failed``). Everything else is the environment's (settings, the fetch guard, the network, a service's 5xx or
+# quota, a model download): it heals without the user, so plain runs retry it on their own, with backoff.
+PHOTO, ENVIRONMENT = "photo", "environment"
+_PHOTO_KINDS = frozenset(
+    {
+        "corrupt",
+        "truncated",
+        "empty",
+        "not_an_image",
+        "unsupported_format",
+        "decompression_bomb",
+        "too_many_pixels",
+        "too_large",
+        "unsuitable_photo",
+        "no_photo",
+        "not_found",
+        "unreadable",
+        "invalid_url",
+        "unsupported_scheme",
+        "too_many_redirects",
+        "bad_output",
+        "not_png",
+        "worker_lost",
+    }
+)
+# The fetcher's sentence for a refused status ("The server answered 503 Service Unavailable ..."): the kind alone
+# ("http_status") does not say whether the photo is gone (404, 410, 403) or the server is busy (5xx, 408, 425, 429).
+_ANSWERED = re.compile(r"answered (\d{3})\b")
+
+
+def fault_of(kind: str | None, message: str | None = None) -> str:
+    """``PHOTO`` or ``ENVIRONMENT`` for a failure's kind (and, for an HTTP status, its message)."""
+    if kind == "http_status":
+        m = _ANSWERED.search(message or "")
+        status = int(m.group(1)) if m else 0
+        return ENVIRONMENT if status >= 500 or status in (408, 425, 429) else PHOTO
+    return PHOTO if kind in _PHOTO_KINDS else ENVIRONMENT
+
+
 def explain(kind: str | None, *, retried: bool = False) -> Explanation:
     """The explanation of a kind; an unknown one is named in words and is temporary if it was retried."""
     if kind in KINDS:
@@ -185,4 +227,100 @@ def _attempts(portal: Portal, avatars: dict[str, str]) -> dict[str, tuple[int, b
             for uid, avatar, n, retries in conn.execute(stmt):
                 if avatar == avatars.get(uid):
                     found[uid] = (int(n), bool(retries))
+    return found
+
+
+RETRY_FLAG = "--retry-failed"
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """A failed user that a plain run does not retry now, and why."""
+
+    user_id: str
+    name: str | None
+    kind: str
+    fault: str  # PHOTO or ENVIRONMENT
+    runs: int  # runs that failed on this photo
+    next_try: dt.datetime | None  # an environment failure waiting for its backoff; None: given up or the photo's fault
+
+    @property
+    def gave_up(self) -> bool:
+        return self.fault == ENVIRONMENT and self.next_try is None
+
+
+@dataclass(frozen=True)
+class HealPlan:
+    """The failed users a plain run retries on its own (``due``), and those it holds back."""
+
+    due: list[tuple[str, str]]  # (user id, avatar)
+    held: list[HeldBack]
+
+    def lines(self, retry_hint: str = f"{RETRY_FLAG} retries them now") -> list[str]:
+        """What the summary says about the held-back users: how many, why, and what retries them (the CLI's flag
+        by default; the studio names its own action)."""
+        if not self.held:
+            return []
+        photo = sum(1 for h in self.held if h.fault == PHOTO)
+        gave_up = [h for h in self.held if h.gave_up]
+        waiting = [h for h in self.held if h.fault == ENVIRONMENT and not h.gave_up]
+        why = []
+        if photo:
+            why.append(f"{photo} for a fault of the photo (retried when the photo changes)")
+        if waiting:
+            soonest = min(h.next_try for h in waiting if h.next_try is not None)
+            why.append(f"{len(waiting)} waiting to retry (next after {soonest:%Y-%m-%d %H:%M} UTC)")
+        if gave_up:
+            runs = max(h.runs for h in gave_up)
+            why.append(f"{len(gave_up)} given up after failing {runs} runs in a row (fix the cause)")
+        return [f"held back: {len(self.held)} failed user(s): {'; '.join(why)}; {retry_hint}"]
+
+
+def heal_plan(portal: Portal, *, runs: int, backoff_s: float, now: dt.datetime | None = None) -> HealPlan:
+    """Sort every failed user into due (an environment failure whose backoff has passed, fewer than ``runs`` failed
+    runs on this photo) and held back (the photo's fault, still backing off, or given up).
+
+    The n-th failed run on a photo waits ``backoff_s * 2**(n-1)`` from its end; each run is one job row.
+    """
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = []
+    offset = 0
+    while True:
+        chunk = portal.list_users(Query(statuses=["failed"]), offset=offset, limit=1000)
+        rows += chunk
+        if len(chunk) < 1000:
+            break
+        offset += 1000
+    history = _failed_runs(portal, {r.id: r.avatar or "" for r in rows})
+    due: list[tuple[str, str]] = []
+    held: list[HeldBack] = []
+    for r in rows:
+        kind = r.error_kind or "unknown"
+        fault = fault_of(kind, r.error)
+        n, last = history.get(r.id, (1, now))
+        if fault == PHOTO or n >= runs:
+            held.append(HeldBack(r.id, r.name, kind, fault, n, None))
+        else:
+            next_try = last + dt.timedelta(seconds=backoff_s * 2 ** max(0, n - 1))
+            if next_try <= now:
+                due.append((r.id, r.avatar or ""))
+            else:
+                held.append(HeldBack(r.id, r.name, kind, fault, n, next_try))
+    return HealPlan(due, held)
+
+
+def _failed_runs(portal: Portal, avatars: dict[str, str]) -> dict[str, tuple[int, dt.datetime]]:
+    """(failed jobs on the user's current photo, when the last one ended) per user id."""
+    found: dict[str, tuple[int, dt.datetime]] = {}
+    ids = list(avatars)
+    with portal.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            stmt = (
+                select(jobs.c.user_id, jobs.c.avatar_url, func.count(), func.max(jobs.c.updated_at))
+                .where(jobs.c.user_id.in_(ids[start : start + 500]), jobs.c.status == FAILED)
+                .group_by(jobs.c.user_id, jobs.c.avatar_url)
+            )
+            for uid, avatar, n, last in conn.execute(stmt):
+                if avatar == avatars.get(uid):
+                    found[uid] = (int(n), last)
     return found

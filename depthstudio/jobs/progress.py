@@ -70,6 +70,8 @@ class Summary:
     failures: list[ItemEvent]
     cancelled: bool
     fatal: str | None = None  # the run stopped early for a reason that is nobody's item (database gone)
+    idle: str | None = None  # a run with no work: where the users stand ("nothing to do: 28 published, ...")
+    notes: list[str] = field(default_factory=list)  # lines after the summary (the failed users held back)
 
     @property
     def ok(self) -> bool:
@@ -79,7 +81,7 @@ class Summary:
         """One sentence whose numbers add up: "30 users in 2.1s: 28 generated, 2 failed (3 retries)"."""
         o, done = self.progress.outcomes, self.progress.done
         if done == 0 and not o:
-            parts = ["nothing to do"]
+            parts = [self.idle or "nothing to do"]
         else:
             final = [f"{n} {k}" for k, n in sorted(o.items()) if n and k not in (RETRY, LOST)]
             head = f"{done} user{'s' if done != 1 else ''} in {self.progress.elapsed:.1f}s"

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
-from depthstudio.jobs.photo_check import photo_unchanged
+from depthstudio.jobs.photo_check import mark_changed, photo_unchanged
 from depthstudio.jobs.publish_layers import delete_superseded_layers, publish_layers
 from depthstudio.jobs.unpublish import mark_previous_deleted, portal_value, record_publication
 from depthstudio.portal.engine import retry_on_disconnect, writer
@@ -65,6 +65,7 @@ def publish_result(
         return PublishOutcome(user_id, result_id, STALE)
 
     if not photo_unchanged(portal.config, r["avatar_url"], r["avatar_sha256"]):
+        mark_changed(portal, result_id)  # stale from now on (listed, counted, queued), not "approved" forever
         return PublishOutcome(user_id, result_id, STALE)  # overwritten in place: same URL, another photo
 
     asset = store.put(StoreKey(user_id, r["avatar_sha256"]), png)

@@ -346,6 +346,12 @@ class JobQueue:
                     updated_at=utcnow(),
                 )
             )
+            # Its last attempt ended with that worker's death too: closed, so the failure counts every attempt.
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.job_id.in_(exhausted), attempts.c.finished_at.is_(None))
+                .values(finished_at=now, outcome="lost", error_kind="worker_lost")
+            )
         picked = [r.id for r in found if r.id not in exhausted]
         if not picked:
             return [], {}

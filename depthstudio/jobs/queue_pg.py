@@ -83,9 +83,9 @@ GAVE_UP = "the worker processing this user stopped (crash or kill) on every atte
 
 @functools.cache
 def _claim_sql(users_from: str, user_id: str, avatar: str, id_type: str, lane: bool) -> str:
-    """Pick the oldest claimable jobs (others' locks skipped), fail the ones whose worker died on every attempt,
-    take the rest under this claim's token pointed at their user's current photo, close the attempts a dead
-    worker left open, and open this claim's attempts."""
+    """Pick the oldest claimable jobs (others' locks skipped), fail the ones whose worker died on every attempt
+    (closing their last attempt as lost), take the rest under this claim's token pointed at their user's current
+    photo, close the attempts a dead worker left open, and open this claim's attempts."""
     photo = (
         f"(SELECT u.{avatar} FROM {users_from} u WHERE u.{user_id} = CAST(j.user_id AS {id_type})"
         f" AND u.{avatar} IS NOT NULL AND u.{avatar} <> '')"
@@ -100,6 +100,10 @@ WITH pick AS MATERIALIZED (
     UPDATE {jobs.name} j SET status = '{FAILED}', error_kind = 'worker_lost', error = %(gave_up)s,
         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = %(now)s
     FROM pick WHERE j.id = pick.id AND pick.status = '{RUNNING}' AND pick.attempts >= pick.max_attempts
+    RETURNING j.id
+), closed AS (
+    UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = 'lost', error_kind = 'worker_lost'
+    FROM gave_up WHERE a.job_id = gave_up.id AND a.finished_at IS NULL
 ), taken AS (
     UPDATE {jobs.name} j SET status = '{RUNNING}', lease_owner = %(worker)s, lease_token = %(prefix)s || j.id,
         lease_expires_at = {_NOW} + %(lease)s, attempts = j.attempts + 1, updated_at = %(now)s,

@@ -32,6 +32,40 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
 
 
+# Prisma's PostgreSQL URL parameters (prisma.io docs, "PostgreSQL database connector", arguments table) that libpq
+# does not know: each is either understood here or refused by name with what to write instead. ``schema`` is the
+# one every Prisma portal has; it names the schema of the portal's tables (``[portal] schema``).
+_PRISMA_UNDERSTOOD = ("schema", "connection_limit", "pool_timeout", "pgbouncer")
+_PRISMA_REFUSED = {
+    "sslaccept": "use sslmode=verify-full (strict) or sslmode=require (any certificate) instead",
+    "sslidentity": "use sslcert=… and sslkey=… (PEM files) instead of a PKCS#12 identity",
+    "sslpassword": "use an unencrypted sslkey file (or the keyring for the database password)",
+    "socket_timeout": "use [portal] statement_timeout_s",
+    "statement_cache_size": "remove it: depthstudio's driver manages prepared statements itself",
+    "schema_search_path": "remove it; name the schema with ?schema= or [portal] schema",
+}
+
+
+def prisma_parameters(url: URL) -> tuple[URL, dict[str, str]]:
+    """The URL without Prisma's own parameters, and those parameters (understood ones only); a refused one is a
+    ``ConfigError`` that names it. Other query parameters are libpq's and go to the driver as they are."""
+    if not url.drivername.startswith("postgresql"):
+        return url, {}
+    query = dict(url.query)
+    for name, advice in _PRISMA_REFUSED.items():
+        if name in query:
+            raise ConfigError(f"the PostgreSQL URL's parameter {name!r} (Prisma's) is not supported here: {advice}")
+    found = {}
+    for name in _PRISMA_UNDERSTOOD:
+        if name in query:
+            value = query.pop(name)
+            found[name] = value if isinstance(value, str) else value[-1]
+    for name in ("connection_limit", "pool_timeout"):
+        if name in found and not found[name].isdigit():
+            raise ConfigError(f"the PostgreSQL URL's {name}={found[name]!r} is not a whole number of {name[-7:]}")
+    return url.set(query=query), found
+
+
 def _with_password(url: URL) -> URL:
     if url.password is None and url.drivername.startswith(("postgresql", "mysql")):
         password = get_secret("portal_db_password")
@@ -85,15 +119,23 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
 def make_engine(
     url: str,
     *,
     pool_size: int = 10,
     connect_timeout_s: float = 10.0,
     statement_timeout_s: float = 120.0,
+    studio_schema: str = "",
 ) -> Engine:
     """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run;
-    connection and statement timeouts so that a firewalled host or a stuck query fails instead of hanging."""
+    connection and statement timeouts so that a firewalled host or a stuck query fails instead of hanging.
+
+    ``studio_schema`` (PostgreSQL): every connection's search_path starts with it, so depthstudio's tables (never
+    schema-qualified in code) are made and found there, while the portal's table is reflected with its schema named.
+    """
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -103,6 +145,9 @@ def make_engine(
         ) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    parsed, prisma = prisma_parameters(parsed)
+    pool_size = int(prisma.get("connection_limit", pool_size))
+    connect_timeout_s = float(prisma.get("pool_timeout", connect_timeout_s))
     parsed = _with_password(parsed)
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.drivername.startswith("sqlite"):
@@ -114,10 +159,18 @@ def make_engine(
     if parsed.drivername.startswith("postgresql"):
         # libpq's connect_timeout bounds the whole connection setup (TCP and the startup exchange), in whole
         # seconds, at least 2; statement_timeout makes the server cancel a statement that runs too long.
-        kwargs["connect_args"] = {
-            "connect_timeout": max(2, round(connect_timeout_s)),
-            "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
-        }
+        options = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+        if studio_schema:
+            if not _IDENTIFIER.fullmatch(studio_schema):
+                raise ConfigError(
+                    f"[portal] studio_schema = {studio_schema!r} is not a plain lower-case PostgreSQL name "
+                    "(letters, digits, underscores)"
+                )
+            options += f" -c search_path={studio_schema},public"
+        kwargs["connect_args"] = {"connect_timeout": max(2, round(connect_timeout_s)), "options": options}
+        if prisma.get("pgbouncer", "").lower() == "true":
+            # PgBouncer in transaction mode hands each transaction another server connection: no prepared statements
+            kwargs["connect_args"]["prepare_threshold"] = None
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:
@@ -146,6 +199,7 @@ def portal_engine(config: Config) -> Engine:
         config.portal_url(),
         connect_timeout_s=config.portal.connect_timeout_s,
         statement_timeout_s=config.portal.statement_timeout_s,
+        studio_schema=config.portal.studio_schema,
     )
 
 

@@ -19,7 +19,7 @@ from depthstudio.errors import ConfigError
 from depthstudio.portal.base import PortalBase
 from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.status import FLAGGED_ATTENTION, LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
-from depthstudio.portal.tables import FAILED, QUEUED, RUNNING, jobs, results, reviews, user_state
+from depthstudio.portal.tables import FAILED, QUEUED, RUNNING, jobs, photo_checks, results, reviews, user_state
 
 SORTS = ("name", "recent", "attention", "risk")
 QA_FLAG_THRESHOLD = 0.5  # qa_risk at or above this shows under the "QA-flagged" filter
@@ -89,6 +89,7 @@ class UserListing(PortalBase):
             results.alias("r"),
             reviews.alias("v"),
         )
+        self._pc = photo_checks.alias("pc")
 
     def _status_expr(self) -> ColumnElement[str]:
         u, j, r, v = self.users, self._j, self._r, self._v
@@ -102,6 +103,7 @@ class UserListing(PortalBase):
             (and_(r.c.id.is_(None), no_depth), literal("missing")),
             (r.c.id.is_(None), literal("published")),  # a map the portal got elsewhere (the old daily job)
             (r.c.avatar_url != u.avatar, literal("stale")),
+            (self._pc.c.changed_at.is_not(None), literal("stale")),  # same URL, other bytes (photo_check.revalidate)
             (and_(r.c.published_url.is_not(None), u.depth == r.c.published_url), literal("published")),
             (v.c.decision == "approved", literal("approved")),
             (v.c.decision == "rejected", literal("rejected")),
@@ -119,6 +121,7 @@ class UserListing(PortalBase):
             .outerjoin(r, r.c.id == s.c.result_id)
             # A decision counts only for the result it was made on (a regeneration in between voids it).
             .outerjoin(v, and_(v.c.id == s.c.review_id, v.c.result_id == s.c.result_id))
+            .outerjoin(self._pc, self._pc.c.result_id == s.c.result_id)
         )
         stmt = select(
             self._uid.label("id"),

@@ -52,6 +52,7 @@ def fit_pool(portal: Portal, concurrency: int) -> Engine:
         pool_size=needed,
         connect_timeout_s=portal.config.portal.connect_timeout_s,
         statement_timeout_s=portal.config.portal.statement_timeout_s,
+        studio_schema=portal.config.portal.studio_schema,
     )
     old.dispose()
     return portal.engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Column, Engine, MetaData, Table, inspect
 from sqlalchemy.exc import NoSuchTableError, OperationalError, SQLAlchemyError
@@ -30,12 +31,23 @@ class UsersTable:
         return int(user_id) if python_type is int else user_id
 
 
+def _has_table(insp: Any, table: str, schema: str) -> bool:
+    try:
+        return bool(insp.has_table(table, schema=schema))
+    except SQLAlchemyError:
+        return False
+
+
 def reflect_users(engine: Engine, cfg: PortalConfig) -> UsersTable:
-    schema = cfg.schema or None
+    schema = cfg.schema_name() or None
     where = f"{schema}.{cfg.table}" if schema else cfg.table
+    if schema is None and cfg.studio_schema and engine.dialect.name == "postgresql":
+        schema = "public"  # the search_path starts with depthstudio's own schema: the portal's is named
     try:
         insp = inspect(engine)
-        tables = insp.get_table_names(schema=schema)
+        searched = schema or insp.default_schema_name
+        schemas = insp.get_schema_names() if engine.dialect.name == "postgresql" else []
+        tables = insp.get_table_names(schema=schema) if schema is None or schema in schemas or not schemas else []
     except OperationalError as exc:
         host = f" at {engine.url.host}:{engine.url.port or 5432}" if engine.url.host else ""  # never the password
         raise PortalError(
@@ -45,9 +57,19 @@ def reflect_users(engine: Engine, cfg: PortalConfig) -> UsersTable:
         raise PortalError(f"cannot read the portal database: {exc}", kind="database") from None
     if cfg.table not in tables:
         listed = ", ".join(sorted(t for t in tables if not t.startswith("depthstudio_"))) or "(none)"
+        if schemas and schema is not None and schema not in schemas:
+            seen = f"there is no schema {schema!r} in the portal database"
+        else:
+            seen = f"the tables in schema {searched!r} are: {listed}" if searched else f"its tables are: {listed}"
+        elsewhere = [
+            s
+            for s in schemas
+            if s != searched and not s.startswith(("pg_", "information_schema")) and _has_table(insp, cfg.table, s)
+        ]
+        hint = f" A table {cfg.table!r} exists in schema {', '.join(map(repr, elsewhere))}." if elsewhere else ""
         raise SchemaError(
-            f"the users table {where!r} does not exist in the portal database; its tables are: {listed}. "
-            "Set [portal] table in the config or --users-table."
+            f"the users table {where!r} does not exist in the portal database: {seen}.{hint} Set [portal] table "
+            "(or --users-table) and [portal] schema (or ?schema= in the URL, as Prisma writes it)."
         )
     try:
         table = Table(cfg.table, MetaData(), autoload_with=engine, schema=schema)

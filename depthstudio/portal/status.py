@@ -107,3 +107,39 @@ FILTERS: tuple[Filter, ...] = tuple(
     Filter(key, label, tuple(s.value for s in Status if s.info.filter == key), flagged=key == "flagged")
     for key, label in _CHIPS
 )
+
+
+def _word(text: str) -> str:
+    return "_".join(text.lower().replace("-", " ").replace("_", " ").replace("(", " ").replace(")", " ").split())
+
+
+def _status_words() -> dict[str, tuple[str, ...]]:
+    """Every word that names statuses: the stored ones, the studio's badge labels and chip names, and a label's
+    first word where only one status starts with it and it is a word of its own ("awaiting", "stale")."""
+    words: dict[str, tuple[str, ...]] = {}
+    for f in FILTERS:
+        if f.statuses:
+            words[_word(f.label)] = words[_word(f.key)] = f.statuses
+    for st in Status:
+        words[_word(st.label)] = (st.value,)
+    firsts: dict[str, list[str]] = {}
+    for st in Status:
+        firsts.setdefault(_word(st.label).split("_")[0], []).append(st.value)
+    for first, sts in firsts.items():
+        if len(sts) == 1 and len(first) >= 5:
+            words.setdefault(first, tuple(sts))
+    for st in Status:
+        words[st.value] = (st.value,)
+    return words
+
+
+STATUS_WORDS: dict[str, tuple[str, ...]] = _status_words()
+
+
+def parse_status(word: str) -> tuple[str, ...]:
+    """The statuses a word names, in the CLI's or the studio's vocabulary ("generated", "awaiting review",
+    "awaiting", "in progress"); ``ValueError`` names the accepted words."""
+    found = STATUS_WORDS.get(_word(word))
+    if found is None:
+        raise ValueError(f"unknown status {word!r}; known: {', '.join(sorted(STATUS_WORDS))}")
+    return found

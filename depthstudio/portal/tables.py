@@ -185,3 +185,16 @@ publications = Table(
     Column("undone_by", String(255), nullable=True),
     Index("ix_depthstudio_publications_user_id", "user_id"),
 )
+
+# Photo identity by content after the map was made (depthstudio.jobs.photo_check.revalidate): per result, the
+# validators to ask the photo's server with next time, when it was last asked, and when the photo was found changed
+# in place (same URL, other bytes). A result with ``changed_at`` set is stale.
+photo_checks = Table(
+    "depthstudio_photo_checks",
+    metadata,
+    Column("result_id", Integer, ForeignKey("depthstudio_results.id", ondelete="CASCADE"), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("checked_at", DateTime, nullable=False),
+    Column("changed_at", DateTime, nullable=True),
+)

@@ -8,6 +8,36 @@ from depthstudio.storage.base import DepthStore
 from depthstudio.storage.local import LocalDirectoryStore
 
 
+def describe_destination(config: Config, portal: str) -> str:
+    """What a publish does, true for every store and URL setting: where the maps go and which URLs ``portal``
+    gets. The sentence the studio's confirmation shows before anything is uploaded."""
+    storage = config.storage
+    if storage.kind == "cloudinary":
+        at = f" at {storage.cloudinary_upload_prefix}" if storage.cloudinary_upload_prefix else ""
+        return (
+            f"Uploads to Cloudinary{at}, folder “{storage.cloudinary_folder}”, and writes each asset's "
+            f"https URL to {portal}."
+        )
+    if storage.kind != "local":
+        return f"Publishing is refused: storage.kind “{storage.kind}” is not a known store (use local or cloudinary)."
+    folder = config.local_store_dir().expanduser().resolve()
+    base = storage.local_public_base_url
+    if base:
+        return (
+            f"Copies the maps into {folder} and writes each one's URL under {base.rstrip('/')}/ "
+            f"(where the portal's web server serves that folder) to {portal}."
+        )
+    if config.is_demo:
+        return (
+            f"Copies the maps into {folder} and writes each one's file:// URL to {portal} "
+            "(only the studio on this machine can show them)."
+        )
+    return (
+        f"Publishing is refused: the maps would go to {folder}, which has no public URL, and the website of "
+        f"{portal} cannot show file:// URLs. Set storage.local_public_base_url or use Cloudinary."
+    )
+
+
 def open_store(config: Config) -> DepthStore:
     """The store named by ``storage.kind``; Cloudinary is imported only when chosen (it pulls in the SDK)."""
     kind = config.storage.kind

@@ -174,9 +174,13 @@ class BulkPanel(QWidget):
 
         def make(c: JobController) -> Any:
             from depthstudio.depth.factory import describe, explain, install_hint
-            from depthstudio.jobs.generate import GenerateMissingJob
+            from depthstudio.jobs.generate import GenerateMissingJob, NothingToDo, plan_run
 
             ids = user_ids() if callable(user_ids) else user_ids
+            planned = plan_run(self.portal, self.config, include_failed=ids is not None, user_ids=ids)
+            planned.retry_hint = "select them under Failed and press Generate (G) to retry them now"
+            if not planned.users:
+                return NothingToDo(self.portal, planned)  # no work, no model: no download, no token check
             backend = make_backend(self.backend_factory, self.config, download)
             c.cleanup = backend.close
             hint = install_hint(backend)  # an idle NVIDIA GPU: what to install stays in sight, beside what runs
@@ -192,6 +196,7 @@ class BulkPanel(QWidget):
                 include_failed=ids is not None,
                 on_progress=c.on_progress,
                 on_item=c.on_item,
+                planned=planned,
             )
 
         if not self._start(title, make):
@@ -299,7 +304,8 @@ class BulkPanel(QWidget):
     def _finished(self, summary: Any) -> None:
         self.last_summary = summary
         self._progress(summary.progress)
-        self._done("cancelled" if summary.cancelled else "done", summary.line())
+        # The held-back failures and changed photos the CLI prints under its summary line, said here too.
+        self._done("cancelled" if summary.cancelled else "done", "; ".join([summary.line(), *summary.notes]))
         self.finished.emit(summary)
 
     def _crashed(self, text: str) -> None:

@@ -964,13 +964,10 @@ class MainWindow(QMainWindow):
 
     def publish_plan(self) -> tuple[int, str, str]:
         """(how many, the question, where to and what is skipped) for the confirmation, from the shown counts."""
-        counts, storage = self.counts, self.config.storage
+        from depthstudio.storage import describe_destination
+
+        counts = self.counts
         n = counts.get("approved", 0)
-        if storage.kind == "cloudinary":
-            where = f"Cloudinary, folder “{storage.cloudinary_folder}”"
-        else:
-            folder = storage.local_dir or "the data folder's depthmaps/"
-            where = f"the local folder {folder} (file:// URLs: only a portal on this machine can show them)"
         portal = "the demo portal" if self.config.is_demo else _safe_url(self.config.portal.url)
         skipped = [
             (counts.get("generated", 0), "awaiting review"),
@@ -981,7 +978,7 @@ class MainWindow(QMainWindow):
         skip = ", ".join(f"{k:,} {label}" for k, label in skipped if k)
         text = f"Publish {n:,} approved depth map{'s' if n != 1 else ''}?"
         rest = f"Not published: {skip}." if skip else "Nothing else is waiting."
-        return n, text, f"Uploads to {where} and writes each URL to {portal}.\n{rest}"
+        return n, text, f"{describe_destination(self.config, portal)}\n{rest}"
 
     def confirm_publish(self) -> bool:
         n, text, details = self.publish_plan()

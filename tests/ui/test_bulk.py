@@ -8,8 +8,10 @@ from PySide6.QtCore import Qt, QTimer
 from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
+from depthstudio.errors import BackendError
 from depthstudio.portal.repository import Query
 from depthstudio.portal.tables import RUNNING, jobs
+from tests.ui.test_screenshots import _save
 
 
 def _run(qtbot, window, start, timeout: int = 60000):
@@ -51,6 +53,44 @@ def test_generate_all_missing_reaches_100_percent_and_refreshes_the_list(qtbot, 
     # The list reloads after the job: wait for the reloaded first page, not just any state of it.
     qtbot.waitUntil(lambda: window.model.rowCount() > 0 and window.model.row_at(0).status == "generated", timeout=5000)
     assert _running_jobs(portal) == 0
+
+
+def test_generate_all_missing_with_nothing_missing_builds_no_backend_and_says_where_users_stand(
+    qtbot, make_window, portal
+):
+    window = make_window()
+    _run(qtbot, window, window.bulk.generate_button.click)
+    awaiting = portal.status_counts()["generated"]
+    built: list[object] = []
+
+    def offline(config, **_kw):  # what an offline machine without the weights does when a model is built
+        built.append(config)
+        raise BackendError("the model's weights are not downloaded", kind="no_weights")
+
+    window.bulk.backend_factory = offline
+    with qtbot.waitSignal(window.bulk.stopped, timeout=20000) as stopped:
+        window.bulk.generate_button.click()
+    assert stopped.args == ["done", f"nothing to do: 0 published, {awaiting} awaiting review"]
+    assert window.bulk.progress_bar.format() == "Generate all missing: nothing to do" and built == []
+    _save(window, "bulk-nothing-to-do.png")
+
+
+def test_generate_all_missing_says_which_failed_users_it_held_back_and_why(qtbot, make_window, portal):
+    from tests.ui.test_failures_queue import fail_user
+
+    corrupt, offline = [r.id for r in portal.list_users(Query(statuses=["missing"]), limit=2)]
+    fail_user(portal, corrupt, "corrupt", "the file is damaged")  # the photo's fault: waits for a new photo
+    fail_user(portal, offline, "connect", "could not connect")  # the environment's: retried on its own
+    window = make_window()
+    window.config.job.heal_backoff_s = 0
+    with qtbot.waitSignal(window.bulk.stopped, timeout=60000) as stopped:
+        window.bulk.generate_button.click()
+    state, text = stopped.args
+    assert state == "done" and text.endswith(
+        "; held back: 1 failed user(s): 1 for a fault of the photo (retried when the photo changes); "
+        "select them under Failed and press Generate (G) to retry them now"
+    ), text
+    assert portal.get_user(offline).status == "generated" and portal.get_user(corrupt).status == "failed"
 
 
 def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, portal):

@@ -10,6 +10,7 @@ from depthstudio.render.motion import pointer_target
 from depthstudio.ui.main_window import FILTERS
 from depthstudio.ui.plain import display
 from tests.ui.conftest import require_gl
+from tests.ui.test_screenshots import _save
 
 
 def _select(qtbot, window, user_id: str) -> None:
@@ -182,6 +183,7 @@ def test_publish_asks_first_saying_how_many_where_to_and_what_is_skipped(qtbot, 
     def read_and_cancel() -> None:
         box = window.publish_box
         seen.append(box.text() + "\n" + box.informativeText())
+        _save(box, "publish-confirmation.png")
         box.reject()
 
     QTimer.singleShot(0, read_and_cancel)
@@ -189,7 +191,8 @@ def test_publish_asks_first_saying_how_many_where_to_and_what_is_skipped(qtbot, 
     assert seen, "no confirmation was shown"
     text = seen[0]
     assert "Publish 2 approved depth maps?" in text
-    assert "local folder" in text and "the demo portal" in text
+    folder = str(portal.config.local_store_dir().resolve())
+    assert f"Copies the maps into {folder} " in text and "file:// URL to the demo portal" in text
     assert "1 awaiting review" in text  # seeded[2] waits for review: said, not published
     assert not window.bulk.running
     assert all(portal.get_user(uid).status == "approved" for uid in seeded[:2]), "cancel publishes nothing"
