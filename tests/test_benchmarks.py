@@ -28,10 +28,14 @@ SMOKES: dict[str, list[str]] = {
     "bulk_job": ["bulk_job.py", "--smoke"],
     "bulk_local": ["bulk_job.py", "--smoke", "--backend", "local", "--onnx", "{onnx}"],
     "change_feed": ["change_feed.py", "--smoke", "--pg", PG_ADMIN_URL],
+    # The reduced models on the CPU; the budget skips the timed configurations past 10 s: the plumbing is checked.
+    "gpu_check": ["gpu_check.py", "--smoke", "--budget-s", "10"],
+    "layers": ["layers.py", "--smoke"],
     "local_depth": ["local_depth.py", "--smoke", "--onnx", "{onnx}"],
     "render": ["render.py", "--smoke"],
     "replicate_bulk": ["replicate_bulk.py", "--smoke"],
     "ui": ["ui.py", "--smoke"],
+    "web_page": ["web_page.py", "--smoke"],  # Chromium and the tests' npm cache (tests/node_web)
     "workers": ["workers.py", "--smoke"],
 }
 
