@@ -76,7 +76,22 @@ def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
 # --- 1. the wheel, installed -------------------------------------------------------------------------------------
 
 
-def install_wheel(tmp: Path) -> tuple[Path, dict[str, str]]:
+def fresh_env(home: Path) -> dict[str, str]:
+    """No setting of this shell's depthstudio, no keyring, no network for models, a HOME of its own."""
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPTHSTUDIO_", "PYTHON", "XDG_", "VIRTUAL_ENV"))}
+    env.update(HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", HF_HUB_OFFLINE="1")
+    return env
+
+
+def from_checkout(tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """The checkout's depthstudio run by this interpreter (the suite's quick variant: no wheel build)."""
+    env = fresh_env(tmp / "home")
+    env["PYTHONPATH"] = str(REPO)
+    return [sys.executable, "-m", "depthstudio"], env
+
+
+def install_wheel(tmp: Path) -> tuple[list[str], dict[str, str]]:
     """A fresh virtualenv holding the wheel built from this checkout's files (tracked or new, not ignored)."""
     listed = run(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z"]).stdout.split("\0")
     source = tmp / "source"
@@ -94,16 +109,13 @@ def install_wheel(tmp: Path) -> tuple[Path, dict[str, str]]:
     (site_dir / "_layered_dependencies.pth").write_text("\n".join(layered) + "\n")
     pip = [sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install", "-q"]
     run([*pip, "--no-deps", "--no-index", "--ignore-installed", str(wheel)])
-    home = tmp / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPTHSTUDIO_", "PYTHON", "XDG_", "VIRTUAL_ENV"))}
-    env.update(HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", HF_HUB_OFFLINE="1")
+    env = fresh_env(tmp / "home")
     where = run([str(root / "bin" / "python"), "-c", "import depthstudio; print(depthstudio.__file__)"], env=env,
-                cwd=home).stdout.strip()  # fmt: skip
+                cwd=tmp / "home").stdout.strip()  # fmt: skip
     if not where.startswith(str(root)):
         raise SystemExit(f"depthstudio came from {where}, not from the installed wheel")
     say(f"installed {wheel.name} into {root}")
-    return root / "bin" / "depthstudio", env
+    return [str(root / "bin" / "depthstudio")], env
 
 
 # --- 2. the portal ---------------------------------------------------------------------------------------------
@@ -208,37 +220,37 @@ display_crop = "none"
 # --- 5. drawing ----------------------------------------------------------------------------------------------------
 
 
-def exported_frames(index_html: Path, user_ids: list[str], mouse: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    """Each user's canvas in the exported page at the given mouse value, and the box width it is drawn in."""
-    browser = Chromium(executable())
-    try:
-        page = browser.page(*VIEWPORT)
-        page.goto(index_html.as_uri())
-        modes = dict(zip(page.eval("userIds"), page.eval("window.previewReady"), strict=True))
-        out = {}
-        for uid in user_ids:
-            i = page.eval("userIds").index(uid)
-            if modes[uid] != "webgl":
-                raise SystemExit(f"the exported page shows {uid} as {modes[uid]}: {page.console()}")
-            width = page.eval(f"viewers[{i}].canvas.parentElement.getBoundingClientRect().width")
-            if uid in mouse:
-                mx, my = mouse[uid]
-                frame = page.eval(
-                    f"(() => {{ const v = viewers[{i}]; v.renderAt({mx}, {my}); const p = v.pixels(); let s = '';"
-                    " for (let k = 0; k < p.data.length; k += 0x8000)"
-                    " s += String.fromCharCode(...p.data.subarray(k, k + 0x8000));"
-                    " return {w: p.width, h: p.height, data: btoa(s)}; })()"
-                )
-                rgba = np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["h"], frame["w"], 4)
-                out[uid] = (width, rgba)
-            else:
-                out[uid] = (width, None)
-        shot = index_html.parent / "page.png"
-        page.screenshot(shot)
-        page.close()
-        return out
-    finally:
-        browser.close()
+class ExportedPage:
+    """The exported index.html open in Debian's headless Chromium (file://, as a web developer opens it)."""
+
+    def __init__(self, index_html: Path) -> None:
+        self.browser = Chromium(executable())
+        self.page = self.browser.page(*VIEWPORT)
+        self.page.goto(index_html.as_uri())
+        self.modes = dict(zip(self.page.eval("userIds"), self.page.eval("window.previewReady"), strict=True))
+
+    def box_width(self, uid: str) -> float:
+        if self.modes[uid] != "webgl":
+            raise SystemExit(f"the exported page shows {uid} as {self.modes[uid]}: {self.page.console()}")
+        i = self.page.eval("userIds").index(uid)
+        return self.page.eval(f"viewers[{i}].canvas.parentElement.getBoundingClientRect().width")
+
+    def frame(self, uid: str, mouse: tuple[float, float]) -> np.ndarray:
+        """The user's canvas drawn at exactly this (eased) mouse value, RGBA, top row first."""
+        i = self.page.eval("userIds").index(uid)
+        frame = self.page.eval(
+            f"(() => {{ const v = viewers[{i}]; v.renderAt({mouse[0]}, {mouse[1]}); const p = v.pixels(); let s = '';"
+            " for (let k = 0; k < p.data.length; k += 0x8000)"
+            " s += String.fromCharCode(...p.data.subarray(k, k + 0x8000));"
+            " return {w: p.width, h: p.height, data: btoa(s)}; })()"
+        )
+        return np.frombuffer(base64.b64decode(frame["data"]), np.uint8).reshape(frame["h"], frame["w"], 4)
+
+    def close(self, screenshot: Path | None = None) -> None:
+        if screenshot is not None:
+            self.page.screenshot(screenshot)
+        self.page.close()
+        self.browser.close()
 
 
 def diff(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
@@ -251,20 +263,21 @@ def main() -> int:
     parser.add_argument("--target", default="react-depth-map", choices=["react-depth-map", "react-depth-map-fork"])
     parser.add_argument("--sheet", type=Path, help="write the exported page (left) beside the real component")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--from-checkout", action="store_true", help="run this checkout's depthstudio, no wheel")
     args = parser.parse_args()
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="must-show-23-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        return show(tmp, args.target, args.sheet)
+        return show(tmp, args.target, args.sheet, wheel=not args.from_checkout)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def show(tmp: Path, component: str, sheet: Path | None) -> int:
+def show(tmp: Path, component: str, sheet: Path | None, *, wheel: bool = True) -> int:
     from depthstudio.depth.local import DA_V2_SMALL, LocalBackend
 
-    depthstudio, env = install_wheel(tmp)
+    depthstudio, env = install_wheel(tmp) if wheel else from_checkout(tmp)
     # The real Depth-Anything-V2-Small architecture (reduced), random weights, saved as a transformers folder: the
     # product feeds the model the whole photo (non-square), which tests/onnx_model.py's export (a fixed 518x518
     # input) cannot take; the published ONNX export takes any size.
@@ -282,7 +295,7 @@ def show(tmp: Path, component: str, sheet: Path | None) -> int:
         write_config(cfg, url, model, store, base, component)
 
         def cli(*argv: str) -> str:
-            return run([str(depthstudio), "--config", str(cfg), *argv], env=env, cwd=tmp, timeout=600).stdout
+            return run([*depthstudio, "--config", str(cfg), *argv], env=env, cwd=tmp, timeout=600).stdout
 
         cli("db", "upgrade")
         say(cli("generate-missing", "--backend", "local", "--publish", "--no-progress").strip())
@@ -316,20 +329,24 @@ def show(tmp: Path, component: str, sheet: Path | None) -> int:
 
         # 5. the real component with the portal's column values, in a box as wide as the exported page's
         published = [uid for uid in photos if rows[uid][1]]
-        widths = {uid: w for uid, (w, _) in exported_frames(tmp / "web" / "index.html", published, {}).items()}
-        jobs = []
-        for uid in published:
-            props = json.loads((tmp / "web" / "users" / uid / "params.json").read_text())
-            props.update(originalImg=rows[uid][0], depthImg=rows[uid][1])
-            jobs.append({"component": component, "props": props, "width": widths[uid], "scale": 1.0,
-                         "pointers": [CENTRE, POINTER], "steps": STEPS, "viewerProps": None})  # fmt: skip
-        drawn = dict(zip(published, real_component.draw(base, jobs, VIEWPORT), strict=True))
-        real = {uid: r["frames"][1]["real"] for uid, r in drawn.items()}
-        mouse = {uid: tuple(f.info["mouse"]) for uid, f in real.items()}
-        ours = exported_frames(tmp / "web" / "index.html", published, mouse)
+        page = ExportedPage(tmp / "web" / "index.html")
+        try:
+            widths = {uid: page.box_width(uid) for uid in published}
+            jobs = []
+            for uid in published:
+                props = json.loads((tmp / "web" / "users" / uid / "params.json").read_text())
+                props.update(originalImg=rows[uid][0], depthImg=rows[uid][1])
+                jobs.append({"component": component, "props": props, "width": widths[uid], "scale": 1.0,
+                             "pointers": [CENTRE, POINTER], "steps": STEPS, "viewerProps": None})  # fmt: skip
+            drawn = dict(zip(published, real_component.draw(base, jobs, VIEWPORT), strict=True))
+            real = {uid: r["frames"][1]["real"] for uid, r in drawn.items()}
+            mouse = {uid: tuple(f.info["mouse"]) for uid, f in real.items()}
+            ours = {uid: page.frame(uid, mouse[uid]) for uid in published}
+        finally:
+            page.close(tmp / "web" / "page.png")
         tiles = []
         for uid in published:
-            width, mine = ours[uid]
+            width, mine = widths[uid], ours[uid]
             theirs = real[uid].rgba
             entry = report["users"][uid]
             entry.update(box_width=width, mouse=[round(m, 4) for m in mouse[uid]])
