@@ -281,8 +281,17 @@ def show(tmp: Path, component: str, sheet: Path | None, *, wheel: bool = True) -
     # The real Depth-Anything-V2-Small architecture (reduced), random weights, saved as a transformers folder: the
     # product feeds the model the whole photo (non-square), which tests/onnx_model.py's export (a fixed 518x518
     # input) cannot take; the published ONNX export takes any size.
+    # Random weights give outputs near 1e-7, which the normalisation's guard rightly makes a flat (black) map; the
+    # head's last convolution scaled by 1e7 gives a map with structure (random, not the photo's), so a misaligned
+    # or mis-sampled map would show between the exported page and the real component.
+    import torch
+
     model = tmp / "weights"
-    LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu").save_pretrained(model)
+    backend = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True, device="cpu")
+    with torch.no_grad():
+        backend.network.head.conv3.weight.mul_(1e7)
+        backend.network.head.conv3.bias.mul_(1e7)
+    backend.save_pretrained(model)
     say(f"random-weight Depth-Anything-V2-Small (reduced) saved to {model}")
     photos_dir, store = tmp / "photos", tmp / "store"
     photos = write_photos(photos_dir)
