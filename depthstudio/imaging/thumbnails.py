@@ -1,4 +1,5 @@
 """Small square avatar thumbnails, kept on disk in the user cache directory and keyed by the photo's identity.
+Each shows the avatar as the website does: through the portal's ``[web] display_crop``.
 
 A list of 100k users scrolls through thousands of avatars; decoding and cropping each full photo again at every
 start (or every scroll back) is what made thumbnails slow. The first sight of a photo writes its thumbnail
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 import platformdirs
 from PIL import Image
 
-from depthstudio.imaging.crop import crop_square, square_crop_box
+from depthstudio.imaging.crop import crop_square, display_crop_box, fit_frame
 from depthstudio.imaging.fetch import local_path
 from depthstudio.imaging.load import load_avatar
 from depthstudio.imaging.types import FetchPolicy
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "DEPTHSTUDIO_CACHE_DIR"
 # Bump when the thumbnail's framing, colour or resampling changes: old files are then ignored.
 # 2: colour-managed (ICC profile to sRGB) and cut from the original (issue 23).
-FORMAT_VERSION = "2"
+# 3: framed through [web] display_crop (the whole photo letterboxed on transparent bars, or the centred square).
+FORMAT_VERSION = "3"
 
 
 def cache_dir() -> Path:
@@ -64,23 +66,40 @@ class ThumbnailStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or cache_dir()) / "thumbnails"
 
-    def path_for(self, identity: str, size: int) -> Path:
-        digest = hashlib.sha256(f"{FORMAT_VERSION}\0{size}\0{identity}".encode()).hexdigest()
+    def path_for(self, identity: str, size: int, display_crop: str = "none") -> Path:
+        digest = hashlib.sha256(f"{FORMAT_VERSION}\0{size}\0{display_crop}\0{identity}".encode()).hexdigest()
         return self.root / str(size) / digest[:2] / f"{digest}.png"
 
-    def thumbnail(self, source: str, size: int, policy: FetchPolicy) -> Image.Image:
-        """The avatar's square crop at ``size`` px: from the cache if it holds this photo, else made and kept."""
+    def thumbnail(self, source: str, size: int, policy: FetchPolicy, display_crop: str = "none") -> Image.Image:
+        """The avatar as the website shows it, in a ``size`` px square (RGBA): from the cache if it holds this photo
+        framed this way, else made and kept. See :func:`framed_thumbnail`."""
+        display_crop_box(1, 1, display_crop)  # an unknown mode is refused before any fetch
         identity = photo_identity(source, policy)
-        path = self.path_for(identity, size) if identity is not None else None
+        path = self.path_for(identity, size, display_crop) if identity is not None else None
         if path is not None:
             cached = _read(path, size)
             if cached is not None:
                 return cached
-        original = load_avatar(source, policy).original
-        thumb = crop_square(original, square_crop_box(*original.size), size)
+        thumb = framed_thumbnail(load_avatar(source, policy).original, size, display_crop)
         if path is not None:
             _write(path, thumb)
         return thumb
+
+
+def framed_thumbnail(original: Image.Image, size: int, display_crop: str) -> Image.Image:
+    """``original`` through the portal's display crop, in a ``size`` square (RGBA).
+
+    ``square``: the centred square (Cloudinary's ``c_fill``), filling the thumbnail. ``none``: the website shows
+    the whole photo, so the thumbnail does too, fitted and centred between transparent bars (a square cut would
+    hide what the editor must judge).
+    """
+    box = display_crop_box(*original.size, display_crop)
+    if box.right - box.left == box.bottom - box.top:  # a square photo, or the square crop
+        return crop_square(original, box, size).convert("RGBA")
+    fitted = fit_frame(original, size).convert("RGBA")
+    square = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    square.paste(fitted, ((size - fitted.width) // 2, (size - fitted.height) // 2))
+    return square
 
 
 def _read(path: Path, size: int) -> Image.Image | None:
@@ -88,7 +107,7 @@ def _read(path: Path, size: int) -> Image.Image | None:
         with Image.open(path) as image:
             image.load()
             if image.size == (size, size):
-                return image.convert("RGB")
+                return image.convert("RGBA")
     except (OSError, ValueError, Image.DecompressionBombError):
         pass  # absent or damaged: made again from the photo
     return None

@@ -1008,8 +1008,12 @@ class MainWindow(QMainWindow):
         from depthstudio.ui.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(self.config, self)
+        crop = self.config.web.display_crop
         if dialog.exec():
             self.reviewer = self.params.reviewer = current_reviewer(self.config)
+            if self.config.web.display_crop != crop:  # the list shows each avatar as the website crops it
+                self.model.thumbnails.clear()
+                self.list.viewport().update()
             self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
 
     def _fit_columns(self) -> None:

@@ -47,16 +47,25 @@ ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 class ThumbnailCache(QObject):
-    """Square thumbnails by avatar URL: decoded on a thread pool, kept in an LRU of ``capacity`` images."""
+    """Square thumbnails by avatar URL, framed through ``[web] display_crop`` (``display_crop()`` at each load):
+    decoded on a thread pool, kept in an LRU of ``capacity`` images; ``clear`` after the setting changes."""
 
     ready = Signal(str)  # the avatar URL whose thumbnail arrived
 
     def __init__(
-        self, size: int = 48, capacity: int = 2000, *, policy: FetchPolicy, parent: QObject | None = None
+        self,
+        size: int = 48,
+        capacity: int = 2000,
+        *,
+        policy: FetchPolicy,
+        display_crop: Callable[[], str] | None = None,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.size = size
         self.policy = policy  # the portal's: no default that could read local files a real portal forbids
+        # A callable: Settings replaces the config's sections, so a section object kept here would go stale.
+        self.display_crop = display_crop or (lambda: "none")
         self.capacity = capacity
         self._images: OrderedDict[str, QImage | None] = OrderedDict()  # None: failed, don't retry
         self._loading: set[str] = set()
@@ -75,21 +84,30 @@ class ThumbnailCache(QObject):
             return self._images[source]
         if source not in self._loading:
             self._loading.add(source)
-            size = self.size
+            size, crop = self.size, self.display_crop()
             # Newest first: after a fast scroll the rows on screen now decode before those scrolled past.
             self._requests += 1
             self._tasks.submit(
-                lambda: _to_qimage(photos.thumbnail(source, size, self.policy)),
-                done=lambda img: self._store(source, img),
-                failed=lambda exc: self._store(source, None, exc),
+                lambda: _to_qimage(photos.thumbnail(source, size, self.policy, crop)),
+                done=lambda img: self._store(source, img, crop=crop),
+                failed=lambda exc: self._store(source, None, exc, crop=crop),
                 priority=self._requests % 2**30,
                 after=self.defer,
             )
         return None
 
-    def _store(self, source: str, image: QImage | None, exc: BaseException | None = None) -> None:
+    def clear(self) -> None:
+        """Forget every thumbnail (``[web] display_crop`` changed): the rows ask again and get the new framing."""
+        self._images.clear()
+        self._loading.clear()
+
+    def _store(
+        self, source: str, image: QImage | None, exc: BaseException | None = None, *, crop: str | None = None
+    ) -> None:
         if exc is not None:
             log.info("no thumbnail for %s: %s", source, describe(exc))
+        if crop is not None and crop != self.display_crop():
+            return  # framed before the setting changed; ``clear`` let the row ask again
         self._loading.discard(source)
         self._images[source] = image
         while len(self._images) > self.capacity:
@@ -98,9 +116,11 @@ class ThumbnailCache(QObject):
 
 
 def _to_qimage(img: Any) -> QImage:
-    data = img.tobytes("raw", "RGB")
+    if img.mode != "RGBA":
+        img = img.convert("RGBA")
+    data = img.tobytes("raw", "RGBA")
     # QImage does not own ``data``; copy() detaches it before the bytes go away.
-    return QImage(data, img.width, img.height, img.width * 3, QImage.Format.Format_RGB888).copy()
+    return QImage(data, img.width, img.height, img.width * 4, QImage.Format.Format_RGBA8888).copy()
 
 
 class UserListModel(QAbstractListModel):
@@ -126,7 +146,9 @@ class UserListModel(QAbstractListModel):
         self._announced = False  # ``loaded`` emitted for this query
         self._fetching = False
         self._exhausted = False
-        self.thumbnails = ThumbnailCache(policy=portal.config.fetch.policy(), parent=self)
+        self.thumbnails = ThumbnailCache(
+            policy=portal.config.fetch.policy(), display_crop=lambda: portal.config.web.display_crop, parent=self
+        )
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self._tasks = TaskRunner(parent=self)
         # When the count of a new query starts: at once here; the window starts it once the list has painted

@@ -19,9 +19,9 @@ def framed_photo(source: str, width: int, height: int, policy: FetchPolicy) -> I
     return photo_for_map(avatar.original, (width, height))
 
 
-def thumbnail(source: str, size: int, policy: FetchPolicy) -> Image.Image:
-    """The avatar's square crop at thumbnail size, from the on-disk cache when it holds this photo."""
-    return ThumbnailStore().thumbnail(source, size, policy)
+def thumbnail(source: str, size: int, policy: FetchPolicy, display_crop: str = "none") -> Image.Image:
+    """The avatar framed as the website shows it, at thumbnail size, from the on-disk cache when it holds it."""
+    return ThumbnailStore().thumbnail(source, size, policy, display_crop)
 
 
 NATIVE_LIMIT = 2048  # the 1:1 view's largest side: a texture bigger than this is no avatar any more

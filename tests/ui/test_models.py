@@ -68,6 +68,31 @@ def test_unreadable_photo_thumbnail_is_not_retried(qtbot, tmp_path):
         assert cache.get(missing) is None
 
 
+def test_thumbnails_follow_the_display_crop_setting(qtbot, tmp_path):
+    """A 2:1 photo: letterboxed (transparent corners) with ``none``; after the setting becomes ``square`` and the
+    cache is cleared, the row gets the centred square (opaque corners), and a load framed the old way is dropped."""
+    from PIL import Image
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (200, 100), (200, 30, 30)).save(path)
+    setting = {"crop": "none"}
+    cache = ThumbnailCache(size=32, policy=FILES, display_crop=lambda: setting["crop"])
+    with qtbot.waitSignal(cache.ready, timeout=5000):
+        assert cache.get(path.as_uri()) is None
+    letterboxed = cache.get(path.as_uri())
+    assert letterboxed.pixelColor(16, 1).alpha() == 0 and letterboxed.pixelColor(16, 16).alpha() == 255
+
+    cache.clear()
+    cache.get(path.as_uri())  # a load framed "none" is in flight when the setting changes
+    setting["crop"] = "square"
+    cache.clear()
+    with qtbot.waitSignal(cache.ready, timeout=5000):
+        assert cache.get(path.as_uri()) is None
+    qtbot.waitUntil(lambda: cache.get(path.as_uri()) is not None and not cache._loading, timeout=5000)
+    square = cache.get(path.as_uri())
+    assert square.pixelColor(16, 1).alpha() == 255 and square.pixelColor(16, 1).red() > 150
+
+
 @pytest.mark.parametrize(
     ("statuses", "sort"),
     [(("generated",), "name"), (("generated",), "recent"), (("generated",), "risk"), ((), "attention")],
