@@ -44,7 +44,7 @@ from depthstudio.imaging.crop import through_display_crop
 from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
 from depthstudio.portal.shown_map import shown_map
-from depthstudio.portal.status import FILTERS, status_label
+from depthstudio.portal.status import FILTERS, Filter, status_label
 from depthstudio.render.result_layers import stored_layers
 from depthstudio.render.web_export import layers_through_display_crop, render_inputs
 from depthstudio.ui import photos
@@ -79,7 +79,19 @@ PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the f
 
 SIDE_MIN_WIDTH = 280  # the parameters' column at its narrowest: its rows then put the label over the slider
 
+# "cleared" is what an undo (or `review --clear`) records: said so, since it reads as nothing having happened.
+HISTORY_WORDS = {"cleared": "decision cleared (back to awaiting review)"}
+
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
+
+
+def _filter_count(f: Filter, counts: dict[str, int]) -> int:
+    """How many users a filter chip matches, from ``Portal.status_counts``."""
+    if f.flagged:
+        return counts.get("flagged", 0)
+    if not f.statuses:
+        return counts.get("all", 0)
+    return sum(counts.get(s, 0) for s in f.statuses)
 
 
 class _Decision(QUndoCommand):
@@ -186,8 +198,8 @@ class MainWindow(QMainWindow):
         self._pending_user: str | None = None  # go_to_user's target while its filter loads
         self._opened = False  # the first page has landed once (see _landing_row)
         self.counts: dict[str, int] = {}
-        self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
-        self._prefetching: set[str] = set()
+        self._prefetched: OrderedDict[tuple[str, str], tuple[Any, ...]] = OrderedDict()
+        self._prefetching: set[tuple[str, str]] = set()
         self._logged: set[tuple[str, str]] = set()  # (user id, problem): selecting the user again logs nothing new
 
         self._build_layout()
@@ -504,11 +516,17 @@ class MainWindow(QMainWindow):
         return super().eventFilter(watched, event)
 
     def keyPressEvent(self, event: Any) -> None:
-        """Keys no widget took: Escape closes the shortcut overlay, else clears the search; ↑/↓ move."""
+        """Keys no widget took: Escape closes one thing per press (the shortcut overlay, the panel with the focus,
+        then the Messages and the Failures panels), else clears the search; ↑/↓ move."""
         if event.key() == Qt.Key.Key_Escape:
             overlay = getattr(self, "shortcut_overlay", None)
+            focus = self.focusWidget()
+            panels = [p for p in (self.messages, self.failures) if p.isVisible()]
+            panels.sort(key=lambda p: not (focus is not None and p.isAncestorOf(focus)))
             if overlay is not None and overlay.isVisible():
                 overlay.close()
+            elif panels:
+                panels[0].hide()
             elif self.search.text():
                 self.search.clear()
                 self.apply_query()
@@ -623,14 +641,11 @@ class MainWindow(QMainWindow):
             self.failures.refresh()
         self.counts = counts
         for f in FILTERS:
-            if f.flagged:
-                n = counts.get("flagged", 0)
-            elif not f.statuses:
-                n = counts.get("all", 0)
-            else:
-                n = sum(counts.get(s, 0) for s in f.statuses)
-            self.filter_buttons[f.key].setText(f"{f.label}  {n:,}")
+            self.filter_buttons[f.key].setText(f"{f.label}  {_filter_count(f, counts):,}")
         self.chip_area.refresh()
+        # The header follows the chip: the list keeps a decided user in place (no jump under the cursor), but
+        # the number says how many still match, as the chip does.
+        self._counted(_filter_count(self.filter, counts))
 
     def _counted(self, n: int) -> None:
         self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
@@ -685,6 +700,11 @@ class MainWindow(QMainWindow):
         return next((i for i, r in enumerate(rows) if r.result_id is not None and r.status != "stale"), 0)
 
     def _users_changed(self, ids: list[str]) -> None:
+        # A preview loaded before the change holds the review history as it was; an undo brings the row's fields
+        # back to what they were, so the old key would match again and show a history without the undo.
+        changed = set(ids)
+        for key in [k for k in self._prefetched if k[0] in changed]:
+            del self._prefetched[key]
         if ids:
             self.model.refresh_users(ids)
         self.refresh_counts()
@@ -830,7 +850,7 @@ class MainWindow(QMainWindow):
             def load(n: UserRow = neighbour) -> tuple[Any, ...] | None:
                 return _load_preview(self.portal, n) if generation == self._preview_generation else None
 
-            def done(loaded: tuple[Any, ...] | None, n: UserRow = neighbour, k: str = key) -> None:
+            def done(loaded: tuple[Any, ...] | None, n: UserRow = neighbour, k: tuple[str, str] = key) -> None:
                 self._prefetching.discard(k)
                 if loaded is not None:
                     self._remember(n, loaded)
@@ -850,7 +870,8 @@ class MainWindow(QMainWindow):
         for entry in history:
             when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
             note = f" — “{entry['note']}”" if entry.get("note") else ""
-            self.history.addItem(display(f"{when}  {entry['decision']} by {entry['reviewer']}{note}"))
+            what = HISTORY_WORDS.get(entry["decision"], entry["decision"])
+            self.history.addItem(display(f"{when}  {what} by {entry['reviewer']}{note}"))
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
@@ -1056,9 +1077,9 @@ class SquareFrame(QWidget):
         super().resizeEvent(event)
 
 
-def _row_key(row: UserRow) -> str:
-    """Every field of the row (some are dicts, so the dataclass repr rather than a tuple)."""
-    return repr(row)
+def _row_key(row: UserRow) -> tuple[str, str]:
+    """The user and every field of the row (some are dicts, so the dataclass repr rather than a tuple)."""
+    return row.id, repr(row)
 
 
 def _describe_row(row: UserRow) -> str:

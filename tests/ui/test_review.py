@@ -153,3 +153,36 @@ def test_a_decision_skips_a_user_regenerated_since_the_editor_saw_the_map(qtbot,
     assert row.result_id == newer != shown and row.decision is None
     assert "1 skipped" in window.statusBar().currentMessage()
     assert window.model.row_at(window.model.index_of(seeded[1]).row()).result_id == newer
+
+
+def test_the_list_header_follows_the_chip_after_a_decision(qtbot, make_window, seeded, portal):
+    window = make_window()
+    window.filter_buttons["generated"].click()
+    _settled(qtbot, window)
+    assert window.list_header.text().strip() == "3 users · awaiting review"
+    window.list.setFocus()
+    window.list.setCurrentIndex(window.model.index(0))
+    qtbot.keyClick(window.list, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: window.filter_buttons["generated"].text() == "Awaiting review  2", timeout=5000)
+    _settled(qtbot, window)
+    assert window.model.rowCount() == 3, "the decided user stays in place under the cursor"
+    assert window.list_header.text().strip() == "2 users · awaiting review", "the header says what the chip says"
+
+
+def test_undo_is_its_own_entry_in_the_review_history(qtbot, make_window, seeded, portal):
+    window = make_window()
+    window.filter_buttons["generated"].click()
+    _settled(qtbot, window)
+    window.list.setFocus()
+    window.list.setCurrentIndex(window.model.index(0))
+    uid = window.current.id
+    qtbot.keyClick(window.list, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: portal.get_user(uid).decision == "approved", timeout=5000)
+    window.list.setCurrentIndex(window.model.index(0))
+    qtbot.waitUntil(lambda: window.history.count() == 1 and "approved" in window.history.item(0).text(), timeout=5000)
+    qtbot.keyClick(window.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.history.count() == 2, timeout=5000)
+    shown = [window.history.item(i).text() for i in range(window.history.count())]
+    assert [h["decision"] for h in portal.review_history(uid)] == ["cleared", "approved"]
+    assert "decision cleared (back to awaiting review) by test-editor" in shown[0], "the undo, newest first"
+    assert "approved by test-editor" in shown[1], "the approval stays in the history"
