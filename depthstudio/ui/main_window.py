@@ -8,7 +8,7 @@ load that comes back for a user who is no longer selected is dropped (generation
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -200,6 +200,7 @@ class MainWindow(QMainWindow):
         self.counts: dict[str, int] = {}
         self._prefetched: OrderedDict[tuple[str, str], tuple[Any, ...]] = OrderedDict()
         self._prefetching: set[tuple[str, str]] = set()
+        self._user_changes: Counter[str] = Counter()  # per user, bumped by every change noticed (a decision, a job)
         self._logged: set[tuple[str, str]] = set()  # (user id, problem): selecting the user again logs nothing new
 
         self._build_layout()
@@ -703,6 +704,7 @@ class MainWindow(QMainWindow):
         # A preview loaded before the change holds the review history as it was; an undo brings the row's fields
         # back to what they were, so the old key would match again and show a history without the undo.
         changed = set(ids)
+        self._user_changes.update(changed)  # a load in flight now is not kept either (see _remember)
         for key in [k for k in self._prefetched if k[0] in changed]:
             del self._prefetched[key]
         if ids:
@@ -811,8 +813,10 @@ class MainWindow(QMainWindow):
             self._prefetch_around(row, generation)
             return
 
+        seen = self._user_changes[row.id]
+
         def ready(loaded: tuple[Any, ...]) -> None:
-            self._remember(row, loaded)
+            self._remember(row, loaded, seen)
             self._preview_ready(generation, loaded)
             self._prefetch_around(row, generation)
 
@@ -823,7 +827,10 @@ class MainWindow(QMainWindow):
             after=self._after_list_paint if self._first_page else None,
         )
 
-    def _remember(self, row: UserRow, loaded: tuple[Any, ...]) -> None:
+    def _remember(self, row: UserRow, loaded: tuple[Any, ...], seen: int) -> None:
+        """Keep a loaded preview for J/K, unless the user changed since its load began (``seen``)."""
+        if self._user_changes[row.id] != seen:
+            return
         self._prefetched[_row_key(row)] = loaded
         self._prefetched.move_to_end(_row_key(row))
         while len(self._prefetched) > PREFETCH_KEEP:
@@ -850,10 +857,15 @@ class MainWindow(QMainWindow):
             def load(n: UserRow = neighbour) -> tuple[Any, ...] | None:
                 return _load_preview(self.portal, n) if generation == self._preview_generation else None
 
-            def done(loaded: tuple[Any, ...] | None, n: UserRow = neighbour, k: tuple[str, str] = key) -> None:
+            def done(
+                loaded: tuple[Any, ...] | None,
+                n: UserRow = neighbour,
+                k: tuple[str, str] = key,
+                seen: int = self._user_changes[neighbour.id],
+            ) -> None:
                 self._prefetching.discard(k)
                 if loaded is not None:
-                    self._remember(n, loaded)
+                    self._remember(n, loaded, seen)
 
             self.tasks.submit(
                 load,
