@@ -219,6 +219,8 @@ def test_a_preview_read_before_a_decision_is_not_kept_for_after_its_undo(qtbot, 
     qtbot.waitUntil(lambda: portal.get_user(uid).decision is None and not window.writes.pending, timeout=5000)
     release.set()  # the load started before both writes returns after them
     _settled(qtbot, window)
+    window.list.setCurrentIndex(window.model.index(0))  # away and back: the preview comes from what was kept
+    qtbot.waitUntil(lambda: window.current.id != uid and not window.tasks.pending, timeout=5000)
     window.list.setCurrentIndex(window.model.index(1))
     qtbot.waitUntil(lambda: window.current.id == uid and not window.tasks.pending, timeout=5000)
     shown = [window.history.item(i).text() for i in range(window.history.count())]
