@@ -77,6 +77,15 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def ended(state: str, progress: Any | None) -> str:
+    """How a run ended, with how far it got: "stopped after 3 of 17", not a bare "— stopped"."""
+    if state == "done":
+        return f"{progress.done}/{progress.total} — done" if progress is not None else "done"
+    if progress is None:
+        return f"{state} before starting"  # the backend or the list of users never came: the status says why
+    return f"{state} after {progress.done} of {progress.total}"
+
+
 class BulkPanel(QWidget):
     users_changed = Signal(list)  # user ids whose rows should be re-read
     finished = Signal(object)  # the job's Summary
@@ -322,8 +331,7 @@ class BulkPanel(QWidget):
         if p is not None and p.total == 0 and state == "done":
             self.progress_bar.setFormat(f"{self.controller.title}: nothing to do")  # not "0/0 — done"
         else:
-            counted = f" {p.done}/{p.total}" if p is not None else ""
-            self.progress_bar.setFormat(f"{self.controller.title}:{counted} — {state}")
+            self.progress_bar.setFormat(f"{self.controller.title}: {ended(state, p)}")
         text = display(text)
         self.status.setText(text if len(text) < 60 else text[:57] + "…")
         self.status.setToolTip(tooltip_html(text))

@@ -16,6 +16,7 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from OpenGL import GL
@@ -622,7 +623,7 @@ class MetadataPanel(QWidget):
                     f": {row.note}" if row.note else ""
                 )
         for name, value in facts.items():
-            self.values[name].setText(display(value))
+            self.values[name].setText(display(value, newlines=name == "QA scores"))  # our own lines, not data
 
     def text(self) -> dict[str, str]:
         return {name: label.text() for name, label in self.values.items()}
@@ -632,13 +633,24 @@ def _when(moment: dt.datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
 
 
-def _scores(qa: dict[str, object] | None) -> str:
+def _scores(qa: dict[str, Any] | None) -> str:
+    """The QA report as an editor reads it: one line per check with its score, the flagged ones marked.
+
+    The stored report is nested JSON (version, risk, flags, checks); shown raw it read as a Python dict.
+    """
     if not qa:
         return "—"
-    parts = []
-    for key, value in sorted(qa.items()):
-        parts.append(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}")
-    return ", ".join(parts)
+    checks = qa.get("checks")
+    if not isinstance(checks, dict) or not checks:
+        return "—"
+    lines = []
+    for name, check in checks.items():
+        score = check.get("score") if isinstance(check, dict) else None
+        text = f"{name}: {score:.2f}" if isinstance(score, (int, float)) else f"{name}: —"
+        if isinstance(check, dict) and check.get("flagged"):
+            text += "  ⚑ flagged"
+        lines.append(text)
+    return "\n".join(lines)
 
 
 class CullingView(QWidget):

@@ -8,7 +8,7 @@ load that comes back for a user who is no longer selected is dropped (generation
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ from depthstudio.imaging.crop import through_display_crop
 from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
 from depthstudio.portal.shown_map import shown_map
-from depthstudio.portal.status import FILTERS, status_label
+from depthstudio.portal.status import FILTERS, Filter, status_label
 from depthstudio.render.result_layers import stored_layers
 from depthstudio.render.web_export import layers_through_display_crop, render_inputs
 from depthstudio.ui import photos
@@ -79,7 +79,19 @@ PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the f
 
 SIDE_MIN_WIDTH = 280  # the parameters' column at its narrowest: its rows then put the label over the slider
 
+# "cleared" is what an undo (or `review --clear`) records: said so, since it reads as nothing having happened.
+HISTORY_WORDS = {"cleared": "decision cleared (back to awaiting review)"}
+
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
+
+
+def _filter_count(f: Filter, counts: dict[str, int]) -> int:
+    """How many users a filter chip matches, from ``Portal.status_counts``."""
+    if f.flagged:
+        return counts.get("flagged", 0)
+    if not f.statuses:
+        return counts.get("all", 0)
+    return sum(counts.get(s, 0) for s in f.statuses)
 
 
 class _Decision(QUndoCommand):
@@ -186,8 +198,9 @@ class MainWindow(QMainWindow):
         self._pending_user: str | None = None  # go_to_user's target while its filter loads
         self._opened = False  # the first page has landed once (see _landing_row)
         self.counts: dict[str, int] = {}
-        self._prefetched: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
-        self._prefetching: set[str] = set()
+        self._prefetched: OrderedDict[tuple[str, str], tuple[Any, ...]] = OrderedDict()
+        self._prefetching: set[tuple[str, str]] = set()
+        self._user_changes: Counter[str] = Counter()  # per user, bumped by every change noticed (a decision, a job)
         self._logged: set[tuple[str, str]] = set()  # (user id, problem): selecting the user again logs nothing new
 
         self._build_layout()
@@ -504,11 +517,17 @@ class MainWindow(QMainWindow):
         return super().eventFilter(watched, event)
 
     def keyPressEvent(self, event: Any) -> None:
-        """Keys no widget took: Escape closes the shortcut overlay, else clears the search; ↑/↓ move."""
+        """Keys no widget took: Escape closes one thing per press (the shortcut overlay, the panel with the focus,
+        then the Messages and the Failures panels), else clears the search; ↑/↓ move."""
         if event.key() == Qt.Key.Key_Escape:
             overlay = getattr(self, "shortcut_overlay", None)
+            focus = self.focusWidget()
+            panels = [p for p in (self.messages, self.failures) if p.isVisible()]
+            panels.sort(key=lambda p: not (focus is not None and p.isAncestorOf(focus)))
             if overlay is not None and overlay.isVisible():
                 overlay.close()
+            elif panels:
+                panels[0].hide()
             elif self.search.text():
                 self.search.clear()
                 self.apply_query()
@@ -623,14 +642,11 @@ class MainWindow(QMainWindow):
             self.failures.refresh()
         self.counts = counts
         for f in FILTERS:
-            if f.flagged:
-                n = counts.get("flagged", 0)
-            elif not f.statuses:
-                n = counts.get("all", 0)
-            else:
-                n = sum(counts.get(s, 0) for s in f.statuses)
-            self.filter_buttons[f.key].setText(f"{f.label}  {n:,}")
+            self.filter_buttons[f.key].setText(f"{f.label}  {_filter_count(f, counts):,}")
         self.chip_area.refresh()
+        # The header follows the chip: the list keeps a decided user in place (no jump under the cursor), but
+        # the number says how many still match, as the chip does.
+        self._counted(_filter_count(self.filter, counts))
 
     def _counted(self, n: int) -> None:
         self.list_header.setText(f"  {n:,} user{'s' if n != 1 else ''} · {self.filter.label.lower()}")
@@ -685,6 +701,12 @@ class MainWindow(QMainWindow):
         return next((i for i, r in enumerate(rows) if r.result_id is not None and r.status != "stale"), 0)
 
     def _users_changed(self, ids: list[str]) -> None:
+        # A preview loaded before the change holds the review history as it was; an undo brings the row's fields
+        # back to what they were, so the old key would match again and show a history without the undo.
+        changed = set(ids)
+        self._user_changes.update(changed)  # a load in flight now is not kept either (see _remember)
+        for key in [k for k in self._prefetched if k[0] in changed]:
+            del self._prefetched[key]
         if ids:
             self.model.refresh_users(ids)
         self.refresh_counts()
@@ -791,8 +813,10 @@ class MainWindow(QMainWindow):
             self._prefetch_around(row, generation)
             return
 
+        seen = self._user_changes[row.id]
+
         def ready(loaded: tuple[Any, ...]) -> None:
-            self._remember(row, loaded)
+            self._remember(row, loaded, seen)
             self._preview_ready(generation, loaded)
             self._prefetch_around(row, generation)
 
@@ -803,7 +827,10 @@ class MainWindow(QMainWindow):
             after=self._after_list_paint if self._first_page else None,
         )
 
-    def _remember(self, row: UserRow, loaded: tuple[Any, ...]) -> None:
+    def _remember(self, row: UserRow, loaded: tuple[Any, ...], seen: int) -> None:
+        """Keep a loaded preview for J/K, unless the user changed since its load began (``seen``)."""
+        if self._user_changes[row.id] != seen:
+            return
         self._prefetched[_row_key(row)] = loaded
         self._prefetched.move_to_end(_row_key(row))
         while len(self._prefetched) > PREFETCH_KEEP:
@@ -830,10 +857,15 @@ class MainWindow(QMainWindow):
             def load(n: UserRow = neighbour) -> tuple[Any, ...] | None:
                 return _load_preview(self.portal, n) if generation == self._preview_generation else None
 
-            def done(loaded: tuple[Any, ...] | None, n: UserRow = neighbour, k: str = key) -> None:
+            def done(
+                loaded: tuple[Any, ...] | None,
+                n: UserRow = neighbour,
+                k: tuple[str, str] = key,
+                seen: int = self._user_changes[neighbour.id],
+            ) -> None:
                 self._prefetching.discard(k)
                 if loaded is not None:
-                    self._remember(n, loaded)
+                    self._remember(n, loaded, seen)
 
             self.tasks.submit(
                 load,
@@ -850,7 +882,8 @@ class MainWindow(QMainWindow):
         for entry in history:
             when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
             note = f" — “{entry['note']}”" if entry.get("note") else ""
-            self.history.addItem(display(f"{when}  {entry['decision']} by {entry['reviewer']}{note}"))
+            what = HISTORY_WORDS.get(entry["decision"], entry["decision"])
+            self.history.addItem(display(f"{when}  {what} by {entry['reviewer']}{note}"))
         if not history:
             self.history.addItem("no decisions yet")
         self.preview.set_content(content, message)
@@ -1057,9 +1090,9 @@ class SquareFrame(QWidget):
         super().resizeEvent(event)
 
 
-def _row_key(row: UserRow) -> str:
-    """Every field of the row (some are dicts, so the dataclass repr rather than a tuple)."""
-    return repr(row)
+def _row_key(row: UserRow) -> tuple[str, str]:
+    """The user and every field of the row (some are dicts, so the dataclass repr rather than a tuple)."""
+    return row.id, repr(row)
 
 
 def _describe_row(row: UserRow) -> str:

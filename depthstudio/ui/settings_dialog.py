@@ -72,6 +72,16 @@ HELP = {
         "Hosts (host or host:port, comma-separated) on a private network that avatars may be fetched from, such "
         "as an internal CDN. Every other private address stays refused."
     ),
+    ("web", "target"): (
+        "The component the portal's website draws avatars with. depthstudio: our viewer, every mode; "
+        "react-depth-map: 1.0.9 as published (plane 0.5, multiplier ignored); react-depth-map-fork: plane 0.05. "
+        "The preview, renders and Copy web props follow it; what it cannot draw is greyed."
+    ),
+    ("web", "display_crop"): (
+        "The one crop the portal applies to both the photo URL and the map URL: none (the whole photo) or square "
+        "(the centred square, Cloudinary's c_fill). Never a content-aware gravity (g_auto, g_face): it cuts the "
+        "photo and the map differently."
+    ),
 }
 LISTS = {("fetch", "private_hosts")}  # edited as comma-separated text
 
@@ -92,6 +102,24 @@ def _has_password(url: str) -> bool:
         return make_url(url).password is not None
     except ArgumentError:
         raise ConfigError(f"the database URL is not valid: {url!r}") from None
+
+
+def _add_row(form: QFormLayout, label: str, field: QWidget, help_text: str | None) -> None:
+    """A form row; a field with help gets it under the field in the same row (the form keeps its rhythm)."""
+    if not help_text:
+        form.addRow(label, field)
+        return
+    field.setToolTip(help_text)
+    hint = QLabel(help_text)
+    hint.setObjectName("hint")
+    hint.setWordWrap(True)
+    cell = QWidget()
+    column = QVBoxLayout(cell)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.setSpacing(2)
+    column.addWidget(field)
+    column.addWidget(hint)
+    form.addRow(label, cell)
 
 
 class _SecretField(QWidget):
@@ -203,27 +231,13 @@ class SettingsDialog(QDialog):
             combo.setCurrentText(str(getattr(values, key)))
             combo.setObjectName(f"{section}_{key}")
             self.fields[(section, key)] = combo
-            form.addRow(key.replace("_", " ").capitalize(), combo)
+            _add_row(form, key.replace("_", " ").capitalize(), combo, HELP.get((section, key)))
         for key, label in TEXT_FIELDS.get(section, []):
             value = getattr(values, key)
             edit = QLineEdit(", ".join(value) if (section, key) in LISTS else str(value))
             edit.setObjectName(f"{section}_{key}")
             self.fields[(section, key)] = edit
-            help_text = HELP.get((section, key))
-            if not help_text:
-                form.addRow(label, edit)
-                continue
-            edit.setToolTip(help_text)
-            hint = QLabel(help_text)
-            hint.setObjectName("hint")
-            hint.setWordWrap(True)
-            cell = QWidget()  # the field with its help under it, one row: the form keeps its rhythm
-            column = QVBoxLayout(cell)
-            column.setContentsMargins(0, 0, 0, 0)
-            column.setSpacing(2)
-            column.addWidget(edit)
-            column.addWidget(hint)
-            form.addRow(label, cell)
+            _add_row(form, label, edit, HELP.get((section, key)))
         for name in secrets:
             form.addRow(name.replace("_", " ").capitalize(), _SecretField(name, self._report))
         for label, kind, test in tests:

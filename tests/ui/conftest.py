@@ -47,6 +47,7 @@ def seed_result(
     model: str = SyntheticBackend.model,
     qa_risk: float = 0.1,
     depth: np.ndarray | None = None,
+    qa: dict | None = None,
 ) -> int:
     """A finished depth result for a user, recorded through the job queue like the runner's, without the fetch.
 
@@ -77,6 +78,7 @@ def seed_result(
             height=depth.shape[0],
             png8=encode_png(depth, 8),
             qa_risk=qa_risk,
+            qa=qa,
         ),
     )
     assert result_id is not None

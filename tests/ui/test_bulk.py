@@ -8,9 +8,11 @@ from PySide6.QtCore import Qt, QTimer
 from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
-from depthstudio.errors import BackendError
+from depthstudio.errors import BackendError, DepthstudioError
+from depthstudio.jobs.progress import Progress
 from depthstudio.portal.repository import Query
 from depthstudio.portal.tables import RUNNING, jobs
+from depthstudio.ui.bulk import ended
 from tests.ui.test_screenshots import _save
 
 
@@ -102,8 +104,31 @@ def test_cancel_mid_run_stops_and_leaves_no_running_job(qtbot, make_window, port
     summary = _run(qtbot, window, window.bulk.cancel_button.click, timeout=20000)
     assert summary.cancelled and summary.progress.done < summary.progress.total
     assert not window.bulk.running and window.bulk.generate_button.isEnabled()
-    assert window.bulk.progress_bar.format().endswith("— cancelled")
+    p = summary.progress
+    assert window.bulk.progress_bar.format() == f"Generate all missing: cancelled after {p.done} of {p.total}"
     assert _running_jobs(portal) == 0
+
+
+def test_a_run_that_stops_before_starting_says_so_and_why(qtbot, make_window, portal):
+    window = make_window()
+
+    def no_model(_config):
+        raise DepthstudioError("the model could not be downloaded: check the network", kind="download")
+
+    window.bulk.backend_factory = no_model
+    with qtbot.waitSignal(window.bulk.stopped, timeout=20000) as stopped:
+        window.bulk.generate_button.click()
+    assert stopped.args[0] == "stopped"
+    assert window.bulk.progress_bar.format() == "Generate all missing: stopped before starting"
+    assert "could not be downloaded" in window.bulk.status.toolTip()
+    assert _running_jobs(portal) == 0
+
+
+def test_the_bar_says_how_far_a_run_got_before_it_stopped():
+    progress = Progress(total=17, done=3, failed=1)
+    assert ended("stopped", progress) == "stopped after 3 of 17"
+    assert ended("cancelled", progress) == "cancelled after 3 of 17"
+    assert ended("done", Progress(total=17, done=17)) == "17/17 — done"
 
 
 def test_failures_are_listed_with_reasons_and_retry_regenerates_them(qtbot, make_window, portal):

@@ -12,6 +12,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent, QPainter
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 
+from depthstudio.depth.qa import Check, QAReport
 from depthstudio.portal.repository import Query
 from depthstudio.render.reference import render_float, to_uint8
 from depthstudio.ui.culling import LABEL_H, tile_key
@@ -162,6 +163,20 @@ def test_the_metadata_panel_says_photo_source_model_time_and_qa(qtbot, make_wind
     assert f"{row.backend} / {row.model}" in facts["Depth map"]
     assert facts["Made"] == f"{row.result_created_at:%Y-%m-%d %H:%M} UTC"
     assert facts["QA risk"] == f"{row.qa_risk:.2f}"
+
+
+def test_the_metadata_panel_shows_qa_scores_one_check_a_line_with_the_flagged_marked(qtbot, make_window, portal):
+    report = QAReport({"empty": Check(0.0, 0.01), "flat": Check(0.12, 0.3), "inverted": Check(0.81, 0.7)})
+    uid = next(r.id for r in portal.list_users(Query(), limit=100) if r.avatar)
+    seed_result(portal, uid, qa=report.to_dict(), qa_risk=report.risk)
+    window, grid = _grid_window(qtbot, make_window)
+    grid.go_to(window.model.index_of(uid).row())
+    qtbot.waitUntil(lambda: window.culling.metadata.text()["QA scores"] not in ("", "—"), timeout=5000)
+    scores = window.culling.metadata.text()["QA scores"]
+    assert scores.splitlines() == ["empty: 0.00", "flat: 0.12", "inverted: 0.81  ⚑ flagged"]
+    assert "{" not in scores and "checks" not in scores, "no raw dict"
+    label = window.culling.metadata.values["QA scores"]
+    assert label.height() >= 3 * label.fontMetrics().lineSpacing(), "three lines, all shown"
 
 
 def test_return_opens_the_loupe_and_plus_zooms_into_the_pointer(qtbot, make_window, many):

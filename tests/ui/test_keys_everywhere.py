@@ -123,6 +123,49 @@ def test_escape_clears_the_search_and_closes_the_shortcut_overlay(qtbot, make_wi
     qtbot.waitUntil(lambda: not overlay.isVisible(), timeout=2000)
 
 
+def test_escape_closes_the_messages_and_failures_panels_one_per_press(qtbot, make_window, seeded):
+    window = make_window()
+    _ready(qtbot, window)
+    window.show_error("the hub could not be reached: check the network, then Retry")
+    qtbot.keyClick(window.list, Qt.Key.Key_M)
+    window.failures.refresh(show=True)
+    qtbot.waitUntil(lambda: window.messages.isVisible() and window.failures.isVisible(), timeout=2000)
+
+    window.failures.tree.setFocus()  # the panel with the focus goes first
+    qtbot.keyClick(window.failures.tree, Qt.Key.Key_Escape)
+    assert not window.failures.isVisible() and window.messages.isVisible()
+    assert window.list.hasFocus(), "the keys go back to the list"
+    qtbot.keyClick(window.list, Qt.Key.Key_Escape)
+    assert not window.messages.isVisible()
+
+    window.messages.toggle()
+    card_button = window.messages.cards[0].findChild(QPushButton)
+    card_button.setFocus()
+    qtbot.keyClick(card_button, Qt.Key.Key_Escape)  # from a button inside the panel too
+    assert not window.messages.isVisible()
+    assert window.current is not None and window.search.text() == "", "nothing else happened"
+
+
+def test_every_dialog_closes_on_escape(qtbot, make_window, seeded, tmp_path):
+    from depthstudio.ui.settings_dialog import SettingsDialog
+
+    window = make_window()
+    _ready(qtbot, window)
+    window.show_about()
+    window.show_shortcuts()
+    dialogs = [
+        window.about_dialog,
+        window.shortcut_overlay,
+        SettingsDialog(window.config, window, path=tmp_path / "config.toml"),
+    ]
+    for dialog in dialogs:
+        dialog.show()
+        qtbot.waitUntil(dialog.isVisible, timeout=2000)
+        dialog.activateWindow()
+        qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_Escape)
+        qtbot.waitUntil(lambda d=dialog: not d.isVisible(), timeout=2000)
+
+
 def _amber_pixels(widget) -> int:
     image = widget.grab().toImage()
     amber = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog
 
@@ -153,3 +155,73 @@ def test_a_decision_skips_a_user_regenerated_since_the_editor_saw_the_map(qtbot,
     assert row.result_id == newer != shown and row.decision is None
     assert "1 skipped" in window.statusBar().currentMessage()
     assert window.model.row_at(window.model.index_of(seeded[1]).row()).result_id == newer
+
+
+def test_the_list_header_follows_the_chip_after_a_decision(qtbot, make_window, seeded, portal):
+    window = make_window()
+    window.filter_buttons["generated"].click()
+    _settled(qtbot, window)
+    assert window.list_header.text().strip() == "3 users · awaiting review"
+    window.list.setFocus()
+    window.list.setCurrentIndex(window.model.index(0))
+    qtbot.keyClick(window.list, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: window.filter_buttons["generated"].text() == "Awaiting review  2", timeout=5000)
+    _settled(qtbot, window)
+    assert window.model.rowCount() == 3, "the decided user stays in place under the cursor"
+    assert window.list_header.text().strip() == "2 users · awaiting review", "the header says what the chip says"
+
+
+def test_undo_is_its_own_entry_in_the_review_history(qtbot, make_window, seeded, portal):
+    window = make_window()
+    window.filter_buttons["generated"].click()
+    _settled(qtbot, window)
+    window.list.setFocus()
+    window.list.setCurrentIndex(window.model.index(0))
+    uid = window.current.id
+    qtbot.keyClick(window.list, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: portal.get_user(uid).decision == "approved", timeout=5000)
+    window.list.setCurrentIndex(window.model.index(0))
+    qtbot.waitUntil(lambda: window.history.count() == 1 and "approved" in window.history.item(0).text(), timeout=5000)
+    qtbot.keyClick(window.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.history.count() == 2, timeout=5000)
+    shown = [window.history.item(i).text() for i in range(window.history.count())]
+    assert [h["decision"] for h in portal.review_history(uid)] == ["cleared", "approved"]
+    assert "decision cleared (back to awaiting review) by test-editor" in shown[0], "the undo, newest first"
+    assert "approved by test-editor" in shown[1], "the approval stays in the history"
+
+
+def test_a_preview_read_before_a_decision_is_not_kept_for_after_its_undo(qtbot, make_window, seeded, portal):
+    """A load that read the history before an approval and returns after its undo must not be kept: the undone
+    row has its old fields again, so the old history would be shown. A gate holds the load between its read and
+    its return."""
+    window = make_window()
+    window.filter_buttons["generated"].click()
+    _settled(qtbot, window)
+    uid = window.model.row_at(1).id
+    read, release = threading.Event(), threading.Event()
+    real = portal.review_history
+
+    def gated(user_id):
+        history = real(user_id)
+        if user_id == uid and not read.is_set():
+            read.set()
+            assert release.wait(10)
+        return history
+
+    portal.review_history = gated
+    window._prefetched.clear()  # the neighbours loaded ahead: selecting the user must read it now, through the gate
+    window.list.setFocus()
+    window.list.setCurrentIndex(window.model.index(1))
+    qtbot.waitUntil(read.is_set, timeout=5000)  # the history is read (empty), the load not yet returned
+    qtbot.keyClick(window.list, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: portal.get_user(uid).decision == "approved" and not window.writes.pending, timeout=5000)
+    qtbot.keyClick(window.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: portal.get_user(uid).decision is None and not window.writes.pending, timeout=5000)
+    release.set()  # the load started before both writes returns after them
+    _settled(qtbot, window)
+    window.list.setCurrentIndex(window.model.index(0))  # away and back: the preview comes from what was kept
+    qtbot.waitUntil(lambda: window.current.id != uid and not window.tasks.pending, timeout=5000)
+    window.list.setCurrentIndex(window.model.index(1))
+    qtbot.waitUntil(lambda: window.current.id == uid and not window.tasks.pending, timeout=5000)
+    shown = [window.history.item(i).text() for i in range(window.history.count())]
+    assert len(shown) == 2 and "cleared" in shown[0] and "approved" in shown[1], shown

@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice
 
+from depthstudio.depth.qa import QAReport, check_empty, check_flat, check_inverted
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.demo import hand_authored_depth
@@ -49,7 +50,18 @@ def _demo_state(portal) -> dict[str, str]:
     samples = {"Eileen Collins": "astronaut", "Grace Hopper": "grace_hopper", "Chelsea the Cat": "chelsea",
                "Cameraman (CC0)": "camera"}  # fmt: skip
     for name, stem in samples.items():
-        seed_result(portal, by_name[name].id, backend="demo", model="hand-authored", depth=hand_authored_depth(stem))
+        depth = hand_authored_depth(stem)
+        # The checks that need only the map (mismatch needs the fetched photo): the grid's QA scores are real.
+        report = QAReport({"empty": check_empty(depth), "flat": check_flat(depth), "inverted": check_inverted(depth)})
+        seed_result(
+            portal,
+            by_name[name].id,
+            backend="demo",
+            model="hand-authored",
+            depth=depth,
+            qa=report.to_dict(),
+            qa_risk=report.risk,
+        )
     others = [r for r in by_name.values() if r.avatar and r.name not in samples]
     for i, row in enumerate(others[:14]):
         seed_result(portal, row.id, qa_risk=0.75 if i % 5 == 0 else 0.1)

@@ -74,3 +74,45 @@ def test_saving_without_edits_changes_nothing(qtbot, tmp_path):
     dialog, path, text = _open(qtbot, tmp_path)
     dialog.save()
     assert path.read_bytes() == text.encode()
+
+
+WEB_PART = """
+[web]
+# the portal crops both URLs with c_fill,g_center
+display_crop = "square"
+target = "react-depth-map-fork"   # the portal runs the fork
+"""
+
+
+def test_editing_a_web_key_keeps_the_rest_byte_identical(qtbot, tmp_path):
+    path = tmp_path / "config.toml"
+    text = HAND_WRITTEN.format(db=tmp_path / "portal.sqlite3") + WEB_PART
+    path.write_text(text, encoding="utf-8")
+    dialog = SettingsDialog(load_config(path, environ={}), path=path)
+    qtbot.addWidget(dialog)
+    target = dialog.fields[("web", "target")]
+    assert target.currentText() == "react-depth-map-fork"
+    assert dialog.fields[("web", "display_crop")].currentText() == "square"
+    target.setCurrentText("react-depth-map")
+    dialog.save()
+    assert path.read_bytes() == text.replace('"react-depth-map-fork"   #', '"react-depth-map"   #').encode()
+    assert load_config(path, environ={}).web.target == "react-depth-map"
+
+
+def test_a_web_key_set_on_a_file_without_a_web_section_adds_only_that_key(qtbot, tmp_path):
+    dialog, path, text = _open(qtbot, tmp_path)
+    dialog.fields[("web", "display_crop")].setCurrentText("square")
+    dialog.save()
+    written = path.read_text(encoding="utf-8")
+    assert written.startswith(text), "everything hand-written stays as it was"
+    assert [line for line in written[len(text) :].splitlines() if line.strip()] == ["[web]", 'display_crop = "square"']
+
+
+def test_the_web_settings_say_what_they_are_for(qtbot, tmp_path):
+    dialog, _path, _text = _open(qtbot, tmp_path)
+    hints = [label.text() for label in dialog.findChildren(QLabel) if label.objectName() == "hint"]
+    target, crop = dialog.fields[("web", "target")], dialog.fields[("web", "display_crop")]
+    assert target.toolTip() in hints and crop.toolTip() in hints
+    for choice in ("depthstudio", "react-depth-map", "react-depth-map-fork"):
+        assert choice in target.toolTip()
+    assert "none" in crop.toolTip() and "square" in crop.toolTip() and "g_auto" in crop.toolTip()
