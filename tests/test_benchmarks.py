@@ -34,6 +34,7 @@ SMOKES: dict[str, list[str]] = {
     "local_depth": ["local_depth.py", "--smoke", "--onnx", "{onnx}"],
     "render": ["render.py", "--smoke"],
     "replicate_bulk": ["replicate_bulk.py", "--smoke"],
+    "revalidate": ["revalidate.py", "--smoke"],
     "ui": ["ui.py", "--smoke"],
     "web_page": ["web_page.py", "--smoke"],  # Chromium and the tests' npm cache (tests/node_web)
     "workers": ["workers.py", "--smoke"],

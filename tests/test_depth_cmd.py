@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 import depthstudio.imaging
 from depthstudio.cli import EXIT_FATAL, main
@@ -25,7 +26,8 @@ def test_synthetic_backend_writes_both_pngs_and_reports_no_flags(tmp_path):
     assert result.exit_code == 0, result.output
     assert "no flags" in result.output
     depth8, depth16 = decode_png(out.read_bytes()), decode_png(out16.read_bytes())
-    assert depth8.shape == depth16.shape == (512, 512)
+    width, height = Image.open(PHOTO).size  # 512x600: the map covers the whole photo at its aspect (issue 23)
+    assert depth8.shape == depth16.shape == (512, round(512 * width / height))
     assert np.abs(depth8 - depth16).max() <= 1 / 255
     assert depth8.min() == 0.0 and depth8.max() == 1.0
 

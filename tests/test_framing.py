@@ -48,7 +48,9 @@ PHOTOS = {
 def test_a_generated_map_has_the_displayed_photos_shape(name: str, tmp_path: Path):
     stored, orientation, shown = PHOTOS[name]
     suffix = ".jpg" if orientation else ".png"
-    avatar = load_avatar(str(_photo(tmp_path / f"p{suffix}", stored, orientation)), FetchPolicy(crop_size=512))
+    avatar = load_avatar(
+        str(_photo(tmp_path / f"p{suffix}", stored, orientation)), FetchPolicy(allow_local_paths=True, crop_size=512)
+    )
     assert avatar.original.size == shown
     result = make_depth_map(SyntheticBackend().predict(avatar), avatar)
     h, w = result.depth.shape
@@ -61,7 +63,9 @@ def test_a_generated_map_has_the_displayed_photos_shape(name: str, tmp_path: Pat
 
 def test_a_map_on_the_full_size_original_is_resized_to_the_frame_not_cropped(tmp_path: Path):
     """Replicate-style output (frame "original"): the whole map is kept, at the model input's size."""
-    avatar = load_avatar(str(_photo(tmp_path / "p.png", (480, 640))), FetchPolicy(crop_size=256))
+    avatar = load_avatar(
+        str(_photo(tmp_path / "p.png", (480, 640))), FetchPolicy(allow_local_paths=True, crop_size=256)
+    )
     ramp = np.tile(np.linspace(0.0, 1.0, 640, dtype=np.float32)[:, None], (1, 480))  # top 0 .. bottom 1
     result = make_depth_map(DepthPrediction(ramp, "original", "test", "ramp"), avatar)
     assert result.depth.shape == (256, 192)

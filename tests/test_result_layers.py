@@ -21,6 +21,7 @@ from depthstudio.jobs.publish import ALREADY, PUBLISHED, publish_result
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import result_blobs
 from depthstudio.render.layers import derive_layers
+from depthstudio.render.param_layers import write_defaults_layer
 from depthstudio.render.reference import prepare_textures
 from depthstudio.render.result_layers import depth_levels, layered_textures, stored_layers
 from depthstudio.render.web_export import export_web, render_inputs
@@ -59,6 +60,7 @@ def test_the_runner_stores_the_plate_and_matte_the_readers_would_derive(db_url, 
     depth = depth_levels(portal.result_png(row.result_id) or b"")
     plate, matte = _image(layers["plate"]), _image(layers["matte"])
     assert matte.shape == depth.shape and plate.shape[:2] == (64, 64)  # the crop the map was made for
+    write_defaults_layer(portal, {"layered": True}, by="test")  # layers are read only where they are drawn
     inputs = render_inputs(portal, row.id)
     assert inputs.layers == layers  # the exporter (render USER) gets the stored ones
     # Deriving at load from the exporter's photo (the full-size crop, not the 64 px one the map was made from)
@@ -74,6 +76,8 @@ def test_a_stored_plate_is_what_is_drawn_and_an_older_result_derives_one(db_url,
     portal, _ = _generated(db_url, tmp_path, 1)
     row = portal.get_user("u00000")
     assert row is not None and row.result_id is not None
+    assert render_inputs(portal, row.id).layers is None  # the default (single-layer) look reads no layers
+    write_defaults_layer(portal, {"layered": True}, by="test")
     inputs = render_inputs(portal, row.id)
     assert inputs.layers is not None
     marked = dict(inputs.layers)

@@ -237,6 +237,10 @@ class OnnxBackend(BatchedRuntime):
             )
         self.provider = self.choice.provider
         self.device = self.choice.device
+        # An export with a fixed input size (some published ones are 518x518) takes every photo at that size; one
+        # with free height and width takes the photo at its own aspect (the map covers the whole photo either way).
+        dims = self._session.get_inputs()[0].shape
+        self._fixed_shape = (dims[2], dims[3]) if len(dims) == 4 and all(isinstance(d, int) for d in dims[2:]) else None
         # Half-precision input when the graph takes it (the fp16 export, chosen for CUDA); fp32 otherwise.
         self._input_dtype = np.float16 if self._session.get_inputs()[0].type == "tensor(float16)" else np.float32
         # Where the output stays until the one copy back: the GPU's memory for CUDA/TensorRT, host memory otherwise.
@@ -293,7 +297,7 @@ class OnnxBackend(BatchedRuntime):
         is left where the provider wrote it and copied back once."""
         if self._session is None:
             raise BackendError("the local depth backend was used after close()", kind="closed")
-        pixels = to_network_input(images, self.preprocessing).astype(self._input_dtype, copy=False)
+        pixels = to_network_input(images, self.preprocessing, self._fixed_shape).astype(self._input_dtype, copy=False)
         binding = self._session.io_binding()
         binding.bind_cpu_input("pixel_values", np.ascontiguousarray(pixels))
         binding.bind_output("predicted_depth", self._output_device)

@@ -74,11 +74,14 @@ PREPROCESSING: dict[str, Preprocessing] = {
 }
 
 
-def to_network_input(images: Sequence[Image.Image], prep: Preprocessing) -> np.ndarray:
+def to_network_input(
+    images: Sequence[Image.Image], prep: Preprocessing, shape: tuple[int, int] | None = None
+) -> np.ndarray:
     """Same-size RGB images -> (N, 3, H, W) float32, bicubic (antialiased when shrinking, as Pillow does in
-    the published processors), scaled to [0, 1], normalised by the model's mean/std."""
+    the published processors), scaled to [0, 1], normalised by the model's mean/std. ``shape`` (height, width):
+    an export whose input size is fixed takes that size whatever the photo's aspect (the map is scaled back)."""
     width, height = images[0].size
-    in_h, in_w = prep.input_size(width, height)
+    in_h, in_w = shape or prep.input_size(width, height)
     mean = np.asarray(prep.mean, dtype=np.float32).reshape(1, 1, 3)
     std = np.asarray(prep.std, dtype=np.float32).reshape(1, 1, 3)
     batch = np.empty((len(images), 3, in_h, in_w), dtype=np.float32)

@@ -37,7 +37,7 @@ def test_settings_are_written_as_toml_the_cli_reads(qtbot, portal, tmp_path):
     assert loaded.portal.avatar_column == "photo"
     # Only what was edited: the session's other values (here a test's crop size) are not settings of the file.
     assert loaded.fetch.crop_size == Config().fetch.crop_size
-    assert len((tmp_path / "config.toml").read_text().splitlines()) == 8  # three sections, three keys
+    assert len((tmp_path / "config.toml").read_text().splitlines()) == 12  # four sections, five keys, 3 blanks
 
 
 def test_a_password_in_the_url_is_refused_and_never_shown(qtbot, portal, tmp_path):
