@@ -32,6 +32,7 @@ TEXTURE_SIGMA = 2.0  # px at 512: what is finer than this blur is texture, conti
 TEXTURE_CLIP = 2.5  # the texture is clipped at this many times its local mean absolute value
 TEXTURE_AREA = 0.04  # of the long side: the neighbourhood that mean is taken over
 TEXTURE_DEPTH = 0.06  # of the long side: how deep a band of the ring around the hole is mirrored into it
+NEAR_FOLDS = 3.0  # folds of the mirror: it shows the background itself 2 folds deep, faded out by 3
 # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s at 512, ~0.1 s at 192). The diffusion
 # fill only gives the deep inside of the hole its colours (the texture and the edge come from the mirror): 96 px.
 INPAINT_SIDE = 96
@@ -95,7 +96,7 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     A diffusion fill has the background's colours but none of its texture: grass, a flag's stripes or a brick
     wall turn into a smear exactly where the moving subject uncovers them. Each hole pixel looks at the
     background point mirrored across the hole's nearest edge. Near the edge (what the motion uncovers first)
-    it shows that point itself; deeper it fades to the smooth fill plus that point's texture (the photo less
+    it shows that point itself (``NEAR_FOLDS``); deeper it fades to the smooth fill plus that point's texture (the photo less
     its blur, measured on background pixels only, clipped so outlines do not ripple). Deeper than
     ``TEXTURE_DEPTH`` the mirror folds back (a triangle wave), so every source stays in the ring next to the
     hole; a source that lands in the hole itself (a narrow gap between two parts of the subject) adds nothing.
@@ -144,8 +145,10 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     out = smooth.astype(np.float32)
     flat_out = out.reshape(-1, 3)
     # Next to the edge (what the motion uncovers first) the mirror shows the background itself, stripes and
-    # stars included; deeper it fades to the smooth fill with the texture on it.
-    near = np.clip(1.5 - depth / fold, 0.0, 1.0)[:, None] * source_ok
+    # stars included, two folds deep (a hole that is most of the frame, as Chelsea's, needs that much of the
+    # room continued: with 1.5 folds her plate kept 0.43 of the room's texture); deeper it fades to the smooth
+    # fill with the texture on it.
+    near = np.clip(NEAR_FOLDS - depth / fold, 0.0, 1.0)[:, None] * source_ok
     flat_out[inside] = near * seen + (1.0 - near) * (flat_out[inside] + texture)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
