@@ -31,7 +31,8 @@ PLATE_MARGIN = 0.02  # of the width: the hole is grown by this much so the subje
 TEXTURE_SIGMA = 2.0  # px at 512: what is finer than this blur is texture, continued into the plate's hole
 TEXTURE_CLIP = 2.5  # the texture is clipped at this many times its local mean absolute value
 TEXTURE_AREA = 0.04  # of the long side: the neighbourhood that mean is taken over
-TEXTURE_DEPTH = 0.06  # of the long side: how deep a band of the ring around the hole is mirrored into it
+TEXTURE_DEPTH = 0.09  # of the long side: how deep a band of the ring around the hole is mirrored into it
+# (0.06 left Chelsea, whose hole is most of the frame, a thin strip of smooth room to repeat: texture 0.52)
 NEAR_FOLDS = 3.0  # folds of the mirror: it shows the background itself 2 folds deep, faded out by 3
 # px: larger photos are inpainted at this long side (a 512² plate: 2.1 s at 512, ~0.1 s at 192). The diffusion
 # fill only gives the deep inside of the hole its colours (the texture and the edge come from the mirror):
