@@ -110,11 +110,12 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     hole8 = hole.astype(np.uint8)
     keep8 = 1 - hole8
     keep = keep8.astype(np.float32)
-    colour = rgb.astype(np.float32) * keep[..., None]  # zero in the hole
+    keep3 = cv2.cvtColor(keep, cv2.COLOR_GRAY2RGB)  # OpenCV's per-channel maths beat numpy's broadcasting here
+    colour = cv2.multiply(rgb, keep3, dtype=cv2.CV_32F)  # zero in the hole
     sigma = max(1.0, TEXTURE_SIGMA * max(h, w) / 512.0)
     # The background's own blur (normalised convolution): no subject colour leaks into the texture.
-    weight = np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), np.float32(1e-4))
-    texture = (colour - cv2.GaussianBlur(colour, (0, 0), sigma) / weight[..., None]) * keep[..., None]
+    weight = cv2.cvtColor(np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), np.float32(1e-4)), cv2.COLOR_GRAY2RGB)
+    texture = cv2.multiply(cv2.subtract(colour, cv2.divide(cv2.GaussianBlur(colour, (0, 0), sigma), weight)), keep3)
     # Texture, not outlines: a star's or a roof's edge mirrored over and over would ripple; the texture is
     # clipped to a few times its typical size around it (grass keeps its blades, the sky stays clear). That
     # size varies slowly: measured at a quarter of the resolution.
@@ -124,7 +125,7 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     weight = cv2.GaussianBlur(cv2.resize(keep, quarter, interpolation=cv2.INTER_AREA), (0, 0), around)
     limit = spread * (np.float32(TEXTURE_CLIP) / np.maximum(weight, np.float32(1e-4)))[..., None]
     limit = cv2.resize(limit, (w, h), interpolation=cv2.INTER_NEAREST)
-    texture = np.clip(texture, -limit, limit, out=texture)
+    texture = cv2.min(cv2.max(texture, -limit), limit)
     # Each pixel's nearest background pixel (itself outside the hole): label k is the k-th one in raster order.
     _, labels = cv2.distanceTransformWithLabels(hole8, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
     by, bx = np.nonzero(keep8)
@@ -149,7 +150,8 @@ def continue_texture(rgb: np.ndarray, hole: np.ndarray, smooth: np.ndarray) -> n
     # pixel itself: the photo is kept there.
     near = np.clip(NEAR_FOLDS - depth / fold, 0.0, 1.0) * source_ok
     base = cv2.add(texture, smooth, dtype=cv2.CV_32F)
-    return cv2.add(base, cv2.subtract(seen, base, dtype=cv2.CV_32F) * near[..., None], dtype=cv2.CV_8U)
+    near3 = cv2.cvtColor(near, cv2.COLOR_GRAY2RGB)
+    return cv2.add(base, cv2.multiply(cv2.subtract(seen, base, dtype=cv2.CV_32F), near3), dtype=cv2.CV_8U)
 
 
 def background_plate(
