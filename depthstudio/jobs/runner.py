@@ -177,6 +177,9 @@ class BulkRunner:
         # Claimed ahead by a claim round and not yet picked up: a thread takes one of these without a round of
         # its own. A round is one network wait whatever it takes, so taking eight cost what taking one did.
         self._ready: deque[ClaimedJob] = deque()
+        # Attempts of ready jobs a thread has started, to unmark in the next claim round or heartbeat (whichever
+        # comes first): a death of this worker is charged to a job only once it started (``queue_pg.AHEAD``).
+        self._started: list[int] = []
         self.claim_ahead = min(self.threads - 1, CLAIM_AHEAD)
         self.batch: str | None = None
         self.tally = Tally(0, lock=self._lock)
@@ -323,8 +326,20 @@ class BulkRunner:
     def _next_job(self) -> ClaimedJob | None:
         with self._lock:
             if self._ready:
-                return self._ready.popleft()
+                job = self._ready.popleft()
+                self._started.append(job.attempt_id)
+                return job
         return self.claims.call(None)
+
+    def _take_started(self) -> list[int]:
+        with self._lock:
+            started, self._started = self._started, []
+        return started
+
+    def _restore_started(self, started: list[int]) -> None:
+        """The round that was to carry these marks failed: the next one carries them."""
+        with self._lock:
+            self._started.extend(started)
 
     def _release_ready(self) -> None:
         """The jobs claimed ahead that no thread started go back to the queue, their attempt uncounted."""
@@ -355,9 +370,11 @@ class BulkRunner:
         while not self._finished.wait(interval):
             with self._lock:
                 held = list(self._in_flight.values())
+            started = self._take_started()
             try:
-                renewed = self.queue.heartbeat_many(held)
+                renewed = self.queue.heartbeat_many(held, started)
             except Exception as exc:
+                self._restore_started(started)
                 log.warning("heartbeat failed: %s", type(exc).__name__)
                 continue
             for job in held:
@@ -371,8 +388,15 @@ class BulkRunner:
         """One claim for every thread that is waiting for a job, and ``claim_ahead`` more for the threads that
         will ask next (held, and heartbeated, from now on); those it found none for get None."""
         ahead = 0 if self._stop.is_set() else self.claim_ahead
-        with self._round():
-            claimed = self.queue.claim_many(self.worker_id, len(batch) + ahead, batch=self.batch)
+        started = self._take_started()
+        try:
+            with self._round():
+                claimed = self.queue.claim_many(
+                    self.worker_id, len(batch) + ahead, batch=self.batch, direct=len(batch), started=started
+                )
+        except BaseException:
+            self._restore_started(started)
+            raise
         with self._lock:
             for job in claimed:
                 self._in_flight[job.id] = job
