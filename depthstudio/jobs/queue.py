@@ -82,7 +82,7 @@ def _clear_ahead(conn: Connection, started: list[int]) -> None:
 
 def _unstarted(conn: Connection, lapsed: list[Any]) -> set[int]:
     """Of these lapsed jobs, those their dead worker held only ahead (never started), unless let off that way
-    ``max_attempts`` times already (see ``queue_pg.AHEAD``)."""
+    ``LET_OFF`` times ``max_attempts`` times already (see ``queue_pg.AHEAD``)."""
     if not lapsed:
         return set()
     ids = [r.id for r in lapsed]
@@ -102,7 +102,7 @@ def _unstarted(conn: Connection, lapsed: list[Any]) -> set[int]:
             .group_by(attempts.c.job_id)
         ).all()
     )
-    return {r.id for r in lapsed if r.id in ahead and let_off.get(r.id, 0) < r.max_attempts}
+    return {r.id for r in lapsed if r.id in ahead and let_off.get(r.id, 0) < queue_pg.LET_OFF * r.max_attempts}
 
 
 _FRESH = (
@@ -501,6 +501,12 @@ class JobQueue:
                 .returning(jobs.c.id, jobs.c.lease_token)
             ).all()
         return {job_id for job_id, token in renewed if tokens.get(token) == job_id}
+
+    @retry_on_disconnect
+    def mark_started(self, started: Sequence[int]) -> None:
+        """These attempts of jobs held ahead have been started by a thread (see ``claim_many``)."""
+        with write_transaction(self.engine) as conn:
+            _clear_ahead(conn, list(started))
 
     def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
         """Record the result in ONE transaction with the job's progress; None if the lease was lost meanwhile.

@@ -84,13 +84,15 @@ GAVE_UP = "the worker processing this user stopped (crash or kill) on every atte
 # of its own); a job whose worker dies with the mark still on goes back with its attempt closed as ``unstarted``.
 AHEAD = "ahead"
 UNSTARTED = "unstarted"
-# A job let off uncharged this often is charged anyway: a photo that kills its worker within moments of being
-# started (before the mark is cleared) must still run out of attempts, not circle forever.
+# A job let off uncharged LET_OFF times max_attempts times is charged anyway: a photo that kills its worker within
+# moments of being started (before the mark is cleared) must still run out of attempts, not circle forever. Not
+# max_attempts alone: under repeated kills the oldest jobs are the ones a new worker claims ahead again and again.
+LET_OFF = 3
 _UNSTARTED = (
     f"EXISTS (SELECT 1 FROM {attempts.name} o"
     f" WHERE o.job_id = f.id AND o.finished_at IS NULL AND o.outcome = '{AHEAD}')"
     f" AND (SELECT count(*) FROM {attempts.name} o"
-    f" WHERE o.job_id = f.id AND o.outcome = '{UNSTARTED}') < f.max_attempts"
+    f" WHERE o.job_id = f.id AND o.outcome = '{UNSTARTED}') < {LET_OFF} * f.max_attempts"
 )
 
 

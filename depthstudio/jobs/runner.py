@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 
 MAX_AHEAD = 16  # threads preparing or recording items beyond the backend's slots, at most
 CLAIM_AHEAD = 7  # jobs a claim round takes beyond the threads waiting for one, at most (kept for the next ones)
+MARK_DELAY_S = 0.05  # how long started ready jobs wait for a claim round to carry their marks (see _heartbeats)
 
 
 class _OpenCVThreads:
@@ -180,6 +181,7 @@ class BulkRunner:
         # Attempts of ready jobs a thread has started, to unmark in the next claim round or heartbeat (whichever
         # comes first): a death of this worker is charged to a job only once it started (``queue_pg.AHEAD``).
         self._started: list[int] = []
+        self._marks = threading.Event()  # set when ``_started`` gained one: the heartbeat thread flushes them
         self.claim_ahead = min(self.threads - 1, CLAIM_AHEAD)
         self.batch: str | None = None
         self.tally = Tally(0, lock=self._lock)
@@ -268,6 +270,7 @@ class BulkRunner:
                 self._stop.set()  # (parked threads see it within their poll; all have ended here unless interrupted)
                 self._release_ready()
                 self._finished.set()
+                self._marks.set()  # (wakes the heartbeat thread)
                 beat.join(1.0)
                 self.queue.rounds.close()
         self._emit_progress()
@@ -328,8 +331,19 @@ class BulkRunner:
             if self._ready:
                 job = self._ready.popleft()
                 self._started.append(job.attempt_id)
+                self._marks.set()
                 return job
         return self.claims.call(None)
+
+    def _flush_started(self) -> None:
+        started = self._take_started()
+        if not started:
+            return
+        try:
+            self.queue.mark_started(started)
+        except Exception as exc:  # the next round or heartbeat carries them
+            self._restore_started(started)
+            log.warning("could not mark started jobs: %s", type(exc).__name__)
 
     def _take_started(self) -> list[int]:
         with self._lock:
@@ -365,9 +379,21 @@ class BulkRunner:
         return self._stop.wait(seconds)
 
     def _heartbeats(self) -> None:
-        """Renew the leases of in-flight items until every worker thread has returned."""
+        """Renew the leases of in-flight items until every worker thread has returned; between renewals, tell
+        the queue which ready jobs threads have started when no claim round has carried that within
+        ``MARK_DELAY_S`` (a wave of starts is one statement; a busy run's claim rounds carry them all)."""
         interval = max(0.5, self.lease_s / 3)
-        while not self._finished.wait(interval):
+        due = time.monotonic() + interval
+        while not self._finished.is_set():
+            if self._marks.wait(max(0.0, due - time.monotonic())):
+                self._marks.clear()
+                if self._finished.wait(MARK_DELAY_S):
+                    return
+                self._flush_started()
+                continue
+            if self._finished.is_set():
+                return
+            due = time.monotonic() + interval
             with self._lock:
                 held = list(self._in_flight.values())
             started = self._take_started()
