@@ -28,8 +28,20 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from depthstudio.portal.base import utcnow
+from depthstudio.portal.results import NOT_YET
 from depthstudio.portal.schema import UsersTable
-from depthstudio.portal.tables import DONE, FAILED, QUEUED, RUNNING, attempts, jobs, result_blobs, results, user_state
+from depthstudio.portal.tables import (
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    attempts,
+    jobs,
+    photo_checks,
+    result_blobs,
+    results,
+    user_state,
+)
 
 if TYPE_CHECKING:
     from depthstudio.jobs.claims import ClaimedJob
@@ -209,6 +221,8 @@ _ITEM_COLUMNS = (
     ("png8", "bytea"),
     ("plate_png", "bytea"),
     ("matte_png", "bytea"),
+    ("etag", "text"),
+    ("last_modified", "text"),
 )
 
 _COMPLETE_SQL = f"""
@@ -239,6 +253,10 @@ WITH item AS (
 ), closed AS (
     UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = 'done', error_kind = NULL, error = NULL
     FROM made JOIN item USING (job_id) WHERE a.id = item.attempt_id AND NOT item.publish
+), checks AS (
+    INSERT INTO {photo_checks.name} (result_id, etag, last_modified, checked_at)
+    SELECT made.id, item.etag, item.last_modified, %(not_yet)s FROM made JOIN item USING (job_id)
+    WHERE item.etag IS NOT NULL OR item.last_modified IS NOT NULL
 ), state AS (
     INSERT INTO {user_state.name} (user_id, job_id, result_id, review_id, updated_at)
     SELECT item.user_id, made.job_id, made.id, NULL, %(now)s FROM made JOIN item USING (job_id)
@@ -275,8 +293,10 @@ def complete(conn: Connection, held: Sequence[tuple[ClaimedJob, NewResult]]) -> 
             new.png8,
             new.plate_png,
             new.matte_png,
+            new.photo_etag,
+            new.photo_last_modified,
         )
         for (name, _), value in zip(_ITEM_COLUMNS, row, strict=True):
             columns[name].append(value)
-    params = {**columns, "now": utcnow()}
+    params = {**columns, "now": utcnow(), "not_yet": NOT_YET}
     return {int(job_id): int(result_id) for job_id, result_id in conn.exec_driver_sql(_COMPLETE_SQL, params).all()}

@@ -45,6 +45,7 @@ from depthstudio.depth.photo_qa import require_suitable, with_photo_checks
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError, PortalError
 from depthstudio.imaging import FetchPolicy, decode_avatar, fetch_bytes
+from depthstudio.imaging.validators import seen
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.grouping import GroupCall
 from depthstudio.jobs.pacing import Pacer
@@ -519,6 +520,9 @@ class BulkRunner:
                 model=prediction.model,
             )
             attach_layers(new, avatar.image)
+            known = seen.for_content(job.avatar_url, avatar.sha256)  # what this very fetch was told, if anything
+            if known:
+                new.photo_etag, new.photo_last_modified = known.etag, known.last_modified
         result_id = self.completions.call((job, new))
         failpoint("after_complete")
         return result_id
