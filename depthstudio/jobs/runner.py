@@ -183,6 +183,7 @@ class BulkRunner:
         # comes first): a death of this worker is charged to a job only once it started (``queue_pg.AHEAD``).
         self._started: list[int] = []
         self._marks = threading.Event()  # set when ``_started`` gained one: the heartbeat thread flushes them
+        self._last_claim = 0.0  # (monotonic) when the last claim round started
         self.claim_ahead = min(self.threads - 1, CLAIM_AHEAD)
         self.batch: str | None = None
         self.tally = Tally(0, lock=self._lock)
@@ -390,6 +391,11 @@ class BulkRunner:
                 self._marks.clear()
                 if self._finished.wait(MARK_DELAY_S):
                     return
+                if time.monotonic() - self._last_claim < MARK_DELAY_S:  # claim rounds are running: they carry them
+                    with self._lock:
+                        if self._started:
+                            self._marks.set()  # (looked at again in MARK_DELAY_S)
+                    continue
                 self._flush_started()
                 continue
             if self._finished.is_set():
@@ -416,6 +422,7 @@ class BulkRunner:
         will ask next (held, and heartbeated, from now on); those it found none for get None."""
         ahead = 0 if self._stop.is_set() else self.claim_ahead
         started = self._take_started()
+        self._last_claim = time.monotonic()
         try:
             with self._round():
                 claimed = self.queue.claim_many(
