@@ -138,6 +138,62 @@ def test_a_job_whose_worker_died_on_every_attempt_is_failed_when_a_claim_reaches
     assert portal.get_user("u00000").error_kind == "worker_lost"  # type: ignore[union-attr]
 
 
+def _lapse(portal: Portal) -> None:
+    """The worker holding every running job died: its leases lapse."""
+    with portal.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.status == "running").values(lease_expires_at=utcnow()))
+
+
+def _outcomes(portal: Portal, job_id: int) -> list[str | None]:
+    with portal.engine.connect() as conn:
+        stmt = select(attempts.c.outcome).where(attempts.c.job_id == job_id).order_by(attempts.c.id)
+        return list(conn.execute(stmt).scalars())
+
+
+def test_a_death_is_charged_to_the_jobs_handed_to_threads_not_to_those_claimed_ahead(db_url, tmp_path):
+    portal, avatars = _portal(db_url, tmp_path, 3)
+    q = _enqueue(portal, avatars, max_attempts=1)
+    direct, *ahead = q.claim_many("dead", 3, direct=1)  # one thread started; two held for the next threads
+    _lapse(portal)
+    taken = q.claim_many("w", 3)
+    # The started one ran out of attempts on that death; the two never started are taken again, uncharged.
+    assert sorted(j.id for j in taken) == sorted(j.id for j in ahead)
+    assert all(j.attempts == 1 for j in taken)
+    assert portal.get_user(direct.user_id).error_kind == "worker_lost"  # type: ignore[union-attr]
+    assert _outcomes(portal, direct.id) == ["lost"]
+    assert _outcomes(portal, ahead[0].id) == ["unstarted", None]  # the dead worker's attempt closed, not counted
+
+
+def test_a_job_held_ahead_that_a_thread_started_is_charged_once_the_next_round_says_so(db_url, tmp_path):
+    portal, avatars = _portal(db_url, tmp_path, 4)
+    q = _enqueue(portal, avatars, max_attempts=1)
+    _, by_claim, by_beat = q.claim_many("dead", 3, direct=1)
+    q.claim_many("dead", 1, started=[by_claim.attempt_id])  # a thread took it; the next claim round carried that
+    q.heartbeat_many([by_beat], [by_beat.attempt_id])  # ... or the next heartbeat
+    _lapse(portal)
+    assert q.claim_many("w", 4) == []  # all four had started: each death charged, each out of attempts
+    assert {u.error_kind for u in portal.list_users()} == {"worker_lost"}
+
+
+def test_a_job_let_off_as_unstarted_too_often_is_charged_after_all(db_url, tmp_path):
+    """A photo that kills its worker before the start is recorded must still run out of attempts."""
+    portal, avatars = _portal(db_url, tmp_path, 1)
+    q = _enqueue(portal, avatars, max_attempts=1)
+    seen = []
+    while claimed := q.claim_many("dead", 1, direct=0):  # each time only held ahead, as far as the queue knows
+        seen.append(claimed[0].attempts)
+        _lapse(portal)
+        assert len(seen) < 10
+    assert seen == [1, 1, 1, 1]  # let off three times (LET_OFF times max_attempts), then charged: given up
+    assert portal.get_user("u00000").error_kind == "worker_lost"  # type: ignore[union-attr]
+    assert _outcomes(portal, claimed_id(portal)) == ["unstarted", "unstarted", "unstarted", "lost"]  # all closed
+
+
+def claimed_id(portal: Portal) -> int:
+    with portal.engine.connect() as conn:
+        return conn.execute(select(jobs.c.id)).scalar_one()
+
+
 # --- results and heartbeats -------------------------------------------------------------------------------------
 
 

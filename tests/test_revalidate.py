@@ -121,3 +121,14 @@ def test_a_publish_that_finds_the_photo_changed_leaves_the_user_stale_not_approv
     assert out.outcome == STALE
     assert portal.get_user("u00000").status == "stale"  # type: ignore[union-attr]
     assert GenerateMissingJob(portal, SyntheticBackend(), None, cfg).plan() == [("u00000", url)]
+
+
+def test_the_first_revalidation_after_a_generation_asks_with_the_validators_stored_with_the_map(db_url, tmp_path):
+    """The validators the generation's fetch saw are stored with the result: a later process (none seen in memory)
+    asks conditionally and gets 304s, no photo downloaded again."""
+    with PhotoServer().serving() as host:
+        portal = _published(db_url, tmp_path, host, n=2)  # (the in-memory validators are cleared: a new process)
+        found = revalidate(portal, portal.config)
+        asked = [(r.if_none_match is not None, r.status) for r in host.requests]
+    assert (found.checked, found.changed) == (2, [])
+    assert asked == [(True, 304), (True, 304)]

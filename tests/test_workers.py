@@ -11,18 +11,20 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine, func, select
+from sqlalchemy import MetaData, create_engine, func, select, text
 
 from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.demo import portal_users_table
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import attempts, jobs, results
-from tests.helpers import make_portal, portal_config, set_avatar, write_avatars
+from tests.helpers import make_portal, portal_config, set_avatar, wait_for, write_avatars
 from tests.servers.cloudinary_server import running_cloudinary_server
+from tests.servers.photo_server import PhotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 KILL_POINTS = [
@@ -181,3 +183,93 @@ def test_no_stale_write_when_the_photo_changes_after_a_crash(pg_url, cloud, tmp_
     state = _portal_state(pg_url)
     assert state[first] == (new_photo, None)  # the old photo's map never reached the column
     assert portal.get_user(first).status == "stale"
+
+
+def _held_by(portal: Portal, pid: int) -> tuple[set[str], set[str]]:
+    """(users whose jobs worker ``pid`` holds, those of them whose attempt is still marked claimed-ahead)."""
+    with portal.engine.connect() as conn:
+        rows = conn.execute(
+            select(jobs.c.user_id, attempts.c.outcome)
+            .join(attempts, attempts.c.job_id == jobs.c.id)
+            .where(jobs.c.status == "running", jobs.c.lease_owner.contains(f":{pid}:"))
+            .where(attempts.c.finished_at.is_(None))
+        ).all()
+    return {u for u, _ in rows}, {u for u, outcome in rows if outcome == "ahead"}
+
+
+def _quiet(portal: Portal) -> bool:
+    """No statement of another session runs in this database (a frozen worker's last one has committed)."""
+    with portal.engine.connect() as conn:
+        return not conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state = 'active'"
+            )
+        ).scalar_one()
+
+
+def test_workers_killed_from_outside_are_charged_only_for_the_users_they_had_started(pg_url, cloud, tmp_path):
+    """Each round a worker starts users until every thread waits on a held photo (the photo host's gate: the
+    witness of which users it had started), and is SIGKILLed from outside; no user is charged a death for which
+    its photo was never requested, and the last clean worker publishes every user exactly once."""
+    n = 30
+    files = write_avatars(tmp_path / "avatars", n, size=48)
+    server = PhotoServer()
+    witnessed: Counter[str] = Counter()
+    with server.serving():
+        urls = [server.put(f"/p/{i}.png", Path(f.removeprefix("file://")).read_bytes()) for i, f in enumerate(files)]
+        make_portal(pg_url, urls)
+        portal = Portal.open(portal_config(pg_url, tmp_path))
+        # More attempts than kill rounds: the oldest users are started (and rightly charged) in every round.
+        JobQueue(portal).enqueue(portal.ids_needing_depth(), publish=True, max_attempts=5)
+        by_path = {"/" + u.avatar.split("/", 3)[3]: u.id for u in portal.list_users()}
+        env = _env(pg_url, cloud, tmp_path, DEPTHSTUDIO_FETCH_ALLOW_PRIVATE="true")  # the photo host: 127.0.0.1
+        for _ in range(4):
+            gates = {path: threading.Event() for path in by_path}
+            server.held = set()
+            server.hold = gates
+            worker = _worker(env, concurrency=4)
+
+            def settled(pid: int = worker.pid) -> bool:
+                """Every job the worker holds is either at the photo host or still marked as claimed ahead."""
+                held, ahead = _held_by(portal, pid)
+                started = {by_path[p] for p in set(server.held)}
+                return bool(started) and held <= started | ahead
+
+            for _try in range(20):  # freeze it where the gate says, and make sure nothing landed meanwhile
+                wait_for(settled, "the worker's threads all waiting on photos")
+                worker.send_signal(signal.SIGSTOP)
+                wait_for(lambda: _quiet(portal), "the frozen worker's statements to end")
+                if settled():
+                    break
+                worker.send_signal(signal.SIGCONT)
+            started = {by_path[p] for p in set(server.held)}
+            worker.send_signal(signal.SIGKILL)
+            assert worker.wait(30) == -signal.SIGKILL
+            witnessed.update(started)
+            for gate in gates.values():
+                gate.set()  # the dead worker's requests end; the next worker gets fresh gates
+        server.hold = {}
+        final = _worker(env, concurrency=4)
+        out = final.communicate(timeout=120)[0].decode()
+        assert final.returncode == 0, out
+
+    with portal.engine.connect() as conn:
+        charged = Counter(
+            u
+            for (u,) in conn.execute(
+                select(jobs.c.user_id)
+                .join(attempts, attempts.c.job_id == jobs.c.id)
+                .where(attempts.c.outcome == "lost")
+            )
+        )
+        let_off = conn.execute(select(func.count()).where(attempts.c.outcome == "unstarted")).scalar_one()
+        still_open = conn.execute(select(func.count()).where(attempts.c.finished_at.is_(None))).scalar_one()
+        per_user = Counter(u for (u,) in conn.execute(select(results.c.user_id)))
+    assert let_off > 0  # the rounds did kill workers holding jobs claimed ahead (what this test is about)
+    for user, deaths in charged.items():
+        assert deaths <= witnessed[user], f"{user} charged {deaths} deaths, started in {witnessed[user]} of them"
+    assert still_open == 0
+    assert portal.status_counts()["published"] == n  # nobody failed, everybody published ...
+    assert set(per_user.values()) == {1} and len(per_user) == n  # ... once
+    assert len(cloud.assets) == 3 * n  # no orphan asset

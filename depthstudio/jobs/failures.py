@@ -221,7 +221,7 @@ def _attempts(portal: Portal, avatars: dict[str, str]) -> dict[str, tuple[int, b
                 )
                 .join(attempts, attempts.c.job_id == jobs.c.id)
                 .where(jobs.c.user_id.in_(ids[start : start + 500]), attempts.c.outcome.is_not(None))
-                .where(attempts.c.outcome != "cancelled")
+                .where(attempts.c.outcome.not_in(("cancelled", "ahead", "unstarted")))
                 .group_by(jobs.c.user_id, jobs.c.avatar_url)
             )
             for uid, avatar, n, retries in conn.execute(stmt):

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -132,6 +132,7 @@ def revalidate(
     threads: int = 8,
     now: dt.datetime | None = None,
     chunk: int = 500,
+    stop: Callable[[], bool] | None = None,
 ) -> Revalidation:
     """Ask the server of every web photo behind a current map whether it is still the photo the map was made from.
 
@@ -140,7 +141,8 @@ def revalidate(
     compared. At most ``fetch.revalidate_per_s`` requests a second; a photo checked within
     ``fetch.revalidate_after_s`` is not asked again. A changed photo makes its user stale, and a published map of
     the old photo is cleared from the portal by compare-and-set: what the portal itself does on a new upload.
-    A photo that cannot be checked now (network, 5xx) stays as it was and is asked again next run.
+    A photo that cannot be checked now (network, 5xx) stays as it was and is asked again next run. ``stop``
+    (the studio closing) ends the pass early: the photos not asked yet are asked next time.
     """
     started = time.monotonic()
     report = Revalidation()
@@ -151,6 +153,8 @@ def revalidate(
     pending: list[tuple[_Candidate, Validators, bool]] = []  # (candidate, validators now, changed)
 
     def check(c: _Candidate) -> None:
+        if stop is not None and stop():
+            return
         pace.wait()
         try:
             if c.known:
@@ -174,6 +178,8 @@ def revalidate(
             list(pool.map(check, batch))
         _record(portal, pending, now, report)
         pending.clear()
+        if stop is not None and stop():
+            break
     report.elapsed_s = time.monotonic() - started
     return report
 

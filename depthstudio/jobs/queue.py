@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, Interval, String, and_, bindparam, cast, func, or_, select, update
@@ -68,6 +68,43 @@ _ATTEMPT_DONE = (
     .values(finished_at=bindparam("b_now"), outcome="done", error_kind=None, error=None)
 )
 _INSERT_ATTEMPTS = attempts.insert().returning(attempts.c.job_id, attempts.c.id)
+
+
+def _clear_ahead(conn: Connection, started: list[int]) -> None:
+    """Jobs held ahead that a thread has started: from now on a death of their worker is charged to them."""
+    if started:
+        conn.execute(
+            update(attempts)
+            .where(attempts.c.id.in_(started), attempts.c.outcome == queue_pg.AHEAD, attempts.c.finished_at.is_(None))
+            .values(outcome=None)
+        )
+
+
+def _unstarted(conn: Connection, lapsed: list[Any]) -> set[int]:
+    """Of these lapsed jobs, those their dead worker held only ahead (never started), unless let off that way
+    ``LET_OFF`` times ``max_attempts`` times already (see ``queue_pg.AHEAD``)."""
+    if not lapsed:
+        return set()
+    ids = [r.id for r in lapsed]
+    ahead = set(
+        conn.execute(
+            select(attempts.c.job_id).where(
+                attempts.c.job_id.in_(ids), attempts.c.finished_at.is_(None), attempts.c.outcome == queue_pg.AHEAD
+            )
+        ).scalars()
+    )
+    if not ahead:
+        return set()
+    let_off = dict(
+        conn.execute(
+            select(attempts.c.job_id, func.count())
+            .where(attempts.c.job_id.in_(ahead), attempts.c.outcome == queue_pg.UNSTARTED)
+            .group_by(attempts.c.job_id)
+        ).all()
+    )
+    return {r.id for r in lapsed if r.id in ahead and let_off.get(r.id, 0) < queue_pg.LET_OFF * r.max_attempts}
+
+
 _FRESH = (
     select(jobs.c.id, jobs.c.lease_token)
     .where(
@@ -250,19 +287,36 @@ class JobQueue:
         claimed = self.claim_many(worker, 1, batch=batch)
         return claimed[0] if claimed else None
 
-    def claim_many(self, worker: str, n: int, *, batch: str | None = None) -> list[ClaimedJob]:
+    def claim_many(
+        self, worker: str, n: int, *, batch: str | None = None, direct: int | None = None, started: Sequence[int] = ()
+    ) -> list[ClaimedJob]:
         """Take up to ``n`` of the oldest claimable jobs in one transaction, each under its own fencing token.
 
         The tokens are this claim's random prefix and the job id, so each claim of each job is told apart. A retry
         after a lost commit acknowledgement finds the jobs already carrying the prefix and returns them, instead
         of leaving a second claim behind. Each job comes back with the photo its user has now (the job row is
         updated to it), or ``no_photo``.
+
+        Only the first ``direct`` (all by default) go to a thread now; the rest are held ahead, their attempts marked
+        so that the worker's death is not charged to them. ``started``: attempt ids of jobs held ahead that a thread
+        has started since; their marks are cleared in this claim's transaction (no write of their own).
         """
         tried: list[bool] = []
-        return self._claim_many(worker, uuid.uuid4().hex[:_PREFIX_LEN], max(1, n), batch, tried)
+        n = max(1, n)
+        marks = (n if direct is None else direct, list(started))
+        return self._claim_many(worker, uuid.uuid4().hex[:_PREFIX_LEN], n, batch, tried, marks)
 
     @retry_on_disconnect
-    def _claim_many(self, worker: str, prefix: str, n: int, batch: str | None, tried: list[bool]) -> list[ClaimedJob]:
+    def _claim_many(
+        self,
+        worker: str,
+        prefix: str,
+        n: int,
+        batch: str | None,
+        tried: list[bool],
+        marks: tuple[int, list[int]] | None = None,
+    ) -> list[ClaimedJob]:
+        marks = marks or (n, [])  # (how many go to threads now, the started attempts to unmark)
         if tried:  # a repeat: maybe the first try committed and only its acknowledgement was lost
             again = self._claimed_before(worker, prefix)
             if again:
@@ -271,12 +325,21 @@ class JobQueue:
         if self.engine.dialect.name == "postgresql":
             with self.rounds.connect() as conn:
                 rows = queue_pg.claim(
-                    conn, self.portal.users, worker=worker, prefix=prefix, n=n, batch=batch, lease=self.lease
+                    conn,
+                    self.portal.users,
+                    worker=worker,
+                    prefix=prefix,
+                    n=n,
+                    batch=batch,
+                    lease=self.lease,
+                    direct=marks[0],
+                    started=marks[1],
                 )
             photos = {row.user_id: row.avatar_url for row in rows if row.result_id is None and not row.no_photo}
             return self._claimed(worker, rows, {row.id: row.attempt_id for row in rows}, photos)
         with write_transaction(self.engine) as conn:
-            rows, attempt_ids = self._take(conn, worker, prefix, n, batch)
+            _clear_ahead(conn, marks[1])
+            rows, attempt_ids = self._take(conn, worker, prefix, n, batch, marks[0])
             photos = self._current_photos(conn, rows)
         return self._claimed(worker, rows, attempt_ids, photos)
 
@@ -319,7 +382,7 @@ class JobQueue:
         ]
 
     def _take(
-        self, conn: Connection, worker: str, prefix: str, n: int, batch: str | None
+        self, conn: Connection, worker: str, prefix: str, n: int, batch: str | None, direct: int
     ) -> tuple[list[Any], dict[int, int]]:
         pick, take = _claim_statements(conn.dialect.name, batch is not None)
         now = utcnow()
@@ -331,7 +394,17 @@ class JobQueue:
         # The ids first, then the update: PostgreSQL may run an ``IN (SELECT … LIMIT n)`` subquery more than
         # once inside an UPDATE, and so claim more than n jobs.
         found = conn.execute(pick, {**params, "b_n": n}).all()
-        exhausted = [r.id for r in found if r.status == RUNNING and r.attempts >= r.max_attempts]
+        unstarted = _unstarted(conn, [r for r in found if r.status == RUNNING])
+        if unstarted:  # held only ahead by a worker that died: back uncharged (the take below counts one again)
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.job_id.in_(unstarted), attempts.c.finished_at.is_(None))
+                .values(finished_at=now, outcome=queue_pg.UNSTARTED)
+            )
+            conn.execute(update(jobs).where(jobs.c.id.in_(unstarted)).values(attempts=jobs.c.attempts - 1))
+        exhausted = [
+            r.id for r in found if r.status == RUNNING and r.id not in unstarted and r.attempts >= r.max_attempts
+        ]
         if exhausted:  # its worker died on every attempt (a poison photo that kills the process): it stops here
             conn.execute(
                 update(jobs)
@@ -369,7 +442,16 @@ class JobQueue:
                 .values(finished_at=started, outcome="lost")
             )
         made = conn.execute(
-            _INSERT_ATTEMPTS, [{"job_id": row.id, "worker": worker, "started_at": started} for row in rows]
+            _INSERT_ATTEMPTS,
+            [
+                {
+                    "job_id": row.id,
+                    "worker": worker,
+                    "started_at": started,
+                    "outcome": queue_pg.AHEAD if rank >= direct else None,
+                }
+                for rank, row in enumerate(sorted(rows, key=lambda r: r.id))
+            ],
         ).all()
         return rows, dict(made)
 
@@ -401,12 +483,15 @@ class JobQueue:
         return job.id in self.heartbeat_many([job])
 
     @retry_on_disconnect
-    def heartbeat_many(self, held: list[ClaimedJob]) -> set[int]:
-        """Extend the leases of these claims in one statement; returns the ids of the jobs still held."""
+    def heartbeat_many(self, held: list[ClaimedJob], started: Sequence[int] = ()) -> set[int]:
+        """Extend the leases of these claims in one statement; returns the ids of the jobs still held.
+
+        ``started``: as for ``claim_many``, the attempts of jobs held ahead that a thread has started since."""
         if not held:
             return set()
         tokens = {job.token: job.id for job in held}
         with write_transaction(self.engine) as conn:
+            _clear_ahead(conn, list(started))
             renewed = conn.execute(
                 update(jobs)
                 .where(
@@ -416,6 +501,12 @@ class JobQueue:
                 .returning(jobs.c.id, jobs.c.lease_token)
             ).all()
         return {job_id for job_id, token in renewed if tokens.get(token) == job_id}
+
+    @retry_on_disconnect
+    def mark_started(self, started: Sequence[int]) -> None:
+        """These attempts of jobs held ahead have been started by a thread (see ``claim_many``)."""
+        with write_transaction(self.engine) as conn:
+            _clear_ahead(conn, list(started))
 
     def complete(self, job: ClaimedJob, new: NewResult) -> int | None:
         """Record the result in ONE transaction with the job's progress; None if the lease was lost meanwhile.

@@ -28,8 +28,20 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from depthstudio.portal.base import utcnow
+from depthstudio.portal.results import NOT_YET
 from depthstudio.portal.schema import UsersTable
-from depthstudio.portal.tables import DONE, FAILED, QUEUED, RUNNING, attempts, jobs, result_blobs, results, user_state
+from depthstudio.portal.tables import (
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    attempts,
+    jobs,
+    photo_checks,
+    result_blobs,
+    results,
+    user_state,
+)
 
 if TYPE_CHECKING:
     from depthstudio.jobs.claims import ClaimedJob
@@ -79,23 +91,51 @@ class KeptConnections:
 _NOW = "timezone('UTC', now())"  # the server's clock, naive UTC like every other stored time
 # the error of a job whose worker died on every attempt, written by both claims (this one and the generic one)
 GAVE_UP = "the worker processing this user stopped (crash or kill) on every attempt; giving up"
+# An attempt opened for a job claimed ahead (held for a thread, not yet started): a worker's death is not charged
+# to it. The runner clears the mark in its next claim round or heartbeat after a thread starts the job (no write
+# of its own); a job whose worker dies with the mark still on goes back with its attempt closed as ``unstarted``.
+AHEAD = "ahead"
+UNSTARTED = "unstarted"
+# A job let off uncharged LET_OFF times max_attempts times is charged anyway: a photo that kills its worker within
+# moments of being started (before the mark is cleared) must still run out of attempts, not circle forever. Not
+# max_attempts alone: under repeated kills the oldest jobs are the ones a new worker claims ahead again and again.
+LET_OFF = 3
+_UNSTARTED = (
+    f"EXISTS (SELECT 1 FROM {attempts.name} o"
+    f" WHERE o.job_id = f.id AND o.finished_at IS NULL AND o.outcome = '{AHEAD}')"
+    f" AND (SELECT count(*) FROM {attempts.name} o"
+    f" WHERE o.job_id = f.id AND o.outcome = '{UNSTARTED}') < {LET_OFF} * f.max_attempts"
+)
 
 
 @functools.cache
 def _claim_sql(users_from: str, user_id: str, avatar: str, id_type: str, lane: bool) -> str:
-    """Pick the oldest claimable jobs (others' locks skipped), fail the ones whose worker died on every attempt
-    (closing their last attempt as lost), take the rest under this claim's token pointed at their user's current
-    photo, close the attempts a dead worker left open, and open this claim's attempts."""
+    """Clear the ahead marks of the jobs this worker has started, pick the oldest claimable jobs (others' locks
+    skipped), give back uncharged the ones a dead worker held only ahead, fail the ones whose worker died on every
+    attempt (closing their last attempt as lost), take the rest under this claim's token pointed at their user's
+    current photo, close the attempts a dead worker left open, and open this claim's attempts (those beyond the
+    first ``direct`` marked ahead)."""
     photo = (
         f"(SELECT u.{avatar} FROM {users_from} u WHERE u.{user_id} = CAST(j.user_id AS {id_type})"
         f" AND u.{avatar} IS NOT NULL AND u.{avatar} <> '')"
     )
     return f"""
-WITH pick AS MATERIALIZED (
+WITH started AS (
+    UPDATE {attempts.name} a SET outcome = NULL
+    WHERE a.id = ANY(CAST(%(started)s AS int[])) AND a.outcome = '{AHEAD}' AND a.finished_at IS NULL
+), found AS MATERIALIZED (
     SELECT id, status, attempts, max_attempts FROM {jobs.name}
     WHERE ((status = '{QUEUED}' AND (not_before IS NULL OR not_before <= {_NOW}))
            OR (status = '{RUNNING}' AND lease_expires_at < {_NOW})){" AND batch = %(batch)s" if lane else ""}
     ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED
+), pick AS MATERIALIZED (
+    SELECT f.id, f.status, f.max_attempts,
+        f.attempts - CASE WHEN f.status = '{RUNNING}' AND {_UNSTARTED} THEN 1 ELSE 0 END AS attempts,
+        f.status = '{RUNNING}' AND {_UNSTARTED} AS unstarted
+    FROM found f
+), returned AS (
+    UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = '{UNSTARTED}'
+    FROM pick WHERE a.job_id = pick.id AND pick.unstarted AND a.finished_at IS NULL
 ), gave_up AS (
     UPDATE {jobs.name} j SET status = '{FAILED}', error_kind = 'worker_lost', error = %(gave_up)s,
         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = %(now)s
@@ -106,16 +146,19 @@ WITH pick AS MATERIALIZED (
     FROM gave_up WHERE a.job_id = gave_up.id AND a.finished_at IS NULL
 ), taken AS (
     UPDATE {jobs.name} j SET status = '{RUNNING}', lease_owner = %(worker)s, lease_token = %(prefix)s || j.id,
-        lease_expires_at = {_NOW} + %(lease)s, attempts = j.attempts + 1, updated_at = %(now)s,
+        lease_expires_at = {_NOW} + %(lease)s, attempts = pick.attempts + 1, updated_at = %(now)s,
         avatar_url = CASE WHEN j.result_id IS NULL THEN COALESCE({photo}, j.avatar_url) ELSE j.avatar_url END
     FROM pick WHERE j.id = pick.id AND NOT (pick.status = '{RUNNING}' AND pick.attempts >= pick.max_attempts)
     RETURNING j.id, j.user_id, j.avatar_url, j.publish, j.attempts, j.max_attempts, j.result_id, j.lease_token,
         j.result_id IS NULL AND {photo} IS NULL AS no_photo
 ), lost AS (
     UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = 'lost'
-    FROM taken WHERE a.job_id = taken.id AND taken.attempts > 1 AND a.finished_at IS NULL
+    FROM taken JOIN pick ON pick.id = taken.id
+    WHERE a.job_id = taken.id AND taken.attempts > 1 AND NOT pick.unstarted AND a.finished_at IS NULL
 ), opened AS (
-    INSERT INTO {attempts.name} (job_id, worker, started_at) SELECT id, %(worker)s, %(now)s FROM taken
+    INSERT INTO {attempts.name} (job_id, worker, started_at, outcome)
+    SELECT id, %(worker)s, %(now)s, CASE WHEN rank > %(direct)s THEN '{AHEAD}' END
+    FROM (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM taken) t
     RETURNING job_id, id
 )
 SELECT taken.*, opened.id AS attempt_id FROM taken JOIN opened ON opened.job_id = taken.id ORDER BY taken.id
@@ -123,9 +166,21 @@ SELECT taken.*, opened.id AS attempt_id FROM taken JOIN opened ON opened.job_id 
 
 
 def claim(
-    conn: Connection, users: UsersTable, *, worker: str, prefix: str, n: int, batch: str | None, lease: dt.timedelta
+    conn: Connection,
+    users: UsersTable,
+    *,
+    worker: str,
+    prefix: str,
+    n: int,
+    batch: str | None,
+    lease: dt.timedelta,
+    direct: int | None = None,
+    started: Sequence[int] = (),
 ) -> list[Any]:
-    """Up to ``n`` jobs taken in one statement; rows as the generic claim's plus ``attempt_id`` and ``no_photo``."""
+    """Up to ``n`` jobs taken in one statement; rows as the generic claim's plus ``attempt_id`` and ``no_photo``.
+
+    The first ``direct`` (all by default) go to threads now; the rest are held ahead. ``started``: the attempt ids
+    of jobs held ahead that a thread has started since (their mark is cleared in the same statement)."""
     prep = conn.dialect.identifier_preparer
     sql = _claim_sql(
         prep.format_table(users.id.table),
@@ -142,6 +197,8 @@ def claim(
         "lease": lease,
         "now": utcnow(),
         "gave_up": GAVE_UP,
+        "direct": n if direct is None else direct,
+        "started": list(started),
     }
     return list(conn.exec_driver_sql(sql, params).all())
 
@@ -164,6 +221,8 @@ _ITEM_COLUMNS = (
     ("png8", "bytea"),
     ("plate_png", "bytea"),
     ("matte_png", "bytea"),
+    ("etag", "text"),
+    ("last_modified", "text"),
 )
 
 _COMPLETE_SQL = f"""
@@ -194,6 +253,10 @@ WITH item AS (
 ), closed AS (
     UPDATE {attempts.name} a SET finished_at = %(now)s, outcome = 'done', error_kind = NULL, error = NULL
     FROM made JOIN item USING (job_id) WHERE a.id = item.attempt_id AND NOT item.publish
+), checks AS (
+    INSERT INTO {photo_checks.name} (result_id, etag, last_modified, checked_at)
+    SELECT made.id, item.etag, item.last_modified, %(not_yet)s FROM made JOIN item USING (job_id)
+    WHERE item.etag IS NOT NULL OR item.last_modified IS NOT NULL
 ), state AS (
     INSERT INTO {user_state.name} (user_id, job_id, result_id, review_id, updated_at)
     SELECT item.user_id, made.job_id, made.id, NULL, %(now)s FROM made JOIN item USING (job_id)
@@ -230,8 +293,10 @@ def complete(conn: Connection, held: Sequence[tuple[ClaimedJob, NewResult]]) -> 
             new.png8,
             new.plate_png,
             new.matte_png,
+            new.photo_etag,
+            new.photo_last_modified,
         )
         for (name, _), value in zip(_ITEM_COLUMNS, row, strict=True):
             columns[name].append(value)
-    params = {**columns, "now": utcnow()}
+    params = {**columns, "now": utcnow(), "not_yet": NOT_YET}
     return {int(job_id): int(result_id) for job_id, result_id in conn.exec_driver_sql(_COMPLETE_SQL, params).all()}

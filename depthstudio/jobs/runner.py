@@ -45,6 +45,7 @@ from depthstudio.depth.photo_qa import require_suitable, with_photo_checks
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
 from depthstudio.errors import Cancelled, DepthstudioError, PortalError
 from depthstudio.imaging import FetchPolicy, decode_avatar, fetch_bytes
+from depthstudio.imaging.validators import seen
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.grouping import GroupCall
 from depthstudio.jobs.pacing import Pacer
@@ -74,6 +75,7 @@ log = logging.getLogger(__name__)
 
 MAX_AHEAD = 16  # threads preparing or recording items beyond the backend's slots, at most
 CLAIM_AHEAD = 7  # jobs a claim round takes beyond the threads waiting for one, at most (kept for the next ones)
+MARK_DELAY_S = 0.05  # how long started ready jobs wait for a claim round to carry their marks (see _heartbeats)
 
 
 class _OpenCVThreads:
@@ -177,6 +179,11 @@ class BulkRunner:
         # Claimed ahead by a claim round and not yet picked up: a thread takes one of these without a round of
         # its own. A round is one network wait whatever it takes, so taking eight cost what taking one did.
         self._ready: deque[ClaimedJob] = deque()
+        # Attempts of ready jobs a thread has started, to unmark in the next claim round or heartbeat (whichever
+        # comes first): a death of this worker is charged to a job only once it started (``queue_pg.AHEAD``).
+        self._started: list[int] = []
+        self._marks = threading.Event()  # set when ``_started`` gained one: the heartbeat thread flushes them
+        self._last_claim = 0.0  # (monotonic) when the last claim round started
         self.claim_ahead = min(self.threads - 1, CLAIM_AHEAD)
         self.batch: str | None = None
         self.tally = Tally(0, lock=self._lock)
@@ -265,6 +272,7 @@ class BulkRunner:
                 self._stop.set()  # (parked threads see it within their poll; all have ended here unless interrupted)
                 self._release_ready()
                 self._finished.set()
+                self._marks.set()  # (wakes the heartbeat thread)
                 beat.join(1.0)
                 self.queue.rounds.close()
         self._emit_progress()
@@ -323,8 +331,31 @@ class BulkRunner:
     def _next_job(self) -> ClaimedJob | None:
         with self._lock:
             if self._ready:
-                return self._ready.popleft()
+                job = self._ready.popleft()
+                self._started.append(job.attempt_id)
+                self._marks.set()
+                return job
         return self.claims.call(None)
+
+    def _flush_started(self) -> None:
+        started = self._take_started()
+        if not started:
+            return
+        try:
+            self.queue.mark_started(started)
+        except Exception as exc:  # the next round or heartbeat carries them
+            self._restore_started(started)
+            log.warning("could not mark started jobs: %s", type(exc).__name__)
+
+    def _take_started(self) -> list[int]:
+        with self._lock:
+            started, self._started = self._started, []
+        return started
+
+    def _restore_started(self, started: list[int]) -> None:
+        """The round that was to carry these marks failed: the next one carries them."""
+        with self._lock:
+            self._started.extend(started)
 
     def _release_ready(self) -> None:
         """The jobs claimed ahead that no thread started go back to the queue, their attempt uncounted."""
@@ -350,14 +381,33 @@ class BulkRunner:
         return self._stop.wait(seconds)
 
     def _heartbeats(self) -> None:
-        """Renew the leases of in-flight items until every worker thread has returned."""
+        """Renew the leases of in-flight items until every worker thread has returned; between renewals, tell
+        the queue which ready jobs threads have started when no claim round has carried that within
+        ``MARK_DELAY_S`` (a wave of starts is one statement; a busy run's claim rounds carry them all)."""
         interval = max(0.5, self.lease_s / 3)
-        while not self._finished.wait(interval):
+        due = time.monotonic() + interval
+        while not self._finished.is_set():
+            if self._marks.wait(max(0.0, due - time.monotonic())):
+                self._marks.clear()
+                if self._finished.wait(MARK_DELAY_S):
+                    return
+                if time.monotonic() - self._last_claim < MARK_DELAY_S:  # claim rounds are running: they carry them
+                    with self._lock:
+                        if self._started:
+                            self._marks.set()  # (looked at again in MARK_DELAY_S)
+                    continue
+                self._flush_started()
+                continue
+            if self._finished.is_set():
+                return
+            due = time.monotonic() + interval
             with self._lock:
                 held = list(self._in_flight.values())
+            started = self._take_started()
             try:
-                renewed = self.queue.heartbeat_many(held)
+                renewed = self.queue.heartbeat_many(held, started)
             except Exception as exc:
+                self._restore_started(started)
                 log.warning("heartbeat failed: %s", type(exc).__name__)
                 continue
             for job in held:
@@ -371,8 +421,16 @@ class BulkRunner:
         """One claim for every thread that is waiting for a job, and ``claim_ahead`` more for the threads that
         will ask next (held, and heartbeated, from now on); those it found none for get None."""
         ahead = 0 if self._stop.is_set() else self.claim_ahead
-        with self._round():
-            claimed = self.queue.claim_many(self.worker_id, len(batch) + ahead, batch=self.batch)
+        started = self._take_started()
+        self._last_claim = time.monotonic()
+        try:
+            with self._round():
+                claimed = self.queue.claim_many(
+                    self.worker_id, len(batch) + ahead, batch=self.batch, direct=len(batch), started=started
+                )
+        except BaseException:
+            self._restore_started(started)
+            raise
         with self._lock:
             for job in claimed:
                 self._in_flight[job.id] = job
@@ -469,6 +527,9 @@ class BulkRunner:
                 model=prediction.model,
             )
             attach_layers(new, avatar.image)
+            known = seen.for_content(job.avatar_url, avatar.sha256)  # what this very fetch was told, if anything
+            if known:
+                new.photo_etag, new.photo_last_modified = known.etag, known.last_modified
         result_id = self.completions.call((job, new))
         failpoint("after_complete")
         return result_id

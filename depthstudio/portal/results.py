@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.portal.base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.engine import retry_on_disconnect
-from depthstudio.portal.tables import result_blobs, results
+from depthstudio.portal.tables import photo_checks, result_blobs, results
 
 
 class MadeMap(Protocol):
@@ -41,6 +41,9 @@ class ResultMade:
     height: int
 
 
+NOT_YET = dt.datetime(1970, 1, 1)  # the checked_at of validators stored at generation: due at the next pass
+
+
 @dataclass
 class NewResult(ResultMade):
     """A new result row with its PNGs: what the pipeline hands the queue to record with the job's completion, or
@@ -52,6 +55,11 @@ class NewResult(ResultMade):
     postprocess: dict[str, Any] | None = None
     plate_png: bytes | None = None  # the layered mode's images (depthstudio.render.result_layers)
     matte_png: bytes | None = None
+    # The photo's validators as its server sent them with the bytes the map was made from: stored with the result
+    # (depthstudio_photo_checks), so the first re-validation is a conditional request, not a full download.
+    # Stored as never checked (``NOT_YET``): the next pass asks as it would have, only now conditionally.
+    photo_etag: str | None = None
+    photo_last_modified: str | None = None
     levels8: np.ndarray | None = field(default=None, repr=False, compare=False)  # png8's pixels; never stored
 
     @classmethod
@@ -111,6 +119,13 @@ def insert_results(conn: Connection, made: list[tuple[str, int | None, NewResult
         for rid, (_, _, new) in zip(ids, made, strict=True)
     ]
     conn.execute(_INSERT_BLOBS, blobs)
+    checks = [
+        {"result_id": rid, "etag": new.photo_etag, "last_modified": new.photo_last_modified, "checked_at": NOT_YET}
+        for rid, (_, _, new) in zip(ids, made, strict=True)
+        if new.photo_etag or new.photo_last_modified
+    ]
+    if checks:
+        conn.execute(photo_checks.insert(), checks)
     return ids
 
 

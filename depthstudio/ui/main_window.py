@@ -61,6 +61,7 @@ from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.params_panel import ParamsPanel
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import PreviewContent, PreviewWidget, shader_textures
+from depthstudio.ui.revalidation import PhotoRevalidator
 from depthstudio.ui.sources import depth_source
 from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.userlist import UserListView
@@ -214,6 +215,9 @@ class MainWindow(QMainWindow):
         self.arrow_keys = ArrowKeys(self, self.move)  # ↑/↓ from any button, chip or slider, not only the list
         self.list.setFocus()
         self.changes = ChangeWatcher(self).start()  # other editors' decisions, results and publishes show here
+        # Photos overwritten in place behind the portal's back show as Stale (as the CLI's runs find them).
+        self.revalidation = PhotoRevalidator(self, self)
+        self._after_first_user(self.revalidation.start)
 
     # --- layout -------------------------------------------------------------------------------------------
 
@@ -1063,6 +1067,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.changes.stop()
+        self.revalidation.stop()
         self.params.flush()
         if self.bulk.running:
             self.bulk.cancel()
