@@ -134,7 +134,9 @@ def test_a_thread_waiting_for_a_backend_slot_drops_a_job_whose_lease_was_lost(db
             queued = [
                 j for j in runner._in_flight.values() if j.avatar_url not in backend.sources and j not in runner._ready
             ]
-        assert len(queued) == 1
+        # (one thread queued at the slot; under load the pacer may let a second one take a job meanwhile: either
+        # is a held job outside the backend, and the lost lease must make its thread drop it)
+        assert queued
         runner._lost.add(queued[0].id)  # what the heartbeat does when another worker took the lease
         wait_for(lambda: any(e.outcome == "lost" for e in events), "the queued thread to drop its job", timeout=10)
         assert backend.active == 1 and queued[0].avatar_url not in backend.sources
