@@ -329,13 +329,19 @@ class BulkRunner:
                 self.progress.in_flight -= 1
 
     def _next_job(self) -> ClaimedJob | None:
+        # Ready jobs again after a claim round found none: the round that answered this thread's empty-handed
+        # neighbours may have put its jobs claimed ahead there meanwhile (the queue then holds none, and a thread
+        # that left on that None would leave them waiting for the threads still working).
+        return self._take_ready() or self.claims.call(None) or self._take_ready()
+
+    def _take_ready(self) -> ClaimedJob | None:
         with self._lock:
-            if self._ready:
-                job = self._ready.popleft()
-                self._started.append(job.attempt_id)
-                self._marks.set()
-                return job
-        return self.claims.call(None)
+            if not self._ready:
+                return None
+            job = self._ready.popleft()
+            self._started.append(job.attempt_id)
+            self._marks.set()
+            return job
 
     def _flush_started(self) -> None:
         started = self._take_started()
