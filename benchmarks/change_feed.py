@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from depthstudio.jobs.queue import record_result
 from depthstudio.portal.changes import ChangeFeed
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.reviews import Decision
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars
 
 
@@ -50,7 +51,7 @@ def measure(url: str, tmp: Path, decisions: int) -> dict[str, float]:
             uid = f"u{i:05d}"
             time.sleep(rng.uniform(0.0, 0.3))  # an editor's pace, out of step with the SQLite poll's ticks
             start = time.perf_counter()
-            studio_a.decide([uid], "approved", reviewer="a")
+            studio_a.decide([uid], Decision.APPROVED, reviewer="a")
             writes.append(time.perf_counter() - start)
             while True:
                 when, users = heard.get(timeout=10)

@@ -25,6 +25,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging import FetchPolicy, load_avatar
 from depthstudio.portal.demo import placeholder_avatar, portal_users_table
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.reviews import Decision
 from depthstudio.portal.tables import result_blobs, results, reviews, user_state
 
 _VARIANTS = 8  # distinct maps to share out; every row still stores its own bytes
@@ -80,7 +81,7 @@ def build(url: str, users: int, folder: Path) -> None:
                 ids.append(rid)
             review = conn.execute(
                 insert(reviews)
-                .values(result_id=ids[-1], user_id=uid, decision="approved", reviewer="ed", created_at=now)
+                .values(result_id=ids[-1], user_id=uid, decision=Decision.APPROVED, reviewer="ed", created_at=now)
                 .returning(reviews.c.id)
             ).scalar_one()
             conn.execute(insert(user_state).values(user_id=uid, result_id=ids[-1], review_id=review, updated_at=now))

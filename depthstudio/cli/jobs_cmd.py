@@ -16,6 +16,7 @@ from depthstudio.cli import EXIT_CANCELLED, EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, A
 from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
+from depthstudio.portal.reviews import Decision
 from depthstudio.portal.status import STATUSES, parse_status, status_label
 
 if TYPE_CHECKING:
@@ -360,9 +361,9 @@ def publish_cmd(
 
 @click.command("review")
 @click.argument("user_ids", nargs=-1, required=True)
-@click.option("--approve", "decision", flag_value="approved", help="Approve the current depth map.")
-@click.option("--reject", "decision", flag_value="rejected", help="Reject it.")
-@click.option("--clear", "decision", flag_value="cleared", help="Back to awaiting review.")
+@click.option("--approve", "decision", flag_value=Decision.APPROVED, help="Approve the current depth map.")
+@click.option("--reject", "decision", flag_value=Decision.REJECTED, help="Reject it.")
+@click.option("--clear", "decision", flag_value=Decision.CLEARED, help="Back to awaiting review.")
 @click.option("--note", help="Why (shown with the decision).")
 @pass_app
 def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None, note: str | None) -> None:

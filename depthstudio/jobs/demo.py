@@ -18,6 +18,7 @@ from depthstudio.jobs.publish import publish_result
 from depthstudio.jobs.queue import NewResult, record_result
 from depthstudio.portal.demo import HAND_AUTHORED, SAMPLES, hand_authored_depth
 from depthstudio.portal.repository import Portal, Query
+from depthstudio.portal.reviews import Decision
 from depthstudio.storage.local import LocalDirectoryStore
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _seed_one(
     result_id = record_result(portal, user_id, new)
     state = _STATES.get(stem)
     if state in ("approved", "published"):
-        portal.decide([user_id], "approved", reviewer="demo")
+        portal.decide([user_id], Decision.APPROVED, reviewer="demo")
     if state == "published":
         publish_result(portal, store, result_id)
     return 1

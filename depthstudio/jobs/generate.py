@@ -195,12 +195,12 @@ class PublishApprovedJob:
         if self.user_ids is not None:
             for uid in self.user_ids:
                 row = self.portal.get_user(uid)
-                if row is not None and row.status == "approved" and row.result_id is not None:
+                if row is not None and row.status == Status.APPROVED and row.result_id is not None:
                     rows.append((row.id, row.result_id))
             return rows
         offset = 0
         while True:
-            page = self.portal.list_users(Query(statuses=["approved"]), offset=offset, limit=1000)
+            page = self.portal.list_users(Query(statuses=[Status.APPROVED]), offset=offset, limit=1000)
             rows += [(r.id, r.result_id) for r in page if r.result_id is not None]
             if len(page) < 1000:
                 return rows

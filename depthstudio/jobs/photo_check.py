@@ -15,12 +15,10 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from sqlalchemy import String, cast, delete, insert, or_, select, update
 
 from depthstudio.config import Config
 from depthstudio.errors import ImagingError
@@ -28,8 +26,7 @@ from depthstudio.imaging import fetch_bytes
 from depthstudio.imaging.fetch import fetch_if_changed
 from depthstudio.imaging.validators import Validators, seen
 from depthstudio.portal.base import utcnow
-from depthstudio.portal.engine import retry_on_disconnect, writer
-from depthstudio.portal.tables import photo_checks, results, user_state
+from depthstudio.portal.photo_checks import PhotoChecked, PhotoToCheck, photos_due, record_photo_checks
 
 if TYPE_CHECKING:
     from depthstudio.portal.repository import Portal
@@ -115,16 +112,6 @@ class _Pace:
             time.sleep(delay)
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    user_id: str
-    result_id: int
-    avatar: str
-    sha256: str
-    published_url: str | None
-    known: Validators
-
-
 def revalidate(
     portal: Portal,
     config: Config,
@@ -150,15 +137,16 @@ def revalidate(
     policy = config.fetch.policy()
     pace = _Pace(config.fetch.revalidate_per_s)
     lock = threading.Lock()
-    pending: list[tuple[_Candidate, Validators, bool]] = []  # (candidate, validators now, changed)
+    pending: list[PhotoChecked] = []
 
-    def check(c: _Candidate) -> None:
+    def check(item: tuple[PhotoToCheck, Validators]) -> None:
+        c, known = item
         if stop is not None and stop():
             return
         pace.wait()
         try:
-            if c.known:
-                body = fetch_if_changed(c.avatar, policy, c.known)
+            if known:
+                body = fetch_if_changed(c.avatar, policy, known)
             else:
                 body, _ = fetch_bytes(c.avatar, policy)
         except ImagingError as err:
@@ -166,17 +154,20 @@ def revalidate(
                 report.unreachable[err.kind] = report.unreachable.get(err.kind, 0) + 1
             return
         if body is None:  # 304: the server vouches for the bytes it described last time
-            result = (c, c.known, False)
+            result = PhotoChecked(c, known, False)
         else:
             digest = hashlib.sha256(body).hexdigest()
-            result = (c, seen.for_content(c.avatar, digest) or Validators(), digest != c.sha256)
+            result = PhotoChecked(c, seen.for_content(c.avatar, digest) or Validators(), digest != c.sha256)
         with lock:
             pending.append(result)
 
-    for batch in _candidates(portal, config, now, chunk):
+    due = now - dt.timedelta(seconds=config.fetch.revalidate_after_s)
+    for page in photos_due(portal, due, chunk):
+        # The validators of the last check, else those this process saw with the very bytes the map was made from.
+        batch = [(c, c.stored or seen.for_content(c.avatar, c.sha256) or Validators()) for c in page]
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             list(pool.map(check, batch))
-        _record(portal, pending, now, report)
+        _tally(pending, record_photo_checks(portal, pending, now), report)
         pending.clear()
         if stop is not None and stop():
             break
@@ -184,98 +175,11 @@ def revalidate(
     return report
 
 
-def _candidates(portal: Portal, config: Config, now: dt.datetime, chunk: int) -> Iterator[list[_Candidate]]:
-    """Current results whose photo is a web URL still in the portal column, not known changed, not checked lately;
-    in pages of ``chunk`` by result id (keyset: the pages stay correct while earlier ones are recorded)."""
-    u = portal.users
-    uid = u.id if isinstance(u.id.type, String) else cast(u.id, String(255))
-    due = now - dt.timedelta(seconds=config.fetch.revalidate_after_s)
-    after = -1
-    while True:
-        stmt = (
-            select(
-                user_state.c.user_id,
-                results.c.id,
-                results.c.avatar_url,
-                results.c.avatar_sha256,
-                results.c.published_url,
-                photo_checks.c.etag,
-                photo_checks.c.last_modified,
-            )
-            .select_from(
-                user_state.join(results, results.c.id == user_state.c.result_id)
-                .join(u.table, uid == user_state.c.user_id)
-                .outerjoin(photo_checks, photo_checks.c.result_id == results.c.id)
-            )
-            .where(
-                results.c.id > after,
-                u.avatar == results.c.avatar_url,
-                or_(results.c.avatar_url.like("http://%"), results.c.avatar_url.like("https://%")),
-                photo_checks.c.changed_at.is_(None),
-                or_(photo_checks.c.checked_at.is_(None), photo_checks.c.checked_at <= due),
-            )
-            .order_by(results.c.id)
-            .limit(chunk)
-        )
-        with portal.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        if not rows:
-            return
-        after = rows[-1][1]
-        batch = []
-        for user_id, result_id, avatar, sha, published, etag, modified in rows:
-            known = Validators(etag, modified) if (etag or modified) else seen.for_content(avatar, sha) or Validators()
-            batch.append(_Candidate(str(user_id), int(result_id), avatar, sha, published, known))
-        yield batch
-
-
-@retry_on_disconnect
-def _record(
-    portal: Portal, found: list[tuple[_Candidate, Validators, bool]], now: dt.datetime, report: Revalidation
-) -> None:
-    """One transaction per page: the checks, the changed marks, and the compare-and-set that clears a published
-    map of a changed photo (only while the column still holds that map and the avatar that photo's URL)."""
-    if not found:
-        return
-    u = portal.users
-    cleared: list[str] = []
-    with writer(portal.engine).begin() as conn:
-        ids = [c.result_id for c, _, _ in found]
-        conn.execute(delete(photo_checks).where(photo_checks.c.result_id.in_(ids)))
-        conn.execute(
-            insert(photo_checks),
-            [
-                {
-                    "result_id": c.result_id,
-                    "etag": v.etag,
-                    "last_modified": v.last_modified,
-                    "checked_at": now,
-                    "changed_at": now if changed else None,
-                }
-                for c, v, changed in found
-            ],
-        )
-        for c, _, changed in found:
-            if changed and c.published_url:
-                hit = conn.execute(
-                    update(u.table)
-                    .where(u.id == u.portal_id(c.user_id), u.depth == c.published_url, u.avatar == c.avatar)
-                    .values({u.depth.name: None})
-                )
-                if hit.rowcount:
-                    cleared.append(c.user_id)
-    changed_ids = [c.user_id for c, _, changed in found if changed]
+def _tally(found: list[PhotoChecked], cleared: list[str], report: Revalidation) -> None:
+    changed_ids = [f.photo.user_id for f in found if f.changed]
     report.checked += len(found)
     report.unchanged += len(found) - len(changed_ids)
     report.changed += changed_ids
     report.cleared += cleared
     for user_id in changed_ids:
         log.warning("user %s: the photo changed in place since its depth map was made; the user is stale", user_id)
-
-
-def mark_changed(portal: Portal, result_id: int) -> None:
-    """The publisher found the photo changed in place: the result is stale from now on, not "approved" forever."""
-    now = utcnow()
-    with writer(portal.engine).begin() as conn:
-        conn.execute(delete(photo_checks).where(photo_checks.c.result_id == result_id))
-        conn.execute(insert(photo_checks).values(result_id=result_id, checked_at=now, changed_at=now))

@@ -17,6 +17,7 @@ from sqlalchemy.sql import Select
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError
 from depthstudio.portal.base import PortalBase
+from depthstudio.portal.reviews import Decision, current_review
 from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.status import FLAGGED_ATTENTION, LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
 from depthstudio.portal.tables import FAILED, QUEUED, RUNNING, jobs, photo_checks, results, reviews, user_state
@@ -105,8 +106,8 @@ class UserListing(PortalBase):
             (r.c.avatar_url != u.avatar, literal("stale")),
             (self._pc.c.changed_at.is_not(None), literal("stale")),  # same URL, other bytes (photo_check.revalidate)
             (and_(r.c.published_url.is_not(None), u.depth == r.c.published_url), literal("published")),
-            (v.c.decision == "approved", literal("approved")),
-            (v.c.decision == "rejected", literal("rejected")),
+            (v.c.decision == Decision.APPROVED, literal("approved")),
+            (v.c.decision == Decision.REJECTED, literal("rejected")),
             else_=literal("generated"),
         )
 
@@ -119,8 +120,7 @@ class UserListing(PortalBase):
             first(s, s.c.user_id == self._uid)
             .outerjoin(j, j.c.id == s.c.job_id)
             .outerjoin(r, r.c.id == s.c.result_id)
-            # A decision counts only for the result it was made on (a regeneration in between voids it).
-            .outerjoin(v, and_(v.c.id == s.c.review_id, v.c.result_id == s.c.result_id))
+            .outerjoin(v, current_review(s, v))
             .outerjoin(self._pc, self._pc.c.result_id == s.c.result_id)
         )
         stmt = select(

@@ -177,3 +177,23 @@ class ResultReads(PortalBase):
         with self._connect() as conn:
             stmt = select(result_blobs.c.png8).where(result_blobs.c.result_id == result_id)
             return conn.execute(stmt).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class LayerPngs:
+    """A result's stored layered-mode images (depthstudio.render.result_layers): the plate and the matte."""
+
+    plate_png: bytes
+    matte_png: bytes
+
+
+@retry_on_disconnect
+def stored_layer_pngs(portal: PortalBase, result_id: int) -> LayerPngs | None:
+    """The plate and matte stored with a result; None for a result made before layers were stored (or pruned)."""
+    with portal.engine.connect() as conn:
+        row = conn.execute(
+            select(result_blobs.c.plate_png, result_blobs.c.matte_png).where(result_blobs.c.result_id == result_id)
+        ).first()
+    if row is None or row.plate_png is None or row.matte_png is None:
+        return None
+    return LayerPngs(bytes(row.plate_png), bytes(row.matte_png))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, FromClause, and_, select
 
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError
@@ -14,7 +15,24 @@ from depthstudio.portal.base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.engine import writer
 from depthstudio.portal.tables import reviews, user_state
 
-DECISIONS = ("approved", "rejected", "cleared")
+
+class Decision(StrEnum):
+    """What a review-history row records; the values are the strings stored in ``depthstudio_reviews.decision``."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CLEARED = "cleared"  # back to awaiting review (an undo in the studio, ``review --clear``)
+    UNPUBLISHED = "unpublished"  # a publish undone (depthstudio.jobs.unpublish); the result awaits review again
+
+
+# What a reviewer may decide; an "unpublished" entry is only ever written by the undo of a publish.
+DECISIONS = (Decision.APPROVED, Decision.REJECTED, Decision.CLEARED)
+
+
+def current_review(state: FromClause, review: FromClause) -> ColumnElement[bool]:
+    """Joins a user's state row to the decision on its current result: a decision counts only for the result it
+    was made on (a regeneration in between voids it). The listing's statuses and the publisher's check share it."""
+    return and_(review.c.id == state.c.review_id, review.c.result_id == state.c.result_id)
 
 
 def current_reviewer(config: Config) -> str:
@@ -30,7 +48,7 @@ class Reviews(PortalBase):
     def decide(
         self,
         user_ids: Iterable[str],
-        decision: str,
+        decision: Decision | str,
         *,
         reviewer: str,
         note: str | None = None,
@@ -43,6 +61,7 @@ class Reviews(PortalBase):
         """
         if decision not in DECISIONS:
             raise ConfigError(f"unknown decision {decision!r}; use one of {', '.join(DECISIONS)}")
+        decision = Decision(decision)
         applied: list[str] = []
         now = utcnow()
         with writer(self.engine).begin() as conn:
@@ -64,7 +83,7 @@ class Reviews(PortalBase):
                     )
                     .returning(reviews.c.id)
                 ).scalar_one()
-                upsert_state(conn, str(user_id), review_id=None if decision == "cleared" else review_id)
+                upsert_state(conn, str(user_id), review_id=None if decision == Decision.CLEARED else review_id)
                 applied.append(str(user_id))
         return applied
 

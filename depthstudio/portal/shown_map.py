@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from depthstudio.portal.repository import UserRow
+from depthstudio.portal.reviews import Decision
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,6 @@ def shown_map(row: UserRow, *, reviewing: bool = False) -> ShownMap:
     judged and can judge it again; the web never shows it.
     """
     current = row.result_id is not None and bool(row.avatar) and row.result_avatar == row.avatar
-    if current and (reviewing or row.decision != "rejected"):
+    if current and (reviewing or row.decision != Decision.REJECTED):
         return ShownMap(row.result_id, row.depth_url)
     return ShownMap(None, row.depth_url)

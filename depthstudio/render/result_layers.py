@@ -15,12 +15,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 from PIL import Image
-from sqlalchemy import select
 
 from depthstudio.errors import ImagingError
-from depthstudio.portal.engine import retry_on_disconnect
 from depthstudio.portal.repository import Portal
-from depthstudio.portal.tables import result_blobs
+from depthstudio.portal.results import stored_layer_pngs
 from depthstudio.render.layers import derive_layers
 from depthstudio.render.reference import Textures, prepare_textures
 
@@ -102,13 +100,7 @@ def layered_textures(
     return textures.with_layers(plate, matte)
 
 
-@retry_on_disconnect
 def stored_layers(portal: Portal, result_id: int) -> dict[str, bytes] | None:
     """The plate and matte stored with a result; None for a result made before layers were stored."""
-    with portal.engine.connect() as conn:
-        row = conn.execute(
-            select(result_blobs.c.plate_png, result_blobs.c.matte_png).where(result_blobs.c.result_id == result_id)
-        ).first()
-    if row is None or row.plate_png is None or row.matte_png is None:
-        return None
-    return {PLATE: bytes(row.plate_png), MATTE: bytes(row.matte_png)}
+    pngs = stored_layer_pngs(portal, result_id)
+    return {PLATE: pngs.plate_png, MATTE: pngs.matte_png} if pngs is not None else None
