@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from depthstudio.config import DepthConfig
 from depthstudio.depth.preprocess import (
     PREPROCESSING,
     BatchedRuntime,
@@ -238,7 +239,7 @@ class LocalBackend(BatchedRuntime):
         preprocessing: Preprocessing,
         device: str = "auto",
         dtype: str = "auto",
-        batch_size: int = 4,
+        batch_size: int = DepthConfig.batch_size,
     ) -> None:
         import torch
 
@@ -272,7 +273,7 @@ class LocalBackend(BatchedRuntime):
         weights_dir: str | Path | None = None,
         device: str = "auto",
         dtype: str = "auto",
-        batch_size: int = 4,
+        batch_size: int = DepthConfig.batch_size,
     ) -> LocalBackend:
         """Real weights: ``weights_dir`` (a ``save_pretrained`` folder or a downloaded repository) or the
         cache."""
@@ -301,7 +302,7 @@ class LocalBackend(BatchedRuntime):
         seed: int = 0,
         device: str = "auto",
         dtype: str = "auto",
-        batch_size: int = 4,
+        batch_size: int = DepthConfig.batch_size,
     ) -> LocalBackend:
         """The real architecture, randomly initialised: same compute and memory as the released model, no
         weights. ``tiny`` keeps the architecture but shrinks widths, depth and input size to test the

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from depthstudio.cancel import CancelToken
+from depthstudio.config import DepthConfig
 from depthstudio.depth.models import GPU_PROVIDERS, DownloadProgress, ModelFile
 from depthstudio.depth.preprocess import (
     PREPROCESSING,
@@ -210,7 +211,7 @@ class OnnxBackend(BatchedRuntime):
         model: str,
         preprocessing: Preprocessing,
         device: str = "auto",
-        batch_size: int = 4,
+        batch_size: int = DepthConfig.batch_size,
         tensorrt: bool = False,
         providers: Sequence[str] | None = None,
     ) -> None:
@@ -256,7 +257,7 @@ class OnnxBackend(BatchedRuntime):
         path: Path,
         *,
         device: str = "auto",
-        batch_size: int = 4,
+        batch_size: int = DepthConfig.batch_size,
         tensorrt: bool = False,
         providers: Sequence[str] | None = None,
     ) -> OnnxBackend:

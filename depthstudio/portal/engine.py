@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import Pool
 
-from depthstudio.config import Config, get_secret
+from depthstudio.config import Config, PortalConfig, get_secret
 from depthstudio.errors import ConfigError, PortalError
 from depthstudio.retry import RetryPolicy
 
@@ -126,8 +126,8 @@ def make_engine(
     url: str,
     *,
     pool_size: int = 10,
-    connect_timeout_s: float = 10.0,
-    statement_timeout_s: float = 120.0,
+    connect_timeout_s: float = PortalConfig.connect_timeout_s,
+    statement_timeout_s: float = PortalConfig.statement_timeout_s,
     studio_schema: str = "",
 ) -> Engine:
     """``pool_pre_ping`` so a dropped connection (server restart, idle timeout) is replaced, not raised mid-run;
