@@ -43,8 +43,3 @@ def resource(kind: str, *parts: str) -> Path:
 def resources_dir() -> Path:
     """The ``resources/`` folder (demo portal data, web viewer, icons)."""
     return resource("resources")
-
-
-def shaders_dir() -> Path:
-    """The ``shaders/`` folder (the parallax GLSL shared by the desktop preview and the web viewer)."""
-    return resource("shaders")

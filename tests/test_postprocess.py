@@ -111,7 +111,7 @@ def test_options_round_trip_through_json_and_parse_cli_strings():
     opts = PostprocessOptions.parse(["percentile=2", "dilate_px=3", "invert=yes"], base={"smooth_radius": 8})
     assert opts == PostprocessOptions(percentile=2.0, dilate_px=3, smooth_radius=8, invert=True)
     assert PostprocessOptions.from_dict(json.loads(json.dumps(opts.to_dict()))) == opts
-    assert PostprocessOptions.from_dict(None).is_default
+    assert PostprocessOptions.from_dict(None) == PostprocessOptions()
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ import pytest
 
 from depthstudio.errors import ConfigError
 from depthstudio.render.shader_source import raw_source
-from depthstudio.resources import resource, resources_dir, shaders_dir
+from depthstudio.resources import resource, resources_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_folders_are_the_top_level_ones_of_the_checkout():
-    assert shaders_dir() == REPO / "shaders"
+    assert resource("shaders") == REPO / "shaders"
     assert resources_dir() == REPO / "resources"
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from depthstudio.jobs.queue import record_result
 from depthstudio.portal.repository import Portal
-from depthstudio.portal.retention import prunable_rows, prune
+from depthstudio.portal.retention import prune
 from depthstudio.portal.tables import jobs, result_blobs, results, reviews
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars
 
@@ -98,7 +98,7 @@ def test_a_result_that_goes_live_before_its_batch_runs_is_kept(db_url, tmp_path)
     # Between the listing and the batch's transaction another studio publishes the oldest map.
     report = prune(portal, keep=1, on_batch=lambda ids: _publish_directly(portal, "u00000", oldest))
     assert oldest in _with_blobs(portal) and report.rows == 1
-    assert prunable_rows(portal, 1) == 0
+    assert prune(portal, keep=1, dry_run=True).rows == 0
 
 
 def test_the_prune_command_reports_a_dry_run_then_frees_it(tmp_path):

@@ -111,7 +111,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
 def test_the_package_comes_from_the_wheel_with_its_data(installed):
     out = subprocess.run(
-        [str(installed.python), "-c", "import depthstudio.resources as r; print(r.__file__); print(r.shaders_dir())"],
+        [
+            str(installed.python),
+            "-c",
+            "import depthstudio.resources as r; print(r.__file__); print(r.resource('shaders'))",
+        ],
         env=installed.env,
         cwd=installed.cwd,
         capture_output=True,

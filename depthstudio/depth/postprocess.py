@@ -56,10 +56,6 @@ class PostprocessOptions:
         if self.smooth_eps <= 0.0:
             raise ConfigError("postprocess smooth_eps must be positive")
 
-    @property
-    def is_default(self) -> bool:
-        return self == PostprocessOptions()
-
     def to_dict(self) -> dict[str, Any]:
         # Flat fields: a shallow dict, not dataclasses.asdict's recursive deep copy (once per map in the runner).
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

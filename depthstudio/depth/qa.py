@@ -165,11 +165,3 @@ def assess(depth: np.ndarray, avatar: Avatar, prediction: DepthPrediction | None
             "mismatch": check_mismatch(d, avatar, prediction),
         }
     )
-
-
-def risk_of(qa: dict[str, Any] | None) -> float:
-    """Sort key for the review queue from a stored report; a result without one sorts first (unknown =
-    risky)."""
-    if not qa:
-        return 1.0
-    return float(qa.get("risk", 1.0))

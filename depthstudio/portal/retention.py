@@ -133,10 +133,3 @@ def prune(
         report.png8_bytes += png8
         report.layer_bytes += layers
     return report
-
-
-def prunable_rows(portal: Portal, keep: int) -> int:
-    """How many blob rows a prune with ``keep`` would delete now (for tests and the status line)."""
-    with portal.engine.connect() as conn:
-        sub = _candidates(portal, keep).subquery()
-        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())

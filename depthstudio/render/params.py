@@ -264,13 +264,6 @@ class ShaderParams:
             )
         return cls(**{k: _coerce(SPECS_BY_NAME[k], v, clamp) for k, v in data.items()})
 
-    from_overrides = from_dict  # the stored per-user override is a partial dict over the defaults
-
-    @classmethod
-    def from_web_props(cls, props: dict[str, Any], *, clamp: bool = False) -> ShaderParams:
-        """From the web component's prop names; other props (images, className) are ignored."""
-        return cls.from_dict({SPECS_BY_WEB[k].name: v for k, v in props.items() if k in SPECS_BY_WEB}, clamp=clamp)
-
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 

@@ -95,10 +95,6 @@ class WebCanvas:
         """``u_pixelRatio``: the component passes ``1 / devicePixelRatio``."""
         return 1.0 / self.device_pixel_ratio
 
-    @property
-    def css_height(self) -> float:
-        return self.resolution[1]
-
 
 def web_canvas(css_width: int, photo_width: int, photo_height: int, device_pixel_ratio: float = 1.0) -> WebCanvas:
     """:class:`WebCanvas` computed in the component's order of double operations."""

@@ -75,7 +75,6 @@ TARGETS = {
         Target("depthstudio", "depthstudio's web viewer (every mode)", None),
     )
 }
-DEFAULT_TARGET = "depthstudio"
 
 
 def target(name: str) -> Target:
