@@ -43,6 +43,7 @@ from depthstudio.errors import DepthstudioError
 from depthstudio.imaging.crop import through_display_crop
 from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, ResultRow, UserRow, current_reviewer
+from depthstudio.portal.reviews import Decision
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.portal.status import FILTERS, Filter, status_label
 from depthstudio.render.result_layers import stored_layers
@@ -81,7 +82,7 @@ PHOTO_SIZE = 512  # the preview photo when a user has no depth map to take the f
 SIDE_MIN_WIDTH = 280  # the parameters' column at its narrowest: its rows then put the label over the slider
 
 # "cleared" is what an undo (or `review --clear`) records: said so, since it reads as nothing having happened.
-HISTORY_WORDS = {"cleared": "decision cleared (back to awaiting review)"}
+HISTORY_WORDS = {Decision.CLEARED: "decision cleared (back to awaiting review)"}
 
 SORT_LABELS = {"name": "Name", "recent": "Most recent", "attention": "Needs attention", "risk": "QA risk"}
 
@@ -104,7 +105,7 @@ class _Decision(QUndoCommand):
         self.ids = [r.id for r in rows]
         self.decision, self.note = decision, note
         # Only a decision can be restored; an "unpublished" history entry restores as no decision.
-        self.before = {r.id: (r.decision if r.decision in ("approved", "rejected") else None, r.note) for r in rows}
+        self.before = {r.id: (r.decision if r.decision in (Decision.APPROVED, Decision.REJECTED) else None, r.note) for r in rows}
         # The maps the editor saw: a user regenerated meanwhile is skipped rather than judged unseen.
         self.shown = {r.id: r.result_id for r in rows if r.result_id is not None}
 
@@ -114,7 +115,7 @@ class _Decision(QUndoCommand):
     def undo(self) -> None:
         groups: dict[tuple[str, str | None], list[str]] = {}
         for uid, (decision, note) in self.before.items():
-            groups.setdefault((decision or "cleared", note), []).append(uid)
+            groups.setdefault((decision or Decision.CLEARED, note), []).append(uid)
         self.window.record_decisions([(ids, d, n) for (d, n), ids in groups.items()], self.shown)
 
 
@@ -409,10 +410,10 @@ class MainWindow(QMainWindow):
         row = FlowLayout()
         self.approve_button = QPushButton("Approve  (A)")
         self.approve_button.setObjectName("approve")
-        self.approve_button.clicked.connect(lambda: self.decide("approved"))
+        self.approve_button.clicked.connect(lambda: self.decide(Decision.APPROVED))
         self.reject_button = QPushButton("Reject  (X)")
         self.reject_button.setObjectName("reject")
-        self.reject_button.clicked.connect(lambda: self.decide("rejected"))
+        self.reject_button.clicked.connect(lambda: self.decide(Decision.REJECTED))
         self.reject_note_button = QPushButton("Reject + note…  (⇧X)")
         self.reject_note_button.setToolTip("Reject with a note for whoever regenerates it (Shift+X)")
         self.reject_note_button.clicked.connect(self.reject_with_note)
@@ -460,8 +461,8 @@ class MainWindow(QMainWindow):
         redo.setShortcut(QKeySequence.StandardKey.Redo)
         act("Review", "Next user", ("J",), lambda: self.move(1))
         act("Review", "Previous user", ("K",), lambda: self.move(-1))
-        act("Review", "Approve", ("A", "P"), lambda: self.decide("approved"))
-        act("Review", "Reject", ("X", "R"), lambda: self.decide("rejected"))
+        act("Review", "Approve", ("A", "P"), lambda: self.decide(Decision.APPROVED))
+        act("Review", "Reject", ("X", "R"), lambda: self.decide(Decision.REJECTED))
         act("Review", "Reject with note…", ("Shift+X", "Shift+R"), self.reject_with_note)
         act("Review", "Generate selected", ("G",), self.generate_selected)
         act("Review", "Touch up…", ("T",), self.touch_up)
@@ -975,7 +976,7 @@ class MainWindow(QMainWindow):
             return
         note, ok = QInputDialog.getText(self, "Reject", "Why? (optional, shown to whoever regenerates it)")
         if ok:
-            self.decide("rejected", note.strip() or None)
+            self.decide(Decision.REJECTED, note.strip() or None)
 
     def record_decisions(self, groups: list[tuple[list[str], str, str | None]], shown: dict[str, int]) -> None:
         """Write decisions on the results in ``shown`` off the GUI thread, then refresh the rows and counts."""
