@@ -9,6 +9,9 @@ repeats (1) idempotently and then does (2); a rerun after (2) finds the column a
 again inside the compare-and-set transaction, with the user-state row locked: the result must still be the user's
 current one and still approved (unless review is off), so a decision or a regeneration that lands during a long
 upload wins, and an older result can never overwrite a newer one's URL.
+
+The reads and the compare-and-set transaction are :mod:`depthstudio.portal.publications`'s; this module keeps
+their order and the store calls between them.
 """
 
 from __future__ import annotations

@@ -149,9 +149,9 @@ class CloudinaryStore:
         self,
         cloudinary_url: str,
         *,
-        folder: str = "depthstudio",
-        upload_prefix: str = "",
-        timeout_s: float = 60.0,
+        folder: str = StorageConfig.cloudinary_folder,
+        upload_prefix: str = StorageConfig.cloudinary_upload_prefix,
+        timeout_s: float = StorageConfig.cloudinary_timeout_s,
     ) -> None:
         self._creds = _parse_cloudinary_url(cloudinary_url)
         folder = folder.strip("/")

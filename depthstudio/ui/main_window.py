@@ -105,7 +105,7 @@ class _Decision(QUndoCommand):
         self.ids = [r.id for r in rows]
         self.decision, self.note = decision, note
         # Only a decision can be restored; an "unpublished" history entry restores as no decision.
-        self.before = {r.id: (r.decision if r.decision in (Decision.APPROVED, Decision.REJECTED) else None, r.note) for r in rows}
+        self.before = {r.id: (r.decision if r.decision in ("approved", "rejected") else None, r.note) for r in rows}
         # The maps the editor saw: a user regenerated meanwhile is skipped rather than judged unseen.
         self.shown = {r.id: r.result_id for r in rows if r.result_id is not None}
 
