@@ -195,7 +195,7 @@ class PublishApprovedJob:
         if self.user_ids is not None:
             for uid in self.user_ids:
                 row = self.portal.get_user(uid)
-                if row is not None and row.status == "approved" and row.result_id is not None:
+                if row is not None and row.status == Status.APPROVED and row.result_id is not None:
                     rows.append((row.id, row.result_id))
             return rows
         offset = 0
