@@ -20,8 +20,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging.types import Avatar
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.runner import BulkRunner
-from depthstudio.portal.job_queue import JobQueue
-from depthstudio.portal.queue_rounds import ClaimedJob
+from depthstudio.portal.job_queue import ClaimedJob, JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import NewResult
 from depthstudio.render.result_layers import attach_layers, depth_levels

@@ -17,8 +17,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.grouping import GroupCall
 from depthstudio.jobs.runner import BulkRunner
-from depthstudio.portal.job_queue import JobQueue
-from depthstudio.portal.queue_rounds import ClaimedJob
+from depthstudio.portal.job_queue import ClaimedJob, JobQueue
 from depthstudio.portal.repository import Portal, utcnow
 from depthstudio.portal.results import NewResult
 from depthstudio.portal.tables import attempts, jobs, results

@@ -63,9 +63,8 @@ from depthstudio.jobs.progress import (
     Tally,
 )
 from depthstudio.jobs.publish import STALE, publish_result
-from depthstudio.portal.job_queue import JobQueue, boot_id
+from depthstudio.portal.job_queue import ClaimedJob, JobQueue, boot_id
 from depthstudio.portal.pool import fit_pool
-from depthstudio.portal.queue_rounds import ClaimedJob
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import NewResult
 from depthstudio.portal.vocabulary import JobStatus

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, update
@@ -44,17 +44,23 @@ from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.tables import attempts, jobs, results, user_state
 from depthstudio.portal.vocabulary import ACTIVE, AttemptOutcome, JobStatus
 
+__all__ = ["ClaimedJob", "JobQueue", "boot_id", "rounds_for"]  # ClaimedJob: what the queue hands out
+
 _PREFIX_LEN = 20  # a claim's random token prefix; with the job id the token fits the 32-character column
-_ROUNDS: dict[str, type[SqliteRounds] | type[PostgresRounds]] = {"sqlite": SqliteRounds, "postgresql": PostgresRounds}
+# The one place the database decides: each dialect's rounds, by SQLAlchemy's dialect name.
+_ROUNDS: dict[str, Callable[[Engine, UsersTable, dt.timedelta], QueueRounds]] = {
+    "sqlite": SqliteRounds,
+    "postgresql": PostgresRounds,
+}
 
 
 def rounds_for(engine: Engine, users: UsersTable, lease: dt.timedelta) -> QueueRounds:
     """The claim and result rounds of this engine's database."""
     try:
-        rounds = _ROUNDS[engine.dialect.name]
+        make = _ROUNDS[engine.dialect.name]
     except KeyError:
         raise ConfigError(f"the job queue runs on SQLite or PostgreSQL, not {engine.dialect.name}") from None
-    return rounds(engine, users, lease)
+    return make(engine, users, lease)
 
 
 def boot_id() -> str:

@@ -7,6 +7,7 @@ was a good part of a claim's cost) and run with a list of parameter sets, one pe
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -116,7 +117,7 @@ def _unstarted(conn: Connection, lapsed: list[Any]) -> set[int]:
 class SqliteRounds:
     in_process = True
 
-    def __init__(self, engine: Engine, users: UsersTable, lease: Any) -> None:
+    def __init__(self, engine: Engine, users: UsersTable, lease: dt.timedelta) -> None:
         self.engine = engine
         self.lease = lease
         self.current_photos = CurrentPhotos(users)
