@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from depthstudio.jobs.queue import record_result
 from depthstudio.portal.changes import ChangeFeed
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import record_result
 from depthstudio.portal.reviews import Decision
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars
 

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bulk_job import fresh_db
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
 from tests.helpers import make_portal, maps_only, portal_config, write_avatars
 from tests.servers.cloudinary_server import running_cloudinary_server

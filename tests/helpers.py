@@ -10,9 +10,10 @@ from PIL import Image
 from sqlalchemy import MetaData, create_engine, insert, text, update
 
 from depthstudio.config import Config, PortalConfig
-from depthstudio.jobs.queue import JobQueue, NewResult
 from depthstudio.portal.demo import placeholder_avatar, portal_users_table
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import NewResult
 
 
 def write_avatars(folder: Path, count: int, *, size: int = 96) -> list[str]:

@@ -19,9 +19,10 @@ from depthstudio.depth.postprocess import decode_png
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging.types import Avatar
 from depthstudio.jobs.generate import GenerateMissingJob
-from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
 from depthstudio.jobs.runner import BulkRunner
+from depthstudio.portal.job_queue import ClaimedJob, JobQueue
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import NewResult
 from depthstudio.render.result_layers import attach_layers, depth_levels
 from tests.helpers import make_portal, portal_config, wait_for, write_avatars
 

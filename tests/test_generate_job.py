@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob, PublishApprovedJob
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import attempts, jobs, result_blobs, results
 from depthstudio.storage.local import LocalDirectoryStore

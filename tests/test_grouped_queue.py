@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.grouping import GroupCall
-from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult
 from depthstudio.jobs.runner import BulkRunner
+from depthstudio.portal.job_queue import ClaimedJob, JobQueue
 from depthstudio.portal.repository import Portal, utcnow
+from depthstudio.portal.results import NewResult
 from depthstudio.portal.tables import attempts, jobs, results
 from tests.helpers import make_portal, portal_config, set_avatar, tiny_result, wait_for, write_avatars
 

@@ -1,5 +1,5 @@
 """PostgreSQL's claim and result rounds are one statement each, on a connection kept for the run: one network wait
-per round (jobs/queue_pg.py). Their fencing is tested with the generic rounds' in test_grouped_queue.py, which
+per round (portal/queue_postgres.py). Their fencing is tested with SQLite's rounds in test_grouped_queue.py, which
 runs on both databases."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, select, text
 from depthstudio.config import PortalConfig
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import jobs
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars
@@ -50,7 +50,7 @@ def _counting(engine: Engine) -> Iterator[dict[str, int]]:
 
 def test_a_claim_round_and_a_result_round_are_one_statement_each_on_a_kept_connection(pg_url, tmp_path):
     portal, queue, _ = _queue(pg_url, tmp_path, 12)
-    queue.rounds.keep = True
+    queue.keep_connections()
     queue.claim_many("w", 1)  # opens the connection the rounds keep
     with _counting(portal.engine) as claim:
         claimed = queue.claim_many("w", 5)
@@ -59,13 +59,13 @@ def test_a_claim_round_and_a_result_round_are_one_statement_each_on_a_kept_conne
     assert len(claimed) == 5 and None not in ids
     assert claim == {"statements": 1, "checkouts": 0}
     assert complete == {"statements": 1, "checkouts": 0}
-    queue.rounds.close()
+    queue.close()
     portal.close()
 
 
 def test_a_kept_connection_that_died_is_dropped_and_the_round_runs_again_on_a_fresh_one(pg_url, tmp_path):
     portal, queue, _ = _queue(pg_url, tmp_path, 6)
-    queue.rounds.keep = True
+    queue.keep_connections()
     first = queue.claim_many("w", 2)
     with portal.engine.connect() as admin:  # the server drops every other connection (a restart, a failover)
         admin.execute(
@@ -78,7 +78,7 @@ def test_a_kept_connection_that_died_is_dropped_and_the_round_runs_again_on_a_fr
     second = queue.claim_many("w", 2)
     assert len(second) == 2 and not {j.id for j in first} & {j.id for j in second}
     assert None not in queue.complete_many([(job, tiny_result(job.avatar_url)) for job in second])
-    queue.rounds.close()
+    queue.close()
     portal.close()
 
 

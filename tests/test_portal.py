@@ -7,8 +7,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from depthstudio.config import Config, PortalConfig
 from depthstudio.errors import ConfigError, SchemaError
-from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal import migrate
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import STATUSES, Portal, Query
 from tests.helpers import make_portal, portal_config, seed_every_status, tiny_result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import event, text
 
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.portal.status import STATUSES
 from tests.helpers import make_portal, portal_config, set_avatar, tiny_result

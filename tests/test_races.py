@@ -16,9 +16,10 @@ from depthstudio.depth.backend import DepthPrediction
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging.types import Avatar
 from depthstudio.jobs.publish import STALE, publish_result
-from depthstudio.jobs.queue import JobQueue, record_result
 from depthstudio.jobs.runner import BulkRunner
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import record_result
 from depthstudio.portal.tables import jobs, results
 from depthstudio.storage.base import StoredAsset, StoreKey
 from depthstudio.storage.local import LocalDirectoryStore

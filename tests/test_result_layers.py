@@ -160,7 +160,7 @@ def test_a_map_its_layers_cannot_be_made_from_is_kept_without_them(monkeypatch):
     import cv2
 
     from depthstudio.depth.postprocess import encode_png
-    from depthstudio.jobs.queue import NewResult
+    from depthstudio.portal.results import NewResult
     from depthstudio.render import result_layers
 
     photo = Image.new("RGB", (32, 32), (10, 20, 30))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from depthstudio.jobs.queue import record_result
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import record_result
 from depthstudio.portal.retention import prune
 from depthstudio.portal.tables import jobs, result_blobs, results, reviews
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from depthstudio.config import Config, PortalConfig
-from depthstudio.jobs.queue import record_result
 from depthstudio.portal import migrate
 from depthstudio.portal.engine import make_engine
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import record_result
 from tests.helpers import make_portal, tiny_result
 
 pytestmark = pytest.mark.postgres

@@ -23,8 +23,9 @@ from depthstudio.cancel import CancelToken
 from depthstudio.depth.postprocess import encode_png
 from depthstudio.depth.synthetic import portrait_prior
 from depthstudio.errors import Cancelled, ConfigError
-from depthstudio.jobs.queue import JobQueue, NewResult
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import NewResult
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8
 from depthstudio.render.web_export import MANIFEST, export_web

@@ -253,7 +253,7 @@ def test_a_server_install_without_qt_runs_generate_missing_and_a_worker(installe
     )  # fmt: skip
     assert gen.returncode == 0 and "3 generated" in gen.stdout, gen.stderr
     from depthstudio.config import Config, PortalConfig
-    from depthstudio.jobs.queue import JobQueue
+    from depthstudio.portal.job_queue import JobQueue
     from depthstudio.portal.repository import Portal
 
     portal = Portal.open(Config(portal=PortalConfig(url=db)))

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine, func, select, text
 
-from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.demo import portal_users_table
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import attempts, jobs, results
 from tests.helpers import make_portal, portal_config, set_avatar, wait_for, write_avatars

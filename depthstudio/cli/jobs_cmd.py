@@ -17,7 +17,7 @@ from depthstudio.depth.factory import BACKENDS
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.repository import SORTS, Portal, Query, current_reviewer
 from depthstudio.portal.reviews import Decision
-from depthstudio.portal.status import STATUSES, parse_status, status_label
+from depthstudio.portal.status import STATUSES, Status, parse_status, status_label
 
 if TYPE_CHECKING:
     from depthstudio.jobs.progress import ItemEvent, Summary
@@ -148,7 +148,7 @@ def users_cmd(
     )
     total = portal.count_users(query)
     for r in rows:
-        detail = f"  [{r.error_kind}] {r.error}" if r.status == "failed" else ""
+        detail = f"  [{r.error_kind}] {r.error}" if r.status == Status.FAILED else ""
         if r.qa_risk >= 0.5:
             detail += f"  QA risk {r.qa_risk:.2f}"
         click.echo(f"{r.id:<28} {status_label(r.status):<17} {r.name or ''}{detail}")

@@ -15,9 +15,9 @@ from depthstudio.depth.postprocess import make_depth_map
 from depthstudio.errors import DepthstudioError
 from depthstudio.imaging import load_avatar
 from depthstudio.jobs.publish import publish_result
-from depthstudio.jobs.queue import NewResult, record_result
 from depthstudio.portal.demo import HAND_AUTHORED, SAMPLES, hand_authored_depth
 from depthstudio.portal.repository import Portal, Query
+from depthstudio.portal.results import NewResult, record_result
 from depthstudio.portal.reviews import Decision
 from depthstudio.storage.local import LocalDirectoryStore
 

@@ -14,10 +14,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
-
-from depthstudio.portal.repository import Portal, Query
-from depthstudio.portal.tables import FAILED, attempts, jobs
+from depthstudio.portal.attempt_history import attempt_tallies, failed_runs
+from depthstudio.portal.repository import Portal, Query, UserRow
+from depthstudio.portal.status import Status
 
 
 @dataclass(frozen=True)
@@ -179,22 +178,25 @@ class FailureGroup:
     users: tuple[FailedUser, ...]
 
 
-def failure_groups(portal: Portal, *, page: int = 1000) -> list[FailureGroup]:
-    """Every failed user, grouped by kind: the temporary groups first, then the largest."""
-    rows = []
-    offset = 0
+def _failed_users(portal: Portal, page: int) -> list[UserRow]:
+    """Every user whose job failed on the photo they have now, a page at a time."""
+    rows: list[UserRow] = []
     while True:
-        chunk = portal.list_users(Query(statuses=["failed"]), offset=offset, limit=page)
+        chunk = portal.list_users(Query(statuses=[Status.FAILED]), offset=len(rows), limit=page)
         rows += chunk
         if len(chunk) < page:
-            break
-        offset += page
-    tried = _attempts(portal, {r.id: r.avatar or "" for r in rows})
+            return rows
+
+
+def failure_groups(portal: Portal, *, page: int = 1000) -> list[FailureGroup]:
+    """Every failed user, grouped by kind: the temporary groups first, then the largest."""
+    rows = _failed_users(portal, page)
+    tried = attempt_tallies(portal, {r.id: r.avatar or "" for r in rows})
     by_kind: dict[str, list[FailedUser]] = defaultdict(list)
     for r in rows:
-        n, _ = tried.get(r.id, (r.attempts, False))
+        n = tried[r.id].attempts if r.id in tried else r.attempts
         by_kind[r.error_kind or "unknown"].append(FailedUser(r.id, r.name, r.error_kind or "unknown", r.error or "", n))
-    retried = {uid for uid, (_, was) in tried.items() if was}
+    retried = {uid for uid, tally in tried.items() if tally.retried}
     groups = [
         FailureGroup(kind, explain(kind, retried=any(u.user_id in retried for u in users)), tuple(users))
         for kind, users in by_kind.items()
@@ -204,30 +206,6 @@ def failure_groups(portal: Portal, *, page: int = 1000) -> list[FailureGroup]:
 
 def retryable_ids(groups: list[FailureGroup]) -> list[str]:
     return [u.user_id for g in groups if g.explanation.transient for u in g.users]
-
-
-def _attempts(portal: Portal, avatars: dict[str, str]) -> dict[str, tuple[int, bool]]:
-    """(attempts at the user's current photo over every job, whether any was retried) per user id."""
-    found: dict[str, tuple[int, bool]] = {}
-    ids = list(avatars)
-    with portal.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            stmt = (
-                select(
-                    jobs.c.user_id,
-                    jobs.c.avatar_url,
-                    func.count(attempts.c.id),
-                    func.sum(case((attempts.c.outcome == "retry", 1), else_=0)),
-                )
-                .join(attempts, attempts.c.job_id == jobs.c.id)
-                .where(jobs.c.user_id.in_(ids[start : start + 500]), attempts.c.outcome.is_not(None))
-                .where(attempts.c.outcome.not_in(("cancelled", "ahead", "unstarted")))
-                .group_by(jobs.c.user_id, jobs.c.avatar_url)
-            )
-            for uid, avatar, n, retries in conn.execute(stmt):
-                if avatar == avatars.get(uid):
-                    found[uid] = (int(n), bool(retries))
-    return found
 
 
 RETRY_FLAG = "--retry-failed"
@@ -283,21 +261,14 @@ def heal_plan(portal: Portal, *, runs: int, backoff_s: float, now: dt.datetime |
     The n-th failed run on a photo waits ``backoff_s * 2**(n-1)`` from its end; each run is one job row.
     """
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = []
-    offset = 0
-    while True:
-        chunk = portal.list_users(Query(statuses=["failed"]), offset=offset, limit=1000)
-        rows += chunk
-        if len(chunk) < 1000:
-            break
-        offset += 1000
-    history = _failed_runs(portal, {r.id: r.avatar or "" for r in rows})
+    rows = _failed_users(portal, 1000)
+    history = failed_runs(portal, {r.id: r.avatar or "" for r in rows})
     due: list[tuple[str, str]] = []
     held: list[HeldBack] = []
     for r in rows:
         kind = r.error_kind or "unknown"
         fault = fault_of(kind, r.error)
-        n, last = history.get(r.id, (1, now))
+        n, last = (history[r.id].runs, history[r.id].last_ended_at) if r.id in history else (1, now)
         if fault == PHOTO or n >= runs:
             held.append(HeldBack(r.id, r.name, kind, fault, n, None))
         else:
@@ -307,20 +278,3 @@ def heal_plan(portal: Portal, *, runs: int, backoff_s: float, now: dt.datetime |
             else:
                 held.append(HeldBack(r.id, r.name, kind, fault, n, next_try))
     return HealPlan(due, held)
-
-
-def _failed_runs(portal: Portal, avatars: dict[str, str]) -> dict[str, tuple[int, dt.datetime]]:
-    """(failed jobs on the user's current photo, when the last one ended) per user id."""
-    found: dict[str, tuple[int, dt.datetime]] = {}
-    ids = list(avatars)
-    with portal.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            stmt = (
-                select(jobs.c.user_id, jobs.c.avatar_url, func.count(), func.max(jobs.c.updated_at))
-                .where(jobs.c.user_id.in_(ids[start : start + 500]), jobs.c.status == FAILED)
-                .group_by(jobs.c.user_id, jobs.c.avatar_url)
-            )
-            for uid, avatar, n, last in conn.execute(stmt):
-                if avatar == avatars.get(uid):
-                    found[uid] = (int(n), last)
-    return found

@@ -63,9 +63,11 @@ from depthstudio.jobs.progress import (
     Tally,
 )
 from depthstudio.jobs.publish import STALE, publish_result
-from depthstudio.jobs.queue import ClaimedJob, JobQueue, NewResult, boot_id
+from depthstudio.portal.job_queue import ClaimedJob, JobQueue, boot_id
 from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal
+from depthstudio.portal.results import NewResult
+from depthstudio.portal.vocabulary import JobStatus
 from depthstudio.render.result_layers import attach_layers
 from depthstudio.retry import RetryPolicy
 from depthstudio.storage.base import DepthStore
@@ -152,7 +154,7 @@ class BulkRunner:
         fit_pool(portal, self.threads)  # before the queue takes the portal's engine
         self.portal = portal
         self.queue = JobQueue(portal, lease_s=lease_s)
-        self._rounds_in_process = self.queue.engine.dialect.name == "sqlite"
+        self._rounds_in_process = self.queue.rounds_in_process
         self.backend = backend
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.cpu_threads = max(1, cpu_threads or available_cores())
@@ -180,7 +182,7 @@ class BulkRunner:
         # its own. A round is one network wait whatever it takes, so taking eight cost what taking one did.
         self._ready: deque[ClaimedJob] = deque()
         # Attempts of ready jobs a thread has started, to unmark in the next claim round or heartbeat (whichever
-        # comes first): a death of this worker is charged to a job only once it started (``queue_pg.AHEAD``).
+        # comes first): a death of this worker is charged to a job only once it started (``AttemptOutcome.AHEAD``).
         self._started: list[int] = []
         self._marks = threading.Event()  # set when ``_started`` gained one: the heartbeat thread flushes them
         self._last_claim = 0.0  # (monotonic) when the last claim round started
@@ -260,7 +262,7 @@ class BulkRunner:
             threading.Thread(target=self._loop, args=(i, until_empty, poll_s), name=f"depthstudio-worker-{i}")
             for i in range(self.threads)
         ]
-        self.queue.rounds.keep = True  # the claim and result rounds keep their connections for the run
+        self.queue.keep_connections()  # the claim and result rounds keep their connections for the run
         with _OpenCVThreads.single() if self.threads > 1 else nullcontext():
             for t in threads:
                 t.start()
@@ -274,7 +276,7 @@ class BulkRunner:
                 self._finished.set()
                 self._marks.set()  # (wakes the heartbeat thread)
                 beat.join(1.0)
-                self.queue.rounds.close()
+                self.queue.close()
         self._emit_progress()
         return self.tally.summary(cancelled=self.token.cancelled, fatal=self.fatal)
 
@@ -563,11 +565,11 @@ class BulkRunner:
         Retry-After when it gave one, else our doubling backoff; a job may wait as long as it is told."""
         retry_in = self._retry.delay(job.attempts, retry_after) if transient else None
         status = self.queue.fail(job, kind=kind, message=message, retry_in=retry_in)
-        if status == "queued":
+        if status == JobStatus.QUEUED:
             with self._lock:
                 self.progress.retried += 1
             self._item(ItemEvent(job.user_id, RETRY, kind, message, attempt=job.attempts), final=False)
-        elif status == "failed":
+        elif status == JobStatus.FAILED:
             self._item(ItemEvent(job.user_id, FAILED, kind, message, attempt=job.attempts))
         else:
             self._item(ItemEvent(job.user_id, LOST, kind, message), final=False)

@@ -20,7 +20,8 @@ from depthstudio.portal.base import PortalBase
 from depthstudio.portal.reviews import Decision, current_review
 from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.status import FLAGGED_ATTENTION, LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status
-from depthstudio.portal.tables import FAILED, QUEUED, RUNNING, jobs, photo_checks, results, reviews, user_state
+from depthstudio.portal.tables import jobs, photo_checks, results, reviews, user_state
+from depthstudio.portal.vocabulary import JobStatus
 
 SORTS = ("name", "recent", "attention", "risk")
 QA_FLAG_THRESHOLD = 0.5  # qa_risk at or above this shows under the "QA-flagged" filter
@@ -96,19 +97,20 @@ class UserListing(PortalBase):
         u, j, r, v = self.users, self._j, self._r, self._v
         no_depth = or_(u.depth.is_(None), u.depth == "")
         return case(
-            (or_(u.avatar.is_(None), u.avatar == ""), literal("no_photo")),
-            (j.c.status == QUEUED, literal("queued")),
-            (j.c.status == RUNNING, literal("generating")),
+            (or_(u.avatar.is_(None), u.avatar == ""), literal(Status.NO_PHOTO.value)),
+            (j.c.status == JobStatus.QUEUED, literal(Status.QUEUED.value)),
+            (j.c.status == JobStatus.RUNNING, literal(Status.GENERATING.value)),
             # A failure is about the photo the job was for; after a new upload the user needs a map again.
-            (and_(j.c.status == FAILED, j.c.avatar_url == u.avatar), literal("failed")),
-            (and_(r.c.id.is_(None), no_depth), literal("missing")),
-            (r.c.id.is_(None), literal("published")),  # a map the portal got elsewhere (the old daily job)
-            (r.c.avatar_url != u.avatar, literal("stale")),
-            (self._pc.c.changed_at.is_not(None), literal("stale")),  # same URL, other bytes (photo_check.revalidate)
-            (and_(r.c.published_url.is_not(None), u.depth == r.c.published_url), literal("published")),
-            (v.c.decision == Decision.APPROVED, literal("approved")),
-            (v.c.decision == Decision.REJECTED, literal("rejected")),
-            else_=literal("generated"),
+            (and_(j.c.status == JobStatus.FAILED, j.c.avatar_url == u.avatar), literal(Status.FAILED.value)),
+            (and_(r.c.id.is_(None), no_depth), literal(Status.MISSING.value)),
+            (r.c.id.is_(None), literal(Status.PUBLISHED.value)),  # a map the portal got elsewhere (the old daily job)
+            (r.c.avatar_url != u.avatar, literal(Status.STALE.value)),
+            # same URL, other bytes (photo_check.revalidate)
+            (self._pc.c.changed_at.is_not(None), literal(Status.STALE.value)),
+            (and_(r.c.published_url.is_not(None), u.depth == r.c.published_url), literal(Status.PUBLISHED.value)),
+            (v.c.decision == Decision.APPROVED, literal(Status.APPROVED.value)),
+            (v.c.decision == Decision.REJECTED, literal(Status.REJECTED.value)),
+            else_=literal(Status.GENERATED.value),
         )
 
     def _base(self, *, state_only: bool = False) -> Select[Any]:
@@ -265,9 +267,9 @@ class UserListing(PortalBase):
 
         ``include_active`` adds users with a queued or running job, so that a run takes over the jobs a dead
         run left behind (the queue adopts only those no live worker holds)."""
-        wanted = [*NEEDS_DEPTH, "failed"] if include_failed else list(NEEDS_DEPTH)
+        wanted = [*NEEDS_DEPTH, Status.FAILED] if include_failed else list(NEEDS_DEPTH)
         if include_active:
-            wanted += ["queued", "generating"]
+            wanted += [Status.QUEUED, Status.GENERATING]
         stmt, _ = self._filtered(Query(statuses=wanted))
         rows = stmt.subquery("needing")
         stmt = select(rows.c.id, rows.c.avatar).order_by(rows.c.id)
@@ -286,8 +288,8 @@ class UserListing(PortalBase):
             status=m["status"],
             job_id=m["job_id"],
             result_id=m["result_id"],
-            error_kind=m["error_kind"] if m["status"] == "failed" else None,
-            error=m["error"] if m["status"] == "failed" else None,
+            error_kind=m["error_kind"] if m["status"] == Status.FAILED else None,
+            error=m["error"] if m["status"] == Status.FAILED else None,
             attempts=int(m["attempts"] or 0),
             qa=m["qa"],
             qa_risk=float(m["qa_risk"] or 0.0),

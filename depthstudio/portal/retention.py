@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.portal.engine import retry_on_disconnect, writer
 from depthstudio.portal.repository import Portal
-from depthstudio.portal.tables import ACTIVE, jobs, result_blobs, results, user_state
+from depthstudio.portal.tables import jobs, result_blobs, results, user_state
+from depthstudio.portal.vocabulary import ACTIVE
 
 _BATCH = 500
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 
+from depthstudio.portal.vocabulary import ACTIVE
+
 PREFIX = "depthstudio_"
 VERSION_TABLE = "depthstudio_alembic_version"
 
@@ -36,16 +38,15 @@ metadata = MetaData(
     }
 )
 
-# Job statuses. "queued" and "running" are active; a user has at most one active job (partial unique index).
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-ACTIVE = (QUEUED, RUNNING)
+# A user has at most one active job: the partial unique index below, over the statuses of ``ACTIVE``.
+_ACTIVE_JOB = text(f"status IN ({', '.join(repr(str(status)) for status in ACTIVE)})")
 
 jobs = Table(
     "depthstudio_jobs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", String(255), nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # a JobStatus
     Column("avatar_url", Text, nullable=False),
     Column("publish", Boolean, nullable=False, server_default=text("false")),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -67,8 +68,8 @@ jobs = Table(
         "uq_depthstudio_jobs_active_user",
         "user_id",
         unique=True,
-        sqlite_where=text("status IN ('queued', 'running')"),
-        postgresql_where=text("status IN ('queued', 'running')"),
+        sqlite_where=_ACTIVE_JOB,
+        postgresql_where=_ACTIVE_JOB,
     ),
 )
 
@@ -80,7 +81,7 @@ attempts = Table(
     Column("worker", String(128), nullable=False),
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
-    Column("outcome", String(16), nullable=True),  # done | retry | failed | cancelled | lost
+    Column("outcome", String(16), nullable=True),  # an AttemptOutcome; NULL while the attempt runs
     Column("error_kind", String(64), nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_depthstudio_attempts_job_id", "job_id"),

@@ -20,8 +20,9 @@ from PySide6.QtGui import QSurfaceFormat
 from depthstudio.config import Config
 from depthstudio.depth.postprocess import encode_png, normalise
 from depthstudio.depth.synthetic import SyntheticBackend, portrait_prior
-from depthstudio.jobs.queue import JobQueue, NewResult
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal, Query
+from depthstudio.portal.results import NewResult
 from depthstudio.ui import photos
 from depthstudio.ui.preview import surface_format
 

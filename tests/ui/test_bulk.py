@@ -11,7 +11,8 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.errors import BackendError, DepthstudioError
 from depthstudio.jobs.progress import Progress
 from depthstudio.portal.repository import Query
-from depthstudio.portal.tables import RUNNING, jobs
+from depthstudio.portal.tables import jobs
+from depthstudio.portal.vocabulary import JobStatus
 from depthstudio.ui.bulk import ended
 from tests.ui.test_screenshots import _save
 
@@ -31,7 +32,9 @@ def _button(box, text: str):
 
 def _running_jobs(portal) -> int:
     with portal.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.status == RUNNING)).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.status == JobStatus.RUNNING)
+        ).scalar_one()
 
 
 def test_generate_all_missing_reaches_100_percent_and_refreshes_the_list(qtbot, make_window, portal):

@@ -7,7 +7,7 @@ import re
 from PySide6.QtCore import Qt
 
 from depthstudio.jobs.failures import failure_groups
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal, Query
 
 CORRUPT = "the avatar's file is damaged: cannot decode"

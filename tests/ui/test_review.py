@@ -7,7 +7,7 @@ import threading
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog
 
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Query
 from depthstudio.ui.models import ROW_ROLE
 from depthstudio.ui.userlist import _detail

@@ -15,8 +15,8 @@ from PySide6.QtCore import QBuffer, QIODevice
 
 from depthstudio.depth.qa import QAReport, check_empty, check_flat, check_inverted
 from depthstudio.depth.synthetic import SyntheticBackend
-from depthstudio.jobs.queue import JobQueue
 from depthstudio.portal.demo import hand_authored_depth
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Query
 from tests.ui.conftest import require_gl, seed_result
 

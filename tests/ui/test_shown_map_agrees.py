@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import update
 
-from depthstudio.jobs.queue import JobQueue
+from depthstudio.portal.job_queue import JobQueue
 from depthstudio.render.web_export import render_inputs
 from depthstudio.ui.main_window import _load_preview
 
