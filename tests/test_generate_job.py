@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 
+import numpy as np
 from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob, PublishApprovedJob
 from depthstudio.portal.job_queue import JobQueue
-from depthstudio.portal.repository import Portal
+from depthstudio.portal.repository import Portal, Query
+from depthstudio.portal.reviews import Decision
 from depthstudio.portal.tables import attempts, jobs, result_blobs, results
 from depthstudio.storage.local import LocalDirectoryStore
 from tests.helpers import make_portal, maps_only, portal_config, set_avatar, tiny_result, write_avatars
@@ -272,3 +275,37 @@ def test_a_worker_that_loses_its_lease_mid_item_abandons_it(db_url, tmp_path):
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
     new = tiny_result(backend.thief.avatar_url)
     assert JobQueue(portal).complete(backend.thief, new) is not None  # the new owner finishes undisturbed
+
+
+class _BlackFor(SyntheticBackend):
+    """A broken model for one user: an all-black map (what random or failed weights give)."""
+
+    def __init__(self, user_photo: str) -> None:
+        super().__init__()
+        self.user_photo = user_photo
+
+    def predict(self, avatar, *, cancel=None):
+        made = super().predict(avatar, cancel=cancel)
+        if avatar.source.endswith(self.user_photo):
+            made = dataclasses.replace(made, disparity=np.zeros_like(made.disparity))
+        return made
+
+
+def test_a_publish_nobody_reviews_holds_a_qa_flagged_map_for_an_editor(db_url, tmp_path):
+    # review off (generate-missing --publish): the good maps go live, the black one is not published silently; it
+    # waits, QA-flagged, for an editor, and the run says why.
+    portal, cfg, _ = _setup(db_url, tmp_path, 3)
+    store = LocalDirectoryStore(tmp_path / "store")
+    summary = GenerateMissingJob(portal, _BlackFor("avatar-00001.png"), store, cfg, publish=True).run()
+    assert summary.ok and summary.progress.outcomes == {"published": 2, "held for review": 1}
+    assert "1 held for review" in summary.line()
+    held = portal.get_user("u00001")
+    assert held.status == "generated" and held.depth_url is None and held.qa_risk >= 0.5
+    assert [u.id for u in portal.list_users(Query(flagged=True))] == ["u00001"]
+    assert all(portal.get_user(u).status == "published" for u in ("u00000", "u00002"))
+    # an editor who looks and approves it anyway may publish it: the hold is for publishes nobody reviews
+    assert portal.decide(["u00001"], Decision.APPROVED, reviewer="editor") == ["u00001"]
+    again = PublishApprovedJob(portal, store, cfg).run()
+    assert again.progress.outcomes == {"published": 1}
+    assert portal.get_user("u00001").status == "published"
+    _consistent(portal)

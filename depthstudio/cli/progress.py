@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from depthstudio.jobs.progress import FAILED, ItemEvent
+from depthstudio.jobs.progress import FAILED, HELD_OUTCOME, ItemEvent
 from depthstudio.jobs.progress import Progress as JobProgress
 
 log = logging.getLogger("depthstudio.run")
@@ -67,10 +67,13 @@ class ProgressReporter:
     def item(self, e: ItemEvent) -> None:
         """A failure goes to the log in full (``-v`` shows it); the summary groups them, so a log-less terminal
         sees each one once, and only the bar (someone watching) shows them as they happen."""
-        if e.outcome != FAILED:
+        if e.outcome == FAILED:
+            line, style = f"failed: user {e.user_id}: [{e.error_kind}] {e.message}", "red"
+        elif e.outcome == HELD_OUTCOME:  # made, not published: an editor must look (the summary counts them)
+            line, style = f"held for review: user {e.user_id}: {e.message}", "yellow"
+        else:
             return
-        line = f"failed: user {e.user_id}: [{e.error_kind}] {e.message}"
         log.info("%s", line)
         if self._bar is not None:
             with self._lock:
-                self._bar.console.print("  " + line, style="red", markup=False, highlight=False)
+                self._bar.console.print("  " + line, style=style, markup=False, highlight=False)

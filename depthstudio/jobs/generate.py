@@ -14,8 +14,8 @@ from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import DepthstudioError
 from depthstudio.jobs.failures import HealPlan, heal_plan
-from depthstudio.jobs.progress import FAILED, PUBLISHED, STALE_OUTCOME, ItemEvent, Progress, Summary, Tally
-from depthstudio.jobs.publish import STALE, publish_result
+from depthstudio.jobs.progress import FAILED, ItemEvent, Progress, Summary, Tally
+from depthstudio.jobs.publish import publish_result
 from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal, Query
@@ -222,7 +222,7 @@ class PublishApprovedJob:
                     delete_superseded=self.config.storage.delete_superseded,
                     require_approval=True,
                 )
-                event = ItemEvent(user_id, STALE_OUTCOME if out.outcome == STALE else PUBLISHED, result_id=result_id)
+                event = ItemEvent(user_id, out.item_outcome, message=out.why, result_id=result_id)
             except DepthstudioError as err:
                 event = ItemEvent(user_id, FAILED, err.kind, str(err), result_id=result_id)
             except Exception as exc:

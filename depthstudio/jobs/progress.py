@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Item outcomes as the CLI summary and the studio's failure list show them.
-GENERATED, PUBLISHED, STALE_OUTCOME, FAILED, RETRY, CANCELLED, LOST = (
+GENERATED, PUBLISHED, STALE_OUTCOME, HELD_OUTCOME, FAILED, RETRY, CANCELLED, LOST = (
     "generated",
     "published",
     "stale",
+    "held for review",  # made, but its QA flags keep it from a publish nobody reviews
     "failed",
     "retry",
     "cancelled",

@@ -23,7 +23,10 @@ from depthstudio.config import StorageConfig
 from depthstudio.errors import StorageError
 from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.photo_check import photo_unchanged
+from depthstudio.jobs.progress import HELD_OUTCOME, STALE_OUTCOME
+from depthstudio.jobs.progress import PUBLISHED as PUBLISHED_OUTCOME
 from depthstudio.jobs.publish_layers import delete_superseded_layers, publish_layers
+from depthstudio.portal.listing import QA_FLAG_THRESHOLD
 from depthstudio.portal.photo_checks import mark_photo_changed
 from depthstudio.portal.publications import (
     AssetRef,
@@ -39,7 +42,7 @@ from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
 
 log = logging.getLogger(__name__)
 
-PUBLISHED, ALREADY, STALE = Published.PUBLISHED, Published.ALREADY, Published.STALE
+PUBLISHED, ALREADY, STALE, HELD = Published.PUBLISHED, Published.ALREADY, Published.STALE, Published.HELD
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ class PublishOutcome:
     result_id: int
     outcome: Published
     url: str | None = None
+    why: str | None = None  # for HELD: the QA flags that hold it
+
+    @property
+    def item_outcome(self) -> str:
+        """The outcome as a bulk run counts it (``jobs.progress``)."""
+        return {STALE: STALE_OUTCOME, HELD: HELD_OUTCOME}.get(self.outcome, PUBLISHED_OUTCOME)
 
 
 def publish_result(
@@ -67,6 +76,12 @@ def publish_result(
         return PublishOutcome(user_id, result_id, STALE)  # checked first: no upload for a photo that changed
     if r.published_url and r.shows.depth == r.published_url:
         return PublishOutcome(user_id, result_id, ALREADY, r.published_url)
+    if not approval and r.qa_risk >= QA_FLAG_THRESHOLD:
+        # Nobody reviews this publish, so a map our QA calls bad (empty, flat, inverted) must not reach the portal
+        # silently: it stays a generated, QA-flagged result in the studio's queue until an editor approves it.
+        why = f"QA flagged ({', '.join(r.qa_flags) or f'risk {r.qa_risk:.2f}'}): held for review"
+        log.info("user %s: result %s %s", user_id, result_id, why)
+        return PublishOutcome(user_id, result_id, HELD, why=why)
     if not still_publishable(portal, user_id, result_id, approval):
         log.info("user %s: result %s is no longer current and approved; not uploaded", user_id, result_id)
         return PublishOutcome(user_id, result_id, STALE)

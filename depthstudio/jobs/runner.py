@@ -54,15 +54,13 @@ from depthstudio.jobs.progress import (
     FAILED,
     GENERATED,
     LOST,
-    PUBLISHED,
     RETRY,
-    STALE_OUTCOME,
     ItemEvent,
     Progress,
     Summary,
     Tally,
 )
-from depthstudio.jobs.publish import STALE, publish_result
+from depthstudio.jobs.publish import publish_result
 from depthstudio.portal.job_queue import ClaimedJob, JobQueue, boot_id
 from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal
@@ -480,20 +478,20 @@ class BulkRunner:
             if result_id is None:
                 self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
                 return
-            outcome = GENERATED
+            outcome, why = GENERATED, None
             if job.publish and self.store is not None:
                 published = publish_result(
                     self.portal, self.store, result_id, delete_superseded=self.delete_superseded, require_approval=False
                 )
                 failpoint("after_publish")
-                outcome = STALE_OUTCOME if published.outcome == STALE else PUBLISHED
+                outcome, why = published.item_outcome, published.why
             elif job.publish:
                 log.info("user %s: map kept for a later publish (this run has no store)", job.user_id)
             # A job still open after ``complete`` (it publishes, or it carried an earlier map) is closed here.
             if (job.publish or job.result_id is not None) and not self.queue.finish(job):
                 self._item(ItemEvent(job.user_id, LOST, message="another worker took this job over"), final=False)
                 return
-            self._item(ItemEvent(job.user_id, outcome, result_id=result_id, attempt=job.attempts))
+            self._item(ItemEvent(job.user_id, outcome, message=why, result_id=result_id, attempt=job.attempts))
         except Cancelled:
             self.queue.release(job)
             self._item(ItemEvent(job.user_id, CANCELLED), final=False)

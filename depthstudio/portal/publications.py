@@ -27,6 +27,7 @@ class Published(StrEnum):
     PUBLISHED = "published"  # the portal shows the map now
     ALREADY = "already"  # an earlier run wrote this very URL (a rerun after a crash writes nothing)
     STALE = "stale"  # not written: the photo changed, or the result is no longer the current approved one
+    HELD = "held"  # not written: nobody reviews this publish and the map's QA flagged it (it waits for an editor)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ToPublish:
     published_url: str | None
     png8: bytes
     shows: PortalShows | None
+    qa_risk: float = 0.0
+    qa_flags: tuple[str, ...] = ()  # the checks that flagged the map (``depth.qa``'s report, as stored)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def read_to_publish(portal: PortalBase, result_id: int) -> ToPublish:
         published_url=r["published_url"],
         png8=png,
         shows=PortalShows(now[0], now[1]) if now is not None else None,
+        qa_risk=float(r["qa_risk"] or 0.0),
+        qa_flags=tuple((r["qa"] or {}).get("flags") or ()),
     )
 
 
