@@ -77,7 +77,7 @@ class StudioConfig:
     computed by joining the portal's users with them in one query, so there is no setting for another database."""
 
     reviewer: str = ""  # empty = the OS user name
-    review_required: bool = True  # False: generate-missing publishes at once
+    review_required: bool = True  # False: generate-missing publishes at once (a QA-flagged map is held)
 
 
 @dataclass
