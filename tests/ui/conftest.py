@@ -22,7 +22,7 @@ from depthstudio.depth.postprocess import encode_png, normalise
 from depthstudio.depth.synthetic import SyntheticBackend, portrait_prior
 from depthstudio.jobs.queue import JobQueue, NewResult
 from depthstudio.portal.repository import Portal, Query
-from depthstudio.ui import photos
+from depthstudio.studio import photos
 from depthstudio.ui.preview import surface_format
 
 QSurfaceFormat.setDefaultFormat(surface_format())
