@@ -187,6 +187,10 @@ class MainWindow(QMainWindow):
         return self.studio.filter
 
     @property
+    def sort(self) -> str:
+        return self.studio.sort
+
+    @property
     def reviewer(self) -> str:
         return self.studio.reviewer
 
