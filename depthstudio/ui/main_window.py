@@ -14,18 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QAbstractItemView, QInputDialog, QMainWindow, QMessageBox, QSplitter, QStackedWidget
+from PySide6.QtWidgets import QAbstractItemView, QInputDialog, QMainWindow, QSplitter, QStackedWidget
 
 from depthstudio.config import Config
-from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, UserRow, current_reviewer
 from depthstudio.portal.shown_map import shown_map
-from depthstudio.portal.status import FILTERS, Filter, status_label
+from depthstudio.portal.status import FILTERS, Filter
 from depthstudio.studio import photos
 from depthstudio.studio.model import SORT_LABELS, Decision, StudioModel, UserShown, filter_count, safe_url
 from depthstudio.studio.preview_loading import LoadedPreview
-from depthstudio.studio.sources import depth_source
 from depthstudio.studio.view_modes import VIEW_MODES
+from depthstudio.ui import publish_dialog, user_text
 from depthstudio.ui import window_layout as layout
 from depthstudio.ui.after_paint import after_paint
 from depthstudio.ui.bulk import BackendFactory, BulkPanel, StoreFactory
@@ -51,9 +50,6 @@ __all__ = ["FILTERS", "MainWindow"]
 log = logging.getLogger(__name__)
 
 SEARCH_DEBOUNCE_MS = 250
-
-# "cleared" is what an undo (or `review --clear`) records: said so, since it reads as nothing having happened.
-HISTORY_WORDS = {"cleared": "decision cleared (back to awaiting review)"}
 
 
 class _UndoableDecision(QUndoCommand):
@@ -584,19 +580,13 @@ class MainWindow(QMainWindow):
         if shown.moved:
             self.statusBar().clearMessage()  # the last user's messages are not this one's
         self.user_title.setText(display_name(row, self.model.repeated(row)))
-        self.user_info.setText(display(_describe_row(row)))
+        self.user_info.setText(display(user_text.describe_row(row)))
         self.params.set_user(row.id)
 
     def _preview_ready(self, loaded: LoadedPreview) -> None:
         content = loaded.content
         self.history.clear()
-        for entry in loaded.history:
-            when = entry["created_at"].strftime("%Y-%m-%d %H:%M") if entry.get("created_at") else ""
-            note = f" — “{entry['note']}”" if entry.get("note") else ""
-            what = HISTORY_WORDS.get(entry["decision"], entry["decision"])
-            self.history.addItem(display(f"{when}  {what} by {entry['reviewer']}{note}"))
-        if not loaded.history:
-            self.history.addItem("no decisions yet")
+        self.history.addItems([display(line) for line in user_text.history_lines(loaded.history)])
         self.preview.set_content(content, loaded.note)
         self._load_native()
         if content is not None and loaded.note:
@@ -676,18 +666,7 @@ class MainWindow(QMainWindow):
             self.decide("rejected", note.strip() or None)
 
     def confirm_publish(self) -> bool:
-        n, text, details = self.studio.publish_plan()
-        if n == 0:
-            self.show_message("nothing to publish: no user is approved (A approves the selected user)")
-            return False
-        box = QMessageBox(QMessageBox.Icon.Question, "Publish approved", display(text), parent=self)
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        box.setInformativeText(display(details, newlines=True))
-        publish = box.addButton("Publish", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return box.clickedButton() is publish
+        return publish_dialog.confirm_publish(self.studio, self)
 
     def generate_selected(self) -> None:
         rows = [r for r in self.studio.selected_rows() if r.avatar]
@@ -736,23 +715,6 @@ class MainWindow(QMainWindow):
         self.tasks.pool.waitForDone(5000)
         self.writes.pool.waitForDone(5000)
         super().closeEvent(event)
-
-
-def _describe_row(row: UserRow) -> str:
-    parts = [status_label(row.status)]
-    if row.backend:
-        parts.append(depth_source(row.backend, row.model))
-    if row.result_id is not None:
-        parts.append(f"QA risk {row.qa_risk:.2f}")
-    if row.decision:
-        when = row.reviewed_at.strftime("%Y-%m-%d %H:%M") if row.reviewed_at else ""
-        parts.append(f"{row.decision} by {row.reviewer} {when}".strip() + (f" — “{row.note}”" if row.note else ""))
-    if row.status == "failed":
-        how = explain(row.error_kind)  # the attempts are counted in the failures view (F), over every run
-        parts.append(f"{how.phrase}: {row.error} — {'temporary: retry' if how.transient else how.todo}")
-    if row.status == "stale":
-        parts.append("the photo changed after the depth map was made: the web shows the plain photo")
-    return " · ".join(parts)
 
 
 def _planned_backend(config: Config) -> str:
