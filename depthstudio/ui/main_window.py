@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QAbstractItemView, QInputDialog, QMainWindow, QSplitter, QStackedWidget
 
 from depthstudio.config import Config
@@ -40,6 +40,7 @@ from depthstudio.ui.style import STYLESHEET
 from depthstudio.ui.user_list_model import UserListModel, display_name
 from depthstudio.ui.userlist import UserListView
 from depthstudio.ui.view_state import ViewState
+from depthstudio.ui.window_menus import MenuBar
 from depthstudio.ui.workers import TaskRunner, describe, write_pool
 
 if TYPE_CHECKING:
@@ -270,24 +271,15 @@ class MainWindow(QMainWindow):
         The keys are window-wide; a focused text field takes its typing first (Qt's ShortcutOverride), so
         searching for "Alex" never approves anyone, and Escape, Return or Down hand the keys back to the list.
         """
-        bar = self.menuBar()
-        self.menus: dict[str, Any] = {name: bar.addMenu(f"&{name}") for name in ("File", "View", "Review", "Help")}
-
-        def act(menu: str, text: str, keys: tuple[str, ...], slot: Any) -> QAction:
-            action = QAction(text, self)
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(self._guard(slot))
-            self.menus[menu].addAction(action)
-            self.addAction(action)
-            return action
-
+        bar = self._menu_bar = MenuBar(self, self._guard)
+        self.menus = bar.menus
+        act = bar.act
         act("File", "Settings…", ("Ctrl+,",), self.open_settings)
-        self.menus["File"].addSeparator()
+        bar.separator("File")
         act("File", "Quit", ("Ctrl+Q",), self.close)
         for i, f in enumerate(FILTERS):
             act("View", f"Show {f.label}", (str(i + 1),) if i < 9 else (), lambda f=f: self.set_filter(f.key))
-        self.menus["View"].addSeparator()
+        bar.separator("View")
         act("View", "Search", ("Ctrl+F", "/"), self.focus_search)
         for mode in VIEW_MODES.values():
             act("View", f"View: {mode.label}", (), lambda m=mode.key: self.set_view(m))
@@ -306,12 +298,10 @@ class MainWindow(QMainWindow):
         act("Review", "Reject with note…", ("Shift+X", "Shift+R"), self.reject_with_note)
         act("Review", "Generate selected", ("G",), self.generate_selected)
         act("Review", "Touch up…", ("T",), self.touch_up)
-        self.menus["Review"].addSeparator()
-        self.menus["Review"].addAction(undo)
-        self.menus["Review"].addAction(redo)
-        self.addAction(undo)
-        self.addAction(redo)
-        self.menus["Review"].addSeparator()
+        bar.separator("Review")
+        bar.add("Review", undo)
+        bar.add("Review", redo)
+        bar.separator("Review")
         act("Review", "Generate missing", (), self.bulk.generate_button.click)
         act("Review", "Publish approved", (), self.bulk.publish_button.click)
         act("Review", "Undo publish of selected…", (), self.undo_publish)
@@ -323,14 +313,7 @@ class MainWindow(QMainWindow):
 
     def shortcut_table(self) -> list[tuple[str, str, str]]:
         """(menu, action, keys) for every action in the menu bar: the overlay's content, so it never drifts."""
-        rows = []
-        for name, menu in self.menus.items():
-            for action in menu.actions():
-                if action.isSeparator():
-                    continue
-                keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
-                rows.append((name, action.text().replace("&", ""), keys))
-        return rows
+        return self._menu_bar.table()
 
     def show_shortcuts(self) -> None:
         from depthstudio.ui.shortcuts import ShortcutOverlay
