@@ -30,13 +30,13 @@ EVERY_S = 600.0
 class PhotoRevalidator(QObject):
     found = Signal(object)  # Revalidation, from the pass's thread (queued to the GUI thread)
     failed = Signal(str)
+    ended = Signal()  # a pass ended, on the GUI thread, after its changes were applied (or its failure logged)
 
     def __init__(self, studio: StudioModel, parent: QObject, *, every_s: float = EVERY_S) -> None:
         super().__init__(parent)
         self._studio = studio
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.passes = 0  # passes finished (tests wait on it)
         self._timer = QTimer(self)
         self._timer.setInterval(round(every_s * 1000))
         self._timer.timeout.connect(self.run_pass)
@@ -74,7 +74,6 @@ class PhotoRevalidator(QObject):
             self.found.emit(report)
 
     def _apply(self, report: Revalidation) -> None:
-        self.passes += 1
         for line in report.lines():
             log.info("%s", line)
         if report.changed:
@@ -83,7 +82,8 @@ class PhotoRevalidator(QObject):
             self._studio.message.emit(
                 f"{n} photo{'s' if n != 1 else ''} changed in place since the map was made: now Stale"
             )
+        self.ended.emit()
 
     def _failed(self, text: str) -> None:
-        self.passes += 1
         log.warning("%s", text)
+        self.ended.emit()
