@@ -6,14 +6,18 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from sqlalchemy import MetaData, create_engine, insert, text, update
 
 from depthstudio.config import Config, PortalConfig
+from depthstudio.depth.postprocess import encode_png, normalise
+from depthstudio.depth.synthetic import SyntheticBackend, portrait_prior
 from depthstudio.portal.demo import placeholder_avatar, portal_users_table
 from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import NewResult
+from depthstudio.studio import photos
 
 
 def write_avatars(folder: Path, count: int, *, size: int = 96) -> list[str]:
@@ -115,3 +119,50 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
+
+
+def seed_result(
+    portal: Portal,
+    user_id: str,
+    *,
+    backend: str = "synthetic",
+    model: str = SyntheticBackend.model,
+    qa_risk: float = 0.1,
+    depth: np.ndarray | None = None,
+    crop: int = 128,
+    qa: dict | None = None,
+) -> int:
+    """A finished depth result for a user, recorded through the job queue like the runner's, without the fetch.
+
+    ``depth`` (float in [0, 1]) defaults to the synthetic backend's portrait prior for the user's photo.
+    """
+    row = portal.get_user(user_id)
+    assert row is not None and row.avatar
+    if depth is None:
+        gray = (
+            np.asarray(
+                photos.framed_photo(row.avatar, crop, crop, portal.config.fetch.policy()).convert("L"), dtype=np.float32
+            )
+            / 255.0
+        )
+        depth = normalise(portrait_prior(gray))
+    queue = JobQueue(portal)
+    queue.enqueue([(row.id, row.avatar)])
+    job = queue.claim("test")
+    assert job is not None and job.user_id == row.id
+    result_id = queue.complete(
+        job,
+        NewResult(
+            avatar_url=row.avatar,
+            avatar_sha256="0" * 64,
+            backend=backend,
+            model=model,
+            width=depth.shape[1],
+            height=depth.shape[0],
+            png8=encode_png(depth, 8),
+            qa_risk=qa_risk,
+            qa=qa,
+        ),
+    )
+    assert result_id is not None
+    return result_id

@@ -45,7 +45,7 @@ def test_the_studios_modules_leave_the_keyring_demo_seeding_and_grid_for_later_a
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "import depthstudio.ui.app, depthstudio.ui.main_window, depthstudio.portal.repository\n"
         "from depthstudio.imaging import FetchPolicy, fetch_bytes\n"
-        "from depthstudio.ui.photos import thumbnail\n"
+        "from depthstudio.studio.photos import thumbnail\n"
         f"assert fetch_bytes({url!r}, FetchPolicy(allow_local_paths=True))[0]\n"
         f"assert thumbnail({url!r}, 16, FetchPolicy(allow_local_paths=True)).size == (16, 16)\n"
         f"print([name for name in {late!r} if name in sys.modules])"

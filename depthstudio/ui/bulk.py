@@ -27,6 +27,7 @@ from depthstudio.config import Config
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.errors import BackendError
 from depthstudio.jobs.failures import explain, failure_groups, retryable_ids
+from depthstudio.jobs.progress import FAILED, GENERATED, HELD_OUTCOME, PUBLISHED
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.base import DepthStore
 from depthstudio.ui.download_dialog import ModelDownload, make_backend
@@ -289,7 +290,7 @@ class BulkPanel(QWidget):
 
     def _item(self, event: Any) -> None:
         self._touched.add(event.user_id)
-        if event.outcome == "failed":
+        if event.outcome == FAILED:
             self.failures[event.user_id] = (event.error_kind or "", event.message or "")
             texts = [self.name_of(event.user_id), explain(event.error_kind).title, event.message or ""]
             item = QTreeWidgetItem([display(t) for t in texts])
@@ -298,7 +299,7 @@ class BulkPanel(QWidget):
             item.setToolTip(2, tooltip_html(event.message or ""))
             self.failure_list.addTopLevelItem(item)
             self.failure_list.setVisible(True)
-        elif event.user_id in self.failures and event.outcome in ("generated", "published"):
+        elif event.user_id in self.failures and event.outcome in (GENERATED, PUBLISHED, HELD_OUTCOME):
             self.failures.pop(event.user_id)
             for i in range(self.failure_list.topLevelItemCount()):
                 if self.failure_list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == event.user_id:

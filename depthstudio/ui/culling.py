@@ -46,9 +46,9 @@ from depthstudio.portal.status import status_color, status_label
 from depthstudio.render.motion import EasedPointer, pointer_target
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import Textures, prepare_textures
-from depthstudio.ui.models import UserListModel, display_name
 from depthstudio.ui.plain import display
 from depthstudio.ui.preview import BACKGROUND, FRAME_MS, SETTLED, surface_format
+from depthstudio.ui.user_list_model import UserListModel, display_name
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)

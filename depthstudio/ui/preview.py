@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from OpenGL import GL
@@ -23,13 +22,13 @@ from PySide6.QtWidgets import QFrame, QLabel, QWidget
 from depthstudio.gl.renderer import Framebuffer, ParallaxRenderer
 from depthstudio.render.motion import EasedPointer, auto_orbit_target, pointer_target
 from depthstudio.render.params import PLANE_ORIGINAL, ShaderParams
-from depthstudio.render.reference import Textures, prepare_textures
-from depthstudio.render.result_layers import layered_textures
+from depthstudio.render.reference import prepare_textures
+from depthstudio.studio.preview_loading import PreviewContent, shader_textures
+from depthstudio.studio.view_modes import VIEW_MODES, ViewMode, shown_mode
 from depthstudio.ui.workers import describe
 
 log = logging.getLogger(__name__)
 
-MODES = ("shader", "depth", "split", "compare")
 IDLE_BEFORE_ORBIT_S = 2.5
 FRAME_MS = 16  # the web eases once per animation frame, 60 Hz
 SETTLED = 1e-3  # eased motion closer than this to its target is drawn at the target and the clock stops
@@ -44,27 +43,6 @@ def surface_format() -> QSurfaceFormat:
     fmt.setDepthBufferSize(0)
     fmt.setSwapInterval(1)
     return fmt
-
-
-@dataclass(frozen=True)
-class PreviewContent:
-    """What one user looks like: the square photo, and the depth map(s) if there are any (uint8, white = near)."""
-
-    photo: Image.Image
-    depth: np.ndarray | None
-    label: str = ""
-    compare_depth: np.ndarray | None = None
-    compare_label: str = ""
-    layers: dict[str, bytes] | None = None  # the result's stored plate and matte (None: derived at upload)
-    caption: str = ""  # over the 3D view, e.g. "touch-up preview (not saved)"
-    # shader_textures(photo, depth, layers), made by whoever loads the content on a worker thread; None: the
-    # preview makes them when it draws (decoding or deriving the layers then holds up that frame)
-    textures: Textures | None = None
-
-
-def shader_textures(photo: Image.Image, depth: np.ndarray | None, layers: dict[str, bytes] | None) -> Textures:
-    """The 3D view's textures: the photo, its map and the layered mode's plate and matte (a flat map without one)."""
-    return layered_textures(photo, depth if depth is not None else np.zeros((8, 8), np.uint8), layers)
 
 
 def original_of(params: ShaderParams) -> ShaderParams:
@@ -127,7 +105,7 @@ class PreviewWidget(QOpenGLWidget):
         self.update()
 
     def set_mode(self, mode: str) -> None:
-        if mode not in MODES:
+        if mode not in VIEW_MODES:
             raise ValueError(f"unknown preview mode {mode!r}")
         self.mode = mode
         self._place_overlay()
@@ -238,7 +216,7 @@ class PreviewWidget(QOpenGLWidget):
         settled = abs(p.target_x - p.mouse_x) < SETTLED and abs(p.target_y - p.mouse_y) < SETTLED
         if settled:
             p.mouse_x, p.mouse_y = p.target_x, p.target_y
-        moving_view = self.has_depth and self._effective_mode() in ("shader", "split", "compare")
+        moving_view = self.has_depth and self._effective_mode().moves
         if moving_view:
             self.update()
         if (settled or not moving_view) and not orbiting:
@@ -291,14 +269,9 @@ class PreviewWidget(QOpenGLWidget):
             self._compare.set_textures(prepare_textures(content.photo, content.compare_depth))
         self._dirty_textures = False
 
-    def _effective_mode(self) -> str:
-        """The mode that can be shown: a user without a depth map (or a second result) gets the plain view."""
-        content = self.content
-        if content is None or content.depth is None:
-            return "shader"
-        if self.mode == "compare" and content.compare_depth is None:
-            return "shader"
-        return self.mode
+    def _effective_mode(self) -> ViewMode:
+        """The view that can be shown: a user without a depth map (or a second result) gets the plain view."""
+        return shown_mode(self.mode, self.content)
 
     def _paint_scene(self) -> None:
         content = self.content
@@ -307,24 +280,22 @@ class PreviewWidget(QOpenGLWidget):
             self._upload()
         ratio = self.devicePixelRatioF()
         w, h = round(self.width() * ratio), round(self.height() * ratio)
-        full = QRect(0, 0, w, h)
         mouse = self.pointer.mouse if self.has_depth else (0.0, 0.0)  # no depth map: the plain photo, unmoved
-        mode = self._effective_mode()
-        if mode == "depth":
-            self._pane(self._depth_view, [(self.params, None)], (0.0, 0.0), full)
-            return
-        if mode == "split":
-            half = w // 2
-            draws = [(original_of(self.params), QRect(0, 0, half, h)), (self.params, QRect(half, 0, w - half, h))]
-            self._pane(self._renderer, draws, mouse, full)
-            return
-        if mode == "compare":
-            half = w // 2
-            left, right = QRect(0, 0, half, h), QRect(half, 0, w - half, h)
-            self._pane(self._renderer, [(self.params, None)], mouse, left)
-            self._pane(self._compare, [(self.params, None)], mouse, right)
-            return
-        self._pane(self._renderer, [(self.params, None)], mouse, full)
+        renderers = {"photo": self._renderer, "compare": self._compare, "depth": self._depth_view}
+        for pane in self._effective_mode().panes:
+            left, right = int(w * pane.left), int(w * pane.right)
+            draws = [
+                (
+                    original_of(self.params) if draw.original else self.params,
+                    None
+                    if draw.clip is None
+                    else QRect(int(w * draw.clip[0]), 0, int(w * draw.clip[1]) - int(w * draw.clip[0]), h),
+                )
+                for draw in pane.draws
+            ]
+            self._pane(
+                renderers[pane.textures], draws, mouse if pane.moves else (0.0, 0.0), QRect(left, 0, right - left, h)
+            )
 
     def _pane(
         self,
@@ -420,19 +391,12 @@ class PreviewWidget(QOpenGLWidget):
 
     def captions(self) -> list[tuple[int, str]]:
         """(x of the pane's left edge in widget pixels, caption) for the current view."""
-        content, mode = self.content, self._effective_mode()
+        content = self.content
         if content is None:
             return []
-        half = self.width() // 2
         if content.depth is None:
             return [(0, "no depth map: the plain photo, as the web shows it")]
-        if mode == "depth":
-            return [(0, "depth map (white = near)")]
-        if mode == "split":
-            return [(0, "original web shader (plane 0.5)"), (half, "fixed")]
-        if mode == "compare":
-            return [(0, content.label), (half, content.compare_label)]
-        return [(0, content.caption)] if content.caption else []
+        return [(int(self.width() * at), text) for at, text in self._effective_mode().captions(content)]
 
     def _place_overlay(self) -> None:
         captions = self.captions()

@@ -11,32 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from depthstudio.studio.model import StudioModel
 from depthstudio.ui.workers import describe
 
 if TYPE_CHECKING:
-    from depthstudio.config import Config
     from depthstudio.jobs.photo_check import Revalidation
-    from depthstudio.portal.repository import Portal
-
-
-class _Model(Protocol):
-    def index_of(self, user_id: str) -> QModelIndex: ...
-
-
-class Window(Protocol):
-    """What a pass needs of the main window (a protocol: the window module imports this one)."""
-
-    portal: Portal
-    config: Config
-    model: _Model
-
-    def _users_changed(self, ids: list[str]) -> None: ...
-
-    def show_message(self, text: str) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -47,13 +30,13 @@ EVERY_S = 600.0
 class PhotoRevalidator(QObject):
     found = Signal(object)  # Revalidation, from the pass's thread (queued to the GUI thread)
     failed = Signal(str)
+    ended = Signal()  # a pass ended, on the GUI thread, after its changes were applied (or its failure logged)
 
-    def __init__(self, window: Window, parent: QObject, *, every_s: float = EVERY_S) -> None:
+    def __init__(self, studio: StudioModel, parent: QObject, *, every_s: float = EVERY_S) -> None:
         super().__init__(parent)
-        self._window = window
+        self._studio = studio
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.passes = 0  # passes finished (tests wait on it)
         self._timer = QTimer(self)
         self._timer.setInterval(round(every_s * 1000))
         self._timer.timeout.connect(self.run_pass)
@@ -80,9 +63,9 @@ class PhotoRevalidator(QObject):
     def _pass(self) -> None:
         from depthstudio.jobs.photo_check import revalidate  # with the fetcher: not on the studio's start path
 
-        window = self._window
+        studio = self._studio
         try:
-            report = revalidate(window.portal, window.config, stop=self._stop.is_set)
+            report = revalidate(studio.portal, studio.config, stop=self._stop.is_set)
         except Exception as exc:  # the database or the network is away: the next pass tries again
             if not self._stop.is_set():
                 self.failed.emit(f"cannot re-check the photos: {describe(exc)}")
@@ -91,17 +74,16 @@ class PhotoRevalidator(QObject):
             self.found.emit(report)
 
     def _apply(self, report: Revalidation) -> None:
-        self.passes += 1
         for line in report.lines():
             log.info("%s", line)
         if report.changed:
-            model = self._window.model
-            self._window._users_changed([u for u in report.changed if model.index_of(u).isValid()])
+            self._studio.users_changed(self._studio.listed(report.changed))
             n = len(report.changed)
-            self._window.show_message(
+            self._studio.message.emit(
                 f"{n} photo{'s' if n != 1 else ''} changed in place since the map was made: now Stale"
             )
+        self.ended.emit()
 
     def _failed(self, text: str) -> None:
-        self.passes += 1
         log.warning("%s", text)
+        self.ended.emit()

@@ -9,9 +9,9 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import QA_FLAG_THRESHOLD, UserRow
 from depthstudio.portal.status import Status, status_color, status_label
-from depthstudio.ui.models import ROW_ROLE, THUMB_ROLE
+from depthstudio.studio.sources import HAND_AUTHORED, HAND_AUTHORED_LABEL
 from depthstudio.ui.plain import display
-from depthstudio.ui.sources import HAND_AUTHORED, HAND_AUTHORED_LABEL
+from depthstudio.ui.user_list_model import ROW_ROLE, THUMB_ROLE, UserListModel
 
 ROW_HEIGHT = 60
 THUMB = 48
@@ -106,3 +106,24 @@ class UserListView(QListView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setMinimumWidth(240)  # names elide (whole in the title above the preview), never scroll sideways
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    # --- the list as the Qt-free studio model reads it (studio.model.Rows) ----------------------------------
+
+    def _rows(self) -> UserListModel:
+        model = self.model()
+        assert isinstance(model, UserListModel)
+        return model
+
+    def row_count(self) -> int:
+        return self._rows().rowCount()
+
+    def row_at(self, i: int) -> UserRow:
+        return self._rows().row_at(i)
+
+    def position_of(self, user_id: str) -> int:
+        index = self._rows().index_of(user_id)
+        return index.row() if index.isValid() else -1
+
+    def selected_rows(self) -> list[UserRow]:
+        rows = self._rows()
+        return [rows.row_at(i.row()) for i in sorted(self.selectionModel().selectedIndexes(), key=lambda i: i.row())]

@@ -16,15 +16,11 @@ import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from depthstudio.errors import DepthstudioError
+from depthstudio.studio.problems import describe
+
+__all__ = ["JobController", "TaskRunner", "describe", "write_pool"]
 
 log = logging.getLogger(__name__)
-
-
-def describe(exc: BaseException) -> str:
-    """The sentence a person sees: ours are already written for people; anything else is a bug, say so."""
-    if isinstance(exc, DepthstudioError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}: {exc} (details in the log)"
 
 
 class _TaskSignals(QObject):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -18,13 +17,12 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 from PySide6.QtGui import QSurfaceFormat
 
 from depthstudio.config import Config
-from depthstudio.depth.postprocess import encode_png, normalise
-from depthstudio.depth.synthetic import SyntheticBackend, portrait_prior
-from depthstudio.portal.job_queue import JobQueue
+from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.portal.repository import Portal, Query
-from depthstudio.portal.results import NewResult
-from depthstudio.ui import photos
 from depthstudio.ui.preview import surface_format
+from tests.helpers import seed_result
+
+__all__ = ["CROP", "require_gl", "seed_result", "studio_config"]
 
 QSurfaceFormat.setDefaultFormat(surface_format())
 
@@ -38,52 +36,6 @@ def studio_config() -> Config:
     cfg.job.concurrency = 2
     cfg.studio.reviewer = "test-editor"
     return cfg
-
-
-def seed_result(
-    portal: Portal,
-    user_id: str,
-    *,
-    backend: str = "synthetic",
-    model: str = SyntheticBackend.model,
-    qa_risk: float = 0.1,
-    depth: np.ndarray | None = None,
-    qa: dict | None = None,
-) -> int:
-    """A finished depth result for a user, recorded through the job queue like the runner's, without the fetch.
-
-    ``depth`` (float in [0, 1]) defaults to the synthetic backend's portrait prior for the user's photo.
-    """
-    row = portal.get_user(user_id)
-    assert row is not None and row.avatar
-    if depth is None:
-        gray = (
-            np.asarray(
-                photos.framed_photo(row.avatar, CROP, CROP, portal.config.fetch.policy()).convert("L"), dtype=np.float32
-            )
-            / 255.0
-        )
-        depth = normalise(portrait_prior(gray))
-    queue = JobQueue(portal)
-    queue.enqueue([(row.id, row.avatar)])
-    job = queue.claim("test")
-    assert job is not None and job.user_id == row.id
-    result_id = queue.complete(
-        job,
-        NewResult(
-            avatar_url=row.avatar,
-            avatar_sha256="0" * 64,
-            backend=backend,
-            model=model,
-            width=depth.shape[1],
-            height=depth.shape[0],
-            png8=encode_png(depth, 8),
-            qa_risk=qa_risk,
-            qa=qa,
-        ),
-    )
-    assert result_id is not None
-    return result_id
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 
 from depthstudio.depth.synthetic import SyntheticBackend
@@ -173,7 +174,9 @@ def test_publish_approved_writes_the_portal_column(qtbot, make_window, seeded, p
     qtbot.waitUntil(lambda: window.counts.get("approved") == 2, timeout=5000)
 
     def confirmed() -> None:
-        QTimer.singleShot(0, lambda: _button(window.publish_box, "Publish").click())  # inside the dialog's loop
+        QTimer.singleShot(
+            0, lambda: _button(QApplication.activeModalWidget(), "Publish").click()
+        )  # inside the dialog's loop
         window.bulk.publish_button.click()
 
     assert _run(qtbot, window, confirmed).progress.done == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from depthstudio.jobs.demo import seed_demo
 from depthstudio.portal.repository import Query
-from depthstudio.ui.models import tooltip
+from depthstudio.ui.user_list_model import tooltip
 
 
 def test_the_sample_maps_are_labelled_hand_authored_in_the_window_and_survive_generate_all_missing(

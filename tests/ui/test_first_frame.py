@@ -12,10 +12,12 @@ from PySide6.QtCore import QEvent, QObject, Qt
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.portal.repository import Portal, UserRow
-from depthstudio.ui import main_window, photos, preview
+from depthstudio.studio import model as studio_model
+from depthstudio.studio import photos, preview_loading
+from depthstudio.ui import main_window
 from depthstudio.ui.main_window import MainWindow
-from depthstudio.ui.models import UserListModel
 from depthstudio.ui.preview import PreviewWidget
+from depthstudio.ui.user_list_model import UserListModel
 from tests.ui.conftest import require_gl
 
 
@@ -100,13 +102,13 @@ def test_the_backend_lookup_waits_for_the_first_users_3d_frame(qtbot, portal, se
 
 def test_the_preview_textures_are_made_on_the_loading_thread(qtbot, portal, seeded, monkeypatch):
     threads: list[bool] = []
-    layered = preview.layered_textures
+    layered = preview_loading.layered_textures
 
     def made(*args: object) -> object:
         threads.append(threading.current_thread() is threading.main_thread())
         return layered(*args)
 
-    monkeypatch.setattr(preview, "layered_textures", made)
+    monkeypatch.setattr(preview_loading, "layered_textures", made)
     window = _open(qtbot, portal, [])
     drawn: list[bool] = []
     window.preview.frame_drawn.connect(lambda: window.preview.has_depth and drawn.append(True))
@@ -153,7 +155,7 @@ def test_the_thumbnails_a_paint_asks_for_start_decoding_once_that_paint_is_done(
 
 def test_the_neighbours_are_prefetched_once_the_selected_users_frame_is_painted(qtbot, portal, seeded, monkeypatch):
     events: list[str] = []
-    load, paint = main_window._load_preview, PreviewWidget.paintGL
+    load, paint = studio_model.load_preview, PreviewWidget.paintGL
 
     def loading(portal_: Portal, row: UserRow) -> tuple[Any, ...]:
         events.append(f"load {row.id}")
@@ -165,7 +167,7 @@ def test_the_neighbours_are_prefetched_once_the_selected_users_frame_is_painted(
         if self.content is not None and current is not None:
             events.append(f"frame {current.id}")
 
-    monkeypatch.setattr(main_window, "_load_preview", loading)
+    monkeypatch.setattr(studio_model, "load_preview", loading)
     monkeypatch.setattr(PreviewWidget, "paintGL", painted)
     window = _open(qtbot, portal, [])
     _settle(qtbot, window)

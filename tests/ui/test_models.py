@@ -8,8 +8,8 @@ import pytest
 
 from depthstudio.imaging import FetchPolicy
 from depthstudio.portal.repository import Portal, Query
-from depthstudio.ui import photos
-from depthstudio.ui.models import ThumbnailCache, UserListModel
+from depthstudio.studio import photos
+from depthstudio.ui.user_list_model import ThumbnailCache, UserListModel
 from tests.helpers import make_portal, portal_config, write_avatars
 from tests.ui.conftest import seed_result
 

@@ -162,7 +162,7 @@ def test_a_depth_map_the_portal_already_has_is_previewed(qtbot, make_window, por
 def test_the_preview_shows_the_avatar_through_the_portals_display_crop(portal):
     """[web] display_crop = square: photo and map are cut at the same centred square, as the website cuts them."""
     from depthstudio.imaging import load_avatar
-    from depthstudio.ui.main_window import _load_preview
+    from depthstudio.studio.preview_loading import load_preview as _load_preview
     from tests.ui.conftest import seed_result
 
     row = next(

@@ -55,7 +55,7 @@ def test_a_late_reload_does_not_switch_back_to_the_previous_user(qtbot, make_win
     window = make_window()
     _select(qtbot, window, seeded[1])
     monkeypatch.setattr(portal, "get_user", _held(portal.get_user, gate))
-    window._users_changed([seeded[1]])  # a job finished for the current user: it is re-read...
+    window.studio.users_changed([seeded[1]])  # a job finished for the current user: it is re-read...
     window.move(1)  # ...while the editor already pressed J
     moved_to = window.model.row_at(window.list.currentIndex().row()).id
     assert moved_to != seeded[1]

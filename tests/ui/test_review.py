@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog
 
 from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Query
-from depthstudio.ui.models import ROW_ROLE
+from depthstudio.ui.user_list_model import ROW_ROLE
 from depthstudio.ui.userlist import _detail
 from tests.ui.conftest import seed_result
 
@@ -209,7 +209,7 @@ def test_a_preview_read_before_a_decision_is_not_kept_for_after_its_undo(qtbot, 
         return history
 
     portal.review_history = gated
-    window._prefetched.clear()  # the neighbours loaded ahead: selecting the user must read it now, through the gate
+    window.studio.previews.clear()  # the neighbours loaded ahead: selecting the user must read it now, through the gate
     window.list.setFocus()
     window.list.setCurrentIndex(window.model.index(1))
     qtbot.waitUntil(read.is_set, timeout=5000)  # the history is read (empty), the load not yet returned

@@ -47,7 +47,7 @@ def test_screenshots_of_the_review_loop(qtbot, make_window, portal):
 
     def grab_and_cancel() -> None:
         _save_screen("review-publish.png")
-        window.publish_box.reject()
+        QApplication.activeModalWidget().reject()
 
     QTimer.singleShot(300, grab_and_cancel)
     window.bulk.publish_button.click()

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from depthstudio.portal.job_queue import JobQueue
 from depthstudio.render.web_export import render_inputs
-from depthstudio.ui.main_window import _load_preview
+from depthstudio.studio.preview_loading import load_preview as _load_preview
 
 
 def _studio_depth(portal, uid):

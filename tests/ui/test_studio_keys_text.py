@@ -181,7 +181,7 @@ def test_publish_asks_first_saying_how_many_where_to_and_what_is_skipped(qtbot, 
     seen: list[str] = []
 
     def read_and_cancel() -> None:
-        box = window.publish_box
+        box = QApplication.activeModalWidget()
         seen.append(box.text() + "\n" + box.informativeText())
         _save(box, "publish-confirmation.png")
         box.reject()

@@ -30,13 +30,15 @@ def test_a_photo_overwritten_in_place_shows_as_stale_in_the_studio(qtbot, tmp_pa
         host.requests.clear()
 
         window = MainWindow(portal, portal.config, backend_factory=lambda _cfg: SyntheticBackend())
+        passes: list[bool] = []  # connected before any event runs: the first pass starts after the first user shows
+        window.revalidation.ended.connect(lambda: passes.append(True))
         qtbot.addWidget(window)
         window.resize(1200, 800)
         window.show()
         qtbot.waitExposed(window)
         qtbot.waitUntil(lambda: window.model.rowCount() > 0 and not window.model.busy, timeout=20000)
         assert _status(window, "u00001") == "published"  # what the studio showed before this change
-        qtbot.waitUntil(lambda: window.revalidation.passes >= 1, timeout=20000)
+        qtbot.waitUntil(lambda: len(passes) >= 1, timeout=20000)
         qtbot.waitUntil(lambda: _status(window, "u00001") == "stale", timeout=10000)
         qtbot.waitUntil(lambda: window.counts.get("stale") == 1, timeout=10000)
         # The re-validation's requests are the conditional ones (the list's thumbnails are plain GETs).

@@ -16,7 +16,7 @@ from depthstudio.jobs.demo import seed_demo
 from depthstudio.jobs.runner import Progress, Summary
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8
-from depthstudio.ui import photos
+from depthstudio.studio import photos
 from tests.ui.conftest import require_gl, seed_result
 from tests.ui.test_failures_queue import fail_user
 
@@ -224,10 +224,12 @@ def test_the_first_open_lands_on_a_sample_with_a_depth_map_in_3d(qtbot, make_win
 # --- (6) undo of a publish from the studio ------------------------------------------------------------------------
 
 
-def _accept(window, attr: str, button: str) -> None:
+def _accept(button: str) -> None:
+    """Click ``button`` of the modal message box once it shows (the dialog is found through Qt, as a user sees it)."""
+
     def click() -> None:
-        box: QMessageBox | None = getattr(window, attr, None)
-        if box is None or not box.isVisible():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox) or not box.isVisible():
             QTimer.singleShot(50, click)
             return
         next(b for b in box.buttons() if b.text() == button).click()
@@ -245,7 +247,7 @@ def test_undo_publish_from_the_review_menu_restores_the_portal_and_says_so(qtbot
     qtbot.waitUntil(lambda: window.model.row_at(window.model.index_of(user).row()).status == "published", timeout=5000)
     _select(qtbot, window, user)
     action = next(a for a in window.menus["Review"].actions() if a.text() == "Undo publish of selected…")
-    _accept(window, "unpublish_box", "Undo publish")
+    _accept("Undo publish")
     action.trigger()
     message = window.statusBar().currentMessage
     qtbot.waitUntil(lambda: "publish undone for 1 of 1 user" in message(), timeout=10000)

@@ -6,7 +6,7 @@ import io
 
 from depthstudio.imaging.types import FetchPolicy
 from depthstudio.portal.demo import placeholder_avatar
-from depthstudio.ui.models import ThumbnailCache
+from depthstudio.ui.user_list_model import ThumbnailCache
 from tests.servers.http_files import FileServer
 
 

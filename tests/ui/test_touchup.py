@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from depthstudio.render.result_layers import stored_layers
 from depthstudio.render.touchup import TOUCHUP_KEY
-from depthstudio.ui.models import ROW_ROLE
+from depthstudio.ui.user_list_model import ROW_ROLE
 
 NOTES = Path("/work/notes")
 

@@ -33,9 +33,9 @@ from depthstudio.imaging import FetchPolicy
 from depthstudio.jobs.failures import explain
 from depthstudio.portal.repository import Portal, Query, UserRow
 from depthstudio.portal.status import status_label
-from depthstudio.ui import photos
+from depthstudio.studio import photos
+from depthstudio.studio.sources import depth_source
 from depthstudio.ui.plain import display, tooltip_html
-from depthstudio.ui.sources import depth_source
 from depthstudio.ui.workers import TaskRunner, describe
 
 log = logging.getLogger(__name__)
