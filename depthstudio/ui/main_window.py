@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QAbstractItemView, QInputDialog, QMainWindow, QSplitter, QStackedWidget
 
 from depthstudio.config import Config
@@ -82,7 +82,8 @@ class MainWindow(QMainWindow):
         self.config = config
         self.setWindowTitle(f"depthstudio — {'demo portal' if config.is_demo else safe_url(config.portal.url)}")
         self.setStyleSheet(STYLESHEET)
-        self.resize(1480, 900)
+        screen = QGuiApplication.primaryScreen()
+        self.resize(layout.first_size(screen.availableGeometry().size()) if screen else layout.PREFERRED_SIZE)
         self.undo_stack = QUndoStack(self)
         self.tasks = TaskRunner(parent=self)
         self.writes = TaskRunner(write_pool(), self)  # decisions, in order (parameters use the same thread)

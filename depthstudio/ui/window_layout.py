@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -237,3 +237,14 @@ class SquareFrame(QWidget):
         side = min(self.width(), self.height())
         self.child.setGeometry((self.width() - side) // 2, (self.height() - side) // 2, side, side)
         super().resizeEvent(event)
+
+
+PREFERRED_SIZE = QSize(1480, 900)
+
+
+def first_size(available: QSize) -> QSize:
+    """The window's first size: the preferred one, shrunk to the screen's free area (a 1366x768 laptop less its
+    panel) with room left for a window manager's frame, so no edge of the studio opens off screen."""
+    return QSize(
+        min(PREFERRED_SIZE.width(), available.width() - 16), min(PREFERRED_SIZE.height(), available.height() - 40)
+    )
