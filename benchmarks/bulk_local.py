@@ -34,8 +34,8 @@ MODEL = "onnx-community/depth-anything-v2-small"
 
 
 def _export(folder: Path, full: bool) -> Path:
-    from depthstudio.depth.local import DA_V2_SMALL, LocalBackend
     from depthstudio.depth.onnx_export import export_onnx
+    from depthstudio.depth.torch_backend import DA_V2_SMALL, LocalBackend
 
     torch_backend = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=not full, device="cpu")
     return export_onnx(torch_backend.network, folder / "model.onnx", side=518)

@@ -112,8 +112,8 @@ def export_models(folder: Path, smoke: bool) -> dict[str, Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    from depthstudio.depth.local import LocalBackend
     from depthstudio.depth.onnx_export import export_onnx
+    from depthstudio.depth.torch_backend import LocalBackend
 
     network = LocalBackend.with_random_weights(DA, tiny=smoke, device="cpu").network
     fp32 = export_onnx(network, folder / "model.onnx", side=518)
@@ -261,7 +261,7 @@ def _torch_rows(run: Any, args: argparse.Namespace, gpu_batches: list[int]) -> N
     """The torch runtime (the one for DPT-BEiT-L-512): CPU batch 1 as the base, then CUDA in bf16 per batch."""
     import torch
 
-    from depthstudio.depth.local import LocalBackend
+    from depthstudio.depth.torch_backend import LocalBackend
 
     built: dict[str, LocalBackend] = {}  # one random network per model (BEiT-L takes seconds to initialise)
 

@@ -45,7 +45,7 @@ import time
 
 import torch
 
-from depthstudio.depth.local import DA_V2_SMALL, DPT_BEIT_LARGE_512, LocalBackend
+from depthstudio.depth.torch_backend import DA_V2_SMALL, DPT_BEIT_LARGE_512, LocalBackend
 from depthstudio.errors import BackendError
 
 MODELS = {"da-v2-s": DA_V2_SMALL, "dpt-beit-l-512": DPT_BEIT_LARGE_512}

@@ -125,9 +125,9 @@ def compare(batches: list[int], iters: int, full: bool, onnx: Path | None = None
     """``onnx``: an export of the same seeded network made earlier (the tests' one), saving the ~20 s export."""
     import torch
 
-    from depthstudio.depth.local import DA_V2_SMALL, LocalBackend
     from depthstudio.depth.onnx_export import export_onnx
     from depthstudio.depth.preprocess import PREPROCESSING
+    from depthstudio.depth.torch_backend import DA_V2_SMALL, LocalBackend
 
     first = LocalBackend.with_random_weights(DA_V2_SMALL, tiny=not full, device="cpu", batch_size=batches[0])
     params = sum(p.numel() for p in first.network.parameters()) / 1e6

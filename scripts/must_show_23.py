@@ -275,7 +275,7 @@ def main() -> int:
 
 
 def show(tmp: Path, component: str, sheet: Path | None, *, wheel: bool = True) -> int:
-    from depthstudio.depth.local import DA_V2_SMALL, LocalBackend
+    from depthstudio.depth.torch_backend import DA_V2_SMALL, LocalBackend
 
     depthstudio, env = install_wheel(tmp) if wheel else from_checkout(tmp)
     # The real Depth-Anything-V2-Small architecture (reduced), random weights, saved as a transformers folder: the

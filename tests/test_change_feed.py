@@ -14,7 +14,7 @@ from depthstudio.jobs.publish import publish_result
 from depthstudio.portal.changes import ChangeFeed
 from depthstudio.portal.repository import Portal, upsert_state
 from depthstudio.portal.results import record_result
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, portal_config, tiny_result, write_avatars
 
 _KILL_LISTENER = (

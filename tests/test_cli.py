@@ -122,7 +122,7 @@ def test_render_user_is_what_the_web_shows_with_their_overrides(tmp_path):
     from PIL import Image
 
     from depthstudio.config import Config
-    from depthstudio.jobs.demo import seed_demo
+    from depthstudio.jobs.demo_results import seed_demo
     from depthstudio.render.reference import prepare_textures, render
     from depthstudio.render.web_export import render_inputs
 

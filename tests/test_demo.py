@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from depthstudio.config import Config
-from depthstudio.jobs.demo import seed_demo
+from depthstudio.jobs.demo_results import seed_demo
 from depthstudio.portal.repository import Portal, Query
 
 

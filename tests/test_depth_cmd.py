@@ -45,7 +45,7 @@ def test_postprocess_options_change_the_map(tmp_path):
 
 
 def test_local_backend_runs_a_saved_random_model_and_flags_its_empty_output(tmp_path):
-    from depthstudio.depth.local import DA_V2_SMALL, LocalBackend
+    from depthstudio.depth.torch_backend import DA_V2_SMALL, LocalBackend
 
     weights = tmp_path / "weights"
     LocalBackend.with_random_weights(DA_V2_SMALL, tiny=True).save_pretrained(weights)

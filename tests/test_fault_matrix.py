@@ -21,7 +21,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.cloudinary import CloudinaryStore
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, maps_only, portal_config, write_avatars
 from tests.servers.cloudinary_server import running_cloudinary_server
 from tests.servers.replicate_server import ReplicateServer

@@ -15,7 +15,7 @@ from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.portal.reviews import Decision
 from depthstudio.portal.tables import attempts, jobs, result_blobs, results
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, maps_only, portal_config, set_avatar, tiny_result, write_avatars
 
 

@@ -38,7 +38,13 @@ def test_the_studios_modules_leave_the_keyring_demo_seeding_and_grid_for_later_a
     tiny_png(tmp_path / "a b.png")
     url = (tmp_path / "a b.png").resolve().as_uri()
     late = (
-        *("keyring", "urllib.request", "depthstudio.jobs.demo", "depthstudio.ui.culling", "depthstudio.depth.factory"),
+        *(
+            "keyring",
+            "urllib.request",
+            "depthstudio.jobs.demo_results",
+            "depthstudio.ui.culling",
+            "depthstudio.depth.factory",
+        ),
         *("depthstudio.ui.touchup_panel", "depthstudio.render.touchup", "depthstudio.jobs.unpublish"),
     )
     script = (

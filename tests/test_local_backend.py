@@ -27,7 +27,7 @@ from depthstudio.cancel import CancelToken  # noqa: E402
 from depthstudio.config import Config  # noqa: E402
 from depthstudio.depth.backend import BatchDepthBackend, DepthBackend  # noqa: E402
 from depthstudio.depth.factory import make_backend  # noqa: E402
-from depthstudio.depth.local import (  # noqa: E402
+from depthstudio.depth.torch_backend import (  # noqa: E402
     DA_V2_SMALL,
     DPT_BEIT_LARGE_512,
     KNOWN_MODELS,
@@ -219,7 +219,7 @@ def test_no_weights_with_a_silent_network_fails_instead_of_hanging(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.getsockname()[1]}", HF_HOME=str(tmp_path), PYTHONPATH=str(REPO))
     code = (
-        "from depthstudio.depth.local import LocalBackend\n"
+        "from depthstudio.depth.torch_backend import LocalBackend\n"
         "from depthstudio.errors import BackendError\n"
         "try:\n    LocalBackend.load(device='cpu')\nexcept BackendError as e:\n    print(e.kind)\n"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from depthstudio.storage.base import StoreKey
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 
 SHA = "ab" * 32
 

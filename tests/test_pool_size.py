@@ -9,7 +9,7 @@ from depthstudio.jobs.generate import PublishApprovedJob
 from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.pool import connections_for, pool_capacity
 from depthstudio.portal.repository import Portal
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, portal_config, write_avatars
 
 

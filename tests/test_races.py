@@ -22,7 +22,7 @@ from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import record_result
 from depthstudio.portal.tables import jobs, results
 from depthstudio.storage.base import StoredAsset, StoreKey
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, maps_only, portal_config, tiny_result, write_avatars
 
 

@@ -18,7 +18,7 @@ from depthstudio.jobs.photo_check import revalidate
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.portal.demo import placeholder_avatar
 from depthstudio.portal.repository import Portal, Query
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, portal_config
 from tests.servers.photo_server import PhotoServer
 

@@ -69,7 +69,7 @@ def test_a_missing_layer_is_refused_before_anything_is_uploaded(server: Cloudina
 
 
 def test_the_local_store_keeps_the_layers_beside_the_map_where_the_viewer_looks(tmp_path) -> None:
-    from depthstudio.storage.local import LocalDirectoryStore
+    from depthstudio.storage.folder_store import LocalDirectoryStore
 
     store = LocalDirectoryStore(tmp_path)
     key = StoreKey("u1", HASH)
@@ -81,8 +81,8 @@ def test_the_local_store_keeps_the_layers_beside_the_map_where_the_viewer_looks(
 
 
 def test_the_layers_beside_a_superseded_map_are_found_from_the_map_alone(server: CloudinaryServer, tmp_path) -> None:
+    from depthstudio.storage.folder_store import LocalDirectoryStore
     from depthstudio.storage.layers import delete_layers_beside
-    from depthstudio.storage.local import LocalDirectoryStore
 
     for store in (_store(server), LocalDirectoryStore(tmp_path)):
         key = StoreKey("old", HASH)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def open_portal(app: AppContext, *, upgrade: bool = True) -> Portal:
     """The configured portal; the demo portal is created and seeded on first use. ``upgrade=False`` for commands
     that only read: they never create or alter a table of a real portal."""
-    from depthstudio.jobs.demo import seed_demo
+    from depthstudio.jobs.demo_results import seed_demo
 
     try:
         portal = Portal.open(app.config, upgrade=upgrade or app.config.is_demo)
@@ -224,7 +224,7 @@ def generate_missing_cmd(
     revalidate: bool,
 ) -> None:
     """Make depth maps for every user without a valid one (missing or stale photo)."""
-    from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.cli.progress_display import ProgressReporter
     from depthstudio.jobs.generate import GenerateMissingJob, NothingToDo, plan_run
 
     portal = open_portal(app)
@@ -339,7 +339,7 @@ def publish_cmd(
     app: AppContext, user_ids: tuple[str, ...], concurrency: int | None, show_progress: bool | None
 ) -> None:
     """Publish approved depth maps: upload, then write the URL unless the photo changed since."""
-    from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.cli.progress_display import ProgressReporter
     from depthstudio.jobs.generate import PublishApprovedJob
 
     portal = open_portal(app)
@@ -387,7 +387,7 @@ def review_cmd(app: AppContext, user_ids: tuple[str, ...], decision: str | None,
 @pass_app
 def worker_cmd(app: AppContext, backend: str | None, concurrency: int | None, until_empty: bool, poll_s: float) -> None:
     """Serve the shared job queue (run one per machine; PostgreSQL row locks share the work)."""
-    from depthstudio.cli.progress import ProgressReporter
+    from depthstudio.cli.progress_display import ProgressReporter
     from depthstudio.jobs.runner import BulkRunner
 
     portal = open_portal(app)

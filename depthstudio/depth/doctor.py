@@ -112,7 +112,7 @@ def _torch(config: Any, report: dict[str, str]) -> None:
         return
     import torch
 
-    from depthstudio.depth.local import resolve_device, resolve_dtype
+    from depthstudio.depth.torch_backend import resolve_device, resolve_dtype
 
     report["runtime"] = f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'no'})"
     try:

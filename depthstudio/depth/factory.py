@@ -73,7 +73,7 @@ def make_backend(
                     "install them with `pip install 'depthstudio[local]'`",
                     kind="not_installed",
                 )
-            from depthstudio.depth.local import make_local_backend
+            from depthstudio.depth.torch_backend import make_local_backend
 
             inner = make_local_backend(depth)
         return BatchingBackend(inner, batch_size=depth.batch_size, gather_s=depth.batch_gather_ms / 1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError
 from depthstudio.storage.base import DepthStore
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 
 
 def describe_destination(config: Config, portal: str) -> str:

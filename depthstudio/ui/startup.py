@@ -82,7 +82,7 @@ class StartupWindow(QMainWindow):
         threading.Thread(target=self._open, name="open-portal", daemon=True).start()
 
     def _open(self) -> None:
-        from depthstudio.jobs.demo import seed_demo
+        from depthstudio.jobs.demo_results import seed_demo
 
         try:
             portal = Portal.open(self.config)

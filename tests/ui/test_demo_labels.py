@@ -3,7 +3,7 @@ and the status bar names the backend and model a run uses."""
 
 from __future__ import annotations
 
-from depthstudio.jobs.demo import seed_demo
+from depthstudio.jobs.demo_results import seed_demo
 from depthstudio.portal.repository import Query
 from depthstudio.ui.user_list_model import tooltip
 

@@ -12,7 +12,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QSlider
 from sqlalchemy import update
 
-from depthstudio.jobs.demo import seed_demo
+from depthstudio.jobs.demo_results import seed_demo
 from depthstudio.jobs.runner import Progress, Summary
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8

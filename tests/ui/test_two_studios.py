@@ -12,7 +12,7 @@ from depthstudio.config import Config, PortalConfig
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.publish import publish_result
 from depthstudio.portal.repository import Portal
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 from tests.helpers import make_portal, write_avatars
 from tests.ui.conftest import CROP, seed_result
 

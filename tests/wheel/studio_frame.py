@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 import depthstudio
 from depthstudio.config import load_config
-from depthstudio.jobs.demo import seed_demo
+from depthstudio.jobs.demo_results import seed_demo
 from depthstudio.portal.demo import SAMPLES
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.render.reference import prepare_textures, render_float, to_uint8

@@ -19,7 +19,7 @@ from depthstudio.portal.demo import HAND_AUTHORED, SAMPLES, hand_authored_depth
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.portal.results import NewResult, record_result
 from depthstudio.portal.reviews import Decision
-from depthstudio.storage.local import LocalDirectoryStore
+from depthstudio.storage.folder_store import LocalDirectoryStore
 
 log = logging.getLogger(__name__)
 SEEDED = "demo_seeded"
