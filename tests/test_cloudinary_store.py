@@ -15,8 +15,8 @@ from depthstudio.config import StorageConfig, load_config
 from depthstudio.depth.postprocess import encode_png
 from depthstudio.errors import ConfigError, DepthstudioError, StorageError
 from depthstudio.storage import open_store
-from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
 from depthstudio.storage.cloudinary import CloudinaryStore
+from depthstudio.storage.store import DepthStore, StoredAsset, StoreKey
 from tests.servers.cloudinary_server import CloudinaryServer, running_cloudinary_server
 
 HASH_A = "a1" * 32

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from depthstudio.storage.base import StoreKey
 from depthstudio.storage.folder_store import LocalDirectoryStore
+from depthstudio.storage.store import StoreKey
 
 SHA = "ab" * 32
 

@@ -11,7 +11,7 @@ import pytest
 
 from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging import validators
-from depthstudio.imaging.errors import TooLargeError
+from depthstudio.imaging.image_errors import TooLargeError
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.publish import STALE, publish_result
 from depthstudio.portal.demo import placeholder_avatar

@@ -12,7 +12,7 @@ from depthstudio.config import Config, PortalConfig
 from depthstudio.depth.postprocess import encode_png
 from depthstudio.errors import ConfigError
 from depthstudio.storage import describe_destination, open_store
-from depthstudio.storage.base import StoreKey
+from depthstudio.storage.store import StoreKey
 from tests.servers.cloudinary_server import running_cloudinary_server
 
 KEY = StoreKey("u1", "ab" * 32)

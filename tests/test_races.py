@@ -21,8 +21,8 @@ from depthstudio.portal.job_queue import JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import record_result
 from depthstudio.portal.tables import jobs, results
-from depthstudio.storage.base import StoredAsset, StoreKey
 from depthstudio.storage.folder_store import LocalDirectoryStore
+from depthstudio.storage.store import StoredAsset, StoreKey
 from tests.helpers import make_portal, maps_only, portal_config, tiny_result, write_avatars
 
 

@@ -16,7 +16,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.portal.repository import Portal
 from depthstudio.storage import open_store
-from depthstudio.storage.base import StoreKey
+from depthstudio.storage.store import StoreKey
 from tests.helpers import make_portal, write_avatars
 
 _IN_OPEN, _IN_ACCESS, _IN_NONBLOCK = 0x20, 0x01, 0o4000

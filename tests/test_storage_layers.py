@@ -9,9 +9,9 @@ import pytest
 
 from depthstudio.depth.postprocess import encode_png
 from depthstudio.errors import StorageError
-from depthstudio.storage.base import StoreKey
 from depthstudio.storage.cloudinary import CloudinaryStore
 from depthstudio.storage.layers import delete_layers, layer_url, put_layers
+from depthstudio.storage.store import StoreKey
 from tests.servers.cloudinary_server import CloudinaryServer, running_cloudinary_server
 
 HASH = "b" * 64

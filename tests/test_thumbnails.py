@@ -8,7 +8,7 @@ import os
 import pytest
 from PIL import Image
 
-from depthstudio.imaging.errors import LocalPathRefusedError
+from depthstudio.imaging.image_errors import LocalPathRefusedError
 from depthstudio.imaging.thumbnails import ThumbnailStore, cache_dir, photo_identity
 from depthstudio.imaging.types import FetchPolicy
 from depthstudio.portal.demo import placeholder_avatar
@@ -137,7 +137,7 @@ def test_each_display_crop_has_its_own_cached_thumbnail(tmp_path, monkeypatch):
 
 
 def test_an_unknown_display_crop_is_a_clear_error_before_any_fetch(tmp_path):
-    from depthstudio.imaging.errors import ImagingError
+    from depthstudio.imaging.image_errors import ImagingError
 
     with pytest.raises(ImagingError, match="unknown display crop 'circle'"):
         ThumbnailStore(tmp_path / "cache").thumbnail(str(tmp_path / "absent.png"), 32, LOCAL, "circle")

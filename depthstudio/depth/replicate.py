@@ -42,8 +42,8 @@ from depthstudio.config import DepthConfig, get_secret
 from depthstudio.depth.backend import DepthPrediction, Frame
 from depthstudio.errors import BackendError, Cancelled, ConfigError
 from depthstudio.imaging.decode import SUPPORTED_FORMATS, open_image
-from depthstudio.imaging.errors import ImagingError, TooManyPixelsError, display_source
 from depthstudio.imaging.fetch import BodyTooLarge, read_bounded
+from depthstudio.imaging.image_errors import ImagingError, TooManyPixelsError, display_source
 from depthstudio.imaging.types import Avatar, FetchPolicy
 from depthstudio.retry import RetryPolicy, retry_after_seconds
 

@@ -2,7 +2,8 @@
 
 from depthstudio.imaging.crop import PORTRAIT_TOP_BIAS, crop_square, square_crop_box
 from depthstudio.imaging.decode import SUPPORTED_FORMATS, DecodedImage, decode_image, to_rgb
-from depthstudio.imaging.errors import (
+from depthstudio.imaging.fetch import fetch_bytes
+from depthstudio.imaging.image_errors import (
     ConnectError,
     CorruptImageError,
     DecompressionBombError,
@@ -28,7 +29,6 @@ from depthstudio.imaging.errors import (
     UnsupportedSchemeError,
     display_source,
 )
-from depthstudio.imaging.fetch import fetch_bytes
 from depthstudio.imaging.load import decode_avatar, load_avatar
 from depthstudio.imaging.types import Avatar, CropBox, FetchPolicy
 

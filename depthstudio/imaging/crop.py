@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from depthstudio.imaging.errors import ImagingError
+from depthstudio.imaging.image_errors import ImagingError
 from depthstudio.imaging.types import CropBox
 
 # Fraction of a portrait's extra height left above the square: faces sit in the upper part of a portrait.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
-from depthstudio.imaging.errors import (
+from depthstudio.imaging.image_errors import (
     CorruptImageError,
     DecompressionBombError,
     EmptyImageError,

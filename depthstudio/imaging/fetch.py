@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from depthstudio.cancel import CancelToken
 from depthstudio.errors import Cancelled
 from depthstudio.imaging import validators
-from depthstudio.imaging.errors import (
+from depthstudio.imaging.image_errors import (
     CorruptImageError,
     HttpStatusError,
     ImagingError,

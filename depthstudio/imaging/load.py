@@ -8,8 +8,8 @@ from depthstudio.cancel import CancelToken
 from depthstudio.errors import Cancelled
 from depthstudio.imaging.crop import fit_frame, full_frame
 from depthstudio.imaging.decode import decode_image
-from depthstudio.imaging.errors import ImagingError, UnexpectedImagingError, display_source
 from depthstudio.imaging.fetch import fetch_bytes
+from depthstudio.imaging.image_errors import ImagingError, UnexpectedImagingError, display_source
 from depthstudio.imaging.types import Avatar, FetchPolicy
 
 __all__ = ["decode_avatar", "load_avatar"]

@@ -30,7 +30,7 @@ import httpcore
 import httpx
 
 from depthstudio.cancel import CancelToken
-from depthstudio.imaging.errors import (
+from depthstudio.imaging.image_errors import (
     ConnectError,
     DnsError,
     FetchTimeoutError,

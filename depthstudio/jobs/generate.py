@@ -20,7 +20,7 @@ from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal, Query
 from depthstudio.portal.status import Status
-from depthstudio.storage.base import DepthStore
+from depthstudio.storage.store import DepthStore
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from depthstudio.errors import ImagingError
 from depthstudio.imaging import fetch_bytes
 from depthstudio.imaging.fetch import fetch_if_changed
 from depthstudio.imaging.validators import Validators, seen
-from depthstudio.portal.base import utcnow
 from depthstudio.portal.photo_checks import PhotoChecked, PhotoToCheck, photos_due, record_photo_checks
+from depthstudio.portal.portal_base import utcnow
 
 if TYPE_CHECKING:
     from depthstudio.portal.repository import Portal

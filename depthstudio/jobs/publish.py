@@ -38,7 +38,7 @@ from depthstudio.portal.publications import (
     still_publishable,
 )
 from depthstudio.portal.repository import Portal
-from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
+from depthstudio.storage.store import DepthStore, StoredAsset, StoreKey
 
 log = logging.getLogger(__name__)
 

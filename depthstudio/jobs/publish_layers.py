@@ -13,8 +13,8 @@ import logging
 from depthstudio.errors import StorageError
 from depthstudio.portal.repository import Portal
 from depthstudio.render.result_layers import stored_layers
-from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
 from depthstudio.storage.layers import delete_layers_beside, put_layers
+from depthstudio.storage.store import DepthStore, StoredAsset, StoreKey
 
 log = logging.getLogger(__name__)
 

@@ -68,7 +68,7 @@ from depthstudio.portal.results import NewResult
 from depthstudio.portal.vocabulary import JobStatus
 from depthstudio.render.result_layers import attach_layers
 from depthstudio.retry import RetryPolicy
-from depthstudio.storage.base import DepthStore
+from depthstudio.storage.store import DepthStore
 
 log = logging.getLogger(__name__)
 

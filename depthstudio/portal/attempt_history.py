@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
 
-from depthstudio.portal.base import PortalBase
+from depthstudio.portal.portal_base import PortalBase
 from depthstudio.portal.tables import attempts, jobs
 from depthstudio.portal.vocabulary import UNCOUNTED, AttemptOutcome, JobStatus
 

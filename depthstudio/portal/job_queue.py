@@ -25,8 +25,8 @@ from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
 
 from depthstudio.errors import ConfigError
-from depthstudio.portal.base import upsert_states, utcnow
 from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
+from depthstudio.portal.portal_base import upsert_states, utcnow
 from depthstudio.portal.queue_postgres import PostgresRounds
 from depthstudio.portal.queue_rounds import (
     CLAIM_RETURNING,

@@ -16,7 +16,7 @@ from sqlalchemy.sql import Select
 
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError
-from depthstudio.portal.base import PortalBase
+from depthstudio.portal.portal_base import PortalBase
 from depthstudio.portal.reviews import Decision, current_review
 from depthstudio.portal.schema import UsersTable
 from depthstudio.portal.status import FLAGGED_ATTENTION, LAST_ATTENTION, NEEDS_DEPTH, STATUSES, Status

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import String, cast, delete, insert, or_, select, update
 
 from depthstudio.imaging.validators import Validators
-from depthstudio.portal.base import PortalBase, utcnow
 from depthstudio.portal.engine import retry_on_disconnect, writer
+from depthstudio.portal.portal_base import PortalBase, utcnow
 from depthstudio.portal.tables import photo_checks, results, user_state
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from depthstudio.errors import DepthstudioError
-from depthstudio.portal.base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.engine import retry_on_disconnect, writer
+from depthstudio.portal.portal_base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.reviews import Decision, current_review
 from depthstudio.portal.tables import publications, result_blobs, results, reviews, user_state
 

@@ -29,7 +29,7 @@ from sqlalchemy import DateTime, Engine, func, literal_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from depthstudio.portal.base import utcnow
+from depthstudio.portal.portal_base import utcnow
 from depthstudio.portal.queue_rounds import GAVE_UP, LET_OFF, ClaimedJob, claimable, claimed_jobs
 from depthstudio.portal.results import NOT_YET, NewResult
 from depthstudio.portal.schema import UsersTable

@@ -16,8 +16,8 @@ from sqlalchemy import DateTime, Engine, Integer, String, and_, bindparam, cast,
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
-from depthstudio.portal.base import upsert_states, utcnow
 from depthstudio.portal.engine import write_transaction
+from depthstudio.portal.portal_base import upsert_states, utcnow
 from depthstudio.portal.queue_rounds import (
     CLAIM_RETURNING,
     GAVE_UP,

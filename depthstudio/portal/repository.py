@@ -13,10 +13,10 @@ from sqlalchemy.exc import OperationalError
 
 from depthstudio.config import Config
 from depthstudio.portal import migrate
-from depthstudio.portal.base import upsert_state, utcnow
 from depthstudio.portal.engine import portal_engine, unreachable
 from depthstudio.portal.listing import QA_FLAG_THRESHOLD, SORTS, Query, UserListing, UserRow
 from depthstudio.portal.overrides import Overrides
+from depthstudio.portal.portal_base import upsert_state, utcnow
 from depthstudio.portal.results import ResultReads, ResultRow
 from depthstudio.portal.reviews import DECISIONS, Reviews, current_reviewer
 from depthstudio.portal.schema import reflect_users

@@ -14,8 +14,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from depthstudio.portal.base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.engine import retry_on_disconnect
+from depthstudio.portal.portal_base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.tables import photo_checks, result_blobs, results
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, FromClause, and_, select
 
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError
-from depthstudio.portal.base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.engine import writer
+from depthstudio.portal.portal_base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.tables import reviews, user_state
 
 

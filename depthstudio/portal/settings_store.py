@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from depthstudio.portal.base import PortalBase, upsert, utcnow
+from depthstudio.portal.portal_base import PortalBase, upsert, utcnow
 from depthstudio.portal.tables import settings
 
 

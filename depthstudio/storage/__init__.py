@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from depthstudio.config import Config
 from depthstudio.errors import ConfigError
-from depthstudio.storage.base import DepthStore
 from depthstudio.storage.folder_store import LocalDirectoryStore
+from depthstudio.storage.store import DepthStore
 
 
 def describe_destination(config: Config, portal: str) -> str:

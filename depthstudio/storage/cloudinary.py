@@ -31,7 +31,7 @@ import urllib3.exceptions
 from depthstudio.config import StorageConfig, get_secret, mask
 from depthstudio.errors import ConfigError, StorageError
 from depthstudio.retry import seconds_until
-from depthstudio.storage.base import StoredAsset, StoreKey
+from depthstudio.storage.store import StoredAsset, StoreKey
 
 DEFAULT_API = "https://api.cloudinary.com"
 DELIVERY_HOST = "res.cloudinary.com"  # the SDK's AKAMAI_SHARED_CDN: where secure_url points for a shared CDN

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from depthstudio.errors import StorageError
-from depthstudio.storage.base import StoredAsset, StoreKey
+from depthstudio.storage.store import StoredAsset, StoreKey
 
 
 class LocalDirectoryStore:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from depthstudio.errors import StorageError
-from depthstudio.storage.base import DepthStore, StoredAsset, StoreKey
+from depthstudio.storage.store import DepthStore, StoredAsset, StoreKey
 
 LAYERS = ("plate", "matte")
 

@@ -29,7 +29,7 @@ from depthstudio.errors import BackendError
 from depthstudio.jobs.failures import explain, failure_groups, retryable_ids
 from depthstudio.jobs.progress import FAILED, GENERATED, HELD_OUTCOME, PUBLISHED
 from depthstudio.portal.repository import Portal
-from depthstudio.storage.base import DepthStore
+from depthstudio.storage.store import DepthStore
 from depthstudio.ui.download_dialog import ModelDownload, make_backend
 from depthstudio.ui.elided import ElidedLabel
 from depthstudio.ui.plain import display, tooltip_html
