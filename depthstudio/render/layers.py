@@ -226,8 +226,8 @@ def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int |
     background only where it is much nearer the background's colour than the subject's, so a subject that
     merely resembles its backdrop keeps its matte, and parts thinner than the band are left as the map says.
 
-    It runs for every avatar of a bulk job, in many threads: each step is one whole-image OpenCV call (which
-    leaves the GIL to the other threads), the two regions' means share one blur, and a silhouette with no
+    It runs for every avatar of a bulk job, in many threads: the steps are whole-image OpenCV calls (which
+    leave the GIL to the other threads), the two regions' means share one blur, and a silhouette with no
     edge band to judge costs no colour work at all.
     """
     h, w = depth.shape
@@ -248,22 +248,27 @@ def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int |
     # 128 px was most of this function's cost in a bulk job) and read back bilinearly.
     step = max(1, int(sigma // 4))
     small = (max(1, w // step), max(1, h // step))
-    lab_small = cv2.resize(lab, small, interpolation=cv2.INTER_AREA)
-    fg = cv2.resize(sure_fg.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    bg = cv2.resize(sure_bg, small, interpolation=cv2.INTER_AREA)
-    # Both regions' weighted colours and weights as one 8-channel image: one blur, one division, one resize.
+
+    def shrink(image: np.ndarray) -> np.ndarray:
+        return image if step == 1 else cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+
+    lab_small, fg, bg = shrink(lab), shrink(sure_fg.astype(np.float32)), shrink(sure_bg)
+    # Both regions' weighted colours and weights as one 8-channel image: one blur and one division.
     weighted = [cv2.multiply(lab_small, cv2.merge([part] * 3)) for part in (fg, bg)]
     sums = cv2.GaussianBlur(cv2.merge([weighted[0], fg, weighted[1], bg]), (0, 0), sigma / step)
     one = np.ones(small[::-1], np.float32)
     fg_weight, bg_weight = (np.maximum(sums[..., c], np.float32(1e-4)) for c in (3, 7))
-    means = cv2.divide(sums, cv2.merge([fg_weight] * 3 + [one] + [bg_weight] * 3 + [one]))
-    if step > 1:
-        means = cv2.resize(means, (w, h), interpolation=cv2.INTER_LINEAR)
-    parts = cv2.split(means)
-    fg_mean, bg_mean = cv2.merge(parts[0:3]), cv2.merge(parts[4:7])
+    parts = cv2.split(cv2.divide(sums, cv2.merge([fg_weight] * 3 + [one] + [bg_weight] * 3 + [one])))
+
+    def grow(image: np.ndarray) -> np.ndarray:
+        return image if step == 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    fg_mean, fg_weight, bg_mean, bg_weight = (
+        grow(image) for image in (cv2.merge(parts[0:3]), parts[3], cv2.merge(parts[4:7]), parts[7])
+    )
     to_fg = cv2.transform(cv2.pow(cv2.subtract(lab, fg_mean), 2), np.ones((1, 3), np.float32))  # squared
     to_bg = cv2.transform(cv2.pow(cv2.subtract(lab, bg_mean), 2), np.ones((1, 3), np.float32))
-    evidence = (parts[3] > EVIDENCE_KNOWN) & (parts[7] > EVIDENCE_KNOWN)  # both colours well known nearby
+    evidence = (fg_weight > EVIDENCE_KNOWN) & (bg_weight > EVIDENCE_KNOWN)  # both colours well known nearby
     clearly = (to_bg * EVIDENCE_RATIO**2 < to_fg) & (to_fg > EVIDENCE_MIN**2)
     return (judged > 0) & evidence & clearly
 
