@@ -227,7 +227,7 @@ def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int |
     merely resembles its backdrop keeps its matte, and parts thinner than the band are left as the map says.
 
     It runs for every avatar of a bulk job, in many threads: the steps are whole-image OpenCV calls (which
-    leave the GIL to the other threads), the two regions' means share one blur, and a silhouette with no
+    leave the GIL to the other threads), each region's colour and weight share one blur, and a silhouette with no
     edge band to judge costs no colour work at all.
     """
     h, w = depth.shape
@@ -252,20 +252,19 @@ def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int |
     def shrink(image: np.ndarray) -> np.ndarray:
         return image if step == 1 else cv2.resize(image, small, interpolation=cv2.INTER_AREA)
 
-    lab_small, fg, bg = shrink(lab), shrink(sure_fg.astype(np.float32)), shrink(sure_bg)
-    # Both regions' weighted colours and weights as one 8-channel image: one blur and one division.
-    weighted = [cv2.multiply(lab_small, cv2.merge([part] * 3)) for part in (fg, bg)]
-    sums = cv2.GaussianBlur(cv2.merge([weighted[0], fg, weighted[1], bg]), (0, 0), sigma / step)
-    one = np.ones(small[::-1], np.float32)
-    fg_weight, bg_weight = (np.maximum(sums[..., c], np.float32(1e-4)) for c in (3, 7))
-    parts = cv2.split(cv2.divide(sums, cv2.merge([fg_weight] * 3 + [one] + [bg_weight] * 3 + [one])))
-
     def grow(image: np.ndarray) -> np.ndarray:
         return image if step == 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    fg_mean, fg_weight, bg_mean, bg_weight = (
-        grow(image) for image in (cv2.merge(parts[0:3]), parts[3], cv2.merge(parts[4:7]), parts[7])
-    )
+    # (L, a, b, 1) times a region's mask is its weighted colour and its weight in one 4-channel image: one
+    # multiply and one blur per region (4 channels are OpenCV's fast path; more are not).
+    lab1 = cv2.cvtColor(shrink(lab), cv2.COLOR_RGB2RGBA)
+    stats = []
+    for region in (sure_fg.astype(np.float32), sure_bg):
+        sums = cv2.GaussianBlur(cv2.multiply(lab1, cv2.merge([shrink(region)] * 4)), (0, 0), sigma / step)
+        weight = cv2.extractChannel(sums, 3)
+        mean = cv2.divide(cv2.cvtColor(sums, cv2.COLOR_RGBA2RGB), cv2.merge([np.maximum(weight, np.float32(1e-4))] * 3))
+        stats.append((grow(mean), grow(weight)))
+    (fg_mean, fg_weight), (bg_mean, bg_weight) = stats
     to_fg = cv2.transform(cv2.pow(cv2.subtract(lab, fg_mean), 2), np.ones((1, 3), np.float32))  # squared
     to_bg = cv2.transform(cv2.pow(cv2.subtract(lab, bg_mean), 2), np.ones((1, 3), np.float32))
     evidence = (fg_weight > EVIDENCE_KNOWN) & (bg_weight > EVIDENCE_KNOWN)  # both colours well known nearby
