@@ -1,4 +1,5 @@
-"""Cost per avatar of the layered mode's plate: the textured fill against the diffusion fill alone, one run.
+"""Cost per avatar of the layered mode's plate: the textured fill against the diffusion fill alone, one run;
+and of the matte's photo evidence (``looks_like_background``), which also runs once per avatar.
 
 The baseline is the plate before issue 25 (Navier-Stokes at 192 px only, ``background_plate(texture=False,
 inpaint_side=192)``); both time
@@ -24,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from depthstudio.render.artifact import otsu_threshold
-from depthstudio.render.layers import background_plate, inside_silhouette, soft_matte
+from depthstudio.render.layers import background_plate, inside_silhouette, looks_like_background, soft_matte
 from depthstudio.render.reference import prepare_textures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,7 +33,8 @@ AVATARS = REPO / "resources" / "demo" / "avatars"
 DEPTH = REPO / "resources" / "demo" / "depth"
 
 
-def _inputs(side: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+def _inputs(side: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """(photo RGBA, plate matte, depth, Otsu threshold) per demo avatar."""
     out = []
     for photo_path in sorted(AVATARS.glob("*.*g")):
         with Image.open(photo_path) as photo, Image.open(DEPTH / f"{photo_path.stem}.png") as depth:
@@ -45,17 +47,27 @@ def _inputs(side: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
             d = cv2.resize(d, size, interpolation=cv2.INTER_AREA)
         threshold = otsu_threshold(d)
         soft = soft_matte(rgba, d, threshold)
-        out.append((rgba, np.maximum(soft, inside_silhouette(soft, d, threshold))))
+        out.append((rgba, np.maximum(soft, inside_silhouette(soft, d, threshold)), d, threshold))
     return out
 
 
-def _best_ms(inputs: list[tuple[np.ndarray, np.ndarray]], texture: bool, repeat: int) -> float:
+def _best_ms(inputs: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], texture: bool, repeat: int) -> float:
     kwargs = {} if texture else {"texture": False, "inpaint_side": 192}
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
-        for rgba, matte in inputs:
+        for rgba, matte, _, _ in inputs:
             background_plate(rgba, matte, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return 1000.0 * best / len(inputs)
+
+
+def _evidence_ms(inputs: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for rgba, _, depth, threshold in inputs:
+            looks_like_background(rgba, depth, threshold)
         best = min(best, time.perf_counter() - t0)
     return 1000.0 * best / len(inputs)
 
@@ -71,14 +83,16 @@ def main() -> None:
         inputs = _inputs(side)
         smooth = _best_ms(inputs, False, repeat)
         textured = _best_ms(inputs, True, repeat)
+        evidence = _evidence_ms(inputs, repeat)
         print(
             f"{label:9s} plate before {smooth:7.1f} ms/avatar   textured fill {textured:7.1f} ms/avatar"
-            f"   ratio {textured / smooth:.2f}"
+            f"   ratio {textured / smooth:.2f}   matte evidence {evidence:6.2f} ms/avatar"
         )
         key = label.replace(" ", "_")
         figures[f"{key}_before_ms"] = round(smooth, 2)
         figures[f"{key}_textured_ms"] = round(textured, 2)
         figures[f"{key}_ratio"] = round(textured / smooth, 3)
+        figures[f"{key}_evidence_ms"] = round(evidence, 3)
     print(json.dumps(figures))
 
 

@@ -40,6 +40,14 @@ NEAR_FOLDS = 3.0  # folds of the mirror: it shows the background itself 2 folds 
 INPAINT_SIDE = 64
 
 
+def _converted(photo: np.ndarray, code: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """``cv2.cvtColor(photo's RGB, code)``, resized first to ``size`` = (w, h) if given and different. OpenCV
+    reads an RGBA photo's RGB itself (the alpha is ignored), so no RGB copy is made for the conversion."""
+    if size is not None and photo.shape[1::-1] != size:
+        photo = cv2.resize(np.ascontiguousarray(photo[..., :3]), size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(photo if photo.flags.c_contiguous else np.ascontiguousarray(photo), code)
+
+
 def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
     """uint8 matte at the depth map's size (255 = subject): the near class, edge-refined on the photo.
 
@@ -53,7 +61,9 @@ def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = Non
     # The ramp is centred on Otsu's cut and never reaches down into the far class's typical level.
     half = max(0.5, min(SOFT_LEVELS / 2, threshold + 0.5 - (float(far.mean()) if far.size else 0.0)))
     raw = np.clip((levels - threshold - 0.5) / (2 * half) + 0.5, 0.0, 1.0).astype(np.float32)
-    grey = cv2.cvtColor(np.ascontiguousarray(photo[..., :3]), cv2.COLOR_RGB2GRAY)
+    # The photo's grey resized, not the resized photo's grey: the two differ by a level here and there, which
+    # can move the plate's hole by a pixel.
+    grey = _converted(photo, cv2.COLOR_RGB2GRAY)
     guide = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / np.float32(255.0)
     radius = max(2, round(GUIDE_RADIUS * max(h, w) / 256))
     refined = guided_filter(raw, guide, radius, GUIDE_EPS)
@@ -215,44 +225,51 @@ def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int |
     eroded by the band) and of the sure background (outside it, grown by the band) around it; it counts as
     background only where it is much nearer the background's colour than the subject's, so a subject that
     merely resembles its backdrop keeps its matte, and parts thinner than the band are left as the map says.
+
+    It runs for every avatar of a bulk job, in many threads: the steps are whole-image OpenCV calls (which
+    leave the GIL to the other threads), each region's colour and weight share one blur, and a silhouette with no
+    edge band to judge costs no colour work at all.
     """
     h, w = depth.shape
     threshold = otsu_threshold(depth) if threshold is None else threshold
-    inside = (depth > threshold).astype(np.uint8)
+    inside = cv2.threshold(depth, threshold, 1, cv2.THRESH_BINARY)[1]  # 1 where depth > threshold
     band = max(2, round(EVIDENCE_BAND * max(h, w)))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    sure_fg = cv2.erode(inside, disk).astype(np.float32)
+    sure_fg = cv2.erode(inside, disk)
+    # Thin parts (a tripod's column, a strap) are all edge and their colour is no guide: they are never judged.
+    # What is judged is the edge band of the thick parts (their opening, less the sure subject).
+    judged = cv2.subtract(cv2.dilate(sure_fg, disk), sure_fg)
+    if not cv2.countNonZero(judged):
+        return np.zeros((h, w), bool)
     sure_bg = (cv2.dilate(inside, disk) == 0).astype(np.float32)
-    rgb = cv2.resize(np.ascontiguousarray(photo[..., :3]), (w, h), interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = _converted(photo, cv2.COLOR_RGB2LAB, (w, h)).astype(np.float32)
     sigma = 2.0 * band
     # The local means vary over ``sigma``: they are taken at a resolution where it is ~4 px (a 49-tap blur at
     # 128 px was most of this function's cost in a bulk job) and read back bilinearly.
     step = max(1, int(sigma // 4))
     small = (max(1, w // step), max(1, h // step))
-    lab_small = cv2.resize(lab, small, interpolation=cv2.INTER_AREA)
 
-    def mean_of(region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        part = cv2.resize(region, small, interpolation=cv2.INTER_AREA)
-        weight = cv2.GaussianBlur(part, (0, 0), sigma / step)
-        mean = cv2.divide(
-            cv2.GaussianBlur(cv2.multiply(lab_small, cv2.merge([part] * 3)), (0, 0), sigma / step),
-            cv2.merge([np.maximum(weight, np.float32(1e-4))] * 3),
-        )
-        return (
-            cv2.resize(mean, (w, h), interpolation=cv2.INTER_LINEAR),
-            cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR),
-        )
+    def shrink(image: np.ndarray) -> np.ndarray:
+        return image if step == 1 else cv2.resize(image, small, interpolation=cv2.INTER_AREA)
 
-    fg_mean, fg_weight = mean_of(sure_fg)
-    bg_mean, bg_weight = mean_of(sure_bg)
+    def grow(image: np.ndarray) -> np.ndarray:
+        return image if step == 1 else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    # (L, a, b, 1) times a region's mask is its weighted colour and its weight in one 4-channel image: one
+    # multiply and one blur per region (4 channels are OpenCV's fast path; more are not).
+    lab1 = cv2.cvtColor(shrink(lab), cv2.COLOR_RGB2RGBA)
+    stats = []
+    for region in (sure_fg.astype(np.float32), sure_bg):
+        sums = cv2.GaussianBlur(cv2.multiply(lab1, cv2.merge([shrink(region)] * 4)), (0, 0), sigma / step)
+        weight = cv2.extractChannel(sums, 3)
+        mean = cv2.divide(cv2.cvtColor(sums, cv2.COLOR_RGBA2RGB), cv2.merge([np.maximum(weight, np.float32(1e-4))] * 3))
+        stats.append((grow(mean), grow(weight)))
+    (fg_mean, fg_weight), (bg_mean, bg_weight) = stats
     to_fg = cv2.transform(cv2.pow(cv2.subtract(lab, fg_mean), 2), np.ones((1, 3), np.float32))  # squared
     to_bg = cv2.transform(cv2.pow(cv2.subtract(lab, bg_mean), 2), np.ones((1, 3), np.float32))
     evidence = (fg_weight > EVIDENCE_KNOWN) & (bg_weight > EVIDENCE_KNOWN)  # both colours well known nearby
     clearly = (to_bg * EVIDENCE_RATIO**2 < to_fg) & (to_fg > EVIDENCE_MIN**2)
-    # Thin parts (a tripod's column, a strap) are all edge and their colour is no guide: they are never judged.
-    thick = cv2.morphologyEx(inside, cv2.MORPH_OPEN, disk) > 0
-    return thick & (sure_fg == 0) & evidence & clearly
+    return (judged > 0) & evidence & clearly
 
 
 def derive_layers(photo: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
