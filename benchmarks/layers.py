@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from depthstudio.render.artifact import otsu_threshold
-from depthstudio.render.layers import background_plate, inside_silhouette, looks_like_background, soft_matte
+from depthstudio.render.plate_matte import background_plate, inside_silhouette, looks_like_background, soft_matte
 from depthstudio.render.reference import prepare_textures
 
 REPO = Path(__file__).resolve().parent.parent

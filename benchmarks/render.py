@@ -36,8 +36,8 @@ from depthstudio.gl.renderer import (
     upload_texture,
 )
 from depthstudio.render.export import ExportOptions, ReferenceFrameRenderer, export_animation
-from depthstudio.render.layers import prepare_layered_textures
 from depthstudio.render.params import ShaderParams
+from depthstudio.render.plate_matte import prepare_layered_textures
 from depthstudio.render.reference import aspect_fit
 from depthstudio.render.shader_source import HEADERS, raw_source
 

@@ -6,10 +6,10 @@ the sample avatars with their hand-authored demo depth maps, and how well map an
 The motion is the pointer swept across the whole window (``sway``, amplitude 1, no easing): the largest
 motion the web component shows. Figures are per-frame means in output pixels (and % of the subject's area). A
 sample avatar's subject is its depth silhouette less what the photo clearly shows as background there
-(depthstudio.render.layers.looks_like_background), the subject the layered mode composites.
+(depthstudio.render.plate_matte.looks_like_background), the subject the layered mode composites.
 ``--json`` prints one JSON list instead, a record per subject x mode: {subject, mode, split, clipped, smeared,
 edges, texture}.
-The layered mode uses the plate and matte that depthstudio.render.layers derives from the photo and depth.
+The layered mode uses the plate and matte that depthstudio.render.plate_matte derives from the photo and depth.
 
 Those three figures measure against the depth silhouette, so a silhouette beside the subject or a plate filled
 with a smooth smear pass them; two more look at the photo (per subject, depthstudio.render.photo_fit):
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image
 
 from depthstudio.render.artifact import score_motion, subject_mask, synthetic_portrait
-from depthstudio.render.layers import layer_hole, looks_like_background, with_derived_layers
 from depthstudio.render.motion import preset_path
 from depthstudio.render.params import ShaderParams
 from depthstudio.render.photo_fit import fill_texture, silhouette_on_edges
+from depthstudio.render.plate_matte import layer_hole, looks_like_background, with_derived_layers
 from depthstudio.render.reference import prepare_textures
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image, ImageDraw
 
-from depthstudio.render.layers import prepare_layered_textures
 from depthstudio.render.params import ShaderParams
+from depthstudio.render.plate_matte import prepare_layered_textures
 from depthstudio.render.reference import render
 
 REPO = Path(__file__).resolve().parent.parent

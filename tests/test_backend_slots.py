@@ -23,7 +23,7 @@ from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.job_queue import ClaimedJob, JobQueue
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import NewResult
-from depthstudio.render.result_layers import attach_layers, depth_levels
+from depthstudio.render.result_plates import attach_layers, depth_levels
 from tests.helpers import make_portal, portal_config, wait_for, write_avatars
 
 

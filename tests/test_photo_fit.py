@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depthstudio.render.layers import derive_layers, layer_hole
 from depthstudio.render.photo_fit import fill_texture, silhouette_on_edges
+from depthstudio.render.plate_matte import derive_layers, layer_hole
 from depthstudio.render.reference import Textures, prepare_textures
 from tests.conftest import REPO, SAMPLE_AVATARS
 

@@ -7,6 +7,7 @@ because the exporter test there closes the context it makes current.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -14,18 +15,35 @@ import pytest
 
 from depthstudio.errors import RenderError
 from depthstudio.render.artifact import score_motion, subject_mask, synthetic_portrait
-from depthstudio.render.layers import (
+from depthstudio.render.motion import preset_path
+from depthstudio.render.params import ShaderParams
+from depthstudio.render.plate_matte import (
     background_plate,
+    derive_layers,
     looks_like_background,
-    matte_from_depth,
-    matte_quality,
     soft_matte,
     with_derived_layers,
 )
-from depthstudio.render.motion import preset_path
-from depthstudio.render.params import ShaderParams
 from depthstudio.render.reference import render_float, to_uint8
 from tests.test_render_gl import MAX_ABS, MAX_FRACTION_OVER_1, _avatar, _context, _draw, _random_params
+
+
+@dataclass(frozen=True)
+class MatteQuality:
+    """The matte against a reference mask: IoU of the 0.5 cut, and the mean width of its soft edge in px."""
+
+    iou: float
+    edge_width_px: float
+
+
+def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
+    cut = matte >= 128
+    union = float((cut | reference).sum())
+    iou = float((cut & reference).sum()) / union if union else 1.0
+    soft = float(((matte > 12) & (matte < 243)).sum())
+    contour = cv2.findContours(reference.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)[0]
+    length = float(sum(cv2.arcLength(c, True) for c in contour))
+    return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +103,7 @@ def test_the_reference_refuses_the_layered_mode_without_layers():
 
 def test_the_matte_follows_the_subject_of_the_hand_authored_map():
     textures = _avatar("astronaut.png", 160)
-    matte = matte_from_depth(textures.photo, textures.depth)
+    matte = derive_layers(textures.photo, textures.depth)[1]
     quality = matte_quality(matte, subject_mask(textures.depth))
     assert matte.shape == textures.depth.shape and matte.dtype == np.uint8
     assert quality.iou > 0.95
@@ -94,7 +112,7 @@ def test_the_matte_follows_the_subject_of_the_hand_authored_map():
 
 def test_the_plate_removes_the_subject_and_keeps_the_background():
     textures, mask = synthetic_portrait(128)
-    matte = matte_from_depth(textures.photo, textures.depth)
+    matte = derive_layers(textures.photo, textures.depth)[1]
     plate = background_plate(textures.photo, matte).astype(int)
     photo = textures.photo.astype(int)
     far = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) == 0  # away from the hole: the photo
@@ -140,7 +158,7 @@ def test_the_composited_matte_stays_inside_the_silhouette_and_the_plate_hole_cov
     textures = _avatar("grace_hopper.jpg", 160)
     silhouette = subject_mask(textures.depth)
     soft = soft_matte(textures.photo, textures.depth)
-    matte = matte_from_depth(textures.photo, textures.depth)
+    matte = derive_layers(textures.photo, textures.depth)[1]
     background = looks_like_background(textures.photo, textures.depth)
     assert (matte[~silhouette | background] == 0).all() and (matte[silhouette & ~background] >= 128).all()
     assert (soft[~silhouette] > 128).any()  # the photo's edge reaches past the depth's: what the plate must drop
@@ -198,7 +216,7 @@ def test_the_matte_follows_the_photo_where_the_depth_silhouette_takes_in_backgro
     # A map whose silhouette reaches 6 px past the subject onto the striped wall (a blurred model edge).
     grown = cv2.dilate(textures.depth, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13)))
     wall_inside = (grown > 0) & ~mask
-    matte = matte_from_depth(textures.photo, grown)
+    matte = derive_layers(textures.photo, grown)[1]
     assert wall_inside.sum() > 2000
     assert (matte[wall_inside] >= 128).mean() < 0.4  # inside_silhouette alone keeps all of it
     assert (matte[mask] >= 128).mean() > 0.99  # the subject keeps its matte

@@ -20,13 +20,13 @@ from depthstudio.jobs.generate import GenerateMissingJob
 from depthstudio.jobs.publish import ALREADY, PUBLISHED, publish_result
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.tables import result_blobs
-from depthstudio.render.layers import derive_layers
 from depthstudio.render.param_layers import write_defaults_layer
+from depthstudio.render.plate_matte import derive_layers
 from depthstudio.render.reference import prepare_textures
-from depthstudio.render.result_layers import depth_levels, layered_textures, stored_layers
+from depthstudio.render.result_plates import depth_levels, layered_textures, stored_layers
 from depthstudio.render.web_export import export_web, render_inputs
 from depthstudio.storage.cloudinary import CloudinaryStore
-from depthstudio.storage.layers import layer_url
+from depthstudio.storage.plate_assets import layer_url
 from tests.helpers import make_portal, portal_config, set_avatar, write_avatars
 from tests.servers.cloudinary_server import CloudinaryServer, running_cloudinary_server
 
@@ -161,17 +161,17 @@ def test_a_map_its_layers_cannot_be_made_from_is_kept_without_them(monkeypatch):
 
     from depthstudio.depth.postprocess import encode_png
     from depthstudio.portal.results import NewResult
-    from depthstudio.render import result_layers
+    from depthstudio.render import result_plates
 
     photo = Image.new("RGB", (32, 32), (10, 20, 30))
     flat = NewResult("a", "0" * 64, "b", "m", 32, 32, encode_png(np.zeros((32, 32)), 8))
-    result_layers.attach_layers(flat, photo)  # an all-black map (QA flags it) still gets its layers
+    result_plates.attach_layers(flat, photo)  # an all-black map (QA flags it) still gets its layers
     assert flat.plate_png is not None and flat.matte_png is not None
 
     def broken(*_args: object) -> dict[str, bytes]:
         raise cv2.error("inpainting failed")
 
-    monkeypatch.setattr(result_layers, "layer_pngs", broken)
+    monkeypatch.setattr(result_plates, "layer_pngs", broken)
     kept = NewResult("a", "0" * 64, "b", "m", 32, 32, flat.png8)
-    result_layers.attach_layers(kept, photo)  # logs, never raises: the map is recorded without layers
+    result_plates.attach_layers(kept, photo)  # logs, never raises: the map is recorded without layers
     assert kept.plate_png is None and kept.matte_png is None and kept.png8 == flat.png8

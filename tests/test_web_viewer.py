@@ -393,7 +393,7 @@ LAYERED_CASES = [
 
 @pytest.mark.parametrize("case", LAYERED_CASES, ids=lambda c: c.id)
 def test_the_layered_canvas_matches_the_numpy_reference(case: Case, harness: Page):
-    from depthstudio.render.layers import with_derived_layers
+    from depthstudio.render.plate_matte import with_derived_layers
 
     textures = with_derived_layers(_textures(case.photo))
     assert textures.plate is not None and textures.matte is not None

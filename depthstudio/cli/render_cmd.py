@@ -29,7 +29,7 @@ from depthstudio.render.export import (
 from depthstudio.render.motion import PRESETS
 from depthstudio.render.params import ShaderParams, parse_assignment
 from depthstudio.render.reference import Textures, prepare_textures
-from depthstudio.render.result_layers import layered_textures
+from depthstudio.render.result_plates import layered_textures
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from depthstudio.jobs.failpoints import failpoint
 from depthstudio.jobs.photo_check import photo_unchanged
 from depthstudio.jobs.progress import HELD_OUTCOME, STALE_OUTCOME
 from depthstudio.jobs.progress import PUBLISHED as PUBLISHED_OUTCOME
-from depthstudio.jobs.publish_layers import delete_superseded_layers, publish_layers
+from depthstudio.jobs.publish_plates import delete_superseded_layers, publish_layers
 from depthstudio.portal.listing import QA_FLAG_THRESHOLD
 from depthstudio.portal.photo_checks import mark_photo_changed
 from depthstudio.portal.publications import (

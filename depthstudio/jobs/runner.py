@@ -66,7 +66,7 @@ from depthstudio.portal.pool import fit_pool
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import NewResult
 from depthstudio.portal.vocabulary import JobStatus
-from depthstudio.render.result_layers import attach_layers
+from depthstudio.render.result_plates import attach_layers
 from depthstudio.retry import RetryPolicy
 from depthstudio.storage.store import DepthStore
 

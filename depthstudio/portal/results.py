@@ -53,7 +53,7 @@ class NewResult(ResultMade):
     qa: dict[str, Any] | None = None
     qa_risk: float = 0.0
     postprocess: dict[str, Any] | None = None
-    plate_png: bytes | None = None  # the layered mode's images (depthstudio.render.result_layers)
+    plate_png: bytes | None = None  # the layered mode's images (depthstudio.render.result_plates)
     matte_png: bytes | None = None
     # The photo's validators as its server sent them with the bytes the map was made from: stored with the result
     # (depthstudio_photo_checks), so the first re-validation is a conditional request, not a full download.
@@ -181,7 +181,7 @@ class ResultReads(PortalBase):
 
 @dataclass(frozen=True)
 class LayerPngs:
-    """A result's stored layered-mode images (depthstudio.render.result_layers): the plate and the matte."""
+    """A result's stored layered-mode images (depthstudio.render.result_plates): the plate and the matte."""
 
     plate_png: bytes
     matte_png: bytes

@@ -13,7 +13,7 @@ slides; what that costs is counted in output pixels per frame:
 - ``counter_motion``: mean displacement, in pixels, of the frame moving against the subject's direction.
 
 Why it ships in the package rather than under tests/: the layered mode uses its ``otsu_threshold`` at run
-time (``render/layers.py``), and ``scripts/artifact_report.py`` prints the metric per shader mode for
+time (``render/plate_matte.py``), and ``scripts/artifact_report.py`` prints the metric per shader mode for
 designers comparing modes; the tests use the same functions.
 """
 

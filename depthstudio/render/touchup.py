@@ -23,9 +23,9 @@ from depthstudio.depth.qa import QAReport, check_empty, check_flat, check_invert
 from depthstudio.errors import ConfigError, RenderError
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import NewResult, record_result
-from depthstudio.render.layers import background_plate, inside_silhouette, looks_like_background, soft_matte
+from depthstudio.render.plate_matte import background_plate, inside_silhouette, looks_like_background, soft_matte
 from depthstudio.render.reference import prepare_textures
-from depthstudio.render.result_layers import MATTE, PLATE, encode_layer_pngs
+from depthstudio.render.result_plates import MATTE, PLATE, encode_layer_pngs
 
 TOUCHUP_KEY = "touchup"  # in the new result's postprocess JSON, beside "from_result"
 

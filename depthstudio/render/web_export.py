@@ -36,7 +36,7 @@ from depthstudio.render.motion import EASING
 from depthstudio.render.param_layers import global_defaults, user_params
 from depthstudio.render.params import SPECS_BY_NAME, ShaderParams, specs_for_web
 from depthstudio.render.react_export import TARBALL, react_example, tarball
-from depthstudio.render.result_layers import MATTE, PLATE, layer_pngs, stored_layers
+from depthstudio.render.result_plates import MATTE, PLATE, layer_pngs, stored_layers
 from depthstudio.render.shader_source import (
     DEPTH_UNIT,
     FRAME_UNIFORMS,

@@ -20,7 +20,7 @@ from depthstudio.imaging.crop import through_display_crop
 from depthstudio.portal.repository import Portal, ResultRow, UserRow
 from depthstudio.portal.shown_map import shown_map
 from depthstudio.render.reference import Textures
-from depthstudio.render.result_layers import layered_textures, stored_layers
+from depthstudio.render.result_plates import layered_textures, stored_layers
 from depthstudio.render.web_export import layers_through_display_crop, render_inputs
 from depthstudio.studio import photos
 from depthstudio.studio.sources import depth_source

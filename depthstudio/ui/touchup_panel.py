@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from depthstudio.portal.repository import Portal
-from depthstudio.render.result_layers import encode_layer_pngs
+from depthstudio.render.result_plates import encode_layer_pngs
 from depthstudio.render.touchup import Touched, TouchUp, apply_touchup, save_touchup, source_depth
 from depthstudio.studio.preview_loading import PreviewContent
 from depthstudio.ui.preview import PreviewWidget

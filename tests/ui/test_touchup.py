@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from depthstudio.render.result_layers import stored_layers
+from depthstudio.render.result_plates import stored_layers
 from depthstudio.render.touchup import TOUCHUP_KEY
 from depthstudio.ui.user_list_model import ROW_ROLE
 

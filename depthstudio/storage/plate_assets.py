@@ -38,12 +38,6 @@ def put_layers(store: DepthStore, key: StoreKey, pngs: dict[str, bytes]) -> dict
     return {name: store.put(LayerKey(key.user_id, key.avatar_sha256, name), pngs[name]) for name in LAYERS}
 
 
-def delete_layers(store: DepthStore, assets: dict[str, StoredAsset]) -> None:
-    """Remove a map's layers (with the map); a layer already gone counts as deleted."""
-    for asset in assets.values():
-        store.delete(asset)
-
-
 def delete_layers_beside(store: DepthStore, depth: StoredAsset) -> None:
     """Remove the layers published next to the depth map ``depth`` (when the map itself is deleted or superseded).
 

@@ -10,8 +10,6 @@ the surrounding background.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 from PIL import Image
@@ -52,7 +50,7 @@ def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = Non
     """uint8 matte at the depth map's size (255 = subject): the near class, edge-refined on the photo.
 
     Its soft edge may reach past the depth silhouette (hair the depth map missed): the plate's hole is cut from
-    it, so no edge colour survives in the plate; the composited matte is :func:`matte_from_depth`.
+    it, so no edge colour survives in the plate; the composited matte is the second half of :func:`derive_layers`.
     """
     h, w = depth.shape
     threshold = otsu_threshold(depth) if threshold is None else threshold
@@ -68,21 +66,6 @@ def soft_matte(photo: np.ndarray, depth: np.ndarray, threshold: int | None = Non
     radius = max(2, round(GUIDE_RADIUS * max(h, w) / 256))
     refined = guided_filter(raw, guide, radius, GUIDE_EPS)
     return np.round(np.clip(refined, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def matte_from_depth(photo: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """The composited matte: :func:`soft_matte` kept inside the depth silhouette (Otsu's near class).
-
-    The subject layer moves each photo pixel by its own depth, so a matte texel outside the silhouette would move
-    with the background: a strip of the subject's edge left behind ("split"). Inside the silhouette, every texel
-    the matte shows moves with the subject; the matte is at most the silhouette's own (bilinear) coverage.
-    Where the photo clearly shows background inside the silhouette (:func:`looks_like_background`), the matte
-    is 0: the photo's evidence wins over the map's outline, and the plate shows there.
-    """
-    threshold = otsu_threshold(depth)
-    matte = inside_silhouette(soft_matte(photo, depth, threshold), depth, threshold)
-    matte[looks_like_background(photo, depth, threshold)] = 0
-    return matte
 
 
 def inside_silhouette(soft: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:
@@ -196,24 +179,6 @@ def background_plate(
     if texture:
         filled = continue_texture(rgb, hole > 0, filled)
     return np.dstack([filled, np.full((h, w), 255, np.uint8)])
-
-
-@dataclass(frozen=True)
-class MatteQuality:
-    """The matte against a reference mask: IoU of the 0.5 cut, and the mean width of its soft edge in px."""
-
-    iou: float
-    edge_width_px: float
-
-
-def matte_quality(matte: np.ndarray, reference: np.ndarray) -> MatteQuality:
-    cut = matte >= 128
-    union = float((cut | reference).sum())
-    iou = float((cut & reference).sum()) / union if union else 1.0
-    soft = float(((matte > 12) & (matte < 243)).sum())
-    contour = cv2.findContours(reference.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)[0]
-    length = float(sum(cv2.arcLength(c, True) for c in contour))
-    return MatteQuality(iou=iou, edge_width_px=soft / length if length else 0.0)
 
 
 def looks_like_background(photo: np.ndarray, depth: np.ndarray, threshold: int | None = None) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Called by :func:`depthstudio.jobs.publish.publish_result` after the map's upload and before the portal column
 is set, so a viewer that finds the map also finds its layers. Same deterministic ids as the map plus
-``-plate``/``-matte`` (:mod:`depthstudio.storage.layers`): a rerun overwrites, never duplicates. A result stored
+``-plate``/``-matte`` (:mod:`depthstudio.storage.plate_assets`): a rerun overwrites, never duplicates. A result stored
 before layers were (no plate/matte in the database) publishes the map alone; the viewer then draws one layer.
 """
 
@@ -12,8 +12,8 @@ import logging
 
 from depthstudio.errors import StorageError
 from depthstudio.portal.repository import Portal
-from depthstudio.render.result_layers import stored_layers
-from depthstudio.storage.layers import delete_layers_beside, put_layers
+from depthstudio.render.result_plates import stored_layers
+from depthstudio.storage.plate_assets import delete_layers_beside, put_layers
 from depthstudio.storage.store import DepthStore, StoredAsset, StoreKey
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from PIL import Image
 from depthstudio.errors import ImagingError
 from depthstudio.portal.repository import Portal
 from depthstudio.portal.results import stored_layer_pngs
-from depthstudio.render.layers import derive_layers
+from depthstudio.render.plate_matte import derive_layers
 from depthstudio.render.reference import Textures, prepare_textures
 
 PLATE, MATTE = "plate", "matte"
