@@ -1,0 +1,303 @@
+"""Build the editors' desktop bundle: one folder (and a .tar.gz / .zip) that runs the studio and the CLI with no
+Python installed, then print its figures against the budgets of issue 29.
+
+    python scripts/build_bundle.py                        # wheel from this checkout, fresh venv from PyPI
+    python scripts/build_bundle.py --wheel dist/depthstudio-0.1.0-py3-none-any.whl
+    python scripts/build_bundle.py --reuse-site-packages  # no downloads: the dependencies of this interpreter
+
+Why PyInstaller (not Briefcase): it freezes an ordinary virtualenv in which the *wheel* is installed, so the bundle
+holds exactly what ``pip install`` gives a user, one-folder mode starts without unpacking to a temporary directory,
+and one spec builds on Linux, macOS (a ``.app``) and Windows (an ``.exe``). Briefcase builds from its own project
+description and, on Linux, wants a system package or a Flatpak/AppImage toolchain per target.
+
+The bundle holds no torch: the local runtime is ONNX Runtime, a core dependency; the ``local`` extra (torch,
+transformers) is neither installed nor collected. It holds psycopg (the ``postgres`` extra) for operators' cron jobs.
+Left out to keep it small: imageio-ffmpeg's own ffmpeg (170 MB; MP4 export uses the system's ffmpeg, or the one
+``IMAGEIO_FFMPEG_EXE`` names; ``--with-ffmpeg`` keeps it), Qt's translations (the studio is English), Qt's GTK
+platform theme with the GTK stack it pulls in, and hf_xet (huggingface_hub downloads over plain HTTP without it).
+
+Figures printed: build seconds; the unpacked size (budget ``--max-mb``, the build fails above it); cold start to
+the first 3D frame of the bundle and of the wheel, both on a fresh HOME, on this machine, in this run (budget
+``--max-start-ratio``; needs a display: run under ``xvfb-run -a`` on a server). The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import site
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY = REPO / "packaging" / "bundle_main.py"
+NAME = "depthstudio"
+
+# Never collected: torch and the training-side packages (the bundle's runtime is ONNX Runtime), test tools, Tk.
+EXCLUDED_MODULES = [
+    "torch", "torchvision", "transformers", "onnx", "onnxscript", "hf_xet",
+    "tkinter", "_tkinter", "pytest", "_pytest", "IPython", "matplotlib", "scipy",
+]  # fmt: skip
+# Dropped from what PyInstaller's hooks collect (paths inside the bundle, "/"-separated). The GTK platform theme
+# only restyles Qt's file dialogs on GNOME; with it go the GTK libraries nothing else in the bundle loads.
+DROPPED_PREFIXES = [
+    "PySide6/Qt/translations/",
+    "PySide6/Qt/plugins/platformthemes/libqgtk3",
+]
+DROPPED_LIBRARIES = [
+    "libgtk-3.so", "libgdk-3.so", "libgdk_pixbuf-2.0.so", "libatk-1.0.so", "libatk-bridge-2.0.so", "libatspi.so",
+    "libcairo-gobject.so", "libcairo.so", "libpango-1.0.so", "libpangocairo-1.0.so", "libpangoft2-1.0.so",
+    "libepoxy.so", "libthai.so", "libdatrie.so", "libpixman-1.so",
+]  # fmt: skip
+FFMPEG_PREFIX = "imageio_ffmpeg/binaries/"
+
+SPEC = """\
+# Written by scripts/build_bundle.py; PyInstaller runs it with the build virtualenv's interpreter.
+import sys
+from PyInstaller.utils.hooks import collect_data_files, collect_submodules, copy_metadata
+
+# The CLI imports its command modules by name (depthstudio.cli.COMMAND_MODULES), so every module is named here.
+# PyOpenGL picks its platform module (glx, egl, ...) and its array handlers by name at run time.
+hidden = collect_submodules("depthstudio") + collect_submodules("OpenGL.platform") + collect_submodules("OpenGL.arrays")
+datas = (
+    collect_data_files("depthstudio")  # shaders, web viewer, demo portal, icons (depthstudio._shaders/_resources)
+    + collect_data_files("depthstudio.portal.migrations", include_py_files=True)  # Alembic reads them as files
+    + copy_metadata("depthstudio", recursive=True)  # importlib.metadata: versions in About and doctor
+)
+dropped = {dropped!r}
+libraries = {libraries!r}
+
+
+def keep(entry):
+    dest = entry[0].replace("\\\\", "/")
+    base = dest.rsplit("/", 1)[-1]
+    return not dest.startswith(tuple(dropped)) and not base.startswith(tuple(libraries))
+
+
+a = Analysis([{entry!r}], hiddenimports=hidden, datas=datas, excludes={excludes!r})
+a.binaries = [b for b in a.binaries if keep(b)]
+a.datas = [d for d in a.datas if keep(d)]
+pyz = PYZ(a.pure)
+# A console executable on every system: the same file is the cron job's CLI, whose output must reach a terminal.
+exe = EXE(pyz, a.scripts, [], exclude_binaries=True, name={name!r}, console=True, upx=False)
+coll = COLLECT(exe, a.binaries, a.datas, name={name!r}, upx=False)
+if sys.platform == "darwin":
+    app = BUNDLE(coll, name={name!r} + ".app", bundle_identifier="org.depthstudio.studio")
+"""
+
+
+def run(command: list[str], **kwargs: object) -> None:
+    print("+", " ".join(str(c) for c in command), flush=True)
+    subprocess.run(command, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def build_wheel(work: Path) -> Path:
+    """The wheel of this checkout's files (tracked or new, not ignored), built from a copy: a stale build/ folder in
+    the checkout can never leak into it."""
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z"], capture_output=True, check=True
+    ).stdout.decode()
+    source = work / "source"
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    # Without build isolation where setuptools is here (no download); a bare interpreter builds in isolation.
+    isolation = ["--no-build-isolation"] if _has("setuptools") else []
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(work / "wheel"), str(source)])
+    (wheel,) = (work / "wheel").glob(f"{NAME}-*.whl")
+    return wheel
+
+
+def _has(module: str) -> bool:
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def _site_dirs() -> list[str]:
+    """This interpreter's package folders, less any that holds depthstudio itself (a checkout on the path)."""
+    dirs = [*site.getsitepackages(), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir() and not (Path(d) / NAME).exists()]
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def make_env(venv: Path, wheel: Path, reuse: bool) -> Path:
+    """A fresh virtualenv holding the wheel (with the ``postgres`` extra) and PyInstaller, and nothing from ``local``.
+
+    ``reuse``: instead of downloading the dependencies, layer this interpreter's package folders under the venv (one
+    .pth line each) and install only the wheel; PyInstaller then comes from here too. Torch may be in those
+    folders (a developer's environment); it is excluded from the analysis all the same.
+    """
+    python = venv_python(venv)
+    if reuse:
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        (site_dir,) = (p for p in venv.glob("**/site-packages") if p.is_dir())
+        (site_dir / "_layered_dependencies.pth").write_text("\n".join(_site_dirs()) + "\n")
+        pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
+        run([*pip, "--no-deps", "--no-index", "--ignore-installed", str(wheel)])
+    else:
+        run([sys.executable, "-m", "venv", str(venv)])
+        run([str(python), "-m", "pip", "install", "-q", f"{wheel}[postgres]", "pyinstaller>=6.10"])
+    return python
+
+
+def run_pyinstaller(python: Path, work: Path, dist: Path, with_ffmpeg: bool) -> Path:
+    dropped = [*DROPPED_PREFIXES, *([] if with_ffmpeg else [FFMPEG_PREFIX])]
+    spec = work / f"{NAME}.spec"
+    spec.write_text(
+        SPEC.format(
+            entry=str(ENTRY), excludes=EXCLUDED_MODULES, dropped=dropped, libraries=DROPPED_LIBRARIES, name=NAME
+        )
+    )
+    # A fresh work folder each time, so no --clean; no UPX: compressed Qt libraries load slower and break signing.
+    # Run from the work folder: from the checkout, ``python -m`` would put the checkout's depthstudio (which has no
+    # _shaders/_resources packages) ahead of the wheel's.
+    run([
+        str(python), "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+        "--distpath", str(dist), "--workpath", str(work / "pyinstaller"), str(spec),
+    ], cwd=work)  # fmt: skip
+    return dist / (f"{NAME}.app" if sys.platform == "darwin" else NAME)
+
+
+def executable(bundle: Path) -> Path:
+    if sys.platform == "darwin":
+        return bundle / "Contents" / "MacOS" / NAME
+    return bundle / (f"{NAME}.exe" if os.name == "nt" else NAME)
+
+
+def add_launcher(bundle: Path, python: Path) -> None:
+    """The freedesktop entry and icon beside the executable, written by the wheel's own code (depthstudio.desktop),
+    for a system-wide install with the executable on PATH; ``depthstudio desktop-entry install`` run from the
+    bundle writes a per-user one that names the executable's full path."""
+    code = (
+        "import sys; from depthstudio.desktop import desktop_entry; "
+        f"sys.stdout.write(desktop_entry([{NAME!r}, 'studio']))"
+    )
+    entry = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout
+    (bundle / f"{NAME}.desktop").write_text(entry, encoding="utf-8")
+    (icon,) = bundle.glob(f"_internal/{NAME}/_resources/icons/{NAME}.svg")
+    shutil.copyfile(icon, bundle / f"{NAME}.svg")
+
+
+def archive(bundle: Path, out: Path, version: str) -> Path:
+    system = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+    stem = f"{NAME}-{version}-{system}-{platform.machine().lower()}"
+    if sys.platform.startswith("linux"):
+        target = out / f"{stem}.tar.gz"
+        with tarfile.open(target, "w:gz", compresslevel=6) as tar:
+            tar.add(bundle, arcname=NAME)
+        return target
+    return Path(shutil.make_archive(str(out / stem), "zip", bundle.parent, bundle.name))
+
+
+def unpacked_bytes(folder: Path) -> int:
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def first_frame_s(command: list[str], home: Path, shot: Path, timeout_s: float = 180.0) -> float:
+    """Seconds from the process's start to its first 3D frame (packaging/bundle_main.py prints them), with a clean
+    environment: only the display, a fresh HOME and a system PATH: no virtualenv, no PYTHON* variables."""
+    home.mkdir(parents=True)
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "DEPTHSTUDIO_FIRST_FRAME": str(shot)}
+    env.update({k: os.environ[k] for k in ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY") if k in os.environ})
+    out = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, timeout=timeout_s)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("FIRST_FRAME ")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"no first frame from {command[0]} ({out.returncode}):\n{out.stdout}\n{out.stderr[-3000:]}")
+    return float(lines[0].split()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wheel", type=Path, help="a built depthstudio wheel (default: build one from the checkout)")
+    parser.add_argument("--out", type=Path, default=REPO / "dist", help="where the folder and the archive go")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
+    parser.add_argument("--reuse-site-packages", action="store_true", help="no downloads: this interpreter's packages")
+    parser.add_argument("--with-ffmpeg", action="store_true", help="keep imageio-ffmpeg's ffmpeg (+170 MB)")
+    parser.add_argument("--repeat", type=int, default=3, help="cold starts timed per side (median)")
+    parser.add_argument("--no-start-check", action="store_true", help="skip the cold-start comparison")
+    parser.add_argument("--max-mb", type=float, default=350.0, help="unpacked size budget (MB, 10^6 bytes)")
+    parser.add_argument("--max-start-ratio", type=float, default=1.5, help="bundle / wheel cold-start budget")
+    parser.add_argument(
+        "--report-only", action="store_true", help="print the budgets' verdicts but exit 0 (tests check behaviour)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="depthstudio-bundle-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        phases: dict[str, float] = {}
+
+        def lap(phase: str) -> None:
+            phases[phase] = round(time.monotonic() - started - sum(phases.values()), 1)
+
+        wheel = args.wheel.resolve() if args.wheel else build_wheel(work)
+        version = wheel.name.split("-")[1]
+        lap("wheel")
+        python = make_env(work / "venv", wheel, args.reuse_site_packages)
+        lap("venv")
+        out = args.out.resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(out / NAME, ignore_errors=True)
+        shutil.rmtree(out / f"{NAME}.app", ignore_errors=True)
+        bundle = run_pyinstaller(python, work, out, args.with_ffmpeg)
+        if sys.platform.startswith("linux"):
+            add_launcher(bundle, python)
+        lap("pyinstaller")
+        packed = archive(bundle, out, version)
+        lap("archive")
+        build_s = time.monotonic() - started
+        size_mb = unpacked_bytes(bundle) / 1e6
+        figures: dict[str, object] = {
+            "bundle": str(bundle), "archive": str(packed), "build_s": round(build_s, 1),
+            "build_phases_s": phases, "unpacked_mb": round(size_mb, 1),
+            "archive_mb": round(packed.stat().st_size / 1e6, 1),
+            "max_mb": args.max_mb,
+        }  # fmt: skip
+        print(f"built {bundle} in {build_s:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in phases.items())})")
+        print(
+            f"unpacked size: {size_mb:.1f} MB (budget {args.max_mb:.0f} MB); {packed.name}: {figures['archive_mb']} MB"
+        )
+        failures = [] if size_mb <= args.max_mb else [f"the bundle is {size_mb:.1f} MB, over {args.max_mb:.0f} MB"]
+
+        if not args.no_start_check:
+            shots = out / "bundle-first-frame"
+            shutil.rmtree(shots, ignore_errors=True)
+            shots.mkdir()
+            runs: dict[str, list[float]] = {"bundle": [], "wheel": []}
+            commands = {"bundle": [str(executable(bundle))], "wheel": [str(python), str(ENTRY)]}
+            for i in range(args.repeat):  # alternating, so a busy moment on the machine hits both sides alike
+                for side, command in commands.items():
+                    runs[side].append(first_frame_s(command, work / f"home-{side}-{i}", shots / f"{side}-{i}.png"))
+            bundle_s, wheel_s = statistics.median(runs["bundle"]), statistics.median(runs["wheel"])
+            ratio = bundle_s / wheel_s
+            figures.update(
+                first_frame_bundle_s=round(bundle_s, 3), first_frame_wheel_s=round(wheel_s, 3),
+                start_ratio=round(ratio, 2), max_start_ratio=args.max_start_ratio, screenshots=str(shots),
+            )  # fmt: skip
+            print(
+                f"cold start to the first 3D frame (fresh HOME, median of {args.repeat}): bundle {bundle_s:.2f} s, "
+                f"wheel {wheel_s:.2f} s, ratio {ratio:.2f} (budget {args.max_start_ratio})"
+            )
+            if ratio > args.max_start_ratio:
+                failures.append(f"the bundle starts {ratio:.2f}x slower than the wheel, over {args.max_start_ratio}x")
+        figures["failures"] = failures
+        print(json.dumps(figures))
+        for failure in failures:
+            print(f"error: {failure}", file=sys.stderr)
+        return 1 if failures and not args.report_only else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
