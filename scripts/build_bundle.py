@@ -189,12 +189,12 @@ def add_launcher(bundle: Path, python: Path) -> None:
     shutil.copyfile(icon, bundle / f"{NAME}.svg")
 
 
-def archive(bundle: Path, out: Path, version: str) -> Path:
+def archive(bundle: Path, out: Path, version: str, level: int) -> Path:
     system = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
     stem = f"{NAME}-{version}-{system}-{platform.machine().lower()}"
     if sys.platform.startswith("linux"):
         target = out / f"{stem}.tar.gz"
-        with tarfile.open(target, "w:gz", compresslevel=6) as tar:
+        with tarfile.open(target, "w:gz", compresslevel=level) as tar:
             tar.add(bundle, arcname=NAME)
         return target
     return Path(shutil.make_archive(str(out / stem), "zip", bundle.parent, bundle.name))
@@ -208,8 +208,13 @@ def first_frame_s(command: list[str], home: Path, shot: Path, timeout_s: float =
     """Seconds from the process's start to its first 3D frame (packaging/bundle_main.py prints them), with a clean
     environment: only the display, a fresh HOME and a system PATH: no virtualenv, no PYTHON* variables."""
     home.mkdir(parents=True)
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "DEPTHSTUDIO_FIRST_FRAME": str(shot)}
-    env.update({k: os.environ[k] for k in ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY") if k in os.environ})
+    if sys.platform.startswith("linux"):
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+        env.update({k: os.environ[k] for k in ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY") if k in os.environ})
+    else:  # macOS and Windows need more of the system's environment; still no virtualenv and no PYTHON* variables
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "DEPTHSTUDIO_"))}
+        env.update(HOME=str(home), USERPROFILE=str(home))
+    env["DEPTHSTUDIO_FIRST_FRAME"] = str(shot)
     out = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, timeout=timeout_s)
     lines = [line for line in out.stdout.splitlines() if line.startswith("FIRST_FRAME ")]
     if out.returncode != 0 or not lines:
@@ -224,6 +229,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--reuse-site-packages", action="store_true", help="no downloads: this interpreter's packages")
     parser.add_argument("--with-ffmpeg", action="store_true", help="keep imageio-ffmpeg's ffmpeg (+170 MB)")
+    parser.add_argument("--compress-level", type=int, default=6, help="gzip level of the .tar.gz (1: fastest)")
     parser.add_argument("--repeat", type=int, default=3, help="cold starts timed per side (median)")
     parser.add_argument("--no-start-check", action="store_true", help="skip the cold-start comparison")
     parser.add_argument("--max-mb", type=float, default=350.0, help="unpacked size budget (MB, 10^6 bytes)")
@@ -255,7 +261,7 @@ def main() -> int:
         if sys.platform.startswith("linux"):
             add_launcher(bundle, python)
         lap("pyinstaller")
-        packed = archive(bundle, out, version)
+        packed = archive(bundle, out, version, args.compress_level)
         lap("archive")
         build_s = time.monotonic() - started
         size_mb = unpacked_bytes(bundle) / 1e6

@@ -39,7 +39,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundle")
     build = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "build_bundle.py"), "--reuse-site-packages", "--no-start-check",
-         "--report-only", "--out", str(out)],
+         "--report-only", "--compress-level", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
