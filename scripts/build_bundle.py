@@ -48,9 +48,12 @@ EXCLUDED_MODULES = [
 ]  # fmt: skip
 # Dropped from what PyInstaller's hooks collect (paths inside the bundle, "/"-separated). The GTK platform theme
 # only restyles Qt's file dialogs on GNOME; with it go the GTK libraries nothing else in the bundle loads.
+# hf_xet's metadata goes with its module: huggingface_hub asks importlib.metadata whether hf_xet is there, and would
+# take the Xet path (and fail) instead of plain HTTP.
 DROPPED_PREFIXES = [
     "PySide6/Qt/translations/",
     "PySide6/Qt/plugins/platformthemes/libqgtk3",
+    "hf_xet-",
 ]
 DROPPED_LIBRARIES = [
     "libgtk-3.so", "libgdk-3.so", "libgdk_pixbuf-2.0.so", "libatk-1.0.so", "libatk-bridge-2.0.so", "libatspi.so",

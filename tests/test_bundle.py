@@ -89,6 +89,8 @@ def test_the_bundle_holds_onnx_runtime_the_data_and_a_launcher_but_no_torch(bund
     assert (internal / "depthstudio" / "_resources" / "web" / "depthstudio-viewer.js").is_file()
     assert (internal / "depthstudio" / "portal" / "migrations" / "env.py").is_file()
     assert not [p for p in internal.iterdir() if p.name.startswith(("torch", "transformers"))]
+    # hf_xet is left out, its metadata too: huggingface_hub would otherwise take the Xet download path and fail.
+    assert not [p for p in internal.iterdir() if p.name.startswith("hf_xet")]
     entry = (bundle / "depthstudio.desktop").read_text(encoding="utf-8")
     assert "Exec=depthstudio studio" in entry and (bundle / "depthstudio.svg").is_file()
     assert list(bundle.parent.glob("depthstudio-*-linux-*.tar.gz"))
