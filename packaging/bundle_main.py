@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any
 
 FIRST_FRAME = "DEPTHSTUDIO_FIRST_FRAME"
 
@@ -36,6 +37,7 @@ _IMPORTED = time.monotonic()
 
 def _watch_first_frame(png: str) -> None:
     """Hook the preview of the main window, once it exists, without changing what the studio does."""
+    import numpy as np
     from PySide6.QtCore import QTimer
 
     from depthstudio.ui.app import application
@@ -43,22 +45,32 @@ def _watch_first_frame(png: str) -> None:
     app = application()  # the one the studio then uses: application() returns the existing instance
     hooked: set[int] = set()
 
-    def done(window: object) -> None:
+    def done(window: Any, preview: Any) -> None:
         age = _process_age_s()
         saved = app.primaryScreen().grabWindow(0).save(png)
+        # Proof of 3D, not only a picture: the frame held at a pointer offset differs from the frame shown first.
+        first = preview.frame_rgb().astype(np.int16)
+        preview.set_mouse((0.8, -0.6))
+        moved = float(np.abs(preview.frame_rgb().astype(np.int16) - first).mean())
         user = getattr(getattr(window, "current", None), "name", "")
-        print(f"FIRST_FRAME {age:.3f} {user}" if saved else f"FIRST_FRAME failed: cannot write {png}", flush=True)
-        app.exit(0 if saved else 1)
+        if saved:
+            print(f"FIRST_FRAME {age:.3f} {moved:.2f} {user}", flush=True)
+        else:
+            print(f"FIRST_FRAME failed: cannot write {png}", flush=True)
+        if saved:
+            window.close()  # the way an editor quits: the studio finishes or abandons its background work
+        else:
+            app.exit(1)
 
-    def hook(window: object, preview: object) -> None:
+    def hook(window: Any, preview: Any) -> None:
         fired: list[bool] = []
 
         def drawn() -> None:
             if not fired and getattr(preview, "has_depth", False):
                 fired.append(True)
-                QTimer.singleShot(0, lambda: done(window))  # once the event loop has put this frame on the screen
+                QTimer.singleShot(0, lambda: done(window, preview))  # once this frame is on the screen
 
-        preview.frame_drawn.connect(drawn)  # type: ignore[attr-defined]
+        preview.frame_drawn.connect(drawn)
 
     def look() -> None:
         for window in app.topLevelWidgets():

@@ -106,8 +106,9 @@ def test_the_studio_opens_on_the_demo_portal_and_draws_in_3d(bundle, display, tm
     )
     assert out.returncode == 0, out.stderr[-3000:]
     (line,) = [line for line in out.stdout.splitlines() if line.startswith("FIRST_FRAME ")]
-    user = line.split(maxsplit=2)[2]
-    assert user in SAMPLE_NAMES  # the demo opens on a sample that has a depth map: the preview is in 3D
+    _, _, moved, user = line.split(maxsplit=3)
+    assert user in SAMPLE_NAMES  # the demo opens on a sample that has a depth map
+    assert float(moved) > 1.0, "the frame does not move with the pointer: no 3D"
     with Image.open(shot) as img:
         assert img.size == SCREEN
         assert max(ImageStat.Stat(img.convert("L")).stddev) > 20  # a drawn window, not an empty screen
