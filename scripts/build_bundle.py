@@ -30,6 +30,7 @@ import platform
 import shutil
 import site
 import statistics
+import struct
 import subprocess
 import sys
 import tarfile
@@ -45,6 +46,11 @@ NAME = "depthstudio"
 EXCLUDED_MODULES = [
     "torch", "torchvision", "transformers", "onnx", "onnxscript", "hf_xet",
     "tkinter", "_tkinter", "pytest", "_pytest", "IPython", "matplotlib", "scipy",
+    # Stdlib that only developers run; the studio and the CLI import none of it.
+    "lib2to3", "idlelib", "ensurepip", "pydoc_data", "test",
+    # Qt modules the studio does not import (it uses QtCore, QtGui, QtWidgets, QtOpenGL(Widgets)); with QtNetwork go
+    # its libQt6Network and its tls/networkinformation plugins.
+    "PySide6.QtNetwork", "PySide6.QtDBus",
 ]  # fmt: skip
 # Dropped from what PyInstaller's hooks collect (paths inside the bundle, "/"-separated). The GTK platform theme
 # only restyles Qt's file dialogs on GNOME; with it go the GTK libraries nothing else in the bundle loads.
@@ -54,11 +60,26 @@ DROPPED_PREFIXES = [
     "PySide6/Qt/translations/",
     "PySide6/Qt/plugins/platformthemes/libqgtk3",
     "hf_xet-",
-]
+    # The studio runs on X11 (xcb; under Wayland, Qt falls back to XWayland): no Wayland, EGLFS, framebuffer, VNC or
+    # Vulkan-display platforms, no evdev/TUIO input, no Qt image formats the studio never hands to Qt (it decodes
+    # avatars with Pillow/OpenCV; Qt reads its own PNG, JPEG, GIF, ICO and the SVG icons).
+    "PySide6/Qt/plugins/wayland-", "PySide6/Qt/plugins/egldeviceintegrations/", "PySide6/Qt/plugins/generic/",
+    "PySide6/Qt/plugins/platforms/libqwayland", "PySide6/Qt/plugins/platforms/libqeglfs",
+    "PySide6/Qt/plugins/platforms/libqlinuxfb", "PySide6/Qt/plugins/platforms/libqvnc",
+    "PySide6/Qt/plugins/platforms/libqvkkhrdisplay", "PySide6/Qt/plugins/platforms/libqminimalegl",
+    "PySide6/Qt/plugins/imageformats/libqtiff", "PySide6/Qt/plugins/imageformats/libqwebp",
+    "PySide6/Qt/plugins/imageformats/libqicns", "PySide6/Qt/plugins/imageformats/libqtga",
+    "PySide6/Qt/plugins/imageformats/libqwbmp",
+]  # fmt: skip
 DROPPED_LIBRARIES = [
     "libgtk-3.so", "libgdk-3.so", "libgdk_pixbuf-2.0.so", "libatk-1.0.so", "libatk-bridge-2.0.so", "libatspi.so",
     "libcairo-gobject.so", "libcairo.so", "libpango-1.0.so", "libpangocairo-1.0.so", "libpangoft2-1.0.so",
     "libepoxy.so", "libthai.so", "libdatrie.so", "libpixman-1.so",
+    # Only the dropped Wayland and EGLFS plugins (and the excluded QtNetwork: no library in the bundle needs it) load
+    # these.
+    "libQt6Network.so",
+    "libQt6WaylandClient.so", "libQt6WlShellIntegration.so", "libQt6WaylandEglClientHwIntegration.so",
+    "libQt6EglFSDeviceIntegration.so", "libQt6EglFsKmsSupport.so", "libwayland-",
 ]  # fmt: skip
 FFMPEG_PREFIX = "imageio_ffmpeg/binaries/"
 
@@ -172,6 +193,54 @@ def run_pyinstaller(python: Path, work: Path, dist: Path, with_ffmpeg: bool) -> 
     return dist / (f"{NAME}.app" if sys.platform == "darwin" else NAME)
 
 
+def _loads_aligned(path: Path) -> bool:
+    """Whether every PT_LOAD segment of a 64-bit little-endian ELF file keeps (vaddr - offset) page- and
+    p_align-aligned, which the dynamic loader demands. ``strip`` breaks this in libraries that auditwheel patched
+    with patchelf (numpy's OpenBLAS: "ELF load command address/offset not page-aligned")."""
+    data = path.read_bytes()
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    for i in range(phnum):
+        p_type, _, offset, vaddr, _, _, _, align = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1 and ((vaddr - offset) % 4096 or (align > 1 and (vaddr - offset) % align)):
+            return False
+    return True
+
+
+def strip_libraries(bundle: Path) -> tuple[int, list[str]]:
+    """``strip --strip-unneeded`` every ELF library and extension module in the bundle's library folder (the
+    executable keeps its appended archive untouched); a stripped copy replaces the original only where its segments
+    still load (:func:`_loads_aligned`). Symbols dropped are those no other object links against: debuggers and
+    tracebacks of C code lose names, Python tracebacks keep theirs. Returns the bytes saved and the files kept
+    unstripped because stripping would break them. Linux only (macOS and Windows binaries are signed or
+    already stripped)."""
+    strip = shutil.which("strip")
+    if not sys.platform.startswith("linux") or strip is None:
+        return 0, []
+    saved, kept = 0, []
+    for path in sorted((bundle / "_internal").rglob("*")):
+        if path.is_symlink() or not path.is_file() or ".so" not in path.name:
+            continue
+        with path.open("rb") as head:
+            if head.read(6) != b"\x7fELF\x02\x01":
+                continue
+        stripped = path.with_name(path.name + ".stripped")
+        done = subprocess.run([strip, "--strip-unneeded", "-o", str(stripped), str(path)], capture_output=True)
+        if done.returncode != 0 or not stripped.is_file():
+            stripped.unlink(missing_ok=True)
+            continue
+        before, after = path.stat().st_size, stripped.stat().st_size
+        if after < before and _loads_aligned(stripped):
+            shutil.copymode(path, stripped)
+            os.replace(stripped, path)
+            saved += before - after
+        else:
+            if after < before:
+                kept.append(path.relative_to(bundle).as_posix())
+            stripped.unlink()
+    return saved, kept
+
+
 def executable(bundle: Path) -> Path:
     if sys.platform == "darwin":
         return bundle / "Contents" / "MacOS" / NAME
@@ -207,6 +276,38 @@ def unpacked_bytes(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def itemise(bundle: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Where the unpacked bytes go: each top-level entry of the bundle's library folder (a package, a ``.libs``
+    folder of a wheel, a loose library) with its size, largest first, and every shared library over 2 MB (path
+    relative to that folder). Symlinks count nothing, as in :func:`unpacked_bytes`."""
+    internal = next((p for p in (bundle / "_internal", bundle / "Contents" / "Frameworks") if p.is_dir()), bundle)
+    tops: dict[str, int] = {}
+    large: list[tuple[str, int]] = []
+    for path in internal.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        size = path.lstat().st_size
+        relative = path.relative_to(internal).as_posix()
+        top = relative.split("/", 1)[0]
+        tops[top] = tops.get(top, 0) + size
+        if size > 2_000_000 and (".so" in path.name or path.suffix in (".dylib", ".dll", ".pyd")):
+            large.append((relative, size))
+    by_size = sorted(tops.items(), key=lambda item: -item[1])
+    return by_size, sorted(large, key=lambda item: -item[1])
+
+
+def print_itemised(tops: list[tuple[str, int]], large: list[tuple[str, int]], top: int = 15) -> None:
+    total = sum(size for _, size in tops) or 1
+    print(f"largest of {len(tops)} top-level entries (MB, share of the library folder):")
+    for name, size in tops[:top]:
+        print(f"  {size / 1e6:7.1f}  {100 * size / total:4.1f}%  {name}")
+    rest = sum(size for _, size in tops[top:])
+    print(f"  {rest / 1e6:7.1f}  {100 * rest / total:4.1f}%  ({len(tops[top:])} others)")
+    print(f"shared libraries over 2 MB ({len(large)}, {sum(s for _, s in large) / 1e6:.1f} MB):")
+    for name, size in large:
+        print(f"  {size / 1e6:7.1f}  {name}")
+
+
 def first_frame_s(command: list[str], home: Path, shot: Path, timeout_s: float = 180.0) -> float:
     """Seconds from the process's start to its first 3D frame (packaging/bundle_main.py prints them), with a clean
     environment: only the display, a fresh HOME and a system PATH: no virtualenv, no PYTHON* variables."""
@@ -232,6 +333,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--reuse-site-packages", action="store_true", help="no downloads: this interpreter's packages")
     parser.add_argument("--with-ffmpeg", action="store_true", help="keep imageio-ffmpeg's ffmpeg (+170 MB)")
+    parser.add_argument("--no-strip", action="store_true", help="keep the libraries' symbols (debugging C code)")
     parser.add_argument("--compress-level", type=int, default=6, help="gzip level of the .tar.gz (1: fastest)")
     parser.add_argument("--repeat", type=int, default=3, help="cold starts timed per side (median)")
     parser.add_argument("--no-start-check", action="store_true", help="skip the cold-start comparison")
@@ -264,6 +366,8 @@ def main() -> int:
         if sys.platform.startswith("linux"):
             add_launcher(bundle, python)
         lap("pyinstaller")
+        stripped_bytes, unstrippable = (0, []) if args.no_strip else strip_libraries(bundle)
+        lap("strip")
         packed = archive(bundle, out, version, args.compress_level)
         lap("archive")
         build_s = time.monotonic() - started
@@ -278,6 +382,13 @@ def main() -> int:
         print(
             f"unpacked size: {size_mb:.1f} MB (budget {args.max_mb:.0f} MB); {packed.name}: {figures['archive_mb']} MB"
         )
+        figures["stripped_mb"] = round(stripped_bytes / 1e6, 1)
+        left = f"; left unstripped (strip would break their segments): {', '.join(unstrippable)}"
+        print(f"strip --strip-unneeded saved {stripped_bytes / 1e6:.1f} MB{left if unstrippable else ''}")
+        tops, large = itemise(bundle)
+        print_itemised(tops, large)
+        figures["largest_mb"] = {name: round(size / 1e6, 1) for name, size in tops[:15]}
+        figures["libraries_over_2mb"] = {name: round(size / 1e6, 1) for name, size in large}
         failures = [] if size_mb <= args.max_mb else [f"the bundle is {size_mb:.1f} MB, over {args.max_mb:.0f} MB"]
 
         if not args.no_start_check:
