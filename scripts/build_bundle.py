@@ -16,7 +16,12 @@ Left out to keep it small: imageio-ffmpeg's own ffmpeg (170 MB; MP4 export uses 
 ``IMAGEIO_FFMPEG_EXE`` names; ``--with-ffmpeg`` keeps it), Qt's translations (the studio is English), Qt's GTK
 platform theme with the GTK stack it pulls in, and hf_xet (huggingface_hub downloads over plain HTTP without it).
 
-Figures printed: build seconds; the unpacked size (budget ``--max-mb``, the build fails above it); cold start to
+Strip: every library and extension module of the bundle is run through ``strip --strip-unneeded`` (Linux, about 48
+MB less; ``--no-strip`` keeps the symbols for debugging C code), except where stripping would leave segments the
+loader refuses (libraries auditwheel patched with patchelf: numpy's OpenBLAS).
+
+Figures printed: build seconds; the unpacked size (budget ``--max-mb``, the build fails above it) and where it goes
+(the 15 largest top-level entries of the library folder, every shared library over 2 MB); cold start to
 the first 3D frame of the bundle and of the wheel, both on a fresh HOME, on this machine, in this run (budget
 ``--max-start-ratio``; needs a display: run under ``xvfb-run -a`` on a server). The last line is JSON.
 """
@@ -70,7 +75,13 @@ DROPPED_PREFIXES = [
     "PySide6/Qt/plugins/imageformats/libqtiff", "PySide6/Qt/plugins/imageformats/libqwebp",
     "PySide6/Qt/plugins/imageformats/libqicns", "PySide6/Qt/plugins/imageformats/libqtga",
     "PySide6/Qt/plugins/imageformats/libqwbmp",
+    # The Python binding of QtOpenGL (9 MB): PyInstaller takes it as a dependency of QtOpenGLWidgets, but the studio
+    # draws with PyOpenGL and imports no QtOpenGL class; the Qt library (libQt6OpenGL) stays, QOpenGLWidget needs it.
+    "PySide6/QtOpenGL.",
 ]  # fmt: skip
+# importlib.metadata reads a distribution's METADATA and entry points (keyring finds its backends there); the
+# installer's file list is for pip alone.
+DROPPED_SUFFIXES = [".dist-info/RECORD"]
 DROPPED_LIBRARIES = [
     "libgtk-3.so", "libgdk-3.so", "libgdk_pixbuf-2.0.so", "libatk-1.0.so", "libatk-bridge-2.0.so", "libatspi.so",
     "libcairo-gobject.so", "libcairo.so", "libpango-1.0.so", "libpangocairo-1.0.so", "libpangoft2-1.0.so",
@@ -98,12 +109,13 @@ datas = (
 )
 dropped = {dropped!r}
 libraries = {libraries!r}
+suffixes = {suffixes!r}
 
 
 def keep(entry):
     dest = entry[0].replace("\\\\", "/")
     base = dest.rsplit("/", 1)[-1]
-    return not dest.startswith(tuple(dropped)) and not base.startswith(tuple(libraries))
+    return not (dest.startswith(tuple(dropped)) or dest.endswith(tuple(suffixes)) or base.startswith(tuple(libraries)))
 
 
 a = Analysis([{entry!r}], hiddenimports=hidden, datas=datas, excludes={excludes!r})
@@ -180,7 +192,12 @@ def run_pyinstaller(python: Path, work: Path, dist: Path, with_ffmpeg: bool) -> 
     spec = work / f"{NAME}.spec"
     spec.write_text(
         SPEC.format(
-            entry=str(ENTRY), excludes=EXCLUDED_MODULES, dropped=dropped, libraries=DROPPED_LIBRARIES, name=NAME
+            entry=str(ENTRY),
+            excludes=EXCLUDED_MODULES,
+            dropped=dropped,
+            libraries=DROPPED_LIBRARIES,
+            suffixes=DROPPED_SUFFIXES,
+            name=NAME,
         )
     )
     # A fresh work folder each time, so no --clean; no UPX: compressed Qt libraries load slower and break signing.
