@@ -210,7 +210,7 @@ def run_pyinstaller(python: Path, work: Path, dist: Path, with_ffmpeg: bool) -> 
     return dist / (f"{NAME}.app" if sys.platform == "darwin" else NAME)
 
 
-def _loads_aligned(path: Path) -> bool:
+def loads_aligned(path: Path) -> bool:
     """Whether every PT_LOAD segment of a 64-bit little-endian ELF file keeps (vaddr - offset) page- and
     p_align-aligned, which the dynamic loader demands. ``strip`` breaks this in libraries that auditwheel patched
     with patchelf (numpy's OpenBLAS: "ELF load command address/offset not page-aligned")."""
@@ -227,7 +227,7 @@ def _loads_aligned(path: Path) -> bool:
 def strip_libraries(bundle: Path) -> tuple[int, list[str]]:
     """``strip --strip-unneeded`` every ELF library and extension module in the bundle's library folder (the
     executable keeps its appended archive untouched); a stripped copy replaces the original only where its segments
-    still load (:func:`_loads_aligned`). Symbols dropped are those no other object links against: debuggers and
+    still load (:func:`loads_aligned`). Symbols dropped are those no other object links against: debuggers and
     tracebacks of C code lose names, Python tracebacks keep theirs. Returns the bytes saved and the files kept
     unstripped because stripping would break them. Linux only (macOS and Windows binaries are signed or
     already stripped)."""
@@ -247,7 +247,7 @@ def strip_libraries(bundle: Path) -> tuple[int, list[str]]:
             stripped.unlink(missing_ok=True)
             continue
         before, after = path.stat().st_size, stripped.stat().st_size
-        if after < before and _loads_aligned(stripped):
+        if after < before and loads_aligned(stripped):
             shutil.copymode(path, stripped)
             os.replace(stripped, path)
             saved += before - after

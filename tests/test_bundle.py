@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
+
+from scripts.build_bundle import loads_aligned
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
@@ -136,3 +141,48 @@ def test_desktop_entry_install_from_the_bundle_starts_the_bundle(bundle, tmp_pat
     for desktop in (home / ".local" / "share" / "applications" / "depthstudio.desktop", bundle / "depthstudio.desktop"):
         check = subprocess.run(["desktop-file-validate", str(desktop)], capture_output=True, text=True)
         assert check.returncode == 0 and not check.stdout.strip(), check.stdout
+
+
+def _libraries(internal: Path) -> list[Path]:
+    return [p for p in internal.rglob("*") if ".so" in p.name and p.is_file() and not p.is_symlink()]
+
+
+def test_every_library_left_in_the_stripped_bundle_loads_and_finds_its_dependencies(bundle):
+    """The size cuts (strip, dropped Qt plugins and libraries) break nothing the loader needs, on every code path, not
+    only those the studio and CLI tests run: each library's segments stay loadable, and each library it names
+    (DT_NEEDED) is in the bundle or on the system."""
+    internal = bundle / "_internal"
+    libraries = _libraries(internal)
+    figures = json.loads((ARTIFACTS / "bundle-build.json").read_text())
+    assert figures["stripped_mb"] > 10  # the strip pass ran
+    assert not [p.name for p in libraries if not loads_aligned(p)]
+    system = set(
+        re.findall(r"^\s+(\S+) \(", subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout, re.M)
+    )
+    present = {p.name for p in internal.rglob("*") if ".so" in p.name} | system
+    missing: dict[str, str] = {}
+    for library in libraries:
+        dynamic = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True).stdout
+        for needed in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dynamic):
+            if needed not in present:
+                missing[needed] = library.relative_to(internal).as_posix()
+    assert not missing, missing
+
+
+def test_the_strip_guard_refuses_a_library_whose_segment_would_not_load(bundle, tmp_path):
+    """What the guard catches (strip on a patchelf'd library): a PT_LOAD segment whose file offset no longer matches
+    its address modulo the page size; the loader refuses it ("ELF load command address/offset not page-aligned")."""
+    original = next((bundle / "_internal").glob("libpython3*.so*"))
+    assert loads_aligned(original)
+    broken = tmp_path / original.name
+    shutil.copyfile(original, broken)
+    data = bytearray(broken.read_bytes())
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if struct.unpack_from("<I", data, at)[0] == 1:  # the first PT_LOAD: shift its file offset by 16 bytes
+            struct.pack_into("<Q", data, at + 8, struct.unpack_from("<Q", data, at + 8)[0] + 16)
+            break
+    broken.write_bytes(bytes(data))
+    assert not loads_aligned(broken)
