@@ -48,7 +48,10 @@ def desktop_entry(command: list[str]) -> str:
 
 
 def launch_command() -> list[str]:
-    """This installation's interpreter running the studio: right in any virtualenv, whatever PATH the menu has."""
+    """This installation's interpreter running the studio: right in any virtualenv, whatever PATH the menu has.
+    In the desktop bundle (PyInstaller sets ``sys.frozen``) the executable is the CLI itself and takes no ``-m``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "studio"]
     return [sys.executable, "-m", "depthstudio", "studio"]
 
 

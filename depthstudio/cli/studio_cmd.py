@@ -6,6 +6,7 @@ import ctypes.util
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -28,13 +29,22 @@ def no_display(environ: Mapping[str, str] | None = None, platform: str | None = 
             "other command works without one: generate-missing, worker, review, publish, render, export-web and more. "
             "Open the studio on a desktop (or try it here under `xvfb-run -a depthstudio studio`)."
         )
-    if not env.get("WAYLAND_DISPLAY") and ctypes.util.find_library("xcb-cursor") is None:
+    if not env.get("WAYLAND_DISPLAY") and not _has_xcb_cursor():
         return (
             "the studio cannot open its window: Qt's X11 support needs the system library libxcb-cursor0, which "
             "was not found (Debian/Ubuntu: sudo apt install libxcb-cursor0; QT_QPA_PLATFORM=xcb tries anyway). "
             "Every other command works as it is."
         )
     return None
+
+
+def _has_xcb_cursor() -> bool:
+    """The desktop bundle (PyInstaller unpacks into ``sys._MEIPASS``) carries its own copy, which find_library,
+    searching only the system's folders, cannot see."""
+    bundled = getattr(sys, "_MEIPASS", None)
+    if bundled and any(Path(bundled).glob("libxcb-cursor.so*")):
+        return True
+    return ctypes.util.find_library("xcb-cursor") is not None
 
 
 def open_studio(app: AppContext) -> int:
