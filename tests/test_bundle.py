@@ -132,6 +132,25 @@ def test_the_cli_lists_the_demo_users_and_generates_and_serves_for_cron(bundle, 
     assert doctor.returncode == 0 and "onnxruntime" in doctor.stdout, doctor.stderr
 
 
+def test_the_bundle_renders_a_gif_and_asks_for_ffmpeg_only_for_mp4(bundle, tmp_path):
+    """GIF export needs nothing outside the bundle; MP4 uses the system's ffmpeg (the bundle leaves imageio-ffmpeg's
+    own binary out), and without one it says what to install instead of a traceback."""
+    home = tmp_path / "home"
+    users = run_cli(bundle, home, "users", "--json", "--search", "Grace Hopper")
+    (user,) = [json.loads(line)["id"] for line in users.stdout.splitlines()]
+    gif = run_cli(bundle, home, "render", user, "-o", str(tmp_path / "out.gif"))
+    assert gif.returncode == 0, gif.stderr[-2000:]
+    with Image.open(tmp_path / "out.gif") as img:
+        assert img.n_frames > 1
+    mp4 = run_cli(bundle, home, "render", user, "-o", str(tmp_path / "out.mp4"))
+    if shutil.which("ffmpeg", path="/usr/bin:/bin"):
+        assert mp4.returncode == 0 and (tmp_path / "out.mp4").stat().st_size > 0, mp4.stderr[-2000:]
+    else:
+        assert mp4.returncode != 0 and "Traceback" not in mp4.stderr, mp4.stderr[-2000:]
+        assert "MP4 export needs ffmpeg" in mp4.stderr and "IMAGEIO_FFMPEG_EXE" in mp4.stderr, mp4.stderr
+        assert not (tmp_path / "out.mp4").exists()
+
+
 def test_desktop_entry_install_from_the_bundle_starts_the_bundle(bundle, tmp_path):
     home = tmp_path / "home"
     out = run_cli(bundle, home, "desktop-entry", "install")

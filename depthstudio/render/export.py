@@ -115,6 +115,14 @@ def _frames(
 def _write_mp4(tmp: Path, frames: Iterator[np.ndarray], fps: float) -> int:
     import imageio_ffmpeg
 
+    try:  # before any frame is drawn: the editors' bundle leaves imageio-ffmpeg's own 170 MB binary out
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise ConfigError(
+            "MP4 export needs ffmpeg and none was found: install it (apt install ffmpeg, brew install ffmpeg, "
+            "winget install ffmpeg) or set IMAGEIO_FFMPEG_EXE to its path; GIF and WebP export need nothing more",
+            kind="export_options",
+        ) from exc
     first = next(frames)
     height, width = first.shape[:2]
     if width % 2 or height % 2:
