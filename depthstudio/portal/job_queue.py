@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
 
+from depthstudio.config import JobConfig
 from depthstudio.errors import ConfigError
 from depthstudio.portal.engine import retry_on_disconnect, write_transaction, writer
 from depthstudio.portal.portal_base import upsert_states, utcnow
@@ -97,7 +98,7 @@ def _pid_alive(owner: str) -> bool:
 
 
 class JobQueue:
-    def __init__(self, portal: Portal, *, lease_s: float = 120.0) -> None:
+    def __init__(self, portal: Portal, *, lease_s: float = JobConfig.lease_s) -> None:
         self.portal = portal
         self.engine = portal.engine
         self.lease = dt.timedelta(seconds=lease_s)
@@ -124,7 +125,7 @@ class JobQueue:
         users: Iterable[tuple[str, str]],
         *,
         publish: bool = False,
-        max_attempts: int = 3,
+        max_attempts: int = JobConfig.retries,
         batch: str | None = None,
     ) -> int:
         """Queue (user id, avatar) pairs; a user that already has an active job is skipped, not queued twice."""
