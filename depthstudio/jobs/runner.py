@@ -145,6 +145,7 @@ class BulkRunner:
         postprocess: PostprocessOptions | None = None,
         ahead: int | None = None,
         cpu_threads: int | None = None,
+        pacer_clocks: tuple[Callable[[], float], Callable[[], float]] = (time.monotonic, time.thread_time),
     ) -> None:
         self.concurrency = max(1, concurrency)
         # Threads beyond the backend slots: enough to refill every slot at once when a wave of replies frees them.
@@ -157,7 +158,9 @@ class BulkRunner:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.cpu_threads = max(1, cpu_threads or available_cores())
         self._cpu_stage = threading.BoundedSemaphore(self.cpu_threads)
-        self.pacer = Pacer(self.threads, self.cpu_threads)  # a new one per run (tests change ``threads``)
+        # (wall clock, this thread's CPU clock): a test runs the pacer on its own time, not the scheduler's
+        self._pacer_clocks = pacer_clocks
+        self.pacer = self._new_pacer()  # a new one per run (tests change ``threads``)
         self.store = store
         self.policy = policy
         self.lease_s = lease_s
@@ -190,6 +193,10 @@ class BulkRunner:
         # Threads that need a job, or have a result to record, at the same moment share one transaction.
         self.claims: GroupCall[None, ClaimedJob | None] = GroupCall(self._claim_round)
         self.completions: GroupCall[tuple[ClaimedJob, NewResult], int | None] = GroupCall(self._complete_round)
+
+    def _new_pacer(self) -> Pacer:
+        clock, cpu_clock = self._pacer_clocks
+        return Pacer(self.threads, self.cpu_threads, clock=clock, cpu_clock=cpu_clock)
 
     @property
     def progress(self) -> Progress:
@@ -252,7 +259,7 @@ class BulkRunner:
         if total is None:
             total = self.queue.pending(batch=batch)
         self.tally = Tally(total, lock=self._lock)
-        self.pacer = Pacer(self.threads, self.cpu_threads)
+        self.pacer = self._new_pacer()
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
         beat.start()
