@@ -339,7 +339,11 @@ class BulkRunner:
         # Ready jobs again after a claim round found none: the round that answered this thread's empty-handed
         # neighbours may have put its jobs claimed ahead there meanwhile (the queue then holds none, and a thread
         # that left on that None would leave them waiting for the threads still working).
-        return self._take_ready() or self.claims.call(None) or self._take_ready()
+        if job := self._take_ready():
+            return job
+        with self._round():
+            job = self.claims.call(None)
+        return job or self._take_ready()
 
     def _take_ready(self) -> ClaimedJob | None:
         with self._lock:
@@ -437,10 +441,9 @@ class BulkRunner:
         started = self._take_started()
         self._last_claim = time.monotonic()
         try:
-            with self._round():
-                claimed = self.queue.claim_many(
-                    self.worker_id, len(batch) + ahead, batch=self.batch, direct=len(batch), started=started
-                )
+            claimed = self.queue.claim_many(
+                self.worker_id, len(batch) + ahead, batch=self.batch, direct=len(batch), started=started
+            )
         except BaseException:
             self._restore_started(started)
             raise
@@ -455,8 +458,7 @@ class BulkRunner:
         """The results of every thread that has one ready, in one transaction; if it fails for a reason that is
         not the database being away, each is recorded on its own, so one bad result fails its user alone."""
         try:
-            with self._round():
-                answers = self.queue.complete_many([item for item, _ in batch])
+            answers = self.queue.complete_many([item for item, _ in batch])
         except (PortalError, PoolTimeout):
             raise
         except Exception:
@@ -474,7 +476,9 @@ class BulkRunner:
 
     def _round(self) -> AbstractContextManager[None]:
         """A claim or result round on SQLite is this process's own CPU work (the database runs in it), not a wait
-        the pacer should cover with another thread; on a database server it is a wait."""
+        the pacer should cover with another thread; on a database server it is a wait. It wraps the whole group
+        call: a thread waiting for the round that another thread leads waits for that CPU work too (counted as
+        a wait, it raised the limit on a loaded machine, where the leader's round takes longer)."""
         return self.pacer.busy() if self._rounds_in_process else nullcontext()
 
     # --- one item -----------------------------------------------------------------------------------------
@@ -543,7 +547,8 @@ class BulkRunner:
             known = seen.for_content(job.avatar_url, avatar.sha256)  # what this very fetch was told, if anything
             if known:
                 new.photo_etag, new.photo_last_modified = known.etag, known.last_modified
-        result_id = self.completions.call((job, new))
+        with self._round():
+            result_id = self.completions.call((job, new))
         failpoint("after_complete")
         return result_id
 
