@@ -244,12 +244,12 @@ class _SlowsDown(SyntheticBackend):
     def __init__(self, time_: _RunTime, instant: int, latency: float) -> None:
         super().__init__()
         self.time, self.instant, self.slow = time_, instant, latency
-        self.active = self.peak_slow = 0
+        self.started = self.active = self.peak_slow = 0  # (``calls`` is counted by the synthetic backend's predict)
 
     def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
         with self.time.cv:
-            self.calls += 1
-            if self.calls <= self.instant:
+            self.started += 1
+            if self.started <= self.instant:
                 self.time.compute(0.001)
             else:
                 self.active += 1
@@ -271,7 +271,7 @@ def _drive(time_: _RunTime, backend: _SlowsDown, runner: BulkRunner, users: int,
         waiting = len(time_.replies)
         with pacer._cv:  # the pacer's own counts: a thread between two stages would charge its CPU late
             elsewhere = pacer._working - pacer._busy - waiting
-        left = users - backend.calls
+        left = users - backend.started
         return waiting > 0 and elsewhere == 0 and waiting >= min(runner.concurrency, pacer.limit, waiting + left)
 
     deadline = time.monotonic() + 120
