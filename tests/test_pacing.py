@@ -1,7 +1,8 @@
 """The pacer: a run works with its cores plus as many threads as it sees waiting, parks the rest between items, and
 grows again as soon as its items wait. The pacer's own rules run on a test clock, with gates for the parked
 threads; the two runs check that a real run settles at its cores with an instant backend and reaches every
-backend slot again when the backend slows down."""
+backend slot again when the backend slows down (that one on the run's own time, which the test moves: on the
+machine's, a loaded machine decided it)."""
 
 from __future__ import annotations
 
