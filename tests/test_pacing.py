@@ -320,9 +320,10 @@ def test_a_paced_run_reaches_every_backend_slot_again_when_the_backend_slows_dow
         db_url, tmp_path, 250, backend, concurrency=10, cpu_threads=2, pacer_clocks=(time_.clock, time_.cpu_clock)
     )
     summaries: list[Summary] = []
+    before = runner.pacer
     run = threading.Thread(target=lambda: summaries.append(runner.run(until_empty=True)), daemon=True)
     run.start()
-    wait_for(lambda: runner.pacer.limits, "the run's pacer")  # (run() makes a new one)
+    wait_for(lambda: runner.pacer is not before, "the run's pacer")  # (run() makes a new one)
     _drive(time_, backend, runner, 250, run)
     assert summaries and summaries[0].ok and summaries[0].progress.done == 250
     limits = runner.pacer.limits
