@@ -1,11 +1,13 @@
 """The pacer: a run works with its cores plus as many threads as it sees waiting, parks the rest between items, and
 grows again as soon as its items wait. The pacer's own rules run on a test clock, with gates for the parked
 threads; the two runs check that a real run settles at its cores with an instant backend and reaches every
-backend slot again when the backend slows down."""
+backend slot again when the backend slows down (that one on the run's own time, which the test moves: on the
+machine's, a loaded machine decided it)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from depthstudio.depth.synthetic import SyntheticBackend
 from depthstudio.imaging.types import Avatar
 from depthstudio.jobs import pacing
 from depthstudio.jobs.pacing import Pacer
+from depthstudio.jobs.progress import Summary
 from depthstudio.jobs.runner import BulkRunner
 from depthstudio.portal.repository import Portal
 from tests.helpers import make_portal, portal_config, wait_for, write_avatars
@@ -198,29 +201,87 @@ def test_a_stop_sends_a_parked_thread_away():
     assert answers == [False]
 
 
-class _SlowsDown(SyntheticBackend):
-    """Answers at once for the first ``instant`` calls, then takes ``latency`` each; counts the calls in flight."""
+class _RunTime:
+    """A run's time as the test keeps it: it moves only when the backend computes or the test lets a reply
+    through, never while a thread waits for a core or the GIL, so the pacer measures the backend's waits and
+    nothing of the machine's load. A worker thread computes whenever it is not waiting in the backend: its CPU
+    clock is the run's time less its waits there."""
 
-    def __init__(self, instant: int, latency: float) -> None:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.cv = threading.Condition()
+        self.replies: dict[int, float] = {}  # thread waiting in the backend -> when its reply is due
+        self._began: dict[int, float] = {}
+        self._waited: dict[int, float] = {}
+
+    def clock(self) -> float:
+        return self.now
+
+    def cpu_clock(self) -> float:
+        me = threading.get_ident()
+        with self.cv:
+            waiting = self.now - self._began[me] if me in self._began else 0.0
+            return self.now - self._waited.get(me, 0.0) - waiting
+
+    def compute(self, seconds: float) -> None:
+        """(with ``cv`` held) this thread's CPU work moves the run's time on."""
+        self.now += seconds
+        self.cv.notify_all()
+
+    def wait(self, seconds: float) -> None:
+        """(with ``cv`` held) wait until the test has moved the run's time ``seconds`` on."""
+        me = threading.get_ident()
+        self._began[me], self.replies[me] = self.now, self.now + seconds
+        self.cv.notify_all()
+        self.cv.wait_for(lambda: self.now >= self.replies[me])
+        self._waited[me] = self._waited.get(me, 0.0) + self.now - self._began.pop(me)
+        del self.replies[me]
+
+
+class _SlowsDown(SyntheticBackend):
+    """Computes for a millisecond of the run's time on each of the first ``instant`` calls, then waits
+    ``latency`` of it on each; counts the calls in flight."""
+
+    def __init__(self, time_: _RunTime, instant: int, latency: float) -> None:
         super().__init__()
-        self.instant, self.slow = instant, latency
-        self.lock = threading.Lock()
-        self.active = self.peak_slow = 0
+        self.time, self.instant, self.slow = time_, instant, latency
+        self.started = self.active = self.peak_slow = 0  # (``calls`` is counted by the synthetic backend's predict)
 
     def predict(self, avatar: Avatar, *, cancel: CancelToken | None = None) -> DepthPrediction:
-        with self.lock:
-            self.calls += 1
-            slow = self.calls > self.instant
-            self.active += 1
-            if slow:
+        with self.time.cv:
+            self.started += 1
+            if self.started <= self.instant:
+                self.time.compute(0.001)
+            else:
+                self.active += 1
                 self.peak_slow = max(self.peak_slow, self.active)
-        try:
-            if slow:
-                (cancel or CancelToken()).sleep(self.slow)
-            return super().predict(avatar, cancel=cancel)
-        finally:
-            with self.lock:
-                self.active -= 1
+                try:
+                    self.time.wait(self.slow)
+                finally:
+                    self.active -= 1
+        return super().predict(avatar, cancel=cancel)
+
+
+def _drive(time_: _RunTime, backend: _SlowsDown, runner: BulkRunner, users: int, run: threading.Thread) -> None:
+    """Lets the next reply through once every thread the pacer lets work is waiting in the backend (or every
+    slot is, the other threads queued for one), as many as there are users left, and no working thread is
+    anywhere else out of a CPU stage: the waits the pacer sees are exactly the backend's, as its limit allows."""
+    pacer = runner.pacer
+
+    def settled() -> bool:
+        waiting = len(time_.replies)
+        with pacer._cv:  # the pacer's own counts: a thread between two stages would charge its CPU late
+            elsewhere = pacer._working - pacer._busy - waiting
+        left = users - backend.started
+        return waiting > 0 and elsewhere == 0 and waiting >= min(runner.concurrency, pacer.limit, waiting + left)
+
+    deadline = time.monotonic() + 120
+    while run.is_alive():
+        assert time.monotonic() < deadline, "the run did not settle"
+        with time_.cv:
+            if time_.cv.wait_for(settled, timeout=0.05):
+                time_.now = min(time_.replies.values())
+                time_.cv.notify_all()
 
 
 def _runner(db_url: str, tmp_path: Path, n: int, backend: SyntheticBackend, **kw: object) -> BulkRunner:
@@ -251,11 +312,20 @@ def test_with_an_instant_backend_on_sqlite_a_run_settles_at_its_cores(tmp_path, 
 
 
 def test_a_paced_run_reaches_every_backend_slot_again_when_the_backend_slows_down(db_url, tmp_path, short_windows):
-    # 10 slots: on PostgreSQL the instant phase keeps a few threads for its rounds (real waits), still well under
-    backend = _SlowsDown(instant=100, latency=0.1)
-    runner = _runner(db_url, tmp_path, 250, backend, concurrency=10, cpu_threads=2)
-    summary = runner.run(until_empty=True)
-    assert summary.ok and summary.progress.done == 250
+    # On the run's own time (see _RunTime): on the machine's, a loaded machine's waits for a core looked like
+    # waits for the backend, and a run short of CPU rightly kept fewer threads than slots.
+    time_ = _RunTime()
+    backend = _SlowsDown(time_, instant=100, latency=0.1)
+    runner = _runner(
+        db_url, tmp_path, 250, backend, concurrency=10, cpu_threads=2, pacer_clocks=(time_.clock, time_.cpu_clock)
+    )
+    summaries: list[Summary] = []
+    before = runner.pacer
+    run = threading.Thread(target=lambda: summaries.append(runner.run(until_empty=True)), daemon=True)
+    run.start()
+    wait_for(lambda: runner.pacer is not before, "the run's pacer")  # (run() makes a new one)
+    _drive(time_, backend, runner, 250, run)
+    assert summaries and summaries[0].ok and summaries[0].progress.done == 250
     limits = runner.pacer.limits
     # it parked threads while the backend answered at once, and took them back when it slowed down (the run's
     # tail, with few users left, may park them again)

@@ -109,10 +109,12 @@ class Pacer:
         try:
             yield
         finally:
-            self._mine.cpu = self._cpu_clock()
             with self._cv:
                 self._tick(self._clock())
                 self._busy -= 1
+            # Read once it counts as out of the stage, so no CPU it uses from then on goes unaccounted (a test's
+            # clock that moves in between would otherwise charge that time to its next stretch).
+            self._mine.cpu = self._cpu_clock()
 
     def _set_limit(self, waiting: float) -> None:
         if self._closed:

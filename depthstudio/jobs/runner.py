@@ -145,6 +145,7 @@ class BulkRunner:
         postprocess: PostprocessOptions | None = None,
         ahead: int | None = None,
         cpu_threads: int | None = None,
+        pacer_clocks: tuple[Callable[[], float], Callable[[], float]] = (time.monotonic, time.thread_time),
     ) -> None:
         self.concurrency = max(1, concurrency)
         # Threads beyond the backend slots: enough to refill every slot at once when a wave of replies frees them.
@@ -157,7 +158,9 @@ class BulkRunner:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.cpu_threads = max(1, cpu_threads or available_cores())
         self._cpu_stage = threading.BoundedSemaphore(self.cpu_threads)
-        self.pacer = Pacer(self.threads, self.cpu_threads)  # a new one per run (tests change ``threads``)
+        # (wall clock, this thread's CPU clock): a test runs the pacer on its own time, not the scheduler's
+        self._pacer_clocks = pacer_clocks
+        self.pacer = self._new_pacer()  # a new one per run (tests change ``threads``)
         self.store = store
         self.policy = policy
         self.lease_s = lease_s
@@ -190,6 +193,10 @@ class BulkRunner:
         # Threads that need a job, or have a result to record, at the same moment share one transaction.
         self.claims: GroupCall[None, ClaimedJob | None] = GroupCall(self._claim_round)
         self.completions: GroupCall[tuple[ClaimedJob, NewResult], int | None] = GroupCall(self._complete_round)
+
+    def _new_pacer(self) -> Pacer:
+        clock, cpu_clock = self._pacer_clocks
+        return Pacer(self.threads, self.cpu_threads, clock=clock, cpu_clock=cpu_clock)
 
     @property
     def progress(self) -> Progress:
@@ -252,7 +259,7 @@ class BulkRunner:
         if total is None:
             total = self.queue.pending(batch=batch)
         self.tally = Tally(total, lock=self._lock)
-        self.pacer = Pacer(self.threads, self.cpu_threads)
+        self.pacer = self._new_pacer()
         self._emit_progress()
         beat = threading.Thread(target=self._heartbeats, name="depthstudio-heartbeat", daemon=True)
         beat.start()
@@ -332,7 +339,11 @@ class BulkRunner:
         # Ready jobs again after a claim round found none: the round that answered this thread's empty-handed
         # neighbours may have put its jobs claimed ahead there meanwhile (the queue then holds none, and a thread
         # that left on that None would leave them waiting for the threads still working).
-        return self._take_ready() or self.claims.call(None) or self._take_ready()
+        if job := self._take_ready():
+            return job
+        with self._round():
+            job = self.claims.call(None)
+        return job or self._take_ready()
 
     def _take_ready(self) -> ClaimedJob | None:
         with self._lock:
@@ -430,10 +441,9 @@ class BulkRunner:
         started = self._take_started()
         self._last_claim = time.monotonic()
         try:
-            with self._round():
-                claimed = self.queue.claim_many(
-                    self.worker_id, len(batch) + ahead, batch=self.batch, direct=len(batch), started=started
-                )
+            claimed = self.queue.claim_many(
+                self.worker_id, len(batch) + ahead, batch=self.batch, direct=len(batch), started=started
+            )
         except BaseException:
             self._restore_started(started)
             raise
@@ -448,8 +458,7 @@ class BulkRunner:
         """The results of every thread that has one ready, in one transaction; if it fails for a reason that is
         not the database being away, each is recorded on its own, so one bad result fails its user alone."""
         try:
-            with self._round():
-                answers = self.queue.complete_many([item for item, _ in batch])
+            answers = self.queue.complete_many([item for item, _ in batch])
         except (PortalError, PoolTimeout):
             raise
         except Exception:
@@ -467,7 +476,9 @@ class BulkRunner:
 
     def _round(self) -> AbstractContextManager[None]:
         """A claim or result round on SQLite is this process's own CPU work (the database runs in it), not a wait
-        the pacer should cover with another thread; on a database server it is a wait."""
+        the pacer should cover with another thread; on a database server it is a wait. It wraps the whole group
+        call: a thread waiting for the round that another thread leads waits for that CPU work too (counted as
+        a wait, it raised the limit on a loaded machine, where the leader's round takes longer)."""
         return self.pacer.busy() if self._rounds_in_process else nullcontext()
 
     # --- one item -----------------------------------------------------------------------------------------
@@ -536,7 +547,8 @@ class BulkRunner:
             known = seen.for_content(job.avatar_url, avatar.sha256)  # what this very fetch was told, if anything
             if known:
                 new.photo_etag, new.photo_last_modified = known.etag, known.last_modified
-        result_id = self.completions.call((job, new))
+        with self._round():
+            result_id = self.completions.call((job, new))
         failpoint("after_complete")
         return result_id
 
