@@ -39,7 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from depthstudio.cancel import CancelToken
-from depthstudio.config import Config
+from depthstudio.config import Config, JobConfig, StorageConfig
 from depthstudio.depth.backend import DepthBackend
 from depthstudio.depth.photo_qa import require_suitable, with_photo_checks
 from depthstudio.depth.postprocess import PostprocessOptions, make_depth_map
@@ -135,10 +135,10 @@ class BulkRunner:
         store: DepthStore | None,
         *,
         policy: FetchPolicy,
-        concurrency: int = 4,
-        lease_s: float = 120.0,
-        backoff_s: float = 2.0,
-        delete_superseded: bool = False,
+        concurrency: int = JobConfig.concurrency,
+        lease_s: float = JobConfig.lease_s,
+        backoff_s: float = JobConfig.backoff_s,
+        delete_superseded: bool = StorageConfig.delete_superseded,
         worker_id: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_item: Callable[[ItemEvent], None] | None = None,
