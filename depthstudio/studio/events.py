@@ -17,9 +17,6 @@ class Event(Generic[T]):
     def connect(self, callback: Callable[[T], object]) -> None:
         self._callbacks.append(callback)
 
-    def disconnect(self, callback: Callable[[T], object]) -> None:
-        self._callbacks.remove(callback)
-
     def emit(self, value: T) -> None:
         for callback in list(self._callbacks):
             callback(value)

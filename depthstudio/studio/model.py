@@ -325,11 +325,17 @@ class StudioModel:
     def review(self, decision: str, note: str | None = None) -> ReviewStep | None:
         """The decision on the selected users that have a depth map, for the undo stack to do; None (and a
         message) when none of them has one."""
+        reviewable = self.reviewable_rows()
+        if not reviewable:
+            return None
+        return ReviewStep(self, reviewable, decision, note)
+
+    def reviewable_rows(self) -> list[UserRow]:
+        """The selected users with a depth map to judge; with none, it says so (the message) and returns []."""
         reviewable = [r for r in self.selected_rows() if r.result_id is not None]
         if not reviewable:
             self.message.emit("nothing to review here: the selected users have no depth map yet (G generates one)")
-            return None
-        return ReviewStep(self, reviewable, decision, note)
+        return reviewable
 
     def record_decisions(self, groups: list[tuple[list[str], str, str | None]], shown: dict[str, int]) -> None:
         """Write decisions on the results in ``shown`` off the GUI thread, then refresh the rows and counts."""

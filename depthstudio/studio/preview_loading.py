@@ -146,9 +146,6 @@ class PreviewCache:
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._loaded
 
-    def __len__(self) -> int:
-        return len(self._loaded)
-
     def seen(self, user_id: str) -> int:
         """The user's change count now: hand it back to ``remember`` when the load returns."""
         return self._changes[user_id]

@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.preview.hide()
         self._preview_revealed = False
         self.preview.gl_failed.connect(self.show_error)
-        self.params = ParamsPanel(portal, self.undo_stack, self.studio.reviewer)
+        self.params = ParamsPanel(portal, self.undo_stack, lambda: self.studio.reviewer)
         self.params.selected_ids = self.studio.selected_ids
         self.params.params_changed.connect(self.preview.set_params)
         self.params.message.connect(self.show_message)
@@ -643,8 +643,7 @@ class MainWindow(QMainWindow):
             self.move(1)
 
     def reject_with_note(self) -> None:
-        if not any(r.result_id is not None for r in self.studio.selected_rows()):
-            self.show_message("nothing to reject: the selected users have no depth map yet")
+        if not self.studio.reviewable_rows():
             return
         note, ok = QInputDialog.getText(self, "Reject", "Why? (optional, shown to whoever regenerates it)")
         if ok:
@@ -668,10 +667,12 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.config, self)
         crop = self.config.web.display_crop
         if dialog.exec():
-            self.studio.reviewer = self.params.reviewer = current_reviewer(self.config)
-            if self.config.web.display_crop != crop:  # the list shows each avatar as the website crops it
+            self.studio.reviewer = current_reviewer(self.config)
+            if self.config.web.display_crop != crop:  # list and preview show each avatar as the website crops it
                 self.model.thumbnails.clear()
                 self.list.viewport().update()
+                self.studio.previews.clear()  # loaded (and loaded ahead) through the old crop
+                self.studio.show_user(self.current)
             self.show_message(f"settings saved to {dialog.saved_path}; restart the studio to use a new portal")
 
     def _fit_columns(self) -> None:

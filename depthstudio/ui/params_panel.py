@@ -215,11 +215,13 @@ class ParamsPanel(QWidget):
     params_changed = Signal(object)  # the effective ShaderParams for the current user
     message = Signal(str)
 
-    def __init__(self, portal: Portal, undo: QUndoStack, reviewer: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, portal: Portal, undo: QUndoStack, reviewer: Callable[[], str], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.portal = portal
         self.undo = undo
-        self.reviewer = reviewer
+        self.reviewer = reviewer  # read at each write: Settings may change who reviews
         self.defaults: dict[str, Any] = {}
         self.user_id: str | None = None
         self.user_layer: dict[str, Any] = {}
@@ -530,9 +532,9 @@ class ParamsPanel(QWidget):
         def save() -> None:
             for user_id, layer in writes:
                 if user_id is None:
-                    write_defaults_layer(self.portal, layer, by=self.reviewer)
+                    write_defaults_layer(self.portal, layer, by=self.reviewer())
                 else:
-                    write_user_layers(self.portal, [user_id], layer, by=self.reviewer)
+                    write_user_layers(self.portal, [user_id], layer, by=self.reviewer())
 
         self._writes.submit(
             save,

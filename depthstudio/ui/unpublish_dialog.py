@@ -3,8 +3,6 @@ thread (on the studio's write thread, after any decision still being written).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -14,8 +12,6 @@ from depthstudio.studio.model import StudioModel
 from depthstudio.studio.problems import Problem
 from depthstudio.ui.plain import display
 from depthstudio.ui.workers import describe
-
-Confirm = Callable[[QWidget | None, list[UserRow]], bool]
 
 
 def ask(parent: QWidget | None, rows: list[UserRow]) -> bool:
@@ -36,13 +32,13 @@ def ask(parent: QWidget | None, rows: list[UserRow]) -> bool:
     return box.clickedButton() is undo
 
 
-def undo_publish(studio: StudioModel, parent: QWidget | None = None, *, confirm: Confirm = ask) -> None:
+def undo_publish(studio: StudioModel, parent: QWidget | None = None) -> None:
     """Ask, then put back each selected published user's previous portal value (compare-and-set)."""
     rows = [r for r in studio.selected_rows() if r.status == "published"]
     if not rows:
         studio.message.emit("nothing to undo: the selected users are not published by depthstudio")
         return
-    if not confirm(parent, rows):
+    if not ask(parent, rows):
         return
     n = len(rows)
     ids = [r.id for r in rows]

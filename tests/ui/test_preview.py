@@ -184,3 +184,39 @@ def test_the_preview_shows_the_avatar_through_the_portals_display_crop(portal):
     assert content is not None and content.photo.size == (side, side) and content.depth.shape == (side, side)
     if w > h:  # the map was cut at the same columns as the photo: its ramp no longer starts at 0
         assert content.depth[:, 0].min() > 0 and content.depth[:, -1].max() < 255
+
+
+def test_a_new_display_crop_in_settings_redraws_the_shown_avatar_through_it(qtbot, make_window, tmp_path, monkeypatch):
+    """Settings → display crop "square": the shown avatar (and any neighbour loaded ahead for J/K) is framed anew,
+    not left in the old crop until the editor moves on and back."""
+    from PySide6.QtCore import QTimer
+
+    from depthstudio.imaging import load_avatar
+    from tests.ui.conftest import seed_result
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # the dialog saves the user's config file: here, a temp one
+    window = make_window()
+    portal = window.portal
+    row = next(
+        r
+        for r in portal.list_users(Query(), limit=200)
+        if r.avatar and len(set(load_avatar(r.avatar, portal.config.fetch.policy()).original.size)) == 2
+    )
+    w, h = load_avatar(row.avatar, portal.config.fetch.policy()).original.size
+    seed_result(portal, row.id, depth=np.tile(np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :], (h, 1)))
+    window.apply_query()
+    qtbot.waitUntil(lambda: window.model.index_of(row.id).isValid(), timeout=5000)
+    _select(qtbot, window, row.id)
+    assert len(set(window.preview.content.photo.size)) == 2  # "none": the whole, non-square photo
+
+    def choose_square() -> None:
+        dialog = QApplication.activeModalWidget()
+        dialog.fields[("web", "display_crop")].setCurrentText("square")
+        dialog.save()
+
+    QTimer.singleShot(0, choose_square)
+    try:
+        window.open_settings()
+        qtbot.waitUntil(lambda: len(set(window.preview.content.photo.size)) == 1, timeout=5000)
+    finally:
+        portal.config.web.display_crop = "none"
