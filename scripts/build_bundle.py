@@ -29,6 +29,7 @@ the first 3D frame of the bundle and of the wheel, both on a fresh HOME, on this
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -154,7 +155,7 @@ def build_wheel(work: Path) -> Path:
 
 
 def _has(module: str) -> bool:
-    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+    return importlib.util.find_spec(module) is not None
 
 
 def _site_dirs() -> list[str]:
@@ -325,16 +326,25 @@ def print_itemised(tops: list[tuple[str, int]], large: list[tuple[str, int]], to
         print(f"  {size / 1e6:7.1f}  {name}")
 
 
-def first_frame_s(command: list[str], home: Path, shot: Path, timeout_s: float = 180.0) -> float:
-    """Seconds from the process's start to its first 3D frame (packaging/bundle_main.py prints them), with a clean
-    environment: only the display, a fresh HOME and a system PATH: no virtualenv, no PYTHON* variables."""
-    home.mkdir(parents=True)
+def clean_env(home: Path, display: str | None = None) -> dict[str, str]:
+    """What an editor's desktop gives the bundle: a (fresh) HOME, the system's PATH and the display (``display``,
+    or this session's); no virtualenv and no PYTHON* variables."""
+    home.mkdir(parents=True, exist_ok=True)
     if sys.platform.startswith("linux"):
         env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
         env.update({k: os.environ[k] for k in ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY") if k in os.environ})
     else:  # macOS and Windows need more of the system's environment; still no virtualenv and no PYTHON* variables
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "DEPTHSTUDIO_"))}
         env.update(HOME=str(home), USERPROFILE=str(home))
+    if display:
+        env["DISPLAY"] = display
+    return env
+
+
+def first_frame_s(command: list[str], home: Path, shot: Path, timeout_s: float = 180.0) -> float:
+    """Seconds from the process's start to its first 3D frame (packaging/bundle_main.py prints them), with a clean
+    environment: only the display, a fresh HOME and a system PATH: no virtualenv, no PYTHON* variables."""
+    env = clean_env(home)
     env["DEPTHSTUDIO_FIRST_FRAME"] = str(shot)
     out = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, timeout=timeout_s)
     lines = [line for line in out.stdout.splitlines() if line.startswith("FIRST_FRAME ")]

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from scripts.build_bundle import loads_aligned
+from scripts.build_bundle import clean_env, loads_aligned
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
@@ -71,14 +70,6 @@ def display() -> Iterator[str]:
     yield f":{number}"
     server.terminate()
     server.wait(timeout=30)
-
-
-def clean_env(home: Path, display: str | None = None) -> dict[str, str]:
-    home.mkdir(parents=True, exist_ok=True)
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-    if display:
-        env["DISPLAY"] = display
-    return env
 
 
 def run_cli(bundle: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -186,22 +177,3 @@ def test_every_library_left_in_the_stripped_bundle_loads_and_finds_its_dependenc
             if needed not in present:
                 missing[needed] = library.relative_to(internal).as_posix()
     assert not missing, missing
-
-
-def test_the_strip_guard_refuses_a_library_whose_segment_would_not_load(bundle, tmp_path):
-    """What the guard catches (strip on a patchelf'd library): a PT_LOAD segment whose file offset no longer matches
-    its address modulo the page size; the loader refuses it ("ELF load command address/offset not page-aligned")."""
-    original = next((bundle / "_internal").glob("libpython3*.so*"))
-    assert loads_aligned(original)
-    broken = tmp_path / original.name
-    shutil.copyfile(original, broken)
-    data = bytearray(broken.read_bytes())
-    (phoff,) = struct.unpack_from("<Q", data, 32)
-    phentsize, phnum = struct.unpack_from("<HH", data, 54)
-    for i in range(phnum):
-        at = phoff + i * phentsize
-        if struct.unpack_from("<I", data, at)[0] == 1:  # the first PT_LOAD: shift its file offset by 16 bytes
-            struct.pack_into("<Q", data, at + 8, struct.unpack_from("<Q", data, at + 8)[0] + 16)
-            break
-    broken.write_bytes(bytes(data))
-    assert not loads_aligned(broken)
