@@ -10,7 +10,7 @@ import pytest
 from depthstudio.depth.postprocess import encode_png
 from depthstudio.errors import StorageError
 from depthstudio.storage.cloudinary import CloudinaryStore
-from depthstudio.storage.plate_assets import layer_url, put_layers
+from depthstudio.storage.plate_assets import delete_layers_beside, layer_url, put_layers
 from depthstudio.storage.store import StoreKey
 from tests.servers.cloudinary_server import CloudinaryServer, running_cloudinary_server
 
@@ -55,13 +55,11 @@ def test_the_layers_are_deleted_with_the_map(server: CloudinaryServer) -> None:
     store = _store(server)
     key = StoreKey("9", HASH)
     depth = store.put(key, _png(0))
-    layers = put_layers(store, key, {"plate": _png(1), "matte": _png(2)})
-    for asset in layers.values():
-        store.delete(asset)
+    put_layers(store, key, {"plate": _png(1), "matte": _png(2)})
+    delete_layers_beside(store, depth)
     store.delete(depth)
     assert server.assets == {}
-    for asset in layers.values():  # already gone: still fine
-        store.delete(asset)
+    delete_layers_beside(store, depth)  # already gone: still fine
 
 
 def test_a_missing_layer_is_refused_before_anything_is_uploaded(server: CloudinaryServer) -> None:
@@ -78,14 +76,12 @@ def test_the_local_store_keeps_the_layers_beside_the_map_where_the_viewer_looks(
     depth = store.put(key, _png(0))
     layers = put_layers(store, key, {"plate": _png(1), "matte": _png(2)})
     assert {name: a.url for name, a in layers.items()} == {n: layer_url(depth.url, n) for n in ("plate", "matte")}
-    for asset in layers.values():
-        store.delete(asset)
+    delete_layers_beside(store, depth)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"u1-{HASH[:16]}.png"]
 
 
 def test_the_layers_beside_a_superseded_map_are_found_from_the_map_alone(server: CloudinaryServer, tmp_path) -> None:
     from depthstudio.storage.folder_store import LocalDirectoryStore
-    from depthstudio.storage.plate_assets import delete_layers_beside
 
     for store in (_store(server), LocalDirectoryStore(tmp_path)):
         key = StoreKey("old", HASH)

@@ -26,16 +26,16 @@ from depthstudio.jobs.photo_check import photo_unchanged
 from depthstudio.jobs.progress import HELD_OUTCOME, STALE_OUTCOME
 from depthstudio.jobs.progress import PUBLISHED as PUBLISHED_OUTCOME
 from depthstudio.jobs.publish_plates import delete_superseded_layers, publish_layers
-from depthstudio.portal.listing import QA_FLAG_THRESHOLD
 from depthstudio.portal.photo_checks import mark_photo_changed
 from depthstudio.portal.publications import (
     AssetRef,
     Published,
+    ToPublish,
     compare_and_set,
     mark_previous_deleted,
     previous_asset,
+    publish_blocked,
     read_to_publish,
-    still_publishable,
 )
 from depthstudio.portal.repository import Portal
 from depthstudio.storage.store import DepthStore, StoredAsset, StoreKey
@@ -76,13 +76,12 @@ def publish_result(
         return PublishOutcome(user_id, result_id, STALE)  # checked first: no upload for a photo that changed
     if r.published_url and r.shows.depth == r.published_url:
         return PublishOutcome(user_id, result_id, ALREADY, r.published_url)
-    if not approval and r.qa_risk >= QA_FLAG_THRESHOLD:
+    blocked = publish_blocked(portal, user_id, result_id, approval)
+    if blocked == HELD:
         # Nobody reviews this publish, so a map our QA calls bad (empty, flat, inverted) must not reach the portal
         # silently: it stays a generated, QA-flagged result in the studio's queue until an editor approves it.
-        why = f"QA flagged ({', '.join(r.qa_flags) or f'risk {r.qa_risk:.2f}'}): held for review"
-        log.info("user %s: result %s %s", user_id, result_id, why)
-        return PublishOutcome(user_id, result_id, HELD, why=why)
-    if not still_publishable(portal, user_id, result_id, approval):
+        return _held(r)
+    if blocked is not None:
         log.info("user %s: result %s is no longer current and approved; not uploaded", user_id, result_id)
         return PublishOutcome(user_id, result_id, STALE)
 
@@ -99,6 +98,8 @@ def publish_result(
     previous = previous_asset(portal, user_id, result_id)
     outcome = compare_and_set(portal, r, AssetRef(asset.url, asset.location), approval)
     failpoint("after_portal_write")
+    if outcome == HELD:  # an editor's approval of a flagged map was taken back during the upload
+        return _held(r)
     if outcome == STALE:
         log.info("user %s changed their photo before publishing; depth map not written", user_id)
         return PublishOutcome(user_id, result_id, STALE)
@@ -112,3 +113,9 @@ def publish_result(
         except StorageError as err:  # the new map is live; a leftover old asset is only clutter
             log.warning("could not delete the superseded depth map of %s: %s", user_id, err)
     return PublishOutcome(user_id, result_id, outcome, asset.url)
+
+
+def _held(r: ToPublish) -> PublishOutcome:
+    why = f"QA flagged ({', '.join(r.qa_flags) or 'risk'}): held for review"
+    log.info("user %s: result %s %s", r.user_id, r.result_id, why)
+    return PublishOutcome(r.user_id, r.result_id, HELD, why=why)

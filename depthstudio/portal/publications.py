@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from depthstudio.errors import DepthstudioError
 from depthstudio.portal.engine import retry_on_disconnect, writer
+from depthstudio.portal.listing import QA_FLAG_THRESHOLD
 from depthstudio.portal.portal_base import PortalBase, upsert_state, utcnow
 from depthstudio.portal.reviews import Decision, current_review
 from depthstudio.portal.tables import publications, result_blobs, results, reviews, user_state
@@ -50,7 +51,6 @@ class ToPublish:
     published_url: str | None
     png8: bytes
     shows: PortalShows | None
-    qa_risk: float = 0.0
     qa_flags: tuple[str, ...] = ()  # the checks that flagged the map (``depth.qa``'s report, as stored)
 
 
@@ -77,33 +77,40 @@ def read_to_publish(portal: PortalBase, result_id: int) -> ToPublish:
         published_url=r["published_url"],
         png8=png,
         shows=PortalShows(now[0], now[1]) if now is not None else None,
-        qa_risk=float(r["qa_risk"] or 0.0),
         qa_flags=tuple((r["qa"] or {}).get("flags") or ()),
     )
 
 
-def _publishable(conn: Connection, user_id: str, result_id: int, approval: bool, *, lock: bool) -> bool:
-    """The result is the user's current one and (if review is on) the current decision on it is "approved".
+def _blocked(conn: Connection, user_id: str, result_id: int, approval: bool, *, lock: bool) -> Published | None:
+    """Why the result may not be published now, or None: STALE unless it is the user's current one and (with
+    review on) approved; HELD when nobody reviews this publish and the map's QA flagged it (an editor's approval
+    lifts that: the map was looked at).
 
     ``lock`` takes the user-state row FOR UPDATE (PostgreSQL), so a decision or a regeneration committed by
     another editor waits for this transaction instead of slipping in between the check and the write.
     """
     s, v = user_state, reviews
-    stmt = select(s.c.result_id, v.c.decision).select_from(s.outerjoin(v, current_review(s, v)))
+    stmt = select(s.c.result_id, v.c.decision, results.c.qa_risk).select_from(
+        s.outerjoin(v, current_review(s, v)).outerjoin(results, results.c.id == s.c.result_id)
+    )
     stmt = stmt.where(s.c.user_id == str(user_id))
     if lock and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=s)
     row = conn.execute(stmt).first()
     if row is None or row.result_id != result_id:
-        return False
-    return not approval or row.decision == Decision.APPROVED
+        return Published.STALE
+    if row.decision == Decision.APPROVED:
+        return None
+    if approval:
+        return Published.STALE
+    return Published.HELD if (row.qa_risk or 0.0) >= QA_FLAG_THRESHOLD else None
 
 
 @retry_on_disconnect
-def still_publishable(portal: PortalBase, user_id: str, result_id: int, approval: bool) -> bool:
-    """The check before an upload (unlocked): the result is still the user's current (and approved) one."""
+def publish_blocked(portal: PortalBase, user_id: str, result_id: int, approval: bool) -> Published | None:
+    """The check before an upload (unlocked): why the result may not be published now, or None."""
     with portal.engine.connect() as conn:
-        return _publishable(conn, user_id, result_id, approval, lock=False)
+        return _blocked(conn, user_id, result_id, approval, lock=False)
 
 
 @retry_on_disconnect
@@ -135,8 +142,9 @@ def compare_and_set(portal: PortalBase, target: ToPublish, asset: AssetRef, appr
     u = portal.users
     user_id = target.user_id
     with writer(portal.engine).begin() as conn:
-        if not _publishable(conn, user_id, target.result_id, approval, lock=True):
-            return Published.STALE
+        blocked = _blocked(conn, user_id, target.result_id, approval, lock=True)
+        if blocked is not None:
+            return blocked
         before = portal_value(conn, portal, user_id)  # locked: the undo restores exactly what this replaced
         written = conn.execute(
             update(u.table)

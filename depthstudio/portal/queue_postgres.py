@@ -81,7 +81,7 @@ class KeptConnections:
 
 _NOW = "timezone('UTC', now())"  # the server's clock, naive UTC like every other stored time
 _AHEAD, _UNSTARTED_OUTCOME, _LOST = AttemptOutcome.AHEAD, AttemptOutcome.UNSTARTED, AttemptOutcome.LOST
-_QUEUED, _RUNNING, _DONE, _FAILED = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE, JobStatus.FAILED
+_RUNNING, _DONE, _FAILED = JobStatus.RUNNING, JobStatus.DONE, JobStatus.FAILED
 # The claimable condition (portal.queue_rounds.claimable), compiled once into this statement's text.
 _CLAIMABLE = str(
     claimable(literal_column(_NOW, DateTime)).compile(
